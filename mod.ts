@@ -1,0 +1,72 @@
+/**
+ * magic-foundation: long-running programs as services (`initialize` → `run`
+ * → `terminate`), grouped into pools that each run in their own Web Worker,
+ * talking by lossless publish/subscribe on queues such as `q://orders`.
+ *
+ * @example A service that publishes and one that listens
+ * ```ts ignore
+ * import { Main, Service, ServiceStatus, type ServiceContext } from "@magic/foundation";
+ *
+ * class Ticker extends Service {
+ *   override async run(ctx: ServiceContext): Promise<void> {
+ *     let n = 0;
+ *     while (this.status === ServiceStatus.running) {
+ *       await ctx.publish("q://ticks", { n: n++ });
+ *       await ctx.sleep(1000);
+ *     }
+ *   }
+ * }
+ *
+ * class Printer extends Service {
+ *   override async initialize(ctx: ServiceContext): Promise<void> {
+ *     await ctx.subscribe<{ n: number }>("q://ticks", (data) => ctx.log.info(`tick ${data.n}`));
+ *   }
+ *   override run(): void {}
+ * }
+ *
+ * if (import.meta.main) {
+ *   const main = Main.instance();
+ *   main.servicePools = { producer: [new Ticker("ticker")], consumer: [new Printer("printer")] };
+ *   await main.run();
+ * }
+ * ```
+ *
+ * @module
+ */
+export { Main } from "./src/main.ts";
+export type {
+  RunOptions,
+  RunReport,
+  ServiceFailure,
+  ServicePools,
+  StatusChange,
+} from "./src/main.ts";
+export { Service, ServiceStatus } from "./src/service.ts";
+export type {
+  RestartPolicy,
+  ServiceEntry,
+  ServiceOptions,
+} from "./src/service.ts";
+export {
+  DataCloneError,
+  NoRespondersError,
+  QueueNameError,
+  ServiceError,
+  StateError,
+  TimeoutError,
+} from "./src/errors.ts";
+export type {
+  Logger,
+  LogLevel,
+  LogRecord,
+  MessageHandler,
+  MessageMeta,
+  MessageOrigin,
+  PublishOptions,
+  RequestOptions,
+  ServiceContext,
+  SubscribeOptions,
+  Subscription,
+  Topology,
+  TopologyEntry,
+} from "./src/types.ts";

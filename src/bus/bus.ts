@@ -1,0 +1,768 @@
+import {
+  DataCloneError,
+  NoRespondersError,
+  QueueNameError,
+  StateError,
+  TimeoutError,
+} from "../errors.ts";
+import type { Scheduler } from "../pool/scheduler.ts";
+import type { SubscriptionEntry } from "../pool/protocol.ts";
+import type {
+  Logger,
+  MessageHandler,
+  MessageMeta,
+  PublishOptions,
+  RequestOptions,
+  SubscribeOptions,
+  Subscription,
+  Topology,
+} from "../types.ts";
+import { QueueIndex, validateQueueName } from "./queue_name.ts";
+import { snapshot } from "./snapshot.ts";
+import {
+  type Delivery,
+  LocalSubscription,
+  type SubscriptionHost,
+} from "./subscription.ts";
+import type { ReceivedBatch, Transport, WireMessage } from "./transport.ts";
+
+/** Messages per channel batch. */
+const BATCH = 1000;
+/** Messages a pool may hold unsent before publishers wait. */
+const OUTBOX_LIMIT = 2 * BATCH;
+const REPLY_SCHEME = "reply://";
+
+/** What the bus asks of the primary. */
+export interface PrimaryLink {
+  /** Adds a subscription to the table; resolves once every pool has it. */
+  subscribe(entry: SubscriptionEntry): Promise<void>;
+  /** Removes subscriptions from the table; resolves once every pool knows. */
+  unsubscribe(ids: string[]): Promise<void>;
+  /** Collects every pool's part of the topology. */
+  topology(): Promise<Topology>;
+}
+
+/** Settings of one pool's bus. */
+export interface BusOptions {
+  pool: string;
+  index: number;
+  incarnation: number;
+  pools: readonly string[];
+  scheduler: Scheduler;
+  transport: Transport;
+  primary: PrimaryLink;
+  log: Logger;
+  bufferSize: number;
+}
+
+interface Member {
+  id: string;
+  local: LocalSubscription | undefined;
+}
+
+interface GroupRoute {
+  key: string;
+  members: Member[];
+}
+
+interface Route {
+  local: LocalSubscription[];
+  remote: boolean;
+  groups: GroupRoute[];
+}
+
+interface PendingRequest {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface Parked {
+  batch: ReceivedBatch;
+  next: number;
+}
+
+/**
+ * A pool's end of the publish/subscribe bus. Delivery inside the pool goes
+ * straight to the subscriptions' buffers; delivery to other pools is
+ * coalesced per turn into batches on the transport.
+ */
+export class PoolBus implements SubscriptionHost {
+  readonly scheduler: Scheduler;
+  readonly pool: string;
+  readonly index: number;
+  #options: BusOptions;
+  #log: Logger;
+  #local = new QueueIndex<LocalSubscription>();
+  #localById = new Map<string, LocalSubscription>();
+  #remote = new QueueIndex<SubscriptionEntry>();
+  #remoteById = new Map<string, SubscriptionEntry>();
+  #routes = new Map<string, Route>();
+  #roundRobin = new Map<string, number>();
+  #nextId = 0;
+  #requests = new Map<number, PendingRequest>();
+  #nextRequest = 0;
+  #outbox: WireMessage[] = [];
+  #outboxWaiters: Array<() => void> = [];
+  #flushWaiters: Array<() => void> = [];
+  #flushScheduled = false;
+  #waitingForCredits = false;
+  #parked = new Map<number, Parked[]>();
+  #closed = false;
+
+  constructor(options: BusOptions) {
+    this.#options = options;
+    this.#log = options.log;
+    this.scheduler = options.scheduler;
+    this.pool = options.pool;
+    this.index = options.index;
+    options.transport.onReceive((batch) => this.#receive(batch));
+  }
+
+  // ---- publish ---------------------------------------------------------
+
+  /** Publishes on behalf of `service`; see `ServiceContext.publish`. */
+  async publish(
+    service: string,
+    queue: string,
+    data: unknown,
+    options?: PublishOptions,
+  ): Promise<void> {
+    validateQueueName(queue, "publish");
+    if (this.#closed) {
+      throw new StateError(
+        `Cannot publish on "${queue}": pool "${this.pool}" has stopped`,
+      );
+    }
+    let copy: unknown;
+    try {
+      copy = snapshot(data);
+    } catch (error) {
+      throw new DataCloneError(queue, error);
+    }
+    const replyTo = options?.replyTo;
+    if (replyTo !== undefined) validateQueueName(replyTo, "publish");
+    const headers = options?.headers === undefined
+      ? undefined
+      : checkHeaders(queue, options.headers);
+    const message: WireMessage = {
+      q: queue,
+      d: copy,
+      f: service,
+      t: Date.now(),
+      r: replyTo,
+      h: headers,
+    };
+    if (queue.startsWith(REPLY_SCHEME)) {
+      this.#sendReply(message);
+    } else {
+      const route = this.#route(queue);
+      const targets: LocalSubscription[] = route.local.slice();
+      let groupTargets: string[] | undefined;
+      for (const group of route.groups) {
+        const member = this.#pick(group);
+        if (member.local !== undefined) targets.push(member.local);
+        else (groupTargets ??= []).push(member.id, group.key);
+      }
+      const remote = route.remote || groupTargets !== undefined;
+      while (targets.some((target) => target.full)) {
+        await Promise.all(targets.map((target) => target.whenSpace()));
+      }
+      this.#deliver(targets, message, this.index, !remote);
+      if (remote) {
+        if (groupTargets !== undefined) message.g = groupTargets;
+        if (!route.remote) message.o = 1;
+        this.#enqueue(message);
+      }
+    }
+    if (this.#outbox.length >= OUTBOX_LIMIT) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#outboxWaiters.push(resolve);
+      await promise;
+    } else if (this.scheduler.tick()) {
+      await this.scheduler.yield();
+    }
+  }
+
+  /**
+   * Hands `message` to local subscriptions: each gets its own copy; the last
+   * may take the message's own snapshot when nothing else will read it.
+   */
+  #deliver(
+    targets: LocalSubscription[],
+    message: WireMessage,
+    sender: number,
+    mayTakeOriginal: boolean,
+  ): void {
+    if (targets.length === 0) return;
+    const meta = this.#meta(message, sender);
+    const last = targets.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const target = targets[i]!;
+      const data = i === last && mayTakeOriginal
+        ? message.d
+        : snapshot(message.d);
+      target.push({
+        data,
+        meta: i === last ? meta : { ...meta },
+        groupKey: target.group === undefined
+          ? undefined
+          : groupKeyOf(target.queue, target.group),
+      });
+    }
+  }
+
+  #meta(message: WireMessage, sender: number): MessageMeta {
+    const origin = message.p ?? sender;
+    const meta: MessageMeta = {
+      queue: message.q,
+      from: {
+        pool: this.#options.pools[origin] ?? String(origin),
+        service: message.f,
+      },
+      publishedAt: message.t,
+    };
+    if (message.r !== undefined) meta.replyTo = message.r;
+    if (message.h !== undefined) meta.headers = { ...message.h };
+    return meta;
+  }
+
+  // ---- subscribe -------------------------------------------------------
+
+  /** Subscribes on behalf of `service`; see `ServiceContext.subscribe`. */
+  async subscribe<T>(
+    service: string,
+    queue: string,
+    handler: MessageHandler<T>,
+    options: SubscribeOptions = {},
+  ): Promise<Subscription> {
+    validateQueueName(queue, "subscribe");
+    if (queue.startsWith(REPLY_SCHEME)) {
+      throw new QueueNameError(
+        queue,
+        "the reply:// scheme is reserved for request/reply",
+      );
+    }
+    if (typeof handler !== "function") {
+      throw new TypeError(
+        `Cannot subscribe to "${queue}": the handler must be a function`,
+      );
+    }
+    const concurrency = positiveInteger(
+      queue,
+      "concurrency",
+      options.concurrency ?? 1,
+    );
+    const capacity = positiveInteger(
+      queue,
+      "bufferSize",
+      options.bufferSize ?? this.#options.bufferSize,
+    );
+    const group = options.group;
+    if (group !== undefined && (typeof group !== "string" || group === "")) {
+      throw new TypeError(
+        `Cannot subscribe to "${queue}": group must be a non-empty string`,
+      );
+    }
+    if (this.#closed) {
+      throw new StateError(
+        `Cannot subscribe to "${queue}": pool "${this.pool}" has stopped`,
+      );
+    }
+    const id = `${this.index}.${this.#options.incarnation}.${this.#nextId++}`;
+    const subscription = new LocalSubscription(
+      this,
+      id,
+      service,
+      queue,
+      handler as MessageHandler<never>,
+      { group, concurrency, capacity },
+    );
+    this.#local.add(queue, subscription);
+    this.#localById.set(id, subscription);
+    this.#routes.clear();
+    await this.#options.primary.subscribe({
+      id,
+      poolIndex: this.index,
+      pool: this.pool,
+      service,
+      queue,
+      group,
+    });
+    return this.#handle(subscription);
+  }
+
+  #handle(subscription: LocalSubscription): Subscription {
+    const unsubscribe = (): Promise<void> => this.#remove([subscription]);
+    return {
+      queue: subscription.queue,
+      group: subscription.group,
+      unsubscribe,
+      [Symbol.dispose]: () => void unsubscribe(),
+      [Symbol.asyncDispose]: unsubscribe,
+    };
+  }
+
+  /** Removes `service`'s subscriptions on `queue` whose handler is `handler`. */
+  unsubscribe(
+    service: string,
+    queue: string,
+    handler: MessageHandler<never>,
+  ): Promise<void> {
+    validateQueueName(queue, "subscribe");
+    const found = [...this.#localById.values()].filter((s) =>
+      s.service === service && s.queue === queue && s.handler === handler
+    );
+    return this.#remove(found);
+  }
+
+  /** Removes every subscription of `service` (when it stops or restarts). */
+  unsubscribeService(service: string): Promise<void> {
+    return this.#remove(
+      [...this.#localById.values()].filter((s) => s.service === service),
+    );
+  }
+
+  async #remove(subscriptions: LocalSubscription[]): Promise<void> {
+    const live = subscriptions.filter((s) => !s.closed);
+    if (live.length === 0) return;
+    for (const subscription of live) {
+      this.#local.remove(subscription.queue, subscription);
+      this.#localById.delete(subscription.id);
+    }
+    this.#routes.clear();
+    for (const subscription of live) {
+      const rest = subscription.close();
+      if (subscription.group !== undefined) {
+        const key = groupKeyOf(subscription.queue, subscription.group);
+        for (const item of rest) {
+          this.#reassign(item, key, subscription.id, this.index);
+        }
+      } else if (rest.length > 0) {
+        this.#log.debug(
+          `Unsubscribed ${subscription.service} from "${subscription.queue}": ${rest.length} buffered messages discarded`,
+        );
+      }
+    }
+    if (!this.#closed) {
+      await this.#options.primary.unsubscribe(live.map((s) => s.id));
+    }
+  }
+
+  // ---- the table of other pools' subscriptions -------------------------
+
+  /** Applies a change of the table the primary keeps. */
+  applyTable(add: SubscriptionEntry[], remove: string[]): void {
+    for (const id of remove) {
+      const entry = this.#remoteById.get(id);
+      if (entry === undefined) continue;
+      this.#remoteById.delete(id);
+      this.#remote.remove(entry.queue, entry);
+    }
+    for (const entry of add) {
+      if (entry.poolIndex === this.index) continue;
+      if (this.#remoteById.has(entry.id)) continue;
+      this.#remoteById.set(entry.id, entry);
+      this.#remote.add(entry.queue, entry);
+    }
+    this.#routes.clear();
+  }
+
+  #route(queue: string): Route {
+    let route = this.#routes.get(queue);
+    if (route !== undefined) return route;
+    const local: LocalSubscription[] = [];
+    const groups = new Map<string, GroupRoute>();
+    const member = (key: string, m: Member): void => {
+      let group = groups.get(key);
+      if (group === undefined) groups.set(key, group = { key, members: [] });
+      group.members.push(m);
+    };
+    for (const subscription of this.#local.match(queue)) {
+      if (subscription.group === undefined) local.push(subscription);
+      else {
+        member(groupKeyOf(subscription.queue, subscription.group), {
+          id: subscription.id,
+          local: subscription,
+        });
+      }
+    }
+    let remote = false;
+    for (const entry of this.#remote.match(queue)) {
+      if (entry.group === undefined) remote = true;
+      else {
+        member(groupKeyOf(entry.queue, entry.group), {
+          id: entry.id,
+          local: undefined,
+        });
+      }
+    }
+    for (const group of groups.values()) {
+      group.members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    }
+    route = { local, remote, groups: [...groups.values()] };
+    if (this.#routes.size > 10_000) this.#routes.clear();
+    this.#routes.set(queue, route);
+    return route;
+  }
+
+  #pick(group: GroupRoute, exclude?: string): Member {
+    const members = exclude === undefined
+      ? group.members
+      : group.members.filter((m) => m.id !== exclude);
+    const turn = this.#roundRobin.get(group.key) ?? 0;
+    this.#roundRobin.set(group.key, turn + 1);
+    return members[turn % members.length]!;
+  }
+
+  /** Gives a group message whose member left to another member. */
+  #reassign(
+    item: Delivery | WireMessage,
+    key: string,
+    departed: string,
+    sender: number,
+  ): void {
+    const message: WireMessage = "q" in item ? item : {
+      q: item.meta.queue,
+      d: item.data,
+      f: item.meta.from.service,
+      t: item.meta.publishedAt,
+      r: item.meta.replyTo,
+      h: item.meta.headers,
+      p: this.#options.pools.indexOf(item.meta.from.pool),
+    };
+    const origin = message.p ?? sender;
+    const group = this.#route(message.q).groups.find((g) => g.key === key);
+    const candidates = group?.members.filter((m) => m.id !== departed) ?? [];
+    if (group === undefined || candidates.length === 0) {
+      this.#log.warn(
+        `No member of group "${
+          key.split("\u0000")[1]
+        }" is left for a message on "${message.q}"; it is not delivered`,
+      );
+      return;
+    }
+    const member = this.#pick(group, departed);
+    if (member.local !== undefined) {
+      member.local.push({
+        data: message.d,
+        meta: this.#meta(message, origin),
+        groupKey: key,
+      });
+    } else {
+      this.#enqueue({ ...message, g: [member.id, key], o: 1, p: origin });
+    }
+  }
+
+  // ---- request / reply -------------------------------------------------
+
+  /** See `ServiceContext.request`. */
+  async request<T>(
+    service: string,
+    queue: string,
+    data: unknown,
+    options: RequestOptions = {},
+  ): Promise<T> {
+    validateQueueName(queue, "publish");
+    const timeout = options.timeout ?? 5000;
+    if (!Number.isFinite(timeout) || timeout <= 0) {
+      throw new RangeError(
+        `Cannot request on "${queue}": timeout must be a number > 0, got ${timeout}`,
+      );
+    }
+    const route = this.#route(queue);
+    if (
+      !route.remote && route.local.length === 0 && route.groups.length === 0
+    ) {
+      throw new NoRespondersError(queue);
+    }
+    const id = ++this.#nextRequest;
+    const replyTo =
+      `${REPLY_SCHEME}${this.index}/${this.#options.incarnation}/${id}`;
+    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    const timer = setTimeout(() => {
+      this.#requests.delete(id);
+      reject(
+        new TimeoutError(`No reply on "${queue}" within ${timeout} ms`),
+      );
+    }, timeout);
+    this.#requests.set(id, { resolve, reject, timer });
+    try {
+      const publishOptions: PublishOptions = { replyTo };
+      if (options.headers !== undefined) {
+        publishOptions.headers = options.headers;
+      }
+      await this.publish(service, queue, data, publishOptions);
+    } catch (error) {
+      clearTimeout(timer);
+      this.#requests.delete(id);
+      throw error;
+    }
+    return promise as Promise<T>;
+  }
+
+  #sendReply(message: WireMessage): void {
+    const [index, incarnation, id] = message.q.slice(REPLY_SCHEME.length)
+      .split("/").map(Number);
+    if (index === this.index) {
+      if (incarnation === this.#options.incarnation) {
+        this.#resolveReply(id!, message.d);
+      }
+      return;
+    }
+    this.#enqueue(message);
+  }
+
+  #resolveReply(id: number, data: unknown): void {
+    const request = this.#requests.get(id);
+    if (request === undefined) return;
+    this.#requests.delete(id);
+    clearTimeout(request.timer);
+    request.resolve(data);
+  }
+
+  // ---- to and from other pools -----------------------------------------
+
+  #enqueue(message: WireMessage): void {
+    this.#outbox.push(message);
+    if (!this.#flushScheduled && !this.#waitingForCredits) {
+      this.#flushScheduled = true;
+      this.scheduler.defer(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const transport = this.#options.transport;
+    while (this.#outbox.length > 0) {
+      const batch = this.#outbox.length <= BATCH
+        ? this.#outbox
+        : this.#outbox.slice(0, BATCH);
+      if (!transport.trySend(batch)) {
+        this.#waitingForCredits = true;
+        transport.whenWritable(250).then(() => {
+          this.#waitingForCredits = false;
+          this.#flush();
+        });
+        break;
+      }
+      this.#outbox = batch === this.#outbox ? [] : this.#outbox.slice(BATCH);
+    }
+    if (this.#outbox.length < OUTBOX_LIMIT && this.#outboxWaiters.length > 0) {
+      for (const resolve of this.#outboxWaiters.splice(0)) resolve();
+    }
+    if (this.#outbox.length === 0 && this.#flushWaiters.length > 0) {
+      for (const resolve of this.#flushWaiters.splice(0)) resolve();
+    }
+  }
+
+  /** Resolves once everything published so far has left the pool. */
+  flush(): Promise<void> {
+    if (this.#outbox.length === 0) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#flushWaiters.push(resolve);
+    if (!this.#flushScheduled && !this.#waitingForCredits) this.#flush();
+    return promise;
+  }
+
+  #receive(batch: ReceivedBatch): void {
+    const queue = this.#parked.get(batch.sender);
+    if (queue !== undefined) {
+      queue.push({ batch, next: 0 });
+      return;
+    }
+    this.#resume(batch.sender, [{ batch, next: 0 }]);
+  }
+
+  /** Routes parked batches of one sender, in order, until one blocks. */
+  #resume(sender: number, queue: Parked[]): void {
+    while (queue.length > 0) {
+      const parked = queue[0]!;
+      const blocker = this.#routeBatch(parked);
+      if (blocker !== undefined) {
+        this.#parked.set(sender, queue);
+        blocker.whenSpace().then(() => this.#resume(sender, queue));
+        return;
+      }
+      parked.batch.ack();
+      queue.shift();
+    }
+    this.#parked.delete(sender);
+  }
+
+  /** Routes what is left of a batch; returns the full subscription that stopped it. */
+  #routeBatch(parked: Parked): LocalSubscription | undefined {
+    const { messages, sender } = parked.batch;
+    for (; parked.next < messages.length; parked.next++) {
+      const message = messages[parked.next]!;
+      if (message.q.startsWith(REPLY_SCHEME)) {
+        const [index, incarnation, id] = message.q.slice(REPLY_SCHEME.length)
+          .split("/").map(Number);
+        if (index === this.index && incarnation === this.#options.incarnation) {
+          this.#resolveReply(id!, message.d);
+        }
+        continue;
+      }
+      const targets: LocalSubscription[] = message.o === 1
+        ? []
+        : this.#route(message.q).local.slice();
+      const departed: Array<[string, string]> = [];
+      const groups = message.g;
+      if (groups !== undefined) {
+        for (let i = 0; i < groups.length; i += 2) {
+          const id = groups[i]!;
+          const target = this.#localById.get(id);
+          if (target !== undefined) targets.push(target);
+          else if (Number(id.split(".")[0]) === this.index) {
+            departed.push([id, groups[i + 1]!]);
+          }
+        }
+      }
+      const full = targets.find((target) => target.full);
+      if (full !== undefined) return full;
+      this.#deliver(targets, message, sender, departed.length === 0);
+      for (const [id, key] of departed) {
+        this.#reassign(message, key, id, sender);
+      }
+    }
+    return undefined;
+  }
+
+  // ---- supervision and shutdown ----------------------------------------
+
+  /** Logs a handler that threw; delivery goes on. */
+  handlerFailed(
+    subscription: LocalSubscription,
+    error: unknown,
+    meta: MessageMeta,
+  ): void {
+    const detail = error instanceof Error
+      ? error.stack ?? error.message
+      : String(error);
+    this.#log.error(
+      `Handler of ${subscription.service} on "${subscription.queue}" failed for a message on "${meta.queue}": ${detail}`,
+    );
+  }
+
+  /** Subscriptions full for longer than `after` ms that were not reported yet. */
+  stuck(after: number): LocalSubscription[] {
+    const now = Date.now();
+    const found: LocalSubscription[] = [];
+    for (const subscription of this.#localById.values()) {
+      if (
+        subscription.fullSince !== 0 && !subscription.reported &&
+        now - subscription.fullSince >= after
+      ) {
+        subscription.reported = true;
+        found.push(subscription);
+      }
+    }
+    return found;
+  }
+
+  /** Messages from other pools parked behind full subscriptions. */
+  parkedMessages(): number {
+    let count = 0;
+    for (const queue of this.#parked.values()) {
+      for (const parked of queue) {
+        count += parked.batch.messages.length - parked.next;
+      }
+    }
+    return count;
+  }
+
+  /** This pool's part of the topology. */
+  topology(): Topology {
+    const topology: Topology = {};
+    for (const subscription of this.#localById.values()) {
+      const pools = topology[subscription.queue] ??= {};
+      (pools[this.pool] ??= []).push({
+        service: subscription.service,
+        group: subscription.group,
+        buffered: subscription.size,
+        highWater: subscription.highWater,
+        delivered: subscription.delivered,
+      });
+    }
+    return topology;
+  }
+
+  /** Every pool's subscriptions; see `ServiceContext.topology`. */
+  globalTopology(): Promise<Topology> {
+    return this.#options.primary.topology();
+  }
+
+  /**
+   * Waits until every message sent to this pool so far (counted by the
+   * transport even while still in flight) has been handled.
+   */
+  async drain(): Promise<void> {
+    for (;;) {
+      await this.flush();
+      const subscriptions = [...this.#localById.values()];
+      await Promise.all(subscriptions.map((s) => s.whenIdle()));
+      const inbound = this.#options.transport.pendingInbound();
+      if (
+        inbound === 0 && this.#parked.size === 0 &&
+        this.#outbox.length === 0 && subscriptions.every((s) => s.size === 0)
+      ) {
+        return;
+      }
+      if (inbound > 0 && this.#parked.size === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      } else {
+        await this.scheduler.yield();
+      }
+    }
+  }
+
+  /** Stops the bus: pending requests fail, the transport closes. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const subscription of this.#localById.values()) subscription.close();
+    this.#localById.clear();
+    for (const [id, request] of this.#requests) {
+      clearTimeout(request.timer);
+      request.reject(
+        new StateError(
+          `Request ${id} of pool "${this.pool}" ended: the pool stopped`,
+        ),
+      );
+    }
+    this.#requests.clear();
+    for (const resolve of this.#outboxWaiters.splice(0)) resolve();
+    for (const resolve of this.#flushWaiters.splice(0)) resolve();
+    this.#options.transport.close();
+  }
+}
+
+/** The key that identifies a competing-consumer group. */
+export function groupKeyOf(queue: string, group: string): string {
+  return `${queue}\u0000${group}`;
+}
+
+function positiveInteger(queue: string, name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot subscribe to "${queue}": ${name} must be an integer >= 1, got ${value}`,
+    );
+  }
+  return value;
+}
+
+function checkHeaders(
+  queue: string,
+  headers: Record<string, string>,
+): Record<string, string> {
+  const copy: Record<string, string> = {};
+  for (const [key, value] of Object.entries(headers)) {
+    if (typeof value !== "string") {
+      throw new TypeError(
+        `Cannot publish on "${queue}": header "${key}" must be a string`,
+      );
+    }
+    copy[key] = value;
+  }
+  return copy;
+}

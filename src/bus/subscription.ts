@@ -1,0 +1,183 @@
+import type { MessageHandler, MessageMeta } from "../types.ts";
+import type { Scheduler } from "../pool/scheduler.ts";
+
+/** A message waiting in a subscription's buffer. */
+export interface Delivery {
+  data: unknown;
+  meta: MessageMeta;
+  /** The group key, for a competing-consumer delivery. */
+  groupKey?: string | undefined;
+}
+
+/** What a subscription needs from its pool. */
+export interface SubscriptionHost {
+  readonly scheduler: Scheduler;
+  /** Called when a handler throws or rejects. */
+  handlerFailed(
+    subscription: LocalSubscription,
+    error: unknown,
+    meta: MessageMeta,
+  ): void;
+}
+
+/**
+ * One subscription inside a pool: a bounded buffer and the loop that feeds
+ * the handler, at most `concurrency` messages at a time, in order.
+ */
+export class LocalSubscription {
+  readonly id: string;
+  readonly service: string;
+  readonly queue: string;
+  readonly group: string | undefined;
+  readonly handler: MessageHandler<never>;
+  readonly concurrency: number;
+  readonly capacity: number;
+  /** Messages handed to the handler so far. */
+  delivered = 0;
+  /** The most messages that ever waited. */
+  highWater = 0;
+  /** Since when the buffer has been full (ms since epoch), or 0. */
+  fullSince = 0;
+  /** Whether a stall of this subscription has been reported. */
+  reported = false;
+  closed = false;
+
+  #host: SubscriptionHost;
+  #items: Delivery[] = [];
+  #head = 0;
+  #running = 0;
+  #spaceWaiters: Array<() => void> = [];
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(
+    host: SubscriptionHost,
+    id: string,
+    service: string,
+    queue: string,
+    handler: MessageHandler<never>,
+    options: {
+      group?: string | undefined;
+      concurrency: number;
+      capacity: number;
+    },
+  ) {
+    this.#host = host;
+    this.id = id;
+    this.service = service;
+    this.queue = queue;
+    this.handler = handler;
+    this.group = options.group;
+    this.concurrency = options.concurrency;
+    this.capacity = options.capacity;
+  }
+
+  /** Messages waiting for the handler. */
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  /** Whether the buffer is at capacity. */
+  get full(): boolean {
+    return this.size >= this.capacity;
+  }
+
+  /** Publishers waiting for space in this buffer. */
+  get waiting(): number {
+    return this.#spaceWaiters.length;
+  }
+
+  /** Resolves when the buffer has room (at once if it has). */
+  whenSpace(): Promise<void> {
+    if (!this.full || this.closed) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#spaceWaiters.push(resolve);
+    return promise;
+  }
+
+  /** Resolves when nothing is buffered or running. */
+  whenIdle(): Promise<void> {
+    if ((this.size === 0 && this.#running === 0) || this.closed) {
+      return Promise.resolve();
+    }
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#idleWaiters.push(resolve);
+    return promise;
+  }
+
+  /** Queues a message; callers check `full` first (reassigned group messages may exceed it). */
+  push(delivery: Delivery): void {
+    if (this.closed) return;
+    this.#items.push(delivery);
+    const size = this.size;
+    if (size > this.highWater) this.highWater = size;
+    if (size >= this.capacity && this.fullSince === 0) {
+      this.fullSince = Date.now();
+    }
+    if (this.#running < this.concurrency) {
+      this.#running++;
+      queueMicrotask(() => this.#pump());
+    }
+  }
+
+  /** Stops delivery and returns what was still buffered. */
+  close(): Delivery[] {
+    this.closed = true;
+    const rest = this.#items.slice(this.#head);
+    this.#items = [];
+    this.#head = 0;
+    this.#release(this.#spaceWaiters);
+    this.#release(this.#idleWaiters);
+    return rest;
+  }
+
+  #shift(): Delivery | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head]!;
+    this.#items[this.#head] = undefined as unknown as Delivery;
+    this.#head++;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    if (this.fullSince !== 0 && this.size < this.capacity) {
+      this.fullSince = 0;
+      this.reported = false;
+    }
+    if (this.#spaceWaiters.length > 0 && !this.full) {
+      this.#release(this.#spaceWaiters);
+    }
+    return item;
+  }
+
+  async #pump(): Promise<void> {
+    const scheduler = this.#host.scheduler;
+    const handler = this.handler as MessageHandler<unknown>;
+    try {
+      while (!this.closed) {
+        const item = this.#shift();
+        if (item === undefined) break;
+        this.delivered++;
+        try {
+          const result = handler(item.data, item.meta);
+          if (result instanceof Promise) await result;
+        } catch (error) {
+          this.#host.handlerFailed(this, error, item.meta);
+        }
+        if (scheduler.tick()) await scheduler.yield();
+      }
+    } finally {
+      this.#running--;
+      if (this.#running === 0 && this.size === 0) {
+        this.#release(this.#idleWaiters);
+      }
+    }
+  }
+
+  #release(waiters: Array<() => void>): void {
+    const list = waiters.splice(0);
+    for (const resolve of list) resolve();
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * The error classes of magic-foundation. Each sets `name`, keeps the original
+ * error as `cause` and says in its message what failed and why.
+ *
+ * @module
+ */
+
+/**
+ * A service's `initialize`, `run` or `terminate` threw, or did not finish in
+ * time. Kept on the service as `service.error` and logged with its pool.
+ *
+ * @example Inspect a failure
+ * ```ts
+ * import { ServiceError } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ServiceError("io", "reader", "run", new Error("boom"));
+ * assert.equal(error.message, 'Service "reader" in pool "io" failed in run(): boom');
+ * ```
+ */
+export class ServiceError extends Error {
+  /** The pool the service runs in. */
+  readonly pool: string;
+  /** The service's name. */
+  readonly service: string;
+  /** The lifecycle phase that failed. */
+  readonly phase: "initialize" | "run" | "terminate";
+
+  /**
+   * Wraps what a lifecycle phase threw.
+   *
+   * @param pool The pool the service runs in.
+   * @param service The service's name.
+   * @param phase The lifecycle phase that failed.
+   * @param cause What the phase threw.
+   */
+  constructor(
+    pool: string,
+    service: string,
+    phase: "initialize" | "run" | "terminate",
+    cause: unknown,
+  ) {
+    super(
+      `Service "${service}" in pool "${pool}" failed in ${phase}(): ${
+        describe(cause)
+      }`,
+      { cause },
+    );
+    this.name = "ServiceError";
+    this.pool = pool;
+    this.service = service;
+    this.phase = phase;
+  }
+}
+
+/**
+ * A queue name is malformed: empty, without a `scheme://`, with white space,
+ * or with a wildcard where a concrete name is needed (in `publish`).
+ *
+ * @example Catch a bad name
+ * ```ts
+ * import { QueueNameError } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new QueueNameError("orders", "it has no scheme");
+ * assert.ok(error instanceof TypeError);
+ * assert.equal(error.queue, "orders");
+ * ```
+ */
+export class QueueNameError extends TypeError {
+  /** The name that was refused. */
+  readonly queue: string;
+
+  /**
+   * Makes the error for a refused queue name.
+   *
+   * @param queue The name that was refused.
+   * @param reason Why it was refused.
+   */
+  constructor(queue: string, reason: string) {
+    super(`Invalid queue name "${queue}": ${reason}`);
+    this.name = "QueueNameError";
+    this.queue = queue;
+  }
+}
+
+/**
+ * `publish` or `request` was given data that structured clone cannot copy
+ * (a function, a symbol, a class with private state, …). Nothing was sent.
+ *
+ * @example Catch uncloneable data
+ * ```ts
+ * import { DataCloneError } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new DataCloneError("q://jobs", new Error("() => 1 could not be cloned"));
+ * assert.equal(error.queue, "q://jobs");
+ * assert.match(error.message, /q:\/\/jobs/);
+ * ```
+ */
+export class DataCloneError extends TypeError {
+  /** The queue the data was published on. */
+  readonly queue: string;
+
+  /**
+   * Wraps the error structured clone raised.
+   *
+   * @param queue The queue the data was published on.
+   * @param cause The error structured clone raised.
+   */
+  constructor(queue: string, cause: unknown) {
+    super(
+      `Cannot publish on "${queue}": the data cannot be cloned: ${
+        describe(cause)
+      }`,
+      { cause },
+    );
+    this.name = "DataCloneError";
+    this.queue = queue;
+  }
+}
+
+/**
+ * A `request` got no reply within its timeout, or a `terminate` hook did not
+ * finish in time.
+ *
+ * @example Catch a request timeout
+ * ```ts
+ * import { TimeoutError } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new TimeoutError('No reply on "q://math/add" within 1000 ms');
+ * assert.equal(error.name, "TimeoutError");
+ * ```
+ */
+export class TimeoutError extends Error {
+  /**
+   * Makes a timeout error.
+   *
+   * @param message What did not finish in time.
+   * @param options The usual error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TimeoutError";
+  }
+}
+
+/**
+ * A `request` was made on a queue that no subscription in any pool matches,
+ * so no reply can ever come (the NATS "no responders" case).
+ *
+ * @example Catch a request nobody answers
+ * ```ts
+ * import { NoRespondersError } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new NoRespondersError("q://math/add");
+ * assert.equal(error.queue, "q://math/add");
+ * ```
+ */
+export class NoRespondersError extends Error {
+  /** The queue the request was made on. */
+  readonly queue: string;
+
+  /**
+   * Makes the error for a request nobody can answer.
+   *
+   * @param queue The queue the request was made on.
+   */
+  constructor(queue: string) {
+    super(`No subscription matches "${queue}": the request cannot be answered`);
+    this.name = "NoRespondersError";
+    this.queue = queue;
+  }
+}
+
+/**
+ * The bus or the service was used after it stopped, or `Main` was used in a
+ * way its state does not allow (running twice, no pools, …).
+ *
+ * @example Catch use after stop
+ * ```ts
+ * import { StateError } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new StateError('Cannot publish on "q://a": pool "io" has stopped');
+ * assert.equal(error.name, "StateError");
+ * ```
+ */
+export class StateError extends Error {
+  /**
+   * Makes a state error.
+   *
+   * @param message What was attempted and why it is not possible now.
+   * @param options The usual error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StateError";
+  }
+}
+
+/** Errors cross a worker boundary as this plain record. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string | undefined;
+}
+
+/** Turns any thrown value into a record that survives `postMessage`. */
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    return { name: error.name, message: error.message, stack: error.stack };
+  }
+  return { name: "Error", message: describe(error) };
+}
+
+/** Rebuilds an `Error` from a record made by {@linkcode serializeError}. */
+export function deserializeError(record: SerializedError): Error {
+  const error = new Error(record.message);
+  error.name = record.name;
+  if (record.stack !== undefined) error.stack = record.stack;
+  return error;
+}
+
+/** The message of an error, or the string form of any other thrown value. */
+export function describe(value: unknown): string {
+  if (value instanceof Error) return value.message;
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

@@ -1,0 +1,111 @@
+import type { PoolBus } from "../bus/bus.ts";
+import type {
+  Logger,
+  MessageHandler,
+  PublishOptions,
+  RequestOptions,
+  ServiceContext,
+  SubscribeOptions,
+  Subscription,
+  Topology,
+  TopologyEntry,
+} from "../types.ts";
+import { abortableDelay } from "../_util/time.ts";
+
+/** The context of one service: its names, its logger, and the bus on its behalf. */
+export class PoolServiceContext implements ServiceContext {
+  readonly pool: string;
+  readonly service: string;
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  #bus: PoolBus;
+
+  constructor(
+    bus: PoolBus,
+    pool: string,
+    service: string,
+    signal: AbortSignal,
+    log: Logger,
+  ) {
+    this.#bus = bus;
+    this.pool = pool;
+    this.service = service;
+    this.signal = signal;
+    this.log = log;
+  }
+
+  sleep(ms: number): Promise<void> {
+    if (!Number.isFinite(ms) || ms < 0) {
+      return Promise.reject(
+        new RangeError(`Cannot sleep: ms must be a number >= 0, got ${ms}`),
+      );
+    }
+    return abortableDelay(ms, this.signal);
+  }
+
+  publish(
+    queue: string,
+    data: unknown,
+    options?: PublishOptions,
+  ): Promise<void> {
+    return this.#bus.publish(this.service, queue, data, options);
+  }
+
+  subscribe<T = unknown>(
+    queue: string,
+    handler: MessageHandler<T>,
+    options?: SubscribeOptions,
+  ): Promise<Subscription> {
+    return this.#bus.subscribe(this.service, queue, handler, options);
+  }
+
+  unsubscribe<T = unknown>(
+    queue: string,
+    handler: MessageHandler<T>,
+  ): Promise<void> {
+    return this.#bus.unsubscribe(
+      this.service,
+      queue,
+      handler as MessageHandler<never>,
+    );
+  }
+
+  request<T = unknown>(
+    queue: string,
+    data: unknown,
+    options?: RequestOptions,
+  ): Promise<T> {
+    return this.#bus.request<T>(this.service, queue, data, options);
+  }
+
+  topology(): Promise<Topology> {
+    return this.#bus.globalTopology();
+  }
+
+  async dumpQueueTree(): Promise<void> {
+    this.log.info(formatQueueTree(await this.topology()));
+  }
+}
+
+/** Renders a topology as the Python original's queue tree. */
+export function formatQueueTree(topology: Topology): string {
+  const lines = ["queue tree:"];
+  const queues = Object.keys(topology).sort();
+  for (const queue of queues) {
+    lines.push(`  ${queue}`);
+    const pools = topology[queue]!;
+    for (const pool of Object.keys(pools).sort()) {
+      lines.push(`    ${pool}`);
+      for (const entry of pools[pool]!) {
+        lines.push(`      ${describeEntry(entry)}`);
+      }
+    }
+  }
+  if (queues.length === 0) lines.push("  (no subscriptions)");
+  return lines.join("\n");
+}
+
+function describeEntry(entry: TopologyEntry): string {
+  const group = entry.group === undefined ? "" : ` group=${entry.group}`;
+  return `${entry.service}${group} buffered=${entry.buffered} highWater=${entry.highWater} delivered=${entry.delivered}`;
+}

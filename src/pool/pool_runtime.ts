@@ -1,0 +1,303 @@
+import { BroadcastTransport } from "../bus/broadcast_transport.ts";
+import { PoolBus, type PrimaryLink } from "../bus/bus.ts";
+import { deserializeError, serializeError } from "../errors.ts";
+import { createLogger, type LogSink } from "../logger.ts";
+import { Service, type ServiceEntry } from "../service.ts";
+import type { Logger, LogRecord, Topology } from "../types.ts";
+import { PoolServiceContext } from "./context.ts";
+import type { FromPool, ToPool } from "./protocol.ts";
+import { Scheduler } from "./scheduler.ts";
+import { type RunnerHost, ServiceRunner } from "./service_runner.ts";
+import type { WorkerScope } from "./worker_scope.ts";
+import { withTimeout } from "../_util/time.ts";
+
+type Init = Extract<ToPool, { kind: "init" }>;
+type Request = { resolve(value: unknown): void; reject(error: Error): void };
+
+/** How often a pool marks its heartbeat and looks for stuck subscribers. */
+const HOUSEKEEPING_MS = 100;
+/** How long a subscription may stay full before it is reported. */
+const STUCK_AFTER_MS = 5000;
+
+/**
+ * Runs one pool inside its worker: builds the services, drives their
+ * lifecycle, answers the primary and owns the pool's bus.
+ */
+export class PoolRuntime implements RunnerHost {
+  readonly pool: string;
+  readonly terminateTimeout: number;
+  started: boolean;
+  #scope: WorkerScope;
+  #init: Init;
+  #controller = new AbortController();
+  #scheduler = new Scheduler();
+  #bus: PoolBus;
+  #log: Logger;
+  #runners: ServiceRunner[] = [];
+  #requests = new Map<number, Request>();
+  #nextRequest = 0;
+  #housekeeping: ReturnType<typeof setInterval>;
+  #done = Promise.withResolvers<void>();
+
+  constructor(
+    scope: WorkerScope,
+    init: Init,
+    entries: readonly ServiceEntry[],
+  ) {
+    this.#scope = scope;
+    this.#init = init;
+    this.pool = init.pool;
+    this.started = init.started;
+    this.terminateTimeout = init.config.terminateTimeout;
+    const sink: LogSink = (record: LogRecord) =>
+      this.#send({ mf: 1, kind: "log", record });
+    this.#log = createLogger(sink, init.config.logLevel, init.pool);
+    const transport = new BroadcastTransport(
+      `magic-foundation:${init.config.runId}`,
+      init.shared,
+      init.index,
+      init.incarnation,
+    );
+    this.#bus = new PoolBus({
+      pool: init.pool,
+      index: init.index,
+      incarnation: init.incarnation,
+      pools: init.pools,
+      scheduler: this.#scheduler,
+      transport,
+      primary: this.#primaryLink(),
+      log: this.#log,
+      bufferSize: init.config.bufferSize,
+    });
+    this.#bus.applyTable(init.table, []);
+    const heartbeat = init.shared.heartbeat;
+    heartbeat[init.index] = Date.now();
+    let ticks = 0;
+    this.#housekeeping = setInterval(() => {
+      heartbeat[init.index] = Date.now();
+      if (++ticks % 5 === 0) this.#reportStuck();
+    }, HOUSEKEEPING_MS);
+    for (const entry of entries) this.#addService(entry, sink);
+  }
+
+  /** The abort signal of the pool: aborted when stopping begins. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Resolves when the pool has stopped and reported it. */
+  get done(): Promise<void> {
+    return this.#done.promise;
+  }
+
+  /** Runs every service's `initialize` and reports the pool initialized. */
+  async initialize(): Promise<void> {
+    await Promise.all(this.#runners.map((runner) => runner.initialize()));
+    this.#send({
+      mf: 1,
+      kind: "initialized",
+      services: this.#runners.map((runner) => runner.report()),
+    });
+  }
+
+  /** Handles one message from the primary. */
+  handle(message: ToPool): void {
+    switch (message.kind) {
+      case "init":
+        break;
+      case "start":
+        this.started = true;
+        for (const runner of this.#runners) runner.start();
+        break;
+      case "table":
+        this.#bus.applyTable(message.add, message.remove);
+        this.#send({ mf: 1, kind: "table-ack", ack: message.ack });
+        break;
+      case "reply": {
+        const request = this.#requests.get(message.request);
+        if (request === undefined) break;
+        this.#requests.delete(message.request);
+        if (message.error !== undefined) {
+          request.reject(deserializeError(message.error));
+        } else request.resolve(message.value);
+        break;
+      }
+      case "flush":
+        this.#bus.flush().then(() =>
+          this.#send({ mf: 1, kind: "flushed", request: message.request })
+        );
+        break;
+      case "topology":
+        this.#send({
+          mf: 1,
+          kind: "topology-part",
+          request: message.request,
+          topology: this.#bus.topology(),
+        });
+        break;
+      case "stopping":
+        this.#beginStop();
+        break;
+      case "stop":
+        this.#stop();
+        break;
+      default: {
+        const unknown: never = message;
+        this.#log.warn(
+          `Unknown message from the primary: ${JSON.stringify(unknown)}`,
+        );
+      }
+    }
+  }
+
+  statusChanged(runner: ServiceRunner): void {
+    const report = runner.report();
+    const message: FromPool = {
+      mf: 1,
+      kind: "status",
+      service: report.name,
+      status: report.status,
+    };
+    if (report.error !== undefined) message.error = report.error;
+    this.#send(message);
+  }
+
+  dropSubscriptions(service: string): Promise<void> {
+    return this.#bus.unsubscribeService(service);
+  }
+
+  /** Logs an error that escaped every handler; the pool goes on. */
+  uncaught(kind: string, error: unknown): void {
+    const detail = error instanceof Error
+      ? error.stack ?? error.message
+      : String(error);
+    this.#log.error(`Uncaught ${kind} in pool "${this.pool}": ${detail}`);
+  }
+
+  #addService(entry: ServiceEntry, sink: LogSink): void {
+    let service: Service;
+    try {
+      service = entry instanceof Service ? entry : entry();
+      if (!(service instanceof Service)) {
+        throw new TypeError(
+          `A service factory in pool "${this.pool}" returned ${
+            String(service)
+          }, not a Service`,
+        );
+      }
+    } catch (error) {
+      this.#log.error(
+        `Cannot build a service of pool "${this.pool}": ${
+          serializeError(error).message
+        }`,
+      );
+      return;
+    }
+    if (this.#runners.some((runner) => runner.service.name === service.name)) {
+      this.#log.error(
+        `Pool "${this.pool}" has two services named "${service.name}"; the second is not started`,
+      );
+      return;
+    }
+    const log = createLogger(
+      sink,
+      this.#init.config.logLevel,
+      this.pool,
+      service.name,
+    );
+    const ctx = new PoolServiceContext(
+      this.#bus,
+      this.pool,
+      service.name,
+      this.signal,
+      log,
+    );
+    this.#runners.push(new ServiceRunner(this, service, ctx));
+  }
+
+  #primaryLink(): PrimaryLink {
+    const call = (
+      message: FromPool & { request: number },
+    ): Promise<unknown> => {
+      const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+      this.#requests.set(message.request, { resolve, reject });
+      this.#send(message);
+      return promise;
+    };
+    return {
+      subscribe: async (entry) => {
+        await call({
+          mf: 1,
+          kind: "subscribe",
+          request: ++this.#nextRequest,
+          entry,
+        });
+      },
+      unsubscribe: async (ids) => {
+        await call({
+          mf: 1,
+          kind: "unsubscribe",
+          request: ++this.#nextRequest,
+          ids,
+        });
+      },
+      topology: async () =>
+        await call({
+          mf: 1,
+          kind: "topology-request",
+          request: ++this.#nextRequest,
+        }) as Topology,
+    };
+  }
+
+  #reportStuck(): void {
+    for (const subscription of this.#bus.stuck(STUCK_AFTER_MS)) {
+      this.#log.warn(
+        `Subscriber ${subscription.service} on "${subscription.queue}" is stuck: its buffer has been full (${subscription.size} of ${subscription.capacity}) for over ${STUCK_AFTER_MS} ms; ${subscription.waiting} publishers and ${this.#bus.parkedMessages()} messages from other pools are waiting`,
+      );
+    }
+  }
+
+  #beginStop(): void {
+    if (this.#controller.signal.aborted) return;
+    for (const runner of this.#runners) runner.beginStop();
+    this.#controller.abort();
+  }
+
+  async #stop(): Promise<void> {
+    this.#beginStop();
+    const timeout = this.terminateTimeout;
+    try {
+      await Promise.all(this.#runners.map((runner) => runner.settle(timeout)));
+      try {
+        await withTimeout(this.#bus.drain(), timeout);
+      } catch {
+        this.#log.warn(
+          `Messages were still waiting for handlers ${timeout} ms into the stop`,
+        );
+      }
+      for (const runner of [...this.#runners].reverse()) {
+        await runner.terminate();
+      }
+      await this.#bus.flush();
+    } finally {
+      this.#bus.close();
+      clearInterval(this.#housekeeping);
+      this.#scheduler.close();
+      for (const request of this.#requests.values()) {
+        request.reject(new Error(`Pool "${this.pool}" stopped`));
+      }
+      this.#requests.clear();
+      this.#send({
+        mf: 1,
+        kind: "terminated",
+        services: this.#runners.map((runner) => runner.report()),
+      });
+      this.#done.resolve();
+    }
+  }
+
+  #send(message: FromPool): void {
+    this.#scope.postMessage(message);
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The messages between the primary (main thread) and a pool's worker, as
+ * discriminated unions. Every message carries `mf: 1` so the library can
+ * tell its own messages from a user's.
+ */
+import type { SerializedError } from "../errors.ts";
+import type { ServiceStatus } from "../service.ts";
+import type { LogLevel, LogRecord, Topology } from "../types.ts";
+import type { SharedState } from "../bus/credits.ts";
+
+/** A subscription as every pool knows it. */
+export interface SubscriptionEntry {
+  /** Unique in the run: `<pool index>.<incarnation>.<n>`. */
+  id: string;
+  /** The index of the pool holding it. */
+  poolIndex: number;
+  /** The pool's name. */
+  pool: string;
+  /** The subscribing service. */
+  service: string;
+  /** The queue name or pattern. */
+  queue: string;
+  /** The competing-consumer group, if any. */
+  group?: string | undefined;
+}
+
+/** What the runtime tells about one service. */
+export interface ServiceReport {
+  name: string;
+  status: ServiceStatus;
+  error?: SerializedError | undefined;
+  /** Whether a dead worker of this pool should be restarted for this service. */
+  restart: "never" | "on-failure" | "always";
+  maxRestarts: number;
+  restartWindow: number;
+  backoffInitial: number;
+  backoffMax: number;
+}
+
+/** Settings the primary hands to each pool. */
+export interface PoolConfig {
+  logLevel: LogLevel;
+  terminateTimeout: number;
+  bufferSize: number;
+  runId: string;
+  workerData: unknown;
+}
+
+/** Primary → worker. */
+export type ToPool =
+  | {
+    mf: 1;
+    kind: "init";
+    pool: string;
+    index: number;
+    incarnation: number;
+    pools: string[];
+    shared: SharedState;
+    table: SubscriptionEntry[];
+    config: PoolConfig;
+    /** True when the program is already running (a restart after a crash). */
+    started: boolean;
+  }
+  | { mf: 1; kind: "start" }
+  | {
+    mf: 1;
+    kind: "table";
+    add: SubscriptionEntry[];
+    remove: string[];
+    ack: number;
+  }
+  | {
+    mf: 1;
+    kind: "reply";
+    request: number;
+    error?: SerializedError;
+    value?: unknown;
+  }
+  | { mf: 1; kind: "flush"; request: number }
+  | { mf: 1; kind: "topology"; request: number }
+  | { mf: 1; kind: "stopping" }
+  | { mf: 1; kind: "stop" };
+
+/** Worker → primary. */
+export type FromPool =
+  | { mf: 1; kind: "ready" }
+  | { mf: 1; kind: "initialized"; services: ServiceReport[] }
+  | {
+    mf: 1;
+    kind: "status";
+    service: string;
+    status: ServiceStatus;
+    error?: SerializedError;
+  }
+  | { mf: 1; kind: "log"; record: LogRecord }
+  | { mf: 1; kind: "subscribe"; request: number; entry: SubscriptionEntry }
+  | { mf: 1; kind: "unsubscribe"; request: number; ids: string[] }
+  | { mf: 1; kind: "table-ack"; ack: number }
+  | { mf: 1; kind: "flushed"; request: number }
+  | { mf: 1; kind: "topology-request"; request: number }
+  | { mf: 1; kind: "topology-part"; request: number; topology: Topology }
+  | { mf: 1; kind: "stop-all" }
+  | { mf: 1; kind: "terminated"; services: ServiceReport[] }
+  | { mf: 1; kind: "exit"; reason: string };
+
+/** Whether `data` is one of the library's own messages. */
+export function isProtocolMessage(
+  data: unknown,
+): data is { mf: 1; kind: string } {
+  return typeof data === "object" && data !== null &&
+    (data as { mf?: unknown }).mf === 1;
+}

@@ -1,0 +1,29 @@
+/**
+ * The worker global scope, typed by hand so that the library type-checks
+ * under the default `deno.window` lib while it runs in both threads.
+ */
+export interface WorkerScope {
+  readonly name: string;
+  postMessage(message: unknown): void;
+  addEventListener(
+    type: "message",
+    listener: (event: MessageEvent) => void,
+  ): void;
+  addEventListener(
+    type: "error" | "unhandledrejection",
+    listener: (event: Event) => void,
+  ): void;
+  close(): void;
+}
+
+/** Whether this code runs in a Web Worker. */
+export function inWorker(): boolean {
+  const scope =
+    (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope;
+  return typeof scope === "function" && globalThis instanceof scope;
+}
+
+/** The worker scope; only call it in a worker. */
+export function workerScope(): WorkerScope {
+  return globalThis as unknown as WorkerScope;
+}

@@ -1,0 +1,73 @@
+import type { FromPool, ServiceReport, ToPool } from "../pool/protocol.ts";
+
+/** Where a pool's worker is in its life. */
+export type PoolState = "starting" | "live" | "stopping" | "stopped" | "dead";
+
+/** The primary's view of one pool: its worker, services and restarts. */
+export class PoolHandle {
+  readonly name: string;
+  readonly index: number;
+  readonly entries: number;
+  incarnation = 0;
+  state: PoolState = "starting";
+  worker: Worker | undefined;
+  /** Latest report of each service, by name. */
+  services = new Map<string, ServiceReport>();
+  /** Resolves when the pool first reports `initialized` (or can never). */
+  initialized = Promise.withResolvers<void>();
+  /** Resolves when the current worker reports `terminated`. */
+  terminated = Promise.withResolvers<void>();
+  /** Times of the worker restarts, for the restart window. */
+  restarts: number[] = [];
+  /** When a stall began, or 0. */
+  stalledSince = 0;
+  /** The timer of the start deadline or a restart backoff. */
+  timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(name: string, index: number, entries: number) {
+    this.name = name;
+    this.index = index;
+    this.entries = entries;
+  }
+
+  /** Whether the worker can receive messages now. */
+  get live(): boolean {
+    return this.state === "live" || this.state === "stopping";
+  }
+
+  /** Sends a message to the worker, if it has one. */
+  send(message: ToPool): void {
+    this.worker?.postMessage(message);
+  }
+
+  /** Records what a status or report message says. */
+  record(message: FromPool): void {
+    if (message.kind === "initialized" || message.kind === "terminated") {
+      for (const report of message.services) {
+        this.services.set(report.name, report);
+      }
+    } else if (message.kind === "status") {
+      const report = this.services.get(message.service);
+      if (report !== undefined) {
+        report.status = message.status;
+        report.error = message.error;
+      }
+    }
+  }
+
+  /** The restart settings for the worker: those of the first service that asks for restarts. */
+  restartPolicy(): ServiceReport | undefined {
+    for (const report of this.services.values()) {
+      if (report.restart !== "never") return report;
+    }
+    return undefined;
+  }
+
+  /** Stops the worker at once (the fallback when it does not stop by itself). */
+  kill(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.worker?.terminate();
+    this.worker = undefined;
+  }
+}

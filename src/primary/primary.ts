@@ -1,0 +1,511 @@
+import { createSharedState, leave, type SharedState } from "../bus/credits.ts";
+import { serializeError } from "../errors.ts";
+import { createLogger, type LogSink } from "../logger.ts";
+import type {
+  FromPool,
+  PoolConfig,
+  ServiceReport,
+  SubscriptionEntry,
+} from "../pool/protocol.ts";
+import { isProtocolMessage } from "../pool/protocol.ts";
+import type { Logger, Topology } from "../types.ts";
+import type { ServiceStatus } from "../service.ts";
+import { PoolHandle } from "./pool_handle.ts";
+import { withTimeout } from "../_util/time.ts";
+
+/** One service that ended in `error`, as `main.run()` reports it. */
+export interface ServiceFailure {
+  /** The pool of the service. */
+  pool: string;
+  /** The service's name. */
+  service: string;
+  /** What went wrong. */
+  message: string;
+}
+
+/** What `main.run()` resolves with once everything has stopped. */
+export interface RunReport {
+  /** Services that ended in `error` (empty when all went well). */
+  failures: ServiceFailure[];
+}
+
+/** The detail of a `status` event of `Main`. */
+export interface StatusChange {
+  /** The pool of the service. */
+  pool: string;
+  /** The service's name. */
+  service: string;
+  /** Its new status. */
+  status: ServiceStatus;
+  /** The error message, when the status is `error`. */
+  error?: string | undefined;
+}
+
+/** Settings the primary runs with (defaults applied). */
+export interface PrimarySettings {
+  module: URL;
+  workerData: unknown;
+  signals: boolean;
+  terminateTimeout: number;
+  stallThreshold: number;
+  startTimeout: number;
+  config: PoolConfig;
+  sink: LogSink;
+}
+
+const STALL_CHECK_MS = 250;
+
+/**
+ * The main thread's side of a run: starts one worker per pool, keeps the
+ * table of subscriptions, holds the start barrier, supervises the workers and
+ * stops everything in order.
+ */
+export class Primary {
+  readonly ready = Promise.withResolvers<void>();
+  #settings: PrimarySettings;
+  #events: EventTarget;
+  #log: Logger;
+  #pools: PoolHandle[];
+  #names: string[];
+  #shared: SharedState;
+  #table = new Map<string, SubscriptionEntry>();
+  #acks = new Map<number, { waiting: Set<number>; resolve(): void }>();
+  #calls = new Map<
+    number,
+    {
+      waiting: Set<number>;
+      parts: Topology[];
+      resolve(parts: Topology[]): void;
+    }
+  >();
+  #nextId = 0;
+  #started = false;
+  #stopping = false;
+  #stopRequested = Promise.withResolvers<string>();
+  #stallTimer: ReturnType<typeof setInterval> | undefined;
+  #signals: Array<[Deno.Signal, () => void]> = [];
+
+  constructor(
+    events: EventTarget,
+    pools: ReadonlyArray<[string, number]>,
+    settings: PrimarySettings,
+  ) {
+    this.#events = events;
+    this.#settings = settings;
+    this.#log = createLogger(settings.sink, settings.config.logLevel);
+    this.#names = pools.map(([name]) => name);
+    this.#pools = pools.map(([name, count], index) =>
+      new PoolHandle(name, index, count)
+    );
+    this.#shared = createSharedState(pools.length);
+  }
+
+  /** Asks every pool to stop; `run()` resolves once they have. */
+  requestStop(reason: string): void {
+    this.#stopRequested.resolve(reason);
+  }
+
+  /** Every pool's subscriptions, gathered from the live pools. */
+  async topology(): Promise<Topology> {
+    return mergeTopology(await this.#gather("topology"));
+  }
+
+  /** Runs the program until it is asked to stop. */
+  async run(): Promise<RunReport> {
+    this.#listenForSignals();
+    this.#stallTimer = setInterval(() => this.#checkStalls(), STALL_CHECK_MS);
+    try {
+      for (const pool of this.#pools) this.#spawn(pool);
+      await Promise.race([
+        Promise.all(this.#pools.map((pool) => pool.initialized.promise)),
+        this.#stopRequested.promise,
+      ]);
+      if (!this.#stopping) {
+        this.#started = true;
+        for (const pool of this.#pools) {
+          if (pool.live) pool.send({ mf: 1, kind: "start" });
+        }
+        this.#log.debug(`All ${this.#pools.length} pools started`);
+        this.ready.resolve();
+      }
+      const reason = await this.#stopRequested.promise;
+      this.#log.info(`Stopping: ${reason}`);
+      this.ready.resolve();
+      await this.#stopAll();
+    } finally {
+      clearInterval(this.#stallTimer);
+      for (const [signal, listener] of this.#signals) {
+        Deno.removeSignalListener(signal, listener);
+      }
+      for (const pool of this.#pools) pool.kill();
+    }
+    return { failures: this.#failures() };
+  }
+
+  // ---- workers ---------------------------------------------------------
+
+  #spawn(pool: PoolHandle): void {
+    pool.incarnation++;
+    pool.state = "starting";
+    pool.terminated = Promise.withResolvers<void>();
+    const url = new URL(this.#settings.module);
+    url.hash = `magic-foundation=${
+      encodeURIComponent(JSON.stringify(this.#settings.workerData ?? null))
+    }`;
+    const worker = new Worker(url, { type: "module", name: pool.name });
+    pool.worker = worker;
+    const incarnation = pool.incarnation;
+    worker.onmessage = (event: MessageEvent) => {
+      if (pool.incarnation !== incarnation || !isProtocolMessage(event.data)) {
+        return;
+      }
+      this.#receive(pool, event.data as FromPool);
+    };
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      if (pool.incarnation !== incarnation) return;
+      this.#died(pool, `uncaught error: ${event.message}`);
+    };
+    worker.onmessageerror = () => {
+      this.#log.error(`A message from pool "${pool.name}" could not be read`);
+    };
+    const timeout = this.#settings.startTimeout;
+    pool.timer = setTimeout(() => {
+      if (pool.state === "starting" && pool.incarnation === incarnation) {
+        this.#died(
+          pool,
+          `its worker did not call main.run() within ${timeout} ms (is main.run() inside "if (import.meta.main)"?)`,
+        );
+      }
+    }, timeout);
+  }
+
+  #receive(pool: PoolHandle, message: FromPool): void {
+    switch (message.kind) {
+      case "ready":
+        clearTimeout(pool.timer);
+        pool.state = this.#stopping ? "stopping" : "live";
+        pool.send({
+          mf: 1,
+          kind: "init",
+          pool: pool.name,
+          index: pool.index,
+          incarnation: pool.incarnation,
+          pools: this.#names,
+          shared: this.#shared,
+          table: [...this.#table.values()],
+          config: this.#settings.config,
+          started: this.#started,
+        });
+        if (this.#stopping) pool.send({ mf: 1, kind: "stopping" });
+        break;
+      case "initialized":
+        pool.record(message);
+        pool.initialized.resolve();
+        break;
+      case "status":
+        pool.record(message);
+        this.#events.dispatchEvent(
+          new CustomEvent<StatusChange>("status", {
+            detail: {
+              pool: pool.name,
+              service: message.service,
+              status: message.status,
+              error: message.error?.message,
+            },
+          }),
+        );
+        break;
+      case "log":
+        this.#settings.sink(message.record);
+        break;
+      case "subscribe":
+        this.#table.set(message.entry.id, message.entry);
+        this.#broadcastTable([message.entry], [], pool.index).then(() =>
+          pool.send({ mf: 1, kind: "reply", request: message.request })
+        );
+        break;
+      case "unsubscribe":
+        for (const id of message.ids) this.#table.delete(id);
+        this.#broadcastTable([], message.ids, pool.index).then(() =>
+          pool.send({ mf: 1, kind: "reply", request: message.request })
+        );
+        break;
+      case "table-ack":
+        this.#settle(this.#acks, message.ack, pool.index);
+        break;
+      case "flushed":
+        this.#settle(this.#calls, message.request, pool.index);
+        break;
+      case "topology-request":
+        this.#gather("topology").then((parts) =>
+          pool.send({
+            mf: 1,
+            kind: "reply",
+            request: message.request,
+            value: mergeTopology(parts),
+          })
+        );
+        break;
+      case "topology-part":
+        this.#settle(
+          this.#calls,
+          message.request,
+          pool.index,
+          message.topology,
+        );
+        break;
+      case "stop-all":
+        this.requestStop(`main.stop() was called in pool "${pool.name}"`);
+        break;
+      case "terminated":
+        pool.record(message);
+        pool.terminated.resolve();
+        break;
+      case "exit":
+        this.#died(pool, message.reason);
+        break;
+      default: {
+        const unknown: never = message;
+        this.#log.warn(
+          `Unknown message from pool "${pool.name}": ${
+            JSON.stringify(unknown)
+          }`,
+        );
+      }
+    }
+  }
+
+  #died(pool: PoolHandle, reason: string): void {
+    if (pool.state === "dead" || pool.state === "stopped") return;
+    const wasStopping = this.#stopping;
+    pool.kill();
+    pool.state = "dead";
+    leave(this.#shared, pool.index);
+    const removed = [...this.#table.values()].filter((e) =>
+      e.poolIndex === pool.index
+    )
+      .map((e) => e.id);
+    for (const id of removed) this.#table.delete(id);
+    if (removed.length > 0) void this.#broadcastTable([], removed, pool.index);
+    for (const pending of [...this.#acks.keys()]) {
+      this.#settle(this.#acks, pending, pool.index);
+    }
+    for (const pending of [...this.#calls.keys()]) {
+      this.#settle(this.#calls, pending, pool.index);
+    }
+    pool.terminated.resolve();
+    if (wasStopping) {
+      this.#log.warn(`Pool "${pool.name}" ended while stopping: ${reason}`);
+      return;
+    }
+    this.#log.error(`Pool "${pool.name}" died: ${reason}`);
+    for (const report of pool.services.values()) {
+      if (report.status !== "error") {
+        report.status = "error";
+        report.error = serializeError(new Error(`its pool died: ${reason}`));
+      }
+    }
+    if (!this.#restart(pool)) {
+      pool.initialized.resolve();
+      if (this.#pools.every((p) => p.state === "dead")) {
+        this.requestStop("every pool has died");
+      }
+    }
+  }
+
+  #restart(pool: PoolHandle): boolean {
+    const policy = pool.restartPolicy();
+    if (policy === undefined) return false;
+    const now = Date.now();
+    pool.restarts = pool.restarts.filter((t) => now - t < policy.restartWindow);
+    if (pool.restarts.length >= policy.maxRestarts) {
+      this.#log.error(
+        `Pool "${pool.name}" is not restarted: ${pool.restarts.length} restarts within ${policy.restartWindow} ms`,
+      );
+      return false;
+    }
+    const delay = Math.min(
+      policy.backoffMax,
+      policy.backoffInitial * 2 ** pool.restarts.length,
+    );
+    pool.restarts.push(now);
+    this.#log.info(`Restarting pool "${pool.name}" in ${delay} ms`);
+    pool.timer = setTimeout(() => {
+      if (!this.#stopping) this.#spawn(pool);
+    }, delay);
+    return true;
+  }
+
+  // ---- the subscription table and calls to pools -------------------------
+
+  #broadcastTable(
+    add: SubscriptionEntry[],
+    remove: string[],
+    except: number,
+  ): Promise<void> {
+    const ack = ++this.#nextId;
+    const waiting = new Set<number>();
+    for (const pool of this.#pools) {
+      if (pool.index === except || !pool.live) continue;
+      waiting.add(pool.index);
+      pool.send({ mf: 1, kind: "table", add, remove, ack });
+    }
+    if (waiting.size === 0) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#acks.set(ack, { waiting, resolve });
+    return promise;
+  }
+
+  #gather(kind: "topology" | "flush", except?: number): Promise<Topology[]> {
+    const request = ++this.#nextId;
+    const waiting = new Set<number>();
+    for (const pool of this.#pools) {
+      if (pool.index === except || !pool.live) continue;
+      waiting.add(pool.index);
+      pool.send({ mf: 1, kind, request });
+    }
+    if (waiting.size === 0) return Promise.resolve([]);
+    const { promise, resolve } = Promise.withResolvers<Topology[]>();
+    this.#calls.set(request, { waiting, parts: [], resolve });
+    return promise;
+  }
+
+  #settle<
+    T extends { waiting: Set<number>; resolve(parts?: Topology[]): void },
+  >(
+    map: Map<number, T>,
+    id: number,
+    pool: number,
+    part?: Topology,
+  ): void {
+    const entry = map.get(id);
+    if (entry === undefined || !entry.waiting.delete(pool)) return;
+    if (part !== undefined) {
+      (entry as unknown as { parts: Topology[] }).parts.push(part);
+    }
+    if (entry.waiting.size > 0) return;
+    map.delete(id);
+    entry.resolve((entry as unknown as { parts?: Topology[] }).parts);
+  }
+
+  // ---- stopping ----------------------------------------------------------
+
+  async #stopAll(): Promise<void> {
+    this.#stopping = true;
+    for (const pool of this.#pools) {
+      clearTimeout(pool.timer);
+      if (pool.live) {
+        pool.state = "stopping";
+        pool.send({ mf: 1, kind: "stopping" });
+      } else if (pool.state === "starting") {
+        pool.kill();
+        pool.state = "stopped";
+      }
+    }
+    const timeout = this.#settings.terminateTimeout;
+    for (const pool of [...this.#pools].reverse()) {
+      if (!pool.live) continue;
+      const ids = [...this.#table.values()].filter((e) =>
+        e.poolIndex === pool.index
+      )
+        .map((e) => e.id);
+      for (const id of ids) this.#table.delete(id);
+      const bound = <T>(promise: Promise<T>): Promise<T | undefined> =>
+        withTimeout(promise, timeout).catch(() => undefined);
+      await bound(this.#broadcastTable([], ids, pool.index));
+      await bound(this.#gather("flush", pool.index));
+      pool.send({ mf: 1, kind: "stop" });
+      const deadline = timeout * (pool.services.size + 2) + 1000;
+      const ended = await withTimeout(pool.terminated.promise, deadline)
+        .then(() => true, () => false);
+      if (!ended) {
+        this.#log.warn(
+          `Pool "${pool.name}" did not stop within ${deadline} ms; its worker is terminated`,
+        );
+      }
+      pool.kill();
+      pool.state = "stopped";
+      leave(this.#shared, pool.index);
+    }
+  }
+
+  #failures(): ServiceFailure[] {
+    const failures: ServiceFailure[] = [];
+    for (const pool of this.#pools) {
+      for (const report of pool.services.values()) {
+        if (report.status === "error") {
+          failures.push({
+            pool: pool.name,
+            service: report.name,
+            message: report.error?.message ?? "unknown error",
+          });
+        }
+      }
+    }
+    return failures;
+  }
+
+  // ---- signals and stalls ------------------------------------------------
+
+  #listenForSignals(): void {
+    if (!this.#settings.signals) return;
+    const signals: Deno.Signal[] = Deno.build.os === "windows"
+      ? ["SIGINT"]
+      : ["SIGINT", "SIGTERM"];
+    for (const signal of signals) {
+      let seen = false;
+      const listener = (): void => {
+        if (seen || this.#stopping) {
+          this.#log.warn(`${signal} again: exiting now`);
+          Deno.exit(signal === "SIGINT" ? 130 : 143);
+        }
+        seen = true;
+        this.requestStop(`${signal} received (send it again to exit at once)`);
+      };
+      Deno.addSignalListener(signal, listener);
+      this.#signals.push([signal, listener]);
+    }
+  }
+
+  #checkStalls(): void {
+    const now = Date.now();
+    const threshold = this.#settings.stallThreshold;
+    for (const pool of this.#pools) {
+      if (!pool.live) {
+        pool.stalledSince = 0;
+        continue;
+      }
+      const last = this.#shared.heartbeat[pool.index]!;
+      if (last === 0) continue;
+      const silent = now - last;
+      if (pool.stalledSince === 0 && silent > threshold) {
+        pool.stalledSince = last;
+        this.#log.warn(
+          `Pool "${pool.name}" is stalled: its event loop has not turned for ${silent} ms (a handler blocking synchronously?)`,
+        );
+      } else if (pool.stalledSince !== 0 && silent <= threshold) {
+        this.#log.info(
+          `Pool "${pool.name}" recovered after a stall of ${
+            last - pool.stalledSince
+          } ms`,
+        );
+        pool.stalledSince = 0;
+      }
+    }
+  }
+}
+
+/** Merges the topology parts of several pools. */
+export function mergeTopology(parts: readonly Topology[]): Topology {
+  const merged: Topology = {};
+  for (const part of parts) {
+    for (const [queue, pools] of Object.entries(part)) {
+      const target = merged[queue] ??= {};
+      for (const [pool, entries] of Object.entries(pools)) {
+        (target[pool] ??= []).push(...entries);
+      }
+    }
+  }
+  return merged;
+}

@@ -1,0 +1,274 @@
+/**
+ * One accepted WebSocket: publishes its frames in order, sends what the bus
+ * addresses to it, applies the frame-size, pending and slow-client limits,
+ * and announces its opening and closing.
+ *
+ * @module
+ */
+
+import type { PublishOptions } from "../types.ts";
+import type { SlowClientPolicy } from "./options.ts";
+import { connectedQueue, disconnectedQueue, inboundQueue } from "./router.ts";
+
+/** Close codes the service sends. */
+export const CloseCode = {
+  /** The server is stopping. */
+  goingAway: 1001,
+  /** The client was too slow to read (policy `"close"`). */
+  policyViolation: 1008,
+  /** A frame was bigger than `maxFrameSize`. */
+  messageTooBig: 1009,
+  /** Too many received frames wait for the bus. */
+  tryAgainLater: 1013,
+} as const;
+
+/**
+ * The payload of the `ws://connected/<path>` and `ws://disconnected/<path>`
+ * events.
+ */
+export interface ConnectionEvent {
+  /** The connection id (also in `meta.headers.connectionId`). */
+  id: string;
+  /** The normalised path the client connected to, e.g. `/client`. */
+  path: string;
+  /** The query string without its leading `?`. */
+  query: string;
+  /** The close code; only in `disconnected` events. */
+  code?: number;
+  /** The close reason; only in `disconnected` events. */
+  reason?: string;
+  /** Messages skipped under the `"drop"` policy; only in `disconnected` events. */
+  dropped?: number;
+}
+
+/** Publishes on the bus, as `ctx.publish` does. */
+export type PublishFn = (
+  queue: string,
+  data: unknown,
+  options: PublishOptions,
+) => Promise<void>;
+
+/** What a connection needs from its service. */
+export interface ConnectionSettings {
+  id: string;
+  path: string;
+  query: string;
+  /** The reply queue of this connection. */
+  replyTo: string;
+  /** Extra headers from `authorize`. */
+  headers: Record<string, string> | undefined;
+  maxFrameSize: number;
+  maxBufferedAmount: number;
+  slowClientPolicy: SlowClientPolicy;
+  maxPendingMessages: number;
+  publish: PublishFn;
+  /** Logs a warning about this connection. */
+  warn: (message: string) => void;
+  /** Called once, after the close, when the `disconnected` event is published. */
+  onFinished: (connection: Connection) => void;
+}
+
+/** What happened to a message handed to {@linkcode Connection.send}. */
+export type SendOutcome = "sent" | "dropped" | "closed";
+
+interface Pending {
+  queue: string;
+  data: unknown;
+}
+
+const encoder = new TextEncoder();
+
+/** One accepted WebSocket and its ordered publishing. */
+export class Connection {
+  readonly id: string;
+  readonly path: string;
+  readonly query: string;
+  readonly socket: WebSocket;
+  /** Messages skipped under the `"drop"` policy. */
+  dropped = 0;
+  /** Resolves once the socket closed and the `disconnected` event was published. */
+  readonly finished: Promise<void>;
+
+  readonly #settings: ConnectionSettings;
+  readonly #options: PublishOptions;
+  readonly #inbound: string;
+  readonly #pending: Pending[] = [];
+  #draining = false;
+  #opened = false;
+  #closed = false;
+  #closing = false;
+  readonly #finished = Promise.withResolvers<void>();
+
+  constructor(socket: WebSocket, settings: ConnectionSettings) {
+    this.id = settings.id;
+    this.path = settings.path;
+    this.query = settings.query;
+    this.socket = socket;
+    this.finished = this.#finished.promise;
+    this.#settings = settings;
+    this.#inbound = inboundQueue(settings.path);
+    this.#options = {
+      replyTo: settings.replyTo,
+      headers: {
+        ...settings.headers,
+        connectionId: settings.id,
+        path: settings.path,
+        query: settings.query,
+      },
+    };
+    socket.binaryType = "arraybuffer";
+    socket.onopen = () => {
+      this.#opened = true;
+      this.#enqueue(connectedQueue(this.path), this.#event());
+    };
+    socket.onmessage = (event) => this.#receive(event.data);
+    // Deno may fire `close` twice (e.g. 1001 after a missed pong, then 1005).
+    socket.onclose = (event) => this.#onClose(event.code, event.reason);
+    socket.onerror = () => {};
+  }
+
+  /** Whether the socket is open and not being closed by the service. */
+  get open(): boolean {
+    return !this.#closing && this.socket.readyState === WebSocket.OPEN;
+  }
+
+  /**
+   * Sends one frame (see {@linkcode toFrame}) to the client, after the
+   * slow-client check.
+   */
+  send(frame: string | Uint8Array): SendOutcome {
+    if (!this.open) return "closed";
+    const { maxBufferedAmount, slowClientPolicy } = this.#settings;
+    const buffered = this.socket.bufferedAmount;
+    if (buffered > maxBufferedAmount) {
+      if (slowClientPolicy === "drop") {
+        if (this.dropped++ === 0) {
+          this.#settings.warn(
+            `Dropping messages for slow client ${this.id} on "${this.path}": ${buffered} bytes buffered`,
+          );
+        }
+        return "dropped";
+      }
+      this.#settings.warn(
+        `Closing slow client ${this.id} on "${this.path}": ${buffered} bytes buffered`,
+      );
+      this.close(CloseCode.policyViolation, "Slow client");
+      return "closed";
+    }
+    this.socket.send(frame);
+    return "sent";
+  }
+
+  /** Starts the closing handshake (idempotent). */
+  close(code: number, reason: string): void {
+    if (this.#closing || this.#closed) return;
+    this.#closing = true;
+    const state = this.socket.readyState;
+    if (state === WebSocket.CONNECTING || state === WebSocket.OPEN) {
+      try {
+        this.socket.close(code, reason);
+      } catch {
+        // Already closing: the close event will come.
+      }
+    }
+  }
+
+  #receive(raw: unknown): void {
+    if (this.#closing) return;
+    const data = typeof raw === "string"
+      ? raw
+      : new Uint8Array(raw as ArrayBuffer);
+    const { maxFrameSize, maxPendingMessages } = this.#settings;
+    if (byteLength(data, maxFrameSize) > maxFrameSize) {
+      this.close(
+        CloseCode.messageTooBig,
+        `Frame larger than ${maxFrameSize} bytes`,
+      );
+      return;
+    }
+    if (this.#pending.length >= maxPendingMessages) {
+      this.#settings.warn(
+        `Closing client ${this.id} on "${this.path}": ${maxPendingMessages} messages wait for the bus`,
+      );
+      this.close(CloseCode.tryAgainLater, "Try again later");
+      return;
+    }
+    this.#enqueue(this.#inbound, data);
+  }
+
+  #onClose(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing = true;
+    if (!this.#opened) {
+      // Never announced, so no `disconnected` either.
+      this.#settings.onFinished(this);
+      this.#finished.resolve();
+      return;
+    }
+    const event: ConnectionEvent = {
+      ...this.#event(),
+      code,
+      reason,
+      dropped: this.dropped,
+    };
+    this.#enqueue(disconnectedQueue(this.path), event);
+  }
+
+  #event(): ConnectionEvent {
+    return { id: this.id, path: this.path, query: this.query };
+  }
+
+  #enqueue(queue: string, data: unknown): void {
+    this.#pending.push({ queue, data });
+    if (!this.#draining) void this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    let item: Pending | undefined;
+    while ((item = this.#pending.shift()) !== undefined) {
+      try {
+        await this.#settings.publish(item.queue, item.data, this.#options);
+      } catch (error) {
+        this.#settings.warn(
+          `Cannot publish on "${item.queue}" for ${this.id}: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        );
+      }
+    }
+    this.#draining = false;
+    // The `disconnected` event is the last item ever queued.
+    if (this.#closed) {
+      this.#settings.onFinished(this);
+      this.#finished.resolve();
+    }
+  }
+}
+
+/** The frame for a bus message, or `undefined` when it cannot be sent. */
+export function toFrame(data: unknown): string | Uint8Array | undefined {
+  if (typeof data === "string") return data;
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) {
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  }
+  try {
+    return JSON.stringify(data);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The size of a frame in bytes. For long strings the UTF-8 length is
+ * computed only when it could pass `limit`.
+ */
+export function byteLength(data: string | Uint8Array, limit: number): number {
+  if (typeof data !== "string") return data.byteLength;
+  if (data.length > limit) return data.length;
+  if (data.length * 3 <= limit) return data.length;
+  return encoder.encode(data).byteLength;
+}

@@ -1,0 +1,307 @@
+/**
+ * Options of the WebSocket service, their defaults and their validation.
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+import type { ServiceOptions } from "../service.ts";
+
+/**
+ * What the service does with a message for a client whose send buffer
+ * (`bufferedAmount`) is above `maxBufferedAmount`:
+ * - `"close"`: close the connection with 1008 "Slow client";
+ * - `"drop"`: skip the message and count it (the count is in the
+ *   `ws://disconnected/…` event as `dropped`).
+ */
+export type SlowClientPolicy = "close" | "drop";
+
+/** What {@linkcode AuthorizeHook} learns about the request besides the request itself. */
+export interface AuthorizeInfo {
+  /** The normalised request path, e.g. `/client`. */
+  path: string;
+  /** The query string without its leading `?` (empty when there is none). */
+  query: string;
+  /** The client's address. */
+  remoteAddr: Deno.NetAddr;
+}
+
+/**
+ * The answer of an {@linkcode AuthorizeHook}:
+ * - `true`: accept the connection;
+ * - `false`: refuse it with 403 Forbidden;
+ * - a `Response`: refuse it with that response (e.g. 401 with a
+ *   `WWW-Authenticate` header);
+ * - `{ headers }`: accept it and add these headers to the `meta.headers` of
+ *   every message the connection produces (e.g. the user's id).
+ */
+export type AuthorizeResult = boolean | Response | {
+  /** Added to `meta.headers` of every message of the connection. */
+  headers: Record<string, string>;
+};
+
+/**
+ * Decides whether a WebSocket upgrade request may connect. Runs after the
+ * path, origin and connection-count checks. A throw refuses with 500.
+ */
+export type AuthorizeHook = (
+  request: Request,
+  info: AuthorizeInfo,
+) => AuthorizeResult | Promise<AuthorizeResult>;
+
+/** Answers plain HTTP requests that no static file matched. */
+export type FallbackHandler = (
+  request: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+) => Response | Promise<Response>;
+
+/**
+ * Options of {@linkcode WebSocketService}. Every field is optional; sizes are
+ * in bytes and durations in milliseconds.
+ */
+export interface WebSocketServiceOptions extends ServiceOptions {
+  /** The service name, unique within its pool. Default `"WebSocketService"`. */
+  name?: string;
+  /** The interface to listen on. Default `"localhost"`. */
+  hostname?: string;
+  /** The TCP port; `0` picks a free one. Default `8765`. */
+  port?: number;
+  /**
+   * URLPattern pathnames that accept WebSocket connections, e.g.
+   * `["/client", "/chat/:room"]`. Default: every path.
+   */
+  paths?: string[];
+  /**
+   * Origins allowed to connect: `"*"` for any, or a list such as
+   * `["https://example.com"]`. Default `"same-origin"`: requests without an
+   * `Origin` header (non-browser clients) and those whose origin's host is
+   * the request's `Host`. Others get 403.
+   */
+  allowedOrigins?: "*" | "same-origin" | string[];
+  /** Decides per request; see {@linkcode AuthorizeHook}. Default: accept. */
+  authorize?: AuthorizeHook;
+  /** Most open connections; one more gets HTTP 503. Default 10 000. */
+  maxConnections?: number;
+  /** Largest frame accepted; a bigger one closes the connection with 1009. Default 1 MiB, at most 64 MiB. */
+  maxFrameSize?: number;
+  /**
+   * The server pings an idle client and closes the connection (1001) when no
+   * pong comes within this time. `0` disables it. Default 30 000.
+   */
+  idleTimeout?: number;
+  /** Send-buffer size above which {@linkcode SlowClientPolicy} applies. Default 1 MiB. */
+  maxBufferedAmount?: number;
+  /** What to do with a slow client. Default `"close"`. */
+  slowClientPolicy?: SlowClientPolicy;
+  /**
+   * Received frames of one connection that may wait for the bus; one more
+   * closes the connection with 1013 "Try again later". Default 1024.
+   */
+  maxPendingMessages?: number;
+  /** How long `terminate()` waits for clients to close before shutting the server down. Default 2000. */
+  closeTimeout?: number;
+  /** A folder whose files are served to plain HTTP `GET`/`HEAD` requests (`/` serves `index.html`). */
+  staticDir?: string | URL;
+  /** Answers plain HTTP requests that no static file matched. */
+  fallback?: FallbackHandler;
+}
+
+/** {@linkcode WebSocketServiceOptions} with defaults filled in and checked. */
+export interface ResolvedWebSocketOptions {
+  name: string;
+  hostname: string;
+  port: number;
+  paths: URLPattern[] | undefined;
+  allowedOrigins: "*" | "same-origin" | Set<string>;
+  authorize: AuthorizeHook | undefined;
+  maxConnections: number;
+  maxFrameSize: number;
+  idleTimeout: number;
+  maxBufferedAmount: number;
+  slowClientPolicy: SlowClientPolicy;
+  maxPendingMessages: number;
+  closeTimeout: number;
+  staticDir: string | undefined;
+  fallback: FallbackHandler | undefined;
+  service: ServiceOptions;
+}
+
+/** The largest frame Deno accepts at all (it closes the socket beyond it). */
+export const DENO_MAX_FRAME_SIZE = 64 * 1024 * 1024;
+
+/** The defaults of the numeric and enumerated options. */
+export const WEBSOCKET_DEFAULTS = {
+  name: "WebSocketService",
+  hostname: "localhost",
+  port: 8765,
+  maxConnections: 10_000,
+  maxFrameSize: 1024 * 1024,
+  idleTimeout: 30_000,
+  maxBufferedAmount: 1024 * 1024,
+  slowClientPolicy: "close",
+  maxPendingMessages: 1024,
+  closeTimeout: 2000,
+} as const;
+
+/**
+ * Fills in defaults and checks every option.
+ *
+ * @throws {TypeError} When an option has the wrong type or a path pattern is invalid.
+ * @throws {RangeError} When a number is out of range.
+ */
+export function resolveWebSocketOptions(
+  options: WebSocketServiceOptions = {},
+): ResolvedWebSocketOptions {
+  const d = WEBSOCKET_DEFAULTS;
+  const name = options.name ?? d.name;
+  if (typeof name !== "string" || name.trim() === "") {
+    throw new TypeError(
+      "Cannot create WebSocketService: name must be a non-empty string",
+    );
+  }
+  const where = `Cannot create WebSocketService "${name}"`;
+  const hostname = options.hostname ?? d.hostname;
+  if (typeof hostname !== "string" || hostname === "") {
+    throw new TypeError(`${where}: hostname must be a non-empty string`);
+  }
+  const int = (key: string, value: number, min: number, max: number) => {
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new RangeError(
+        `${where}: ${key} must be an integer from ${min} to ${max}, got ${value}`,
+      );
+    }
+    return value;
+  };
+  const policy = options.slowClientPolicy ?? d.slowClientPolicy;
+  if (policy !== "close" && policy !== "drop") {
+    throw new TypeError(
+      `${where}: slowClientPolicy must be "close" or "drop", got "${policy}"`,
+    );
+  }
+  for (const key of ["authorize", "fallback"] as const) {
+    const value = options[key];
+    if (value !== undefined && typeof value !== "function") {
+      throw new TypeError(`${where}: ${key} must be a function`);
+    }
+  }
+  const { restart, maxRestarts, restartWindow, backoffInitial, backoffMax } =
+    options;
+  return {
+    name,
+    hostname,
+    port: int("port", options.port ?? d.port, 0, 65535),
+    paths: resolvePaths(where, options.paths),
+    allowedOrigins: resolveOrigins(where, options.allowedOrigins),
+    authorize: options.authorize,
+    maxConnections: int(
+      "maxConnections",
+      options.maxConnections ?? d.maxConnections,
+      1,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    maxFrameSize: int(
+      "maxFrameSize",
+      options.maxFrameSize ?? d.maxFrameSize,
+      1,
+      DENO_MAX_FRAME_SIZE,
+    ),
+    idleTimeout: int(
+      "idleTimeout",
+      options.idleTimeout ?? d.idleTimeout,
+      0,
+      2 ** 31 - 1,
+    ),
+    maxBufferedAmount: int(
+      "maxBufferedAmount",
+      options.maxBufferedAmount ?? d.maxBufferedAmount,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    slowClientPolicy: policy,
+    maxPendingMessages: int(
+      "maxPendingMessages",
+      options.maxPendingMessages ?? d.maxPendingMessages,
+      1,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    closeTimeout: int(
+      "closeTimeout",
+      options.closeTimeout ?? d.closeTimeout,
+      0,
+      2 ** 31 - 1,
+    ),
+    staticDir: resolveDir(where, options.staticDir),
+    fallback: options.fallback,
+    service: {
+      restart,
+      maxRestarts,
+      restartWindow,
+      backoffInitial,
+      backoffMax,
+    },
+  };
+}
+
+function resolvePaths(
+  where: string,
+  paths: string[] | undefined,
+): URLPattern[] | undefined {
+  if (paths === undefined) return undefined;
+  if (!Array.isArray(paths)) {
+    throw new TypeError(`${where}: paths must be an array of strings`);
+  }
+  return paths.map((pathname) => {
+    if (typeof pathname !== "string" || !pathname.startsWith("/")) {
+      throw new TypeError(
+        `${where}: each path must be a string starting with "/", got "${pathname}"`,
+      );
+    }
+    try {
+      return new URLPattern({ pathname });
+    } catch (cause) {
+      throw new TypeError(`${where}: invalid path pattern "${pathname}"`, {
+        cause,
+      });
+    }
+  });
+}
+
+function resolveOrigins(
+  where: string,
+  origins: WebSocketServiceOptions["allowedOrigins"],
+): ResolvedWebSocketOptions["allowedOrigins"] {
+  if (origins === undefined || origins === "same-origin") return "same-origin";
+  if (origins === "*") return "*";
+  if (!Array.isArray(origins)) {
+    throw new TypeError(
+      `${where}: allowedOrigins must be "*", "same-origin" or an array of origins`,
+    );
+  }
+  return new Set(origins.map((origin) => {
+    try {
+      return new URL(origin).origin;
+    } catch (cause) {
+      throw new TypeError(`${where}: invalid origin "${origin}"`, { cause });
+    }
+  }));
+}
+
+function resolveDir(
+  where: string,
+  dir: string | URL | undefined,
+): string | undefined {
+  if (dir === undefined) return undefined;
+  if (dir instanceof URL) {
+    if (dir.protocol !== "file:") {
+      throw new TypeError(
+        `${where}: staticDir must be a path or a file: URL, got "${dir.href}"`,
+      );
+    }
+    return fileURLToPath(dir);
+  }
+  if (typeof dir !== "string" || dir === "") {
+    throw new TypeError(`${where}: staticDir must be a non-empty path or URL`);
+  }
+  if (dir.startsWith("file:")) return resolveDir(where, new URL(dir));
+  return dir;
+}

@@ -1,0 +1,391 @@
+/**
+ * The WebSocket service: a `Deno.serve` server whose connections talk to the
+ * rest of the program through the bus.
+ *
+ * @module
+ */
+
+import { Service } from "../service.ts";
+import type { MessageMeta, ServiceContext, Subscription } from "../types.ts";
+import {
+  isUpgradeRequest,
+  isWebSocketPath,
+  refuseUpgrade,
+  textResponse,
+  upgradeRequired,
+} from "./admission.ts";
+import {
+  CloseCode,
+  Connection,
+  type PublishFn,
+  toFrame,
+} from "./connection.ts";
+import {
+  type ResolvedWebSocketOptions,
+  resolveWebSocketOptions,
+  type WebSocketServiceOptions,
+} from "./options.ts";
+import {
+  connectionPattern,
+  connectionQueue,
+  idOfConnectionQueue,
+  OUTBOUND_PREFIX,
+  pathOfOutbound,
+  routePath,
+} from "./router.ts";
+import { serveStatic } from "./static.ts";
+
+/**
+ * Serves WebSocket clients and connects them to the bus, as the Python
+ * original's `WebSocketService` does, with per-connection replies,
+ * connection events and limits:
+ *
+ * - a frame received on a connection to `/client` is published on
+ *   `ws://inbound/client` (text as `string`, binary as `Uint8Array`), with
+ *   `meta.replyTo` addressing that connection alone and `meta.headers`
+ *   holding `connectionId`, `path` and `query`;
+ * - a message published on `ws://outbound/client` is sent to every
+ *   connection on `/client` (a string as text, bytes as binary, anything
+ *   else as JSON text); one published on a `replyTo` reaches one connection;
+ * - opening and closing connections are announced on `ws://connected/<path>`
+ *   and `ws://disconnected/<path>` (see {@linkcode ConnectionEvent});
+ * - plain HTTP requests get a file from `staticDir`, the `fallback`
+ *   handler's answer, 426 on a WebSocket path, or 404.
+ *
+ * The server listens once `initialize()` returns and stops in `terminate()`:
+ * new connections get 503, open ones are closed with 1001, and the server
+ * shuts down once they closed or `closeTimeout` passed.
+ *
+ * @example The original's timestamp echo
+ * ```ts ignore
+ * import { Main, Service, type ServiceContext } from "@magic/foundation";
+ * import { WebSocketService } from "@magic/foundation/websocket";
+ *
+ * class Consumer extends Service {
+ *   override async initialize(ctx: ServiceContext): Promise<void> {
+ *     await ctx.subscribe<string>("ws://inbound/client", async (data) => {
+ *       const { timestamp } = JSON.parse(data);
+ *       await ctx.publish("ws://outbound/client", { status: "OK", timestamp });
+ *     });
+ *   }
+ *   override run(): void {}
+ * }
+ *
+ * if (import.meta.main) {
+ *   const main = Main.instance();
+ *   main.servicePools = {
+ *     main: [new WebSocketService({ port: 8765 }), new Consumer("Consumer")],
+ *   };
+ *   await main.run();
+ * }
+ * ```
+ *
+ * @example Options are checked when the service is created
+ * ```ts
+ * import { WebSocketService } from "@magic/foundation/websocket";
+ * import assert from "node:assert/strict";
+ *
+ * const ws = new WebSocketService({ hostname: "127.0.0.1", port: 9000 });
+ * assert.equal(ws.name, "WebSocketService");
+ * assert.equal(ws.port, 9000);
+ * assert.throws(() => new WebSocketService({ port: 70000 }), RangeError);
+ * ```
+ */
+export class WebSocketService extends Service {
+  /** The interface the server listens on. */
+  readonly hostname: string;
+  /** The configured port (`0`: a free one; see {@linkcode WebSocketService.addr}). */
+  readonly port: number;
+
+  readonly #options: ResolvedWebSocketOptions;
+  #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #subscriptions: Subscription[] = [];
+  readonly #connections = new Map<string, Connection>();
+  readonly #byPath = new Map<string, Set<Connection>>();
+  #admitting = 0;
+  #stopping = false;
+  #log: ServiceContext["log"] | undefined;
+  #publish: PublishFn = () => Promise.resolve();
+
+  /**
+   * Creates the service; nothing listens before `initialize()`.
+   *
+   * @param options See {@linkcode WebSocketServiceOptions}.
+   * @throws {TypeError} When an option has the wrong type.
+   * @throws {RangeError} When a number is out of range.
+   */
+  constructor(options: WebSocketServiceOptions = {}) {
+    const resolved = resolveWebSocketOptions(options);
+    super(resolved.name, resolved.service);
+    this.#options = resolved;
+    this.hostname = resolved.hostname;
+    this.port = resolved.port;
+  }
+
+  /** The address the server is bound to, while it listens. */
+  get addr(): Deno.NetAddr | undefined {
+    return this.#server?.addr;
+  }
+
+  /** How many connections are open now. */
+  get connections(): number {
+    return this.#connections.size;
+  }
+
+  /**
+   * Starts listening and subscribes to the outbound and reply queues.
+   *
+   * @param ctx The service's context.
+   * @throws {Deno.errors.AddrInUse} When the port is taken; the message names host and port.
+   */
+  override async initialize(ctx: ServiceContext): Promise<void> {
+    this.#log = ctx.log;
+    this.#publish = (queue, data, options) => ctx.publish(queue, data, options);
+    this.#stopping = false;
+    this.#server = this.#listen();
+    try {
+      const outbound = (data: unknown, meta: MessageMeta) =>
+        this.#broadcast(data, meta);
+      this.#subscriptions = await Promise.all([
+        ctx.subscribe(`${OUTBOUND_PREFIX}/>`, outbound),
+        ctx.subscribe(
+          connectionPattern(this.name),
+          (data: unknown, meta: MessageMeta) => this.#reply(data, meta),
+        ),
+      ]);
+    } catch (error) {
+      await this.#server.shutdown();
+      this.#server = undefined;
+      throw error;
+    }
+    const { hostname, port } = this.#server.addr;
+    ctx.log.info(`Listening on http://${hostPort(hostname, port)}/`);
+  }
+
+  /**
+   * Nothing to do: the server works from `initialize()` to `terminate()`.
+   *
+   * @param _ctx The service's context.
+   */
+  override run(_ctx: ServiceContext): void {}
+
+  /**
+   * Stops accepting, closes every connection with 1001, waits for them up to
+   * `closeTimeout`, then shuts the server down.
+   *
+   * @param ctx The service's context.
+   */
+  override async terminate(ctx: ServiceContext): Promise<void> {
+    this.#stopping = true;
+    const connections = [...this.#connections.values()];
+    for (const connection of connections) {
+      connection.close(CloseCode.goingAway, "Server shutting down");
+    }
+    const closed = await within(
+      Promise.all(connections.map((c) => c.finished)),
+      this.#options.closeTimeout,
+    );
+    if (!closed) {
+      ctx.log.warn(
+        `${this.#connections.size} connection(s) did not close within ${this.#options.closeTimeout} ms`,
+      );
+    }
+    const subscriptions = this.#subscriptions;
+    this.#subscriptions = [];
+    await Promise.allSettled(subscriptions.map((s) => s.unsubscribe()));
+    const server = this.#server;
+    this.#server = undefined;
+    if (server !== undefined) {
+      // Ends the connections that did not close in time (close 1001).
+      if (!await within(server.shutdown(), this.#options.closeTimeout)) {
+        ctx.log.warn("The HTTP server did not shut down in time");
+      }
+    }
+  }
+
+  #listen(): Deno.HttpServer<Deno.NetAddr> {
+    const { hostname, port } = this.#options;
+    try {
+      return Deno.serve({
+        hostname,
+        port,
+        onListen(): void {},
+        onError: (error) => {
+          this.#log?.error(`HTTP handler failed: ${describe(error)}`);
+          return textResponse(500, "Internal server error");
+        },
+      }, (request, info) => this.#handle(request, info));
+    } catch (error) {
+      const where = hostPort(hostname, port);
+      if (error instanceof Deno.errors.AddrInUse) {
+        throw new Deno.errors.AddrInUse(
+          `Cannot start WebSocketService "${this.name}": ${where} is already in use`,
+          { cause: error },
+        );
+      }
+      throw new Error(
+        `Cannot start WebSocketService "${this.name}": cannot listen on ${where}: ${
+          describe(error)
+        }`,
+        { cause: error },
+      );
+    }
+  }
+
+  async #handle(
+    request: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ): Promise<Response> {
+    const url = new URL(request.url);
+    const path = routePath(url.pathname);
+    if (!isUpgradeRequest(request)) {
+      return await this.#plain(request, info, url, path);
+    }
+    const options = this.#options;
+    const state = () => ({
+      stopping: this.#stopping,
+      connections: this.#connections.size + this.#admitting,
+    });
+    const refusal = refuseUpgrade(request, path, options, state());
+    if (refusal !== undefined) return refusal;
+    const query = url.search.slice(1);
+    let headers: Record<string, string> | undefined;
+    if (options.authorize !== undefined) {
+      this.#admitting++;
+      let result;
+      try {
+        result = await options.authorize(request, {
+          path,
+          query,
+          remoteAddr: info.remoteAddr,
+        });
+      } catch (error) {
+        this.#log?.error(
+          `authorize() failed for "${path}": ${describe(error)}`,
+        );
+        return textResponse(500, "Internal server error");
+      } finally {
+        this.#admitting--;
+      }
+      if (result instanceof Response) return result;
+      if (result === false) return textResponse(403, "Forbidden");
+      if (typeof result === "object" && result !== null) {
+        headers = result.headers;
+      }
+      const again = refuseUpgrade(request, path, options, state());
+      if (again !== undefined) return again;
+    }
+    return this.#upgrade(request, path, query, headers);
+  }
+
+  #upgrade(
+    request: Request,
+    path: string,
+    query: string,
+    headers: Record<string, string> | undefined,
+  ): Response {
+    let upgraded;
+    try {
+      upgraded = Deno.upgradeWebSocket(request, {
+        idleTimeout: this.#options.idleTimeout / 1000,
+      });
+    } catch (error) {
+      return textResponse(400, `Bad WebSocket request: ${describe(error)}`);
+    }
+    const id = crypto.randomUUID();
+    const options = this.#options;
+    const connection = new Connection(upgraded.socket, {
+      id,
+      path,
+      query,
+      replyTo: connectionQueue(this.name, id),
+      headers,
+      maxFrameSize: options.maxFrameSize,
+      maxBufferedAmount: options.maxBufferedAmount,
+      slowClientPolicy: options.slowClientPolicy,
+      maxPendingMessages: options.maxPendingMessages,
+      publish: this.#publish,
+      warn: (message) => this.#log?.warn(message),
+      onFinished: (c) => this.#forget(c),
+    });
+    this.#connections.set(id, connection);
+    let peers = this.#byPath.get(path);
+    if (peers === undefined) this.#byPath.set(path, peers = new Set());
+    peers.add(connection);
+    return upgraded.response;
+  }
+
+  async #plain(
+    request: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+    url: URL,
+    path: string,
+  ): Promise<Response> {
+    const { staticDir, fallback, paths } = this.#options;
+    if (staticDir !== undefined) {
+      const response = await serveStatic(staticDir, request, url.pathname);
+      if (response !== undefined) return response;
+    }
+    if (fallback !== undefined) return await fallback(request, info);
+    if (isWebSocketPath(path, paths)) return upgradeRequired();
+    return textResponse(404, "Not found");
+  }
+
+  #forget(connection: Connection): void {
+    this.#connections.delete(connection.id);
+    const peers = this.#byPath.get(connection.path);
+    peers?.delete(connection);
+    if (peers?.size === 0) this.#byPath.delete(connection.path);
+  }
+
+  #broadcast(data: unknown, meta: MessageMeta): void {
+    const path = pathOfOutbound(meta.queue);
+    const peers = path === undefined ? undefined : this.#byPath.get(path);
+    if (peers === undefined || peers.size === 0) return;
+    const frame = this.#frame(data, meta.queue);
+    if (frame === undefined) return;
+    for (const connection of peers) connection.send(frame);
+  }
+
+  #reply(data: unknown, meta: MessageMeta): void {
+    const id = idOfConnectionQueue(this.name, meta.queue);
+    const connection = id === undefined ? undefined : this.#connections.get(id);
+    if (connection === undefined) return;
+    const frame = this.#frame(data, meta.queue);
+    if (frame !== undefined) connection.send(frame);
+  }
+
+  #frame(data: unknown, queue: string): string | Uint8Array | undefined {
+    const frame = toFrame(data);
+    if (frame === undefined) {
+      this.#log?.warn(
+        `Cannot send the message of "${queue}": it is not a string, bytes or JSON`,
+      );
+    }
+    return frame;
+  }
+}
+
+/** `host:port`, with brackets around an IPv6 host. */
+function hostPort(hostname: string, port: number): string {
+  return hostname.includes(":")
+    ? `[${hostname}]:${port}`
+    : `${hostname}:${port}`;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Whether `promise` settled within `ms`; clears its timer either way. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

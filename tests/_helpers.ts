@@ -1,0 +1,149 @@
+/**
+ * Test helpers: run a fixture program in real workers, collect its logs and
+ * status changes, and wait for events with a deadline (never a sleep).
+ */
+import {
+  Main,
+  type RunOptions,
+  type RunReport,
+  type StatusChange,
+} from "../mod.ts";
+import type { LogRecord, ServicePools } from "../mod.ts";
+
+/** A running fixture program. */
+export interface Program {
+  main: Main;
+  logs: LogRecord[];
+  statuses: StatusChange[];
+  /** Resolves with the report once the program stopped. */
+  done: Promise<RunReport>;
+  /** Resolves with the first log record (past or future) that matches. */
+  waitForLog(
+    match: (record: LogRecord) => boolean,
+    timeout?: number,
+  ): Promise<LogRecord>;
+  /** Resolves once `check()` holds (checked at every log line and status change). */
+  waitUntil(check: () => boolean, timeout?: number): Promise<void>;
+  /** Records whose message starts with `REPORT `, parsed. */
+  reports<T>(): T[];
+  /** Resolves once `count` reports (past or future) matched. */
+  waitForReports<T>(
+    count: number,
+    filter?: (report: T) => boolean,
+    timeout?: number,
+  ): Promise<T[]>;
+  /** Stops the program and resolves with its report. */
+  stop(): Promise<RunReport>;
+}
+
+/** Starts `fixture` with `pools` (as the fixture builds them from `config`). */
+export function startProgram(
+  fixture: URL,
+  pools: ServicePools,
+  config: unknown,
+  options: RunOptions = {},
+): Program {
+  const main = new Main();
+  main.servicePools = pools;
+  const logs: LogRecord[] = [];
+  const statuses: StatusChange[] = [];
+  const listeners = new Set<() => void>();
+  const notify = (): void => {
+    for (const listener of [...listeners]) listener();
+  };
+  main.addEventListener("status", (event) => {
+    statuses.push((event as CustomEvent<StatusChange>).detail);
+    notify();
+  });
+  const done = main.run({
+    module: fixture,
+    workerData: config,
+    signals: false,
+    setExitCode: false,
+    logLevel: "info",
+    terminateTimeout: 2000,
+    logSink: (record) => {
+      logs.push(record);
+      if (Deno.env.get("TEST_LOG") === "1") {
+        // deno-lint-ignore no-console
+        console.log(
+          `[${record.pool ?? "main"}/${
+            record.service ?? ""
+          }] ${record.message}`,
+        );
+      }
+      notify();
+    },
+    ...options,
+  });
+  const until = <T>(
+    check: () => T | undefined,
+    timeout: number,
+    what: string,
+  ): Promise<T> => {
+    const found = check();
+    if (found !== undefined) return Promise.resolve(found);
+    const { promise, resolve, reject } = Promise.withResolvers<T>();
+    const listener = (): void => {
+      const value = check();
+      if (value === undefined) return;
+      cleanup();
+      resolve(value);
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`Timed out after ${timeout} ms waiting for ${what}`));
+    }, timeout);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      listeners.delete(listener);
+    };
+    listeners.add(listener);
+    return promise;
+  };
+  const reports = <T>(): T[] =>
+    logs.filter((r) => r.message.startsWith("REPORT ")).map((r) =>
+      JSON.parse(r.message.slice("REPORT ".length)) as T
+    );
+  return {
+    main,
+    logs,
+    statuses,
+    done,
+    waitForLog: (match, timeout = 30_000) =>
+      until(() => logs.find(match), timeout, "a log line"),
+    reports,
+    waitUntil: (check, timeout = 30_000) =>
+      until(() => (check() ? true : undefined), timeout, "a condition").then(
+        () => {},
+      ),
+    waitForReports: <T>(
+      count: number,
+      filter: (r: T) => boolean = () => true,
+      timeout = 60_000,
+    ) =>
+      until(
+        () => {
+          const found = reports<T>().filter(filter);
+          return found.length >= count ? found : undefined;
+        },
+        timeout,
+        `${count} reports`,
+      ),
+    stop: async () => {
+      await main.stop();
+      return await done;
+    },
+  };
+}
+
+/** The statuses one service went through, in order. */
+export function statusesOf(
+  statuses: StatusChange[],
+  pool: string,
+  service: string,
+): string[] {
+  return statuses.filter((s) => s.pool === pool && s.service === service).map((
+    s,
+  ) => s.status);
+}

@@ -1,0 +1,452 @@
+/**
+ * The WebSocketService with real sockets on an in-process bus: routing,
+ * replies, events, limits, static files and stopping. The same behaviour
+ * across worker pools is in websocket_pools_test.ts.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CloseCode, WebSocketService } from "../src/websocket/mod.ts";
+import type { ConnectionEvent } from "../src/websocket/mod.ts";
+import { startService } from "./fixtures/websocket_harness.ts";
+import {
+  deadline,
+  FakeBus,
+  rawHandshake,
+  readUntilClose,
+  upgradeStatus,
+} from "./fixtures/websocket_helpers.ts";
+import type { PublishOptions, ServiceContext } from "../src/types.ts";
+
+/** Answers every frame of `path` on its sender's `replyTo`. */
+function echo(bus: FakeBus, path = "/client"): void {
+  bus.subscribe(`ws://inbound${path}`, (data, meta) => {
+    bus.publish(meta.replyTo!, data);
+  });
+}
+
+Deno.test("WebSocketService routes /client frames to ws://inbound/client and ws://outbound/client back", async () => {
+  await using h = await startService();
+  h.bus.subscribe("ws://inbound/client", (data) => {
+    const { timestamp } = JSON.parse(data as string);
+    h.bus.publish("ws://outbound/client", { status: "OK", timestamp });
+  });
+  const client = await h.connect("/client");
+  client.send(JSON.stringify({ timestamp: 1234 }));
+  assert.deepEqual(await client.nextJson(), { status: "OK", timestamp: 1234 });
+});
+
+Deno.test("WebSocketService keeps text as string and binary as Uint8Array both ways", async () => {
+  await using h = await startService();
+  echo(h.bus);
+  const client = await h.connect("/client");
+  client.send("text");
+  client.send(new Uint8Array([1, 2, 3]));
+  assert.equal(await client.next(), "text");
+  assert.deepEqual(await client.next(), new Uint8Array([1, 2, 3]));
+  const inbound = h.bus.log.filter((m) => m.queue === "ws://inbound/client");
+  assert.equal(typeof inbound[0]!.data, "string");
+  assert.ok(inbound[1]!.data instanceof Uint8Array);
+});
+
+Deno.test("WebSocketService puts replyTo, connectionId, path and query in meta", async () => {
+  await using h = await startService();
+  const client = await h.connect("/chat/room1/?user=ann&x=1");
+  client.send("hello");
+  const { meta } = await h.bus.next("ws://inbound/chat/room1");
+  const id = meta.headers!.connectionId!;
+  assert.match(id, /^[0-9a-f-]{36}$/);
+  assert.equal(meta.replyTo, `ws://connection/WebSocketService/${id}`);
+  assert.deepEqual(meta.headers, {
+    connectionId: id,
+    path: "/chat/room1",
+    query: "user=ann&x=1",
+  });
+});
+
+Deno.test("WebSocketService keeps each connection's frames in order", async () => {
+  await using h = await startService();
+  const received: string[] = [];
+  const done = Promise.withResolvers<void>();
+  h.bus.subscribe("ws://inbound/client", async (data) => {
+    await new Promise((r) => setTimeout(r, 0));
+    received.push(data as string);
+    if (received.length === 200) done.resolve();
+  });
+  const client = await h.connect("/client");
+  for (let i = 0; i < 200; i++) client.send(String(i));
+  await deadline(done.promise, "200 frames");
+  assert.deepEqual(received, Array.from({ length: 200 }, (_, i) => String(i)));
+});
+
+Deno.test("WebSocketService broadcasts ws://outbound/<path> to every connection on that path and no others", async () => {
+  await using h = await startService();
+  const a = await h.connect("/client");
+  const b = await h.connect("/client");
+  const other = await h.connect("/other");
+  const nested = await h.connect("/client/sub");
+  h.bus.publish("ws://outbound/client", "to all clients");
+  h.bus.publish("ws://outbound/other", "marker");
+  h.bus.publish("ws://outbound/client/sub", "marker");
+  assert.equal(await a.next(), "to all clients");
+  assert.equal(await b.next(), "to all clients");
+  // Sent after the broadcast: anything broadcast there would come first.
+  assert.equal(await other.next(), "marker");
+  assert.equal(await nested.next(), "marker");
+});
+
+Deno.test("WebSocketService sends a reply on meta.replyTo to the sending connection only", async () => {
+  await using h = await startService();
+  echo(h.bus);
+  const a = await h.connect("/client");
+  const b = await h.connect("/client");
+  b.send("from b");
+  assert.equal(await b.next(), "from b");
+  h.bus.publish("ws://outbound/client", "marker");
+  assert.equal(await a.next(), "marker", "a got nothing before the marker");
+  assert.equal(await b.next(), "marker");
+});
+
+Deno.test("WebSocketService announces connections on ws://connected and ws://disconnected", async () => {
+  await using h = await startService();
+  // A greeting on the event's replyTo reaches the new client.
+  h.bus.subscribe("ws://connected/>", (_data, meta) => {
+    h.bus.publish(meta.replyTo!, "welcome");
+  });
+  const client = await h.connect("/lobby?room=7");
+  const connected = await h.bus.next("ws://connected/lobby");
+  const event = connected.data as ConnectionEvent;
+  assert.deepEqual(event, {
+    id: connected.meta.headers!.connectionId,
+    path: "/lobby",
+    query: "room=7",
+  });
+  assert.equal(await client.next(), "welcome");
+  client.send("last words");
+  await client.close(4001, "bye");
+  const disconnected = await h.bus.next("ws://disconnected/lobby");
+  assert.deepEqual(disconnected.data, {
+    ...event,
+    code: 4001,
+    reason: "bye",
+    dropped: 0,
+  });
+  const order = h.bus.log.map((m) => m.queue.split("/")[2]);
+  assert.deepEqual(order.filter((q) => q !== "connection"), [
+    "connected",
+    "inbound",
+    "disconnected",
+  ]);
+  assert.equal(h.service.connections, 0);
+});
+
+Deno.test("WebSocketService closes a connection with 1009 when a frame passes maxFrameSize", async () => {
+  await using h = await startService({ maxFrameSize: 1024 });
+  echo(h.bus);
+  const client = await h.connect("/client");
+  client.send("x".repeat(1024));
+  assert.equal((await client.next() as string).length, 1024);
+  client.send(new Uint8Array(1025));
+  const closed = await deadline(client.closed, "close 1009");
+  assert.equal(closed.code, CloseCode.messageTooBig);
+  assert.equal(closed.code, 1009);
+  const event = await h.bus.next("ws://disconnected/client");
+  assert.equal((event.data as ConnectionEvent).code, 1009);
+});
+
+Deno.test("WebSocketService refuses connections past maxConnections with 503", async () => {
+  await using h = await startService({ maxConnections: 2 });
+  const a = await h.connect("/client");
+  await h.connect("/client");
+  assert.equal(await upgradeStatus(h.port, "/client"), 503);
+  await a.close();
+  await h.bus.next("ws://disconnected/client");
+  await h.connect("/client");
+});
+
+Deno.test("WebSocketService refuses other origins with 403", async (t) => {
+  await t.step("same-origin by default", async () => {
+    await using h = await startService();
+    assert.equal(
+      await upgradeStatus(h.port, "/client", { Origin: "http://evil.test" }),
+      403,
+    );
+    assert.equal(
+      await upgradeStatus(h.port, "/client", {
+        Origin: `http://127.0.0.1:${h.port}`,
+      }),
+      101,
+    );
+    assert.equal(await upgradeStatus(h.port, "/client"), 101, "no Origin");
+  });
+  await t.step("a list of origins", async () => {
+    await using h = await startService({
+      allowedOrigins: ["https://app.test"],
+    });
+    assert.equal(
+      await upgradeStatus(h.port, "/client", { Origin: "https://app.test" }),
+      101,
+    );
+    assert.equal(
+      await upgradeStatus(h.port, "/client", {
+        Origin: `http://127.0.0.1:${h.port}`,
+      }),
+      403,
+    );
+  });
+});
+
+Deno.test("WebSocketService asks authorize(): false is 403, a Response is sent, headers reach meta", async () => {
+  await using h = await startService({
+    authorize(request, info) {
+      const token = request.headers.get("authorization");
+      if (token === null) {
+        return new Response("login first", {
+          status: 401,
+          headers: { "www-authenticate": "Bearer" },
+        });
+      }
+      if (token === "Bearer boom") throw new Error("auth backend down");
+      if (token !== "Bearer ann") return false;
+      return { headers: { user: "ann", path: "ignored", via: info.path } };
+    },
+  });
+  assert.equal(await upgradeStatus(h.port, "/client"), 401);
+  assert.equal(
+    await upgradeStatus(h.port, "/client", { Authorization: "Bearer bob" }),
+    403,
+  );
+  assert.equal(
+    await upgradeStatus(h.port, "/client", { Authorization: "Bearer boom" }),
+    500,
+  );
+  const client = await h.connect("/client", { Authorization: "Bearer ann" });
+  client.send("hi");
+  const { meta } = await h.bus.next("ws://inbound/client");
+  assert.equal(meta.headers!.user, "ann");
+  assert.equal(meta.headers!.via, "/client");
+  assert.equal(meta.headers!.path, "/client", "authorize cannot override path");
+});
+
+Deno.test("WebSocketService answers a plain HTTP request to a WebSocket path with 426", async () => {
+  await using h = await startService({ paths: ["/client", "/chat/:room"] });
+  const plain = await fetch(h.http("/client"));
+  assert.equal(plain.status, 426);
+  assert.equal(plain.headers.get("upgrade"), "websocket");
+  await plain.body?.cancel();
+  const other = await fetch(h.http("/other"));
+  assert.equal(other.status, 404);
+  await other.body?.cancel();
+  assert.equal(await upgradeStatus(h.port, "/other"), 404);
+  assert.equal(await upgradeStatus(h.port, "/chat/room1"), 101);
+});
+
+Deno.test("WebSocketService serves staticDir and the fallback handler to plain HTTP", async () => {
+  const root = await Deno.makeTempDir({ prefix: "ws_site_" });
+  try {
+    await Deno.writeTextFile(join(root, "index.html"), "<p>page</p>");
+    await using h = await startService({
+      staticDir: root,
+      fallback: (request) =>
+        new URL(request.url).pathname === "/api"
+          ? Response.json({ ok: true })
+          : new Response("nope", { status: 404 }),
+    });
+    const page = await fetch(h.http("/"));
+    assert.equal(page.status, 200);
+    assert.equal(await page.text(), "<p>page</p>");
+    const api = await fetch(h.http("/api"));
+    assert.deepEqual(await api.json(), { ok: true });
+    const missing = await fetch(h.http("/missing"));
+    assert.equal(missing.status, 404);
+    await missing.body?.cancel();
+    // The root path still speaks WebSocket.
+    echo(h.bus, "/");
+    const client = await h.connect("/");
+    client.send("root");
+    assert.equal(await client.next(), "root");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("WebSocketService closes an idle client that does not answer pings", async () => {
+  await using h = await startService({ idleTimeout: 400 });
+  const raw = await rawHandshake(h.port, "/client");
+  try {
+    assert.equal(raw.status, 101);
+    const started = performance.now();
+    const { code, opcodes } = await deadline(
+      readUntilClose(raw.conn, raw.rest),
+      "the idle close",
+    );
+    assert.equal(code, 1001);
+    assert.ok(opcodes.includes(0x9), "a ping came before the close");
+    assert.ok(performance.now() - started >= 300);
+  } finally {
+    raw.conn.close();
+  }
+  const event = await h.bus.next("ws://disconnected/client");
+  assert.equal((event.data as ConnectionEvent).code, 1001);
+});
+
+/** Publishes `count` frames of `size` bytes on ws://outbound/client. */
+function flood(bus: FakeBus, count: number, size: number): number {
+  const frame = new Uint8Array(size);
+  for (let i = 0; i < count; i++) bus.publish("ws://outbound/client", frame);
+  return count * size;
+}
+
+Deno.test("WebSocketService closes a slow client with 1008 under the close policy", async () => {
+  await using h = await startService({
+    maxBufferedAmount: 256 * 1024,
+    slowClientPolicy: "close",
+  });
+  const raw = await rawHandshake(h.port, "/client");
+  try {
+    await h.bus.next("ws://connected/client");
+    // The client reads nothing while 16 MiB are published for it.
+    const sent = flood(h.bus, 256, 64 * 1024);
+    const { code, bytes } = await deadline(
+      readUntilClose(raw.conn, raw.rest),
+      "the slow-client close",
+    );
+    assert.equal(code, CloseCode.policyViolation);
+    assert.ok(bytes < sent / 4, `got ${bytes} of ${sent} bytes`);
+  } finally {
+    raw.conn.close();
+  }
+  await h.bus.next("ws://disconnected/client");
+  assert.ok(h.bus.warnings.some((w) => w.startsWith("Closing slow client")));
+});
+
+Deno.test("WebSocketService drops and counts messages for a slow client under the drop policy", async () => {
+  await using h = await startService({
+    maxBufferedAmount: 256 * 1024,
+    slowClientPolicy: "drop",
+  });
+  const raw = await rawHandshake(h.port, "/client");
+  try {
+    await h.bus.next("ws://connected/client");
+    const sent = flood(h.bus, 256, 64 * 1024);
+    h.bus.publish("ws://outbound/client", "still open?");
+    // Reads what was kept, then closes without a close frame.
+    const chunk = new Uint8Array(65_536);
+    let received = 0;
+    while (received < 256 * 1024) {
+      const n = await deadline(raw.conn.read(chunk), "kept frames");
+      if (n === null) break;
+      received += n;
+    }
+    assert.ok(received < sent);
+  } finally {
+    raw.conn.close();
+  }
+  const event = await h.bus.next("ws://disconnected/client");
+  const { dropped, code } = event.data as ConnectionEvent;
+  assert.equal(code, 1006);
+  assert.ok(dropped! > 100, `dropped ${dropped}`);
+});
+
+Deno.test("WebSocketService closes with 1013 when maxPendingMessages frames wait for the bus", async () => {
+  const gate = Promise.withResolvers<void>();
+  await using h = await startService(
+    { maxPendingMessages: 4 },
+    (bus, service) => {
+      const ctx = bus.context(service);
+      return {
+        ...ctx,
+        async publish(queue: string, data: unknown, options?: PublishOptions) {
+          if (queue.startsWith("ws://inbound")) await gate.promise;
+          return ctx.publish(queue, data, options);
+        },
+      } satisfies ServiceContext;
+    },
+  );
+  const client = await h.connect("/client");
+  for (let i = 0; i < 10; i++) client.send(String(i));
+  const closed = await deadline(client.closed, "close 1013");
+  assert.equal(closed.code, CloseCode.tryAgainLater);
+  gate.resolve();
+  await h.bus.next("ws://disconnected/client");
+  const inbound = h.bus.log.filter((m) => m.queue === "ws://inbound/client");
+  assert.deepEqual(inbound.map((m) => m.data), ["0", "1", "2", "3", "4"]);
+});
+
+Deno.test("WebSocketService.terminate() closes every connection with 1001 and stops listening", async () => {
+  const h = await startService();
+  const clients = await Promise.all([
+    h.connect("/a"),
+    h.connect("/a"),
+    h.connect("/b"),
+  ]);
+  await h.bus.next("ws://connected/b");
+  await h.stop();
+  for (const client of clients) {
+    const closed = await deadline(client.closed, "close 1001");
+    assert.equal(closed.code, 1001);
+    assert.equal(closed.reason, "Server shutting down");
+  }
+  const gone = h.bus.log.filter((m) => m.queue.startsWith("ws://disconnected"));
+  assert.equal(gone.length, 3);
+  await assert.rejects(
+    Deno.connect({ hostname: "127.0.0.1", port: h.port }),
+    Deno.errors.ConnectionRefused,
+  );
+  assert.equal(h.service.addr, undefined);
+});
+
+Deno.test("WebSocketService.terminate() refuses new clients with 503 and waits at most closeTimeout", async () => {
+  const h = await startService({ closeTimeout: 500 });
+  // A raw client never answers the close frame.
+  const stuck = await rawHandshake(h.port, "/client");
+  try {
+    await h.bus.next("ws://connected/client");
+    const started = performance.now();
+    const stopping = h.stop();
+    assert.equal(await upgradeStatus(h.port, "/client"), 503);
+    await deadline(stopping, "terminate()");
+    const took = performance.now() - started;
+    assert.ok(took >= 450 && took < 3000, `took ${took} ms`);
+    const { code } = await deadline(
+      readUntilClose(stuck.conn, stuck.rest),
+      "the close frame",
+    );
+    assert.equal(code, 1001);
+  } finally {
+    stuck.conn.close();
+  }
+});
+
+Deno.test("WebSocketService.initialize() fails with host:port when the port is in use", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const bus = new FakeBus();
+    const service = new WebSocketService({
+      hostname: "127.0.0.1",
+      port: taken.addr.port,
+    });
+    await assert.rejects(
+      () => Promise.resolve(service.initialize(bus.context(service.name))),
+      {
+        name: "AddrInUse",
+        message:
+          `Cannot start WebSocketService "WebSocketService": 127.0.0.1:${taken.addr.port} is already in use`,
+      },
+    );
+    assert.equal(bus.subscriptions, 0, "nothing subscribed");
+  } finally {
+    taken.close();
+  }
+});
+
+Deno.test("WebSocketService can be initialized again after terminate()", async () => {
+  const bus = new FakeBus();
+  const service = new WebSocketService({ hostname: "127.0.0.1", port: 0 });
+  const ctx = bus.context(service.name);
+  for (let round = 0; round < 2; round++) {
+    await service.initialize(ctx);
+    assert.ok(service.addr!.port > 0);
+    await service.terminate(ctx);
+    assert.equal(bus.subscriptions, 0);
+  }
+});
