@@ -28,6 +28,8 @@ export interface RunOptions {
   terminateTimeout?: number;
   /** How long a pool's event loop may stay blocked before it is reported, in ms. Default 1000. */
   stallThreshold?: number;
+  /** How long a subscription may stay full before it is reported as stuck, in ms. Default 5000. */
+  stuckThreshold?: number;
   /** How long a worker may take to call `main.run()`, in ms. Default 60 000. */
   startTimeout?: number;
   /** The default buffer of a subscription, in messages. Default 1024. */
@@ -306,6 +308,7 @@ function resolveOptions(options: RunOptions): PrimarySettings {
       logLevel,
       terminateTimeout,
       bufferSize: Math.floor(number("bufferSize", options.bufferSize, 1024)),
+      stuckThreshold: number("stuckThreshold", options.stuckThreshold, 5000),
       runId: crypto.randomUUID(),
       workerData,
     },

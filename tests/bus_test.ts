@@ -16,6 +16,7 @@ interface Stats {
   duplicates: number;
   outOfOrder: number;
   publishers: number;
+  maxActive: number;
 }
 interface TerminateReport {
   service: string;
@@ -323,4 +324,135 @@ Deno.test("topology() lists every pool's subscriptions", async () => {
   }).topology;
   assert.equal(topology["q://x"]!["a"]![0]!.service, "Asker");
   assert.equal(topology["q://jobs/*"]!["b"]![0]!.group, "g");
+});
+
+Deno.test("no subscriber sees the publisher's later changes or another subscriber's, in any pool", async () => {
+  const config: ProgramConfig = {
+    pools: {
+      a: [
+        {
+          name: "Pub",
+          publish: [{ queue: "q://iso", count: 20, mutate: true }],
+        },
+        { name: "Mutator", subscribe: [{ queue: "q://iso", mutate: true }] },
+        { name: "LocalReader", subscribe: [{ queue: "q://iso", echo: true }] },
+      ],
+      b: [
+        {
+          name: "RemoteMutator",
+          subscribe: [{ queue: "q://iso", mutate: true }],
+        },
+        { name: "RemoteReader", subscribe: [{ queue: "q://iso", echo: true }] },
+      ],
+    },
+  };
+  const program = start(config);
+  const seen = await program.waitForReports<
+    { service: string; data: { index: number; mutated?: boolean } }
+  >(
+    40,
+    (r) => (r as { data?: unknown }).data !== undefined,
+  );
+  await program.stop();
+  for (const service of ["LocalReader", "RemoteReader"]) {
+    const indices = seen.filter((r) => r.service === service).map((r) =>
+      r.data.index
+    );
+    assert.deepEqual(indices, Array.from({ length: 20 }, (_, i) => i), service);
+    assert.ok(
+      seen.filter((r) => r.service === service).every((r) =>
+        r.data.mutated === undefined
+      ),
+    );
+  }
+});
+
+Deno.test("concurrency: n lets a subscription handle n messages at once; the default handles one", async () => {
+  const config: ProgramConfig = {
+    pools: {
+      a: [{ name: "Pub", publish: [{ queue: "q://c", count: 40 }] }],
+      b: [
+        { name: "Serial", subscribe: [{ queue: "q://c", sleepMs: 5 }] },
+        {
+          name: "Parallel",
+          subscribe: [{ queue: "q://c", sleepMs: 5, concurrency: 4 }],
+        },
+      ],
+    },
+  };
+  const { stats } = await runToCompletion(config, 1);
+  assert.equal(stats.get("Serial")![0]!.maxActive, 1);
+  assert.equal(stats.get("Parallel")![0]!.maxActive, 4);
+  assert.equal(stats.get("Parallel")![0]!.count, 40);
+});
+
+Deno.test("a group loses nothing and duplicates nothing while members join mid-stream", async () => {
+  const config: ProgramConfig = {
+    pools: {
+      a: [{ name: "Pub", publish: [{ queue: "q://jobs", count: 100_000 }] }],
+      b: [{ name: "Early", subscribe: [{ queue: "q://jobs", group: "w" }] }],
+      c: [{
+        name: "Late",
+        subscribe: [{ queue: "q://jobs", group: "w", joinAfterMs: 20 }],
+      }],
+      d: [{
+        name: "Later",
+        subscribe: [{ queue: "q://jobs", group: "w", joinAfterMs: 60 }],
+      }],
+    },
+  };
+  const { stats, program } = await runToCompletion(config, 1);
+  const all = ["Early", "Late", "Later"].map((n) => stats.get(n)![0]!);
+  assert.equal(
+    all.reduce((sum, s) => sum + s.count, 0),
+    100_000,
+    JSON.stringify(all),
+  );
+  for (const s of all) assert.equal(s.duplicates, 0);
+  const joined = program.reports<{ joined?: string }>().filter((r) =>
+    r.joined !== undefined
+  );
+  assert.equal(joined.length, 2);
+});
+
+Deno.test("a subscriber that stays stuck is reported with its pool, service, queue and backlog", async () => {
+  const config: ProgramConfig = {
+    pools: {
+      a: [{ name: "Pub", publish: [{ queue: "q://stuck", count: 50 }] }],
+      b: [{
+        name: "Sleeper",
+        subscribe: [{ queue: "q://stuck", hang: true, bufferSize: 10 }],
+      }],
+    },
+  };
+  const program = start(config, { stuckThreshold: 200, terminateTimeout: 300 });
+  const line = await program.waitForLog((r) => r.message.includes("is stuck"));
+  await program.stop();
+  assert.equal(line.level, "warn");
+  assert.equal(line.pool, "b");
+  assert.match(
+    line.message,
+    /^Subscriber Sleeper on "q:\/\/stuck" is stuck: its buffer has been full \(10 of 10\)/,
+  );
+  assert.match(line.message, /\d+ messages from other pools are waiting/);
+});
+
+Deno.test("dumpQueueTree() logs queue → pool → subscriptions", async () => {
+  const config: ProgramConfig = {
+    pools: {
+      a: [{
+        name: "Dumper",
+        dumpTree: true,
+        subscribe: [{ queue: "q://tree" }],
+      }],
+      b: [{ name: "Other", subscribe: [{ queue: "q://tree", group: "g" }] }],
+    },
+  };
+  const program = start(config);
+  const line = await program.waitForLog((r) =>
+    r.message.startsWith("queue tree:")
+  );
+  await program.stop();
+  assert.match(line.message, /q:\/\/tree\n {4}a\n {6}Dumper buffered=0/);
+  assert.match(line.message, / {4}b\n {6}Other group=g buffered=0/);
 });

@@ -16,8 +16,6 @@ type Request = { resolve(value: unknown): void; reject(error: Error): void };
 
 /** How often a pool marks its heartbeat and looks for stuck subscribers. */
 const HOUSEKEEPING_MS = 100;
-/** How long a subscription may stay full before it is reported. */
-const STUCK_AFTER_MS = 5000;
 
 /**
  * Runs one pool inside its worker: builds the services, drives their
@@ -251,9 +249,10 @@ export class PoolRuntime implements RunnerHost {
   }
 
   #reportStuck(): void {
-    for (const subscription of this.#bus.stuck(STUCK_AFTER_MS)) {
+    const after = this.#init.config.stuckThreshold;
+    for (const subscription of this.#bus.stuck(after)) {
       this.#log.warn(
-        `Subscriber ${subscription.service} on "${subscription.queue}" is stuck: its buffer has been full (${subscription.size} of ${subscription.capacity}) for over ${STUCK_AFTER_MS} ms; ${subscription.waiting} publishers and ${this.#bus.parkedMessages()} messages from other pools are waiting`,
+        `Subscriber ${subscription.service} on "${subscription.queue}" is stuck: its buffer has been full (${subscription.size} of ${subscription.capacity}) for over ${after} ms; ${subscription.waiting} publishers and ${this.#bus.parkedMessages()} messages from other pools are waiting`,
       );
     }
   }

@@ -42,6 +42,7 @@ export interface PoolConfig {
   logLevel: LogLevel;
   terminateTimeout: number;
   bufferSize: number;
+  stuckThreshold: number;
   runId: string;
   workerData: unknown;
 }
