@@ -128,10 +128,29 @@ Deno.test("unsubscribe stops delivery to that subscription only", async () => {
   const config: ProgramConfig = {
     pools: {
       a: [{ name: "Pub", publish: [{ queue: "q://u", count: 2000 }] }],
-      b: [{
-        name: "Quitter",
-        subscribe: [{ queue: "q://u", unsubscribeAfter: 10 }],
-      }, { name: "Stayer", subscribe: [{ queue: "q://u" }] }],
+      b: [
+        {
+          name: "Quitter",
+          subscribe: [{ queue: "q://u", unsubscribeAfter: 10 }],
+        },
+        {
+          name: "CtxQuitter",
+          subscribe: [{
+            queue: "q://u",
+            unsubscribeAfter: 20,
+            unsubscribeVia: "ctx",
+          }],
+        },
+        {
+          name: "Disposer",
+          subscribe: [{
+            queue: "q://u",
+            unsubscribeAfter: 30,
+            unsubscribeVia: "dispose",
+          }],
+        },
+        { name: "Stayer", subscribe: [{ queue: "q://u" }] },
+      ],
     },
   };
   const { stats, program } = await runToCompletion(config, 1);
@@ -141,6 +160,8 @@ Deno.test("unsubscribe stops delivery to that subscription only", async () => {
     ),
   );
   assert.equal(stats.get("Quitter")![0]!.count, 10);
+  assert.equal(stats.get("CtxQuitter")![0]!.count, 20);
+  assert.equal(stats.get("Disposer")![0]!.count, 30);
   assert.equal(stats.get("Stayer")![0]!.count, 2000);
 });
 

@@ -10,12 +10,12 @@ class Child {
   readonly #reading: Promise<void>;
   #waiters = new Set<() => void>();
 
-  constructor(config: ProgramConfig) {
+  constructor(config: ProgramConfig, env: Record<string, string> = {}) {
     this.process = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--no-check", fixture.href, JSON.stringify(config)],
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", ...env },
     }).spawn();
     this.#reading = Promise.all([
       this.#read(this.process.stdout),
@@ -143,4 +143,24 @@ Deno.test("a terminate() that hangs is cut off by the timeout and the program st
   assert.ok(
     child.lines.some((l) => l.includes("did not finish within 1000 ms")),
   );
+});
+
+Deno.test("MAGIC_FOUNDATION_LOG=debug shows debug lines; the default level shows none", async () => {
+  const config: ProgramConfig = {
+    pools: { p1: [{ name: "Looper", loop: true }] },
+  };
+  const verbose = new Child(config, { MAGIC_FOUNDATION_LOG: "debug" });
+  await verbose.waitFor((l) => l.includes("DEBUG [p1/Looper] run 0"));
+  verbose.process.kill("SIGTERM");
+  assert.equal((await verbose.exit()).code, 0);
+
+  const quiet = new Child(config);
+  await quiet.waitFor(isRun);
+  quiet.process.kill("SIGTERM");
+  assert.equal((await quiet.exit()).code, 0);
+  assert.deepEqual(quiet.lines.filter((l) => l.includes(" DEBUG ")), []);
+  const own = quiet.lines.filter((l) => !l.includes(" REPORT "));
+  assert.deepEqual(own.map((l) => l.replace(/^\S+ /, "")), [
+    "INFO  [main] Stopping: SIGTERM received (send it again to exit at once)",
+  ]);
 });
