@@ -66,7 +66,7 @@ interface GroupRoute {
 }
 
 interface Route {
-  local: LocalSubscription[];
+  local: readonly LocalSubscription[];
   remote: boolean;
   groups: GroupRoute[];
 }
@@ -157,15 +157,19 @@ export class PoolBus implements SubscriptionHost {
       this.#sendReply(message);
     } else {
       const route = this.#route(queue);
-      const targets: LocalSubscription[] = route.local.slice();
+      let targets = route.local;
       let groupTargets: string[] | undefined;
-      for (const group of route.groups) {
-        const member = this.#pick(group);
-        if (member.local !== undefined) targets.push(member.local);
-        else (groupTargets ??= []).push(member.id, group.key);
+      if (route.groups.length > 0) {
+        const withMembers = targets.slice();
+        for (const group of route.groups) {
+          const member = this.#pick(group);
+          if (member.local !== undefined) withMembers.push(member.local);
+          else (groupTargets ??= []).push(member.id, group.key);
+        }
+        targets = withMembers;
       }
       const remote = route.remote || groupTargets !== undefined;
-      while (targets.some((target) => target.full)) {
+      while (firstFull(targets) !== undefined) {
         await Promise.all(targets.map((target) => target.whenSpace()));
       }
       this.#deliver(targets, message, this.index, !remote);
@@ -189,7 +193,7 @@ export class PoolBus implements SubscriptionHost {
    * may take the message's own snapshot when nothing else will read it.
    */
   #deliver(
-    targets: LocalSubscription[],
+    targets: readonly LocalSubscription[],
     message: WireMessage,
     sender: number,
     mayTakeOriginal: boolean,
@@ -603,22 +607,22 @@ export class PoolBus implements SubscriptionHost {
         }
         continue;
       }
-      const targets: LocalSubscription[] = message.o === 1
-        ? []
-        : this.#route(message.q).local.slice();
+      let targets = message.o === 1 ? NONE : this.#route(message.q).local;
       const departed: Array<[string, string]> = [];
       const groups = message.g;
       if (groups !== undefined) {
+        const withMembers = targets.slice();
+        targets = withMembers;
         for (let i = 0; i < groups.length; i += 2) {
           const id = groups[i]!;
           const target = this.#localById.get(id);
-          if (target !== undefined) targets.push(target);
+          if (target !== undefined) withMembers.push(target);
           else if (Number(id.split(".")[0]) === this.index) {
             departed.push([id, groups[i + 1]!]);
           }
         }
       }
-      const full = targets.find((target) => target.full);
+      const full = firstFull(targets);
       if (full !== undefined) return full;
       this.#deliver(targets, message, sender, departed.length === 0);
       for (const [id, key] of departed) {
@@ -735,6 +739,17 @@ export class PoolBus implements SubscriptionHost {
     for (const resolve of this.#flushWaiters.splice(0)) resolve();
     this.#options.transport.close();
   }
+}
+
+const NONE: readonly LocalSubscription[] = Object.freeze([]);
+
+function firstFull(
+  targets: readonly LocalSubscription[],
+): LocalSubscription | undefined {
+  for (let i = 0; i < targets.length; i++) {
+    if (targets[i]!.full) return targets[i];
+  }
+  return undefined;
 }
 
 /** The key that identifies a competing-consumer group. */
