@@ -1,3 +1,6 @@
+// This example is the README's first program, kept as written: it prints with
+// console and its hooks are async without awaiting anything.
+// deno-lint-ignore-file no-console require-await
 /**
  * Two services in one pool: the README's first example.
  *

@@ -52,8 +52,8 @@ export interface MessageMeta {
   from: MessageOrigin;
   /** When `publish` was called, in ms since the epoch. */
   publishedAt: number;
-  /** Extra string fields set by the publisher (the WebSocket service puts the connection here). */
-  headers?: Record<string, string> | undefined;
+  /** Extra string fields set by the publisher (the WebSocket service puts the connection here); frozen. */
+  headers?: Readonly<Record<string, string>> | undefined;
 }
 
 /** Handles one message. A returned promise is awaited before the next message of the same subscription (unless `concurrency` > 1). */
@@ -66,8 +66,8 @@ export type MessageHandler<T = unknown> = (
 export interface PublishOptions {
   /** Sets `meta.replyTo`, for a responder to answer on. */
   replyTo?: string;
-  /** Sets `meta.headers`. */
-  headers?: Record<string, string>;
+  /** Sets `meta.headers`; a frozen object is checked once and then shared. */
+  headers?: Readonly<Record<string, string>>;
 }
 
 /** Options of `ctx.subscribe`. */
@@ -85,7 +85,7 @@ export interface RequestOptions {
   /** How long to wait for the reply, in ms. Default 5000. */
   timeout?: number;
   /** Sets `meta.headers`. */
-  headers?: Record<string, string>;
+  headers?: Readonly<Record<string, string>>;
 }
 
 /** A live subscription. `using sub = await ctx.subscribe(…)` unsubscribes at the end of the scope. */

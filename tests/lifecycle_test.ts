@@ -84,6 +84,7 @@ for (const phase of ["initialize", "run", "terminate"] as const) {
     assert.equal(report.failures.length, 1);
     assert.equal(report.failures[0]!.service, "Bad");
     assert.equal(report.failures[0]!.pool, "th1");
+    assert.equal(report.failures[0]!.phase, phase);
     assert.match(
       report.failures[0]!.message,
       new RegExp(`failed in ${phase}\\(\\): ${phase} failed on purpose`),

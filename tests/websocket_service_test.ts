@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CloseCode, WebSocketService } from "../src/websocket/mod.ts";
-import type { ConnectionEvent } from "../src/websocket/mod.ts";
+import type { AuthorizeResult, ConnectionEvent } from "../src/websocket/mod.ts";
 import { startService } from "./fixtures/websocket_harness.ts";
 import {
   deadline,
@@ -197,7 +197,7 @@ Deno.test("WebSocketService refuses other origins with 403", async (t) => {
 
 Deno.test("WebSocketService asks authorize(): false is 403, a Response is sent, headers reach meta", async () => {
   await using h = await startService({
-    authorize(request, info) {
+    authorize(request, info): AuthorizeResult {
       const token = request.headers.get("authorization");
       if (token === null) {
         return new Response("login first", {
@@ -206,6 +206,9 @@ Deno.test("WebSocketService asks authorize(): false is 403, a Response is sent, 
         });
       }
       if (token === "Bearer boom") throw new Error("auth backend down");
+      if (token === "Bearer n") {
+        return { headers: { n: 1 as unknown as string } };
+      }
       if (token !== "Bearer ann") return false;
       return { headers: { user: "ann", path: "ignored", via: info.path } };
     },
@@ -217,6 +220,10 @@ Deno.test("WebSocketService asks authorize(): false is 403, a Response is sent, 
   );
   assert.equal(
     await upgradeStatus(h.port, "/client", { Authorization: "Bearer boom" }),
+    500,
+  );
+  assert.equal(
+    await upgradeStatus(h.port, "/client", { Authorization: "Bearer n" }),
     500,
   );
   const client = await h.connect("/client", { Authorization: "Bearer ann" });
@@ -343,7 +350,7 @@ Deno.test("WebSocketService drops and counts messages for a slow client under th
   }
   const event = await h.bus.next("ws://disconnected/client");
   const { dropped, code } = event.data as ConnectionEvent;
-  assert.equal(code, 1006);
+  assert.equal(code, 1006, "closed without a close frame");
   assert.ok(dropped! > 100, `dropped ${dropped}`);
 });
 
@@ -355,7 +362,11 @@ Deno.test("WebSocketService closes with 1013 when maxPendingMessages frames wait
       const ctx = bus.context(service);
       return {
         ...ctx,
-        async publish(queue: string, data: unknown, options?: PublishOptions) {
+        async publish(
+          queue: string,
+          data: unknown,
+          options?: PublishOptions,
+        ): Promise<void> {
           if (queue.startsWith("ws://inbound")) await gate.promise;
           return ctx.publish(queue, data, options);
         },
@@ -363,13 +374,18 @@ Deno.test("WebSocketService closes with 1013 when maxPendingMessages frames wait
     },
   );
   const client = await h.connect("/client");
-  for (let i = 0; i < 10; i++) client.send(String(i));
+  // "0" waits in publish, "1".."4" fill the buffer, "5" is one too many.
+  // (No frame after it: Deno aborts a closing server socket that receives
+  // one, and the client would see 1006 instead.)
+  for (let i = 0; i < 6; i++) client.send(String(i));
   const closed = await deadline(client.closed, "close 1013");
   assert.equal(closed.code, CloseCode.tryAgainLater);
   gate.resolve();
   await h.bus.next("ws://disconnected/client");
   const inbound = h.bus.log.filter((m) => m.queue === "ws://inbound/client");
   assert.deepEqual(inbound.map((m) => m.data), ["0", "1", "2", "3", "4"]);
+  const event = await h.bus.next("ws://disconnected/client");
+  assert.equal((event.data as ConnectionEvent).code, 1013);
 });
 
 Deno.test("WebSocketService.terminate() closes every connection with 1001 and stops listening", async () => {
@@ -393,6 +409,15 @@ Deno.test("WebSocketService.terminate() closes every connection with 1001 and st
     Deno.errors.ConnectionRefused,
   );
   assert.equal(h.service.addr, undefined);
+});
+
+Deno.test("WebSocketService refuses new clients with 503 once the program begins to stop", async () => {
+  await using h = await startService();
+  const client = await h.connect("/client");
+  h.bus.abort();
+  assert.equal(await upgradeStatus(h.port, "/client"), 503);
+  client.send("still served");
+  await h.bus.next("ws://inbound/client");
 });
 
 Deno.test("WebSocketService.terminate() refuses new clients with 503 and waits at most closeTimeout", async () => {

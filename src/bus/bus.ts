@@ -227,7 +227,7 @@ export class PoolBus implements SubscriptionHost {
       publishedAt: message.t,
     };
     if (message.r !== undefined) meta.replyTo = message.r;
-    if (message.h !== undefined) meta.headers = { ...message.h };
+    if (message.h !== undefined) meta.headers = Object.freeze(message.h);
     return meta;
   }
 
@@ -766,10 +766,15 @@ function positiveInteger(queue: string, name: string, value: number): number {
   return value;
 }
 
+/** Header objects already checked and frozen, shared as they are. */
+const checkedHeaders = new WeakSet<object>();
+
+/** A frozen, checked copy of `headers` (the object itself when it was checked before). */
 function checkHeaders(
   queue: string,
   headers: Record<string, string>,
-): Record<string, string> {
+): Readonly<Record<string, string>> {
+  if (checkedHeaders.has(headers)) return headers;
   const copy: Record<string, string> = {};
   for (const [key, value] of Object.entries(headers)) {
     if (typeof value !== "string") {
@@ -779,5 +784,8 @@ function checkHeaders(
     }
     copy[key] = value;
   }
+  Object.freeze(copy);
+  checkedHeaders.add(copy);
+  if (Object.isFrozen(headers)) checkedHeaders.add(headers);
   return copy;
 }

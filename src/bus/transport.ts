@@ -18,7 +18,7 @@ export interface WireMessage {
   /** `replyTo`, if any. */
   r?: string | undefined;
   /** `headers`, if any. */
-  h?: Record<string, string> | undefined;
+  h?: Readonly<Record<string, string>> | undefined;
   /** Competing-consumer targets: `[subscription id, group key, …]`. */
   g?: string[] | undefined;
   /** 1 when only the group targets should receive it. */

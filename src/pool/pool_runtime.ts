@@ -157,6 +157,7 @@ export class PoolRuntime implements RunnerHost {
       status: report.status,
     };
     if (report.error !== undefined) message.error = report.error;
+    if (report.phase !== undefined) message.phase = report.phase;
     this.#send(message);
   }
 

@@ -29,6 +29,8 @@ export interface ServiceReport {
   name: string;
   status: ServiceStatus;
   error?: SerializedError | undefined;
+  /** The phase that failed, when `status` is `error`. */
+  phase?: "initialize" | "run" | "terminate" | undefined;
   /** Whether a dead worker of this pool should be restarted for this service. */
   restart: "never" | "on-failure" | "always";
   maxRestarts: number;
@@ -92,6 +94,7 @@ export type FromPool =
     service: string;
     status: ServiceStatus;
     error?: SerializedError;
+    phase?: ServiceReport["phase"];
   }
   | { mf: 1; kind: "log"; record: LogRecord }
   | { mf: 1; kind: "subscribe"; request: number; entry: SubscriptionEntry }

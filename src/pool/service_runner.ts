@@ -54,6 +54,9 @@ export class ServiceRunner {
       error: service.error === undefined
         ? undefined
         : serializeError(service.error),
+      phase: service.error instanceof ServiceError
+        ? service.error.phase
+        : undefined,
       ...service.options,
     };
   }

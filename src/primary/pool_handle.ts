@@ -51,6 +51,7 @@ export class PoolHandle {
       if (report !== undefined) {
         report.status = message.status;
         report.error = message.error;
+        report.phase = message.phase;
       }
     }
   }

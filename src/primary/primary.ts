@@ -4,7 +4,6 @@ import { createLogger, type LogSink } from "../logger.ts";
 import type {
   FromPool,
   PoolConfig,
-  ServiceReport,
   SubscriptionEntry,
 } from "../pool/protocol.ts";
 import { isProtocolMessage } from "../pool/protocol.ts";
@@ -19,6 +18,8 @@ export interface ServiceFailure {
   pool: string;
   /** The service's name. */
   service: string;
+  /** The phase that failed; absent when the service's pool died. */
+  phase?: "initialize" | "run" | "terminate" | undefined;
   /** What went wrong. */
   message: string;
 }
@@ -304,6 +305,7 @@ export class Primary {
       if (report.status !== "error") {
         report.status = "error";
         report.error = serializeError(new Error(`its pool died: ${reason}`));
+        report.phase = undefined;
       }
     }
     if (!this.#restart(pool)) {
@@ -438,6 +440,7 @@ export class Primary {
           failures.push({
             pool: pool.name,
             service: report.name,
+            phase: report.phase,
             message: report.error?.message ?? "unknown error",
           });
         }

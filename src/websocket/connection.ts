@@ -10,7 +10,19 @@ import type { PublishOptions } from "../types.ts";
 import type { SlowClientPolicy } from "./options.ts";
 import { connectedQueue, disconnectedQueue, inboundQueue } from "./router.ts";
 
-/** Close codes the service sends. */
+/**
+ * Close codes the service sends (besides those of the client).
+ *
+ * @example Tell why the server closed
+ * ```ts
+ * import { CloseCode } from "@magic/foundation/websocket";
+ * import assert from "node:assert/strict";
+ *
+ * const why = (code: number) =>
+ *   code === CloseCode.messageTooBig ? "frame too big" : "other";
+ * assert.equal(why(1009), "frame too big");
+ * ```
+ */
 export const CloseCode = {
   /** The server is stopping. */
   goingAway: 1001,
@@ -24,7 +36,28 @@ export const CloseCode = {
 
 /**
  * The payload of the `ws://connected/<path>` and `ws://disconnected/<path>`
- * events.
+ * events. Their `meta.replyTo` reaches the connection (greet it on
+ * `connected`), and `meta.headers` is that of its messages.
+ *
+ * @example Count the clients of every path
+ * ```ts ignore
+ * import type { ServiceContext } from "@magic/foundation";
+ * import type { ConnectionEvent } from "@magic/foundation/websocket";
+ *
+ * export async function countClients(ctx: ServiceContext): Promise<void> {
+ *   const clients = new Map<string, number>();
+ *   const change = (path: string, by: number) =>
+ *     clients.set(path, (clients.get(path) ?? 0) + by);
+ *   await ctx.subscribe<ConnectionEvent>("ws://connected/>", async (e, meta) => {
+ *     change(e.path, 1);
+ *     await ctx.publish(meta.replyTo!, { welcome: e.id });
+ *   });
+ *   await ctx.subscribe<ConnectionEvent>("ws://disconnected/>", (e) => {
+ *     change(e.path, -1);
+ *     ctx.log.info(`${e.id} left ${e.path}: ${e.code} ${e.reason}`);
+ *   });
+ * }
+ * ```
  */
 export interface ConnectionEvent {
   /** The connection id (also in `meta.headers.connectionId`). */
@@ -83,6 +116,8 @@ export class Connection {
   readonly id: string;
   readonly path: string;
   readonly query: string;
+  /** The queue that reaches this connection alone. */
+  readonly replyTo: string;
   readonly socket: WebSocket;
   /** Messages skipped under the `"drop"` policy. */
   dropped = 0;
@@ -95,6 +130,7 @@ export class Connection {
   readonly #pending: Pending[] = [];
   #draining = false;
   #opened = false;
+  #sent: { code: number; reason: string } | undefined;
   #closed = false;
   #closing = false;
   readonly #finished = Promise.withResolvers<void>();
@@ -103,19 +139,21 @@ export class Connection {
     this.id = settings.id;
     this.path = settings.path;
     this.query = settings.query;
+    this.replyTo = settings.replyTo;
     this.socket = socket;
     this.finished = this.#finished.promise;
     this.#settings = settings;
     this.#inbound = inboundQueue(settings.path);
-    this.#options = {
+    // One frozen object for every message of the connection.
+    this.#options = Object.freeze({
       replyTo: settings.replyTo,
-      headers: {
+      headers: Object.freeze({
         ...settings.headers,
         connectionId: settings.id,
         path: settings.path,
         query: settings.query,
-      },
-    };
+      }),
+    });
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
       this.#opened = true;
@@ -163,6 +201,7 @@ export class Connection {
   close(code: number, reason: string): void {
     if (this.#closing || this.#closed) return;
     this.#closing = true;
+    this.#sent = { code, reason };
     const state = this.socket.readyState;
     if (state === WebSocket.CONNECTING || state === WebSocket.OPEN) {
       try {
@@ -205,6 +244,12 @@ export class Connection {
       this.#settings.onFinished(this);
       this.#finished.resolve();
       return;
+    }
+    // Deno reports 0 when the socket ended without a close frame, and it
+    // ends a server socket that receives a data frame after close() was
+    // called: report the code the service sent, then.
+    if (code === 0 || code === 1005 || code === 1006) {
+      ({ code, reason } = this.#sent ?? { code: 1006, reason });
     }
     const event: ConnectionEvent = {
       ...this.#event(),

@@ -13,10 +13,25 @@ import type { ServiceOptions } from "../service.ts";
  * - `"close"`: close the connection with 1008 "Slow client";
  * - `"drop"`: skip the message and count it (the count is in the
  *   `ws://disconnected/…` event as `dropped`).
+ *
+ * @example Drop ticks for clients more than 64 KiB behind
+ * ```ts
+ * import { WebSocketService } from "@magic/foundation/websocket";
+ * import assert from "node:assert/strict";
+ *
+ * const ws = new WebSocketService({
+ *   maxBufferedAmount: 64 * 1024,
+ *   slowClientPolicy: "drop",
+ * });
+ * assert.equal(ws.name, "WebSocketService");
+ * ```
  */
 export type SlowClientPolicy = "close" | "drop";
 
-/** What {@linkcode AuthorizeHook} learns about the request besides the request itself. */
+/**
+ * What {@linkcode AuthorizeHook} learns about the request besides the
+ * request itself (see the hook's example).
+ */
 export interface AuthorizeInfo {
   /** The normalised request path, e.g. `/client`. */
   path: string;
@@ -34,6 +49,8 @@ export interface AuthorizeInfo {
  *   `WWW-Authenticate` header);
  * - `{ headers }`: accept it and add these headers to the `meta.headers` of
  *   every message the connection produces (e.g. the user's id).
+ *
+ * See {@linkcode AuthorizeHook} for an example.
  */
 export type AuthorizeResult = boolean | Response | {
   /** Added to `meta.headers` of every message of the connection. */
@@ -43,13 +60,60 @@ export type AuthorizeResult = boolean | Response | {
 /**
  * Decides whether a WebSocket upgrade request may connect. Runs after the
  * path, origin and connection-count checks. A throw refuses with 500.
+ *
+ * @example Accept a token from the query string, name the user in meta
+ * ```ts
+ * import {
+ *   type AuthorizeHook,
+ *   WebSocketService,
+ * } from "@magic/foundation/websocket";
+ * import assert from "node:assert/strict";
+ *
+ * const users: Record<string, string> = { "secret-1": "ann" };
+ * const authorize: AuthorizeHook = (_request, { query }) => {
+ *   const token = new URLSearchParams(query).get("token");
+ *   if (token === null) {
+ *     return new Response("Token required", {
+ *       status: 401,
+ *       headers: { "www-authenticate": "Bearer" },
+ *     });
+ *   }
+ *   const user = users[token];
+ *   return user === undefined ? false : { headers: { user } };
+ * };
+ *
+ * const info = {
+ *   path: "/client",
+ *   query: "token=secret-1",
+ *   remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 } as const,
+ * };
+ * const request = new Request("http://localhost/client");
+ * assert.deepEqual(authorize(request, info), { headers: { user: "ann" } });
+ * assert.equal(authorize(request, { ...info, query: "token=x" }), false);
+ * new WebSocketService({ authorize });
+ * ```
  */
 export type AuthorizeHook = (
   request: Request,
   info: AuthorizeInfo,
 ) => AuthorizeResult | Promise<AuthorizeResult>;
 
-/** Answers plain HTTP requests that no static file matched. */
+/**
+ * Answers plain HTTP requests that no static file matched.
+ *
+ * @example A health check beside the WebSocket paths
+ * ```ts
+ * import { WebSocketService } from "@magic/foundation/websocket";
+ *
+ * new WebSocketService({
+ *   paths: ["/client"],
+ *   fallback: (request) =>
+ *     new URL(request.url).pathname === "/health"
+ *       ? Response.json({ ok: true })
+ *       : new Response("Not found", { status: 404 }),
+ * });
+ * ```
+ */
 export type FallbackHandler = (
   request: Request,
   info: Deno.ServeHandlerInfo<Deno.NetAddr>,
@@ -58,6 +122,24 @@ export type FallbackHandler = (
 /**
  * Options of {@linkcode WebSocketService}. Every field is optional; sizes are
  * in bytes and durations in milliseconds.
+ *
+ * @example Serve a page and limit the clients
+ * ```ts
+ * import { WebSocketService } from "@magic/foundation/websocket";
+ * import assert from "node:assert/strict";
+ *
+ * const ws = new WebSocketService({
+ *   hostname: "0.0.0.0",
+ *   port: 8080,
+ *   paths: ["/client", "/chat/:room"],
+ *   allowedOrigins: ["https://app.example.com"],
+ *   maxConnections: 1000,
+ *   maxFrameSize: 64 * 1024,
+ *   idleTimeout: 20_000,
+ *   staticDir: new URL("./public/", import.meta.url),
+ * });
+ * assert.equal(ws.port, 8080);
+ * ```
  */
 export interface WebSocketServiceOptions extends ServiceOptions {
   /** The service name, unique within its pool. Default `"WebSocketService"`. */

@@ -156,20 +156,6 @@ export function pathOfOutbound(queue: string): string | undefined {
   return rest.startsWith("/") ? rest : undefined;
 }
 
-/**
- * The connection id a reply queue addresses, or `undefined` when `queue` is
- * not a reply queue of `service`.
- */
-export function idOfConnectionQueue(
-  service: string,
-  queue: string,
-): string | undefined {
-  const prefix = `${connectionPrefix(service)}/`;
-  if (!queue.startsWith(prefix)) return undefined;
-  const id = queue.slice(prefix.length);
-  return id === "" || id.includes("/") ? undefined : decodeURIComponent(id);
-}
-
 function encodeSegment(value: string): string {
   return encodeURIComponent(value).replaceAll("*", "%2A");
 }

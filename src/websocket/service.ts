@@ -28,7 +28,6 @@ import {
 import {
   connectionPattern,
   connectionQueue,
-  idOfConnectionQueue,
   OUTBOUND_PREFIX,
   pathOfOutbound,
   routePath,
@@ -100,6 +99,7 @@ export class WebSocketService extends Service {
   readonly #options: ResolvedWebSocketOptions;
   #server: Deno.HttpServer<Deno.NetAddr> | undefined;
   #subscriptions: Subscription[] = [];
+  /** Open connections by reply queue (`ws://connection/<service>/<id>`). */
   readonly #connections = new Map<string, Connection>();
   readonly #byPath = new Map<string, Set<Connection>>();
   #admitting = 0;
@@ -142,6 +142,10 @@ export class WebSocketService extends Service {
     this.#log = ctx.log;
     this.#publish = (queue, data, options) => ctx.publish(queue, data, options);
     this.#stopping = false;
+    // From the moment the program begins to stop, new clients get 503.
+    ctx.signal.addEventListener("abort", () => this.#stopping = true, {
+      once: true,
+    });
     this.#server = this.#listen();
     try {
       const outbound = (data: unknown, meta: MessageMeta) =>
@@ -271,6 +275,15 @@ export class WebSocketService extends Service {
       if (result === false) return textResponse(403, "Forbidden");
       if (typeof result === "object" && result !== null) {
         headers = result.headers;
+        const bad = Object.entries(headers ?? {}).find(([, v]) =>
+          typeof v !== "string"
+        );
+        if (bad !== undefined) {
+          this.#log?.error(
+            `authorize() returned header "${bad[0]}" that is not a string`,
+          );
+          return textResponse(500, "Internal server error");
+        }
       }
       const again = refuseUpgrade(request, path, options, state());
       if (again !== undefined) return again;
@@ -308,7 +321,7 @@ export class WebSocketService extends Service {
       warn: (message) => this.#log?.warn(message),
       onFinished: (c) => this.#forget(c),
     });
-    this.#connections.set(id, connection);
+    this.#connections.set(connection.replyTo, connection);
     let peers = this.#byPath.get(path);
     if (peers === undefined) this.#byPath.set(path, peers = new Set());
     peers.add(connection);
@@ -332,7 +345,7 @@ export class WebSocketService extends Service {
   }
 
   #forget(connection: Connection): void {
-    this.#connections.delete(connection.id);
+    this.#connections.delete(connection.replyTo);
     const peers = this.#byPath.get(connection.path);
     peers?.delete(connection);
     if (peers?.size === 0) this.#byPath.delete(connection.path);
@@ -348,8 +361,7 @@ export class WebSocketService extends Service {
   }
 
   #reply(data: unknown, meta: MessageMeta): void {
-    const id = idOfConnectionQueue(this.name, meta.queue);
-    const connection = id === undefined ? undefined : this.#connections.get(id);
+    const connection = this.#connections.get(meta.queue);
     if (connection === undefined) return;
     const frame = this.#frame(data, meta.queue);
     if (frame !== undefined) connection.send(frame);

@@ -1,0 +1,257 @@
+// deno-lint-ignore-file no-console
+/**
+ * WebSocket echo through the framework (WebSocket in → consumer service →
+ * WebSocket out, the consumer answering on `meta.replyTo`) against a bare
+ * `Deno.serve` echo server measured in the same run. All servers run in
+ * workers and stay up for the whole run; the load client runs in the main
+ * thread. Each connection sends a small JSON frame and waits for its echo
+ * before sending the next.
+ *
+ * Setups: raw / consumer in the service's pool / consumer in another pool;
+ * 1 and 50 connections. The setups are measured in interleaved rounds
+ * (raw, same pool, other pool, raw, …) so that drift on a shared machine
+ * hits them alike; a row gives the median rate of its rounds and the p50 and
+ * p99 latency over all of them, and its ratio to raw.
+ * Targets: ≥ 0.8× raw in the service's pool, ≥ 0.6× in another pool.
+ *
+ * Run: `deno run -A bench/websocket_bench.ts` (about 30 s; `--rounds=N`,
+ * default 5, `--seconds=S` per round, default 1; `--json` also prints the
+ * figures as JSON).
+ *
+ * @module
+ */
+import { Main } from "../mod.ts";
+import { type EchoConfig, pools } from "./fixtures/websocket_echo_app.ts";
+
+const APP = new URL("./fixtures/websocket_echo_app.ts", import.meta.url);
+const RAW = new URL("./fixtures/websocket_raw_echo.ts", import.meta.url);
+
+const arg = (name: string): string | undefined =>
+  Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const ROUNDS = Number(arg("rounds") ?? 5);
+const SECONDS = Number(arg("seconds") ?? 1);
+const WARMUP_MS = 300;
+const CONNECTIONS = [1, 50];
+const SAME = "framework, consumer in the service's pool";
+const OTHER = "framework, consumer in another pool";
+const RAW_SETUP = "raw Deno.serve echo";
+const TARGETS: Record<string, number> = { [SAME]: 0.8, [OTHER]: 0.6 };
+
+interface Server {
+  setup: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+interface Round {
+  rate: number;
+  latencies: number[];
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+async function withDeadline<T>(
+  promise: Promise<T>,
+  what: string,
+  ms = 60_000,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Timed out: ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const sleep = (ms: number): Promise<void> =>
+  new Promise((r) => setTimeout(r, ms));
+
+/** Runs `connections` echo loops on `url` for the warm-up plus SECONDS. */
+async function load(url: string, connections: number): Promise<Round> {
+  const sockets = await Promise.all(
+    Array.from({ length: connections }, () =>
+      withDeadline(
+        new Promise<WebSocket>((resolve, reject) => {
+          const ws = new WebSocket(url);
+          ws.onopen = () => resolve(ws);
+          ws.onerror = () => reject(new Error(`Cannot connect to ${url}`));
+        }),
+        "a connection",
+      )),
+  );
+  const latencies: number[] = [];
+  let measuring = false;
+  let running = true;
+  let count = 0;
+  const finished = sockets.map((ws, index) => {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    let sentAt = 0;
+    let sequence = 0;
+    const send = (): void => {
+      sentAt = performance.now();
+      ws.send(
+        `{"connection":${index},"sequence":${sequence++},"payload":"hello"}`,
+      );
+    };
+    ws.onmessage = () => {
+      const now = performance.now();
+      if (measuring) {
+        latencies.push(now - sentAt);
+        count++;
+      }
+      if (running) send();
+      else resolve();
+    };
+    ws.onclose = (e) => reject(new Error(`Closed during the run: ${e.code}`));
+    send();
+    return promise;
+  });
+  await sleep(WARMUP_MS);
+  measuring = true;
+  const started = performance.now();
+  await sleep(SECONDS * 1000);
+  measuring = false;
+  const elapsed = (performance.now() - started) / 1000;
+  running = false;
+  await withDeadline(Promise.all(finished), "the last echoes", 10_000);
+  await Promise.all(sockets.map((ws) => {
+    const closed = new Promise((r) => (ws.onclose = r));
+    ws.close();
+    return closed;
+  }));
+  return { rate: count / elapsed, latencies };
+}
+
+async function startRaw(): Promise<Server> {
+  const worker = new Worker(RAW, { type: "module", name: "raw-echo" });
+  const message = (kind: string): Promise<{ port: number }> =>
+    withDeadline(
+      new Promise((resolve) => {
+        worker.onmessage = (e) => e.data.kind === kind && resolve(e.data);
+      }),
+      kind,
+    );
+  const listening = message("listening");
+  worker.postMessage({ kind: "start", port: 0 });
+  const { port } = await listening;
+  return {
+    setup: RAW_SETUP,
+    port,
+    async stop(): Promise<void> {
+      const stopped = message("stopped");
+      worker.postMessage({ kind: "stop" });
+      await stopped.finally(() => worker.terminate());
+    },
+  };
+}
+
+const failures: unknown[] = [];
+
+async function startFramework(split: boolean): Promise<Server> {
+  const config: EchoConfig = { port: freePort(), split };
+  const main = new Main();
+  main.servicePools = pools(config);
+  const done = main.run({
+    module: APP,
+    workerData: config,
+    signals: false,
+    setExitCode: false,
+    logLevel: "warn",
+  });
+  await withDeadline(main.ready, "main.ready");
+  return {
+    setup: split ? OTHER : SAME,
+    port: config.port,
+    async stop(): Promise<void> {
+      await main.stop();
+      failures.push(
+        ...(await withDeadline(done, "the program's stop")).failures,
+      );
+    },
+  };
+}
+
+function percentile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ??
+    NaN;
+}
+
+function median(values: number[]): number {
+  return percentile([...values].sort((a, b) => a - b), 0.5);
+}
+
+const servers = [
+  await startRaw(),
+  await startFramework(false),
+  await startFramework(true),
+];
+const rounds = new Map<string, Round[]>();
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const connections of CONNECTIONS) {
+      for (const server of servers) {
+        const key = `${server.setup}|${connections}`;
+        const result = await load(
+          `ws://127.0.0.1:${server.port}/echo`,
+          connections,
+        );
+        rounds.set(key, [...rounds.get(key) ?? [], result]);
+      }
+    }
+  }
+} finally {
+  for (const server of servers) await server.stop();
+}
+
+const fmt = (n: number, digits = 0): string =>
+  n.toLocaleString("en-US", {
+    maximumFractionDigits: digits,
+    minimumFractionDigits: digits,
+  });
+const lines = [
+  `WebSocket echo: ${ROUNDS} interleaved rounds of ${SECONDS} s (+${WARMUP_MS} ms warm-up) per row, ` +
+  `${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}`,
+  "",
+  "| setup | conns | round trips/s | p50 ms | p99 ms | × raw | target |",
+  "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+];
+const results = [];
+for (const connections of CONNECTIONS) {
+  const rawRate = median(
+    rounds.get(`${RAW_SETUP}|${connections}`)!.map((r) => r.rate),
+  );
+  for (const { setup } of servers) {
+    const list = rounds.get(`${setup}|${connections}`)!;
+    const rate = median(list.map((r) => r.rate));
+    const all = list.flatMap((r) => r.latencies).sort((a, b) => a - b);
+    const p50 = percentile(all, 0.5);
+    const p99 = percentile(all, 0.99);
+    const ratio = rate / rawRate;
+    const target = TARGETS[setup];
+    const verdict = target === undefined
+      ? ""
+      : `≥ ${target}: ${ratio >= target ? "met" : "MISSED"}`;
+    results.push({ setup, connections, rate, p50, p99, ratio, target });
+    lines.push(
+      `| ${setup} | ${connections} | ${fmt(rate)} | ${fmt(p50, 3)} | ${
+        fmt(p99, 3)
+      } | ${fmt(ratio, 2)} | ${verdict} |`,
+    );
+  }
+}
+console.log(lines.join("\n"));
+if (Deno.args.includes("--json")) console.log(JSON.stringify(results));
+if (failures.length > 0) {
+  console.error(`The echo program failed: ${JSON.stringify(failures)}`);
+  Deno.exitCode = 1;
+}
