@@ -2,7 +2,7 @@
  * Headless Chromium for end-to-end tests, driven over the DevTools protocol
  * from Deno's own WebSocket client (no npm dependency).
  *
- * ```ts
+ * ```ts ignore
  * await using browser = await launchChromium(findChromium()!);
  * const page = await browser.open("http://127.0.0.1:8765/");
  * await page.evaluate("document.title");
