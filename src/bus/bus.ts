@@ -149,7 +149,7 @@ export class PoolBus implements SubscriptionHost {
       q: queue,
       d: copy,
       f: service,
-      t: Date.now(),
+      t: performance.timeOrigin + performance.now(),
       r: replyTo,
       h: headers,
     };
