@@ -140,19 +140,21 @@ export class PoolBus implements SubscriptionHost {
     } catch (error) {
       throw new DataCloneError(queue, error);
     }
-    const replyTo = options?.replyTo;
-    if (replyTo !== undefined) validateQueueName(replyTo, "publish");
-    const headers = options?.headers === undefined
-      ? undefined
-      : checkHeaders(queue, options.headers);
     const message: WireMessage = {
       q: queue,
       d: copy,
       f: service,
       t: performance.timeOrigin + performance.now(),
-      r: replyTo,
-      h: headers,
     };
+    if (options !== undefined) {
+      // Absent keys, not `undefined` ones: every key costs on the channel.
+      if (options.replyTo !== undefined) {
+        message.r = validateQueueName(options.replyTo, "publish");
+      }
+      if (options.headers !== undefined) {
+        message.h = checkHeaders(queue, options.headers);
+      }
+    }
     if (queue.startsWith(REPLY_SCHEME)) {
       this.#sendReply(message);
     } else {
@@ -530,6 +532,12 @@ export class PoolBus implements SubscriptionHost {
   #enqueue(message: WireMessage): void {
     this.#outbox.push(message);
     if (!this.#flushScheduled && !this.#waitingForCredits) {
+      // Nagle's rule: with nothing unacknowledged, send at once (latency);
+      // otherwise coalesce the rest of the turn into one batch (throughput).
+      if (this.#outbox.length === 1 && this.#options.transport.idle()) {
+        this.#flush();
+        return;
+      }
       this.#flushScheduled = true;
       this.scheduler.defer(() => this.#flush());
     }
@@ -694,6 +702,18 @@ export class PoolBus implements SubscriptionHost {
   /** Every pool's subscriptions; see `ServiceContext.topology`. */
   globalTopology(): Promise<Topology> {
     return this.#options.primary.topology();
+  }
+
+  /** Whether anything is waiting to be sent, received, routed or handled. */
+  busy(): boolean {
+    if (
+      this.#outbox.length > 0 || this.#parked.size > 0 ||
+      this.#options.transport.pendingInbound() > 0
+    ) return true;
+    for (const subscription of this.#localById.values()) {
+      if (subscription.size > 0 || subscription.active > 0) return true;
+    }
+    return false;
   }
 
   /**

@@ -159,6 +159,21 @@ export class CreditGate {
     notifyCredits(state);
   }
 
+  /** Batches this pool sent to live receivers that they have not acknowledged. */
+  outbound(): number {
+    const { state, index } = this;
+    const row = index * state.pools;
+    let count = 0;
+    for (let receiver = 0; receiver < state.pools; receiver++) {
+      if (receiver === index) continue;
+      const tag = Atomics.load(state.live, receiver);
+      if (tag === 0) continue;
+      const cell = Atomics.load(state.pending, row + receiver);
+      if (cell >>> 16 === tag) count += cell & 0xffff;
+    }
+    return count;
+  }
+
   /** Batches sent to this pool (this incarnation) that it has not given back. */
   inbound(): number {
     const { state, index, tag } = this;

@@ -48,6 +48,7 @@ export class LocalSubscription {
   #running = 0;
   #spaceWaiters: Array<() => void> = [];
   #idleWaiters: Array<() => void> = [];
+  #lowWater: number;
 
   constructor(
     host: SubscriptionHost,
@@ -69,6 +70,8 @@ export class LocalSubscription {
     this.group = options.group;
     this.concurrency = options.concurrency;
     this.capacity = options.capacity;
+    this.#lowWater = options.capacity -
+      Math.max(1, Math.floor(options.capacity / 4));
   }
 
   /** Messages waiting for the handler. */
@@ -79,6 +82,11 @@ export class LocalSubscription {
   /** Whether the buffer is at capacity. */
   get full(): boolean {
     return this.size >= this.capacity;
+  }
+
+  /** Messages being handled now. */
+  get active(): number {
+    return this.#running;
   }
 
   /** Publishers waiting for space in this buffer. */
@@ -146,7 +154,9 @@ export class LocalSubscription {
       this.fullSince = 0;
       this.reported = false;
     }
-    if (this.#spaceWaiters.length > 0 && !this.full) {
+    // Waiters resume once a quarter of the buffer is free, not at every
+    // slot: one wake-up then moves many messages instead of one.
+    if (this.#spaceWaiters.length > 0 && this.size <= this.#lowWater) {
       this.#release(this.#spaceWaiters);
     }
     return item;

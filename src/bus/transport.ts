@@ -45,6 +45,8 @@ export interface Transport {
   whenWritable(timeout: number): Promise<void>;
   /** Batches other pools have sent to this one that it has not routed yet. */
   pendingInbound(): number;
+  /** Whether everything this pool sent has been acknowledged. */
+  idle(): boolean;
   /** Sets the function that receives every batch from the other pools. */
   onReceive(handler: (batch: ReceivedBatch) => void): void;
   /** Stops receiving and sending; releases the channel. */

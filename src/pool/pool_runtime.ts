@@ -125,6 +125,19 @@ export class PoolRuntime implements RunnerHost {
           this.#send({ mf: 1, kind: "flushed", request: message.request })
         );
         break;
+      case "drain": {
+        const busy = this.#bus.busy();
+        withTimeout(this.#bus.drain(), this.terminateTimeout).catch(() => {})
+          .then(() =>
+            this.#send({
+              mf: 1,
+              kind: "drained",
+              request: message.request,
+              busy,
+            })
+          );
+        break;
+      }
       case "topology":
         this.#send({
           mf: 1,

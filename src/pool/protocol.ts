@@ -80,6 +80,7 @@ export type ToPool =
     value?: unknown;
   }
   | { mf: 1; kind: "flush"; request: number }
+  | { mf: 1; kind: "drain"; request: number }
   | { mf: 1; kind: "topology"; request: number }
   | { mf: 1; kind: "stopping" }
   | { mf: 1; kind: "stop" };
@@ -101,6 +102,7 @@ export type FromPool =
   | { mf: 1; kind: "unsubscribe"; request: number; ids: string[] }
   | { mf: 1; kind: "table-ack"; ack: number }
   | { mf: 1; kind: "flushed"; request: number }
+  | { mf: 1; kind: "drained"; request: number; busy: boolean }
   | { mf: 1; kind: "topology-request"; request: number }
   | { mf: 1; kind: "topology-part"; request: number; topology: Topology }
   | { mf: 1; kind: "stop-all" }

@@ -13,7 +13,9 @@ export class Scheduler {
   readonly sliceDeliveries: number;
   /** Milliseconds allowed before a slice must yield. */
   readonly sliceMillis: number;
-  #channel: MessageChannel | undefined;
+  /** Two channels, used in turn (see `#ping`). */
+  #channels: MessageChannel[] = [];
+  #turn = 0;
   #waiters: Array<() => void> = [];
   #tasks: Array<() => void> = [];
   #pinged = false;
@@ -55,20 +57,28 @@ export class Scheduler {
 
   /** Releases the channel; pending yields resolve at once. */
   close(): void {
-    this.#channel?.port1.close();
-    this.#channel?.port2.close();
-    this.#channel = undefined;
+    for (const channel of this.#channels) {
+      channel.port1.close();
+      channel.port2.close();
+    }
+    this.#channels = [];
     this.#drain();
   }
 
   #ping(): void {
     if (this.#pinged) return;
     this.#pinged = true;
-    if (this.#channel === undefined) {
-      this.#channel = new MessageChannel();
-      this.#channel.port1.onmessage = () => this.#drain();
+    if (this.#channels.length === 0) {
+      for (let i = 0; i < 2; i++) {
+        const channel = new MessageChannel();
+        channel.port1.onmessage = () => this.#drain();
+        this.#channels.push(channel);
+      }
     }
-    this.#channel.port2.postMessage(0);
+    // Alternate: after a dispatch, Deno's port re-arms its receive a
+    // microtask later and takes a ping already sent from the chain its handler
+    // resumed as a microtask, not on the next turn.
+    this.#channels[this.#turn++ & 1]!.port2.postMessage(0);
   }
 
   #drain(): void {

@@ -5,6 +5,7 @@ import type {
   FromPool,
   PoolConfig,
   SubscriptionEntry,
+  ToPool,
 } from "../pool/protocol.ts";
 import { isProtocolMessage } from "../pool/protocol.ts";
 import type { Logger, Topology } from "../types.ts";
@@ -70,14 +71,10 @@ export class Primary {
   #names: string[];
   #shared: SharedState;
   #table = new Map<string, SubscriptionEntry>();
-  #acks = new Map<number, { waiting: Set<number>; resolve(): void }>();
-  #calls = new Map<
+  /** Messages sent to several pools, waiting for each one's answer. */
+  #pending = new Map<
     number,
-    {
-      waiting: Set<number>;
-      parts: Topology[];
-      resolve(parts: Topology[]): void;
-    }
+    { waiting: Set<number>; parts: unknown[]; resolve(parts: unknown[]): void }
   >();
   #nextId = 0;
   #started = false;
@@ -108,7 +105,7 @@ export class Primary {
 
   /** Every pool's subscriptions, gathered from the live pools. */
   async topology(): Promise<Topology> {
-    return mergeTopology(await this.#gather("topology"));
+    return mergeTopology(await this.#gather("topology") as Topology[]);
   }
 
   /** Runs the program until it is asked to stop. */
@@ -233,10 +230,13 @@ export class Primary {
         );
         break;
       case "table-ack":
-        this.#settle(this.#acks, message.ack, pool.index);
+        this.#settle(message.ack, pool.index);
         break;
       case "flushed":
-        this.#settle(this.#calls, message.request, pool.index);
+        this.#settle(message.request, pool.index);
+        break;
+      case "drained":
+        this.#settle(message.request, pool.index, message.busy);
         break;
       case "topology-request":
         this.#gather("topology").then((parts) =>
@@ -244,17 +244,12 @@ export class Primary {
             mf: 1,
             kind: "reply",
             request: message.request,
-            value: mergeTopology(parts),
+            value: mergeTopology(parts as Topology[]),
           })
         );
         break;
       case "topology-part":
-        this.#settle(
-          this.#calls,
-          message.request,
-          pool.index,
-          message.topology,
-        );
+        this.#settle(message.request, pool.index, message.topology);
         break;
       case "stop-all":
         this.requestStop(`main.stop() was called in pool "${pool.name}"`);
@@ -289,12 +284,7 @@ export class Primary {
       .map((e) => e.id);
     for (const id of removed) this.#table.delete(id);
     if (removed.length > 0) void this.#broadcastTable([], removed, pool.index);
-    for (const pending of [...this.#acks.keys()]) {
-      this.#settle(this.#acks, pending, pool.index);
-    }
-    for (const pending of [...this.#calls.keys()]) {
-      this.#settle(this.#calls, pending, pool.index);
-    }
+    for (const id of [...this.#pending.keys()]) this.#settle(id, pool.index);
     pool.terminated.resolve();
     if (wasStopping) {
       this.#log.warn(`Pool "${pool.name}" ended while stopping: ${reason}`);
@@ -345,50 +335,43 @@ export class Primary {
     add: SubscriptionEntry[],
     remove: string[],
     except: number,
-  ): Promise<void> {
-    const ack = ++this.#nextId;
-    const waiting = new Set<number>();
-    for (const pool of this.#pools) {
-      if (pool.index === except || !pool.live) continue;
-      waiting.add(pool.index);
-      pool.send({ mf: 1, kind: "table", add, remove, ack });
-    }
-    if (waiting.size === 0) return Promise.resolve();
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#acks.set(ack, { waiting, resolve });
-    return promise;
+  ): Promise<unknown[]> {
+    return this.#ask(
+      (ack) => ({ mf: 1, kind: "table", add, remove, ack }),
+      except,
+    );
   }
 
-  #gather(kind: "topology" | "flush", except?: number): Promise<Topology[]> {
-    const request = ++this.#nextId;
+  #gather(
+    kind: "topology" | "flush" | "drain",
+    except?: number,
+  ): Promise<unknown[]> {
+    return this.#ask((request) => ({ mf: 1, kind, request }), except);
+  }
+
+  /** Sends a message to every live pool but `except`; resolves with their answers. */
+  #ask(message: (id: number) => ToPool, except?: number): Promise<unknown[]> {
+    const id = ++this.#nextId;
     const waiting = new Set<number>();
     for (const pool of this.#pools) {
       if (pool.index === except || !pool.live) continue;
       waiting.add(pool.index);
-      pool.send({ mf: 1, kind, request });
+      pool.send(message(id));
     }
     if (waiting.size === 0) return Promise.resolve([]);
-    const { promise, resolve } = Promise.withResolvers<Topology[]>();
-    this.#calls.set(request, { waiting, parts: [], resolve });
+    const { promise, resolve } = Promise.withResolvers<unknown[]>();
+    this.#pending.set(id, { waiting, parts: [], resolve });
     return promise;
   }
 
-  #settle<
-    T extends { waiting: Set<number>; resolve(parts?: Topology[]): void },
-  >(
-    map: Map<number, T>,
-    id: number,
-    pool: number,
-    part?: Topology,
-  ): void {
-    const entry = map.get(id);
+  /** Records pool `pool`'s answer to message `id`. */
+  #settle(id: number, pool: number, part?: unknown): void {
+    const entry = this.#pending.get(id);
     if (entry === undefined || !entry.waiting.delete(pool)) return;
-    if (part !== undefined) {
-      (entry as unknown as { parts: Topology[] }).parts.push(part);
-    }
+    if (part !== undefined) entry.parts.push(part);
     if (entry.waiting.size > 0) return;
-    map.delete(id);
-    entry.resolve((entry as unknown as { parts?: Topology[] }).parts);
+    this.#pending.delete(id);
+    entry.resolve(entry.parts);
   }
 
   // ---- stopping ----------------------------------------------------------
@@ -406,6 +389,7 @@ export class Primary {
       }
     }
     const timeout = this.#settings.terminateTimeout;
+    await this.#quiesce(timeout);
     for (const pool of [...this.#pools].reverse()) {
       if (!pool.live) continue;
       const ids = [...this.#table.values()].filter((e) =>
@@ -429,6 +413,22 @@ export class Primary {
       pool.kill();
       pool.state = "stopped";
       leave(this.#shared, pool.index);
+    }
+  }
+
+  /**
+   * Before any pool's subscriptions are removed, lets every pool deliver what
+   * it holds (messages for a group member that left are handed to another
+   * member then, while all members are still known): drains rounds until two
+   * in a row find every pool idle, or `timeout` passes.
+   */
+  async #quiesce(timeout: number): Promise<void> {
+    const deadline = Date.now() + timeout;
+    let idleRounds = 0;
+    while (idleRounds < 2 && Date.now() < deadline) {
+      const answers = await withTimeout(this.#gather("drain"), timeout)
+        .catch(() => [true]);
+      idleRounds = answers.some((busy) => busy === true) ? 0 : idleRounds + 1;
     }
   }
 
