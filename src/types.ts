@@ -42,7 +42,7 @@ export interface MessageOrigin {
   service: string;
 }
 
-/** What a handler learns about a message besides its data. */
+/** What a handler learns about a message besides its data (frozen: read it, do not change it). */
 export interface MessageMeta {
   /** The concrete queue the message was published on. */
   queue: string;

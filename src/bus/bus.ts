@@ -11,6 +11,7 @@ import type {
   Logger,
   MessageHandler,
   MessageMeta,
+  MessageOrigin,
   PublishOptions,
   RequestOptions,
   SubscribeOptions,
@@ -204,33 +205,40 @@ export class PoolBus implements SubscriptionHost {
     const meta = this.#meta(message, sender);
     const last = targets.length - 1;
     for (let i = 0; i <= last; i++) {
-      const target = targets[i]!;
       const data = i === last && mayTakeOriginal
         ? message.d
         : snapshot(message.d);
-      target.push({
-        data,
-        meta: i === last ? meta : { ...meta },
-        groupKey: target.group === undefined
-          ? undefined
-          : groupKeyOf(target.queue, target.group),
-      });
+      targets[i]!.push({ data, meta });
     }
   }
 
+  /** `meta.from` objects, frozen and shared, by pool index and service. */
+  #origins = new Map<string, MessageOrigin>();
+
+  /**
+   * The metadata of a message: one frozen object shared by every
+   * subscription that receives it (`from` and `headers` frozen too).
+   */
   #meta(message: WireMessage, sender: number): MessageMeta {
     const origin = message.p ?? sender;
-    const meta: MessageMeta = {
-      queue: message.q,
-      from: {
+    const key = `${origin}\u0000${message.f}`;
+    let from = this.#origins.get(key);
+    if (from === undefined) {
+      from = Object.freeze({
         pool: this.#options.pools[origin] ?? String(origin),
         service: message.f,
-      },
+      });
+      if (this.#origins.size > 10_000) this.#origins.clear();
+      this.#origins.set(key, from);
+    }
+    const meta: MessageMeta = {
+      queue: message.q,
+      from,
       publishedAt: message.t,
     };
     if (message.r !== undefined) meta.replyTo = message.r;
     if (message.h !== undefined) meta.headers = Object.freeze(message.h);
-    return meta;
+    return Object.freeze(meta);
   }
 
   // ---- subscribe -------------------------------------------------------
@@ -453,7 +461,6 @@ export class PoolBus implements SubscriptionHost {
       member.local.push({
         data: message.d,
         meta: this.#meta(message, origin),
-        groupKey: key,
       });
     } else {
       this.#enqueue({ ...message, g: [member.id, key], o: 1, p: origin });

@@ -5,8 +5,6 @@ import type { Scheduler } from "../pool/scheduler.ts";
 export interface Delivery {
   data: unknown;
   meta: MessageMeta;
-  /** The group key, for a competing-consumer delivery. */
-  groupKey?: string | undefined;
 }
 
 /** What a subscription needs from its pool. */
