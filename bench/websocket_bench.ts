@@ -22,6 +22,7 @@
  */
 import { Main } from "../mod.ts";
 import { type EchoConfig, pools } from "./fixtures/websocket_echo_app.ts";
+import { withTimeout } from "../src/_util/time.ts";
 
 const APP = new URL("./fixtures/websocket_echo_app.ts", import.meta.url);
 const RAW = new URL("./fixtures/websocket_raw_echo.ts", import.meta.url);
@@ -55,22 +56,16 @@ function freePort(): number {
   return port;
 }
 
-async function withDeadline<T>(
+function withDeadline<T>(
   promise: Promise<T>,
   what: string,
   ms = 60_000,
 ): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Timed out: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return withTimeout(
+    promise,
+    ms,
+    () => new Error(`Timed out after ${ms} ms waiting for ${what}`),
+  );
 }
 
 const sleep = (ms: number): Promise<void> =>

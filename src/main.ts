@@ -228,7 +228,8 @@ export class Main extends EventTarget {
   }
 }
 
-function validatePools(pools: unknown): Array<[string, number]> {
+/** Checks the pools' shape; returns their names in declaration order. */
+function validatePools(pools: unknown): string[] {
   if (typeof pools !== "object" || pools === null) {
     throw new TypeError(
       "Cannot run: servicePools must be an object of pool name → services",
@@ -256,7 +257,7 @@ function validatePools(pools: unknown): Array<[string, number]> {
         );
       }
     }
-    return [name, services.length];
+    return name;
   });
 }
 
@@ -310,7 +311,6 @@ function resolveOptions(options: RunOptions): PrimarySettings {
       bufferSize: Math.floor(number("bufferSize", options.bufferSize, 1024)),
       stuckThreshold: number("stuckThreshold", options.stuckThreshold, 5000),
       runId: crypto.randomUUID(),
-      workerData,
     },
   };
 }

@@ -11,6 +11,8 @@
  * @module
  */
 
+import { withTimeout } from "../src/_util/time.ts";
+
 const CANDIDATES = [
   "/usr/bin/chromium",
   "/usr/bin/chromium-browser",
@@ -323,24 +325,14 @@ export async function launchChromium(executable: string): Promise<Browser> {
   }
 }
 
-async function withDeadline<T>(
+function withDeadline<T>(
   promise: Promise<T>,
   what: string,
   ms = STEP,
 ): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return withTimeout(
+    promise,
+    ms,
+    () => new Error(`Timed out after ${ms} ms waiting for ${what}`),
+  );
 }

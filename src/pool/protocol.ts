@@ -46,7 +46,6 @@ export interface PoolConfig {
   bufferSize: number;
   stuckThreshold: number;
   runId: string;
-  workerData: unknown;
 }
 
 /** Primary → worker. */

@@ -7,7 +7,6 @@ export type PoolState = "starting" | "live" | "stopping" | "stopped" | "dead";
 export class PoolHandle {
   readonly name: string;
   readonly index: number;
-  readonly entries: number;
   incarnation = 0;
   state: PoolState = "starting";
   worker: Worker | undefined;
@@ -24,10 +23,9 @@ export class PoolHandle {
   /** The timer of the start deadline or a restart backoff. */
   timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(name: string, index: number, entries: number) {
+  constructor(name: string, index: number) {
     this.name = name;
     this.index = index;
-    this.entries = entries;
   }
 
   /** Whether the worker can receive messages now. */

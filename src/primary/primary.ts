@@ -85,16 +85,14 @@ export class Primary {
 
   constructor(
     events: EventTarget,
-    pools: ReadonlyArray<[string, number]>,
+    pools: readonly string[],
     settings: PrimarySettings,
   ) {
     this.#events = events;
     this.#settings = settings;
     this.#log = createLogger(settings.sink, settings.config.logLevel);
-    this.#names = pools.map(([name]) => name);
-    this.#pools = pools.map(([name, count], index) =>
-      new PoolHandle(name, index, count)
-    );
+    this.#names = [...pools];
+    this.#pools = this.#names.map((name, index) => new PoolHandle(name, index));
     this.#shared = createSharedState(pools.length);
   }
 
