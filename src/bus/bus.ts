@@ -3,7 +3,6 @@ import {
   NoRespondersError,
   QueueNameError,
   StateError,
-  TimeoutError,
 } from "../errors.ts";
 import type { Scheduler } from "../pool/scheduler.ts";
 import type { SubscriptionEntry } from "../pool/protocol.ts";
@@ -26,12 +25,8 @@ import {
   type SubscriptionHost,
 } from "./subscription.ts";
 import type { ReceivedBatch, Transport, WireMessage } from "./transport.ts";
-
-/** Messages per channel batch. */
-const BATCH = 1000;
-/** Messages a pool may hold unsent before publishers wait. */
-const OUTBOX_LIMIT = 2 * BATCH;
-const REPLY_SCHEME = "reply://";
+import { Outbox } from "./outbox.ts";
+import { isReplyQueue, replyAddress, Requests } from "./requests.ts";
 
 /** What the bus asks of the primary. */
 export interface PrimaryLink {
@@ -72,12 +67,6 @@ interface Route {
   groups: GroupRoute[];
 }
 
-interface PendingRequest {
-  resolve(value: unknown): void;
-  reject(error: Error): void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
 interface Parked {
   batch: ReceivedBatch;
   next: number;
@@ -101,13 +90,8 @@ export class PoolBus implements SubscriptionHost {
   #routes = new Map<string, Route>();
   #roundRobin = new Map<string, number>();
   #nextId = 0;
-  #requests = new Map<number, PendingRequest>();
-  #nextRequest = 0;
-  #outbox: WireMessage[] = [];
-  #outboxWaiters: Array<() => void> = [];
-  #flushWaiters: Array<() => void> = [];
-  #flushScheduled = false;
-  #waitingForCredits = false;
+  #requests: Requests;
+  #outbox: Outbox;
   #parked = new Map<number, Parked[]>();
   #closed = false;
 
@@ -117,6 +101,8 @@ export class PoolBus implements SubscriptionHost {
     this.scheduler = options.scheduler;
     this.pool = options.pool;
     this.index = options.index;
+    this.#requests = new Requests(options.index, options.incarnation);
+    this.#outbox = new Outbox(options.transport, options.scheduler);
     options.transport.onReceive((batch) => this.#receive(batch));
   }
 
@@ -156,8 +142,10 @@ export class PoolBus implements SubscriptionHost {
         message.h = checkHeaders(queue, options.headers);
       }
     }
-    if (queue.startsWith(REPLY_SCHEME)) {
-      this.#sendReply(message);
+    if (isReplyQueue(queue)) {
+      const address = replyAddress(queue);
+      if (address.index === this.index) this.#requests.resolve(address, copy);
+      else this.#outbox.push(message);
     } else {
       const route = this.#route(queue);
       let targets = route.local;
@@ -179,13 +167,11 @@ export class PoolBus implements SubscriptionHost {
       if (remote) {
         if (groupTargets !== undefined) message.g = groupTargets;
         if (!route.remote) message.o = 1;
-        this.#enqueue(message);
+        this.#outbox.push(message);
       }
     }
-    if (this.#outbox.length >= OUTBOX_LIMIT) {
-      const { promise, resolve } = Promise.withResolvers<void>();
-      this.#outboxWaiters.push(resolve);
-      await promise;
+    if (this.#outbox.full) {
+      await this.#outbox.whenSpace();
     } else if (this.scheduler.tick()) {
       await this.scheduler.yield();
     }
@@ -251,7 +237,7 @@ export class PoolBus implements SubscriptionHost {
     options: SubscribeOptions = {},
   ): Promise<Subscription> {
     validateQueueName(queue, "subscribe");
-    if (queue.startsWith(REPLY_SCHEME)) {
+    if (isReplyQueue(queue)) {
       throw new QueueNameError(
         queue,
         "the reply:// scheme is reserved for request/reply",
@@ -463,7 +449,7 @@ export class PoolBus implements SubscriptionHost {
         meta: this.#meta(message, origin),
       });
     } else {
-      this.#enqueue({ ...message, g: [member.id, key], o: 1, p: origin });
+      this.#outbox.push({ ...message, g: [member.id, key], o: 1, p: origin });
     }
   }
 
@@ -489,17 +475,7 @@ export class PoolBus implements SubscriptionHost {
     ) {
       throw new NoRespondersError(queue);
     }
-    const id = ++this.#nextRequest;
-    const replyTo =
-      `${REPLY_SCHEME}${this.index}/${this.#options.incarnation}/${id}`;
-    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
-    const timer = setTimeout(() => {
-      this.#requests.delete(id);
-      reject(
-        new TimeoutError(`No reply on "${queue}" within ${timeout} ms`),
-      );
-    }, timeout);
-    this.#requests.set(id, { resolve, reject, timer });
+    const { replyTo, reply, cancel } = this.#requests.open(queue, timeout);
     try {
       const publishOptions: PublishOptions = { replyTo };
       if (options.headers !== undefined) {
@@ -507,81 +483,17 @@ export class PoolBus implements SubscriptionHost {
       }
       await this.publish(service, queue, data, publishOptions);
     } catch (error) {
-      clearTimeout(timer);
-      this.#requests.delete(id);
+      cancel();
       throw error;
     }
-    return promise as Promise<T>;
-  }
-
-  #sendReply(message: WireMessage): void {
-    const [index, incarnation, id] = message.q.slice(REPLY_SCHEME.length)
-      .split("/").map(Number);
-    if (index === this.index) {
-      if (incarnation === this.#options.incarnation) {
-        this.#resolveReply(id!, message.d);
-      }
-      return;
-    }
-    this.#enqueue(message);
-  }
-
-  #resolveReply(id: number, data: unknown): void {
-    const request = this.#requests.get(id);
-    if (request === undefined) return;
-    this.#requests.delete(id);
-    clearTimeout(request.timer);
-    request.resolve(data);
+    return reply as Promise<T>;
   }
 
   // ---- to and from other pools -----------------------------------------
 
-  #enqueue(message: WireMessage): void {
-    this.#outbox.push(message);
-    if (!this.#flushScheduled && !this.#waitingForCredits) {
-      // Nagle's rule: with nothing unacknowledged, send at once (latency);
-      // otherwise coalesce the rest of the turn into one batch (throughput).
-      if (this.#outbox.length === 1 && this.#options.transport.idle()) {
-        this.#flush();
-        return;
-      }
-      this.#flushScheduled = true;
-      this.scheduler.defer(() => this.#flush());
-    }
-  }
-
-  #flush(): void {
-    this.#flushScheduled = false;
-    const transport = this.#options.transport;
-    while (this.#outbox.length > 0) {
-      const batch = this.#outbox.length <= BATCH
-        ? this.#outbox
-        : this.#outbox.slice(0, BATCH);
-      if (!transport.trySend(batch)) {
-        this.#waitingForCredits = true;
-        transport.whenWritable(250).then(() => {
-          this.#waitingForCredits = false;
-          this.#flush();
-        });
-        break;
-      }
-      this.#outbox = batch === this.#outbox ? [] : this.#outbox.slice(BATCH);
-    }
-    if (this.#outbox.length < OUTBOX_LIMIT && this.#outboxWaiters.length > 0) {
-      for (const resolve of this.#outboxWaiters.splice(0)) resolve();
-    }
-    if (this.#outbox.length === 0 && this.#flushWaiters.length > 0) {
-      for (const resolve of this.#flushWaiters.splice(0)) resolve();
-    }
-  }
-
   /** Resolves once everything published so far has left the pool. */
   flush(): Promise<void> {
-    if (this.#outbox.length === 0) return Promise.resolve();
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#flushWaiters.push(resolve);
-    if (!this.#flushScheduled && !this.#waitingForCredits) this.#flush();
-    return promise;
+    return this.#outbox.flush();
   }
 
   #receive(batch: ReceivedBatch): void {
@@ -614,12 +526,8 @@ export class PoolBus implements SubscriptionHost {
     const { messages, sender } = parked.batch;
     for (; parked.next < messages.length; parked.next++) {
       const message = messages[parked.next]!;
-      if (message.q.startsWith(REPLY_SCHEME)) {
-        const [index, incarnation, id] = message.q.slice(REPLY_SCHEME.length)
-          .split("/").map(Number);
-        if (index === this.index && incarnation === this.#options.incarnation) {
-          this.#resolveReply(id!, message.d);
-        }
+      if (isReplyQueue(message.q)) {
+        this.#requests.resolve(replyAddress(message.q), message.d);
         continue;
       }
       let targets = message.o === 1 ? NONE : this.#route(message.q).local;
@@ -714,7 +622,7 @@ export class PoolBus implements SubscriptionHost {
   /** Whether anything is waiting to be sent, received, routed or handled. */
   busy(): boolean {
     if (
-      this.#outbox.length > 0 || this.#parked.size > 0 ||
+      this.#outbox.size > 0 || this.#parked.size > 0 ||
       this.#options.transport.pendingInbound() > 0
     ) return true;
     for (const subscription of this.#localById.values()) {
@@ -735,7 +643,7 @@ export class PoolBus implements SubscriptionHost {
       const inbound = this.#options.transport.pendingInbound();
       if (
         inbound === 0 && this.#parked.size === 0 &&
-        this.#outbox.length === 0 && subscriptions.every((s) => s.size === 0)
+        this.#outbox.size === 0 && subscriptions.every((s) => s.size === 0)
       ) {
         return;
       }
@@ -753,17 +661,12 @@ export class PoolBus implements SubscriptionHost {
     this.#closed = true;
     for (const subscription of this.#localById.values()) subscription.close();
     this.#localById.clear();
-    for (const [id, request] of this.#requests) {
-      clearTimeout(request.timer);
-      request.reject(
-        new StateError(
-          `Request ${id} of pool "${this.pool}" ended: the pool stopped`,
-        ),
-      );
-    }
-    this.#requests.clear();
-    for (const resolve of this.#outboxWaiters.splice(0)) resolve();
-    for (const resolve of this.#flushWaiters.splice(0)) resolve();
+    this.#requests.rejectAll((id) =>
+      new StateError(
+        `Request ${id} of pool "${this.pool}" ended: the pool stopped`,
+      )
+    );
+    this.#outbox.close();
     this.#options.transport.close();
   }
 }

@@ -1,0 +1,95 @@
+import { TimeoutError } from "../errors.ts";
+
+const REPLY_SCHEME = "reply://";
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** Where a reply queue `reply://<pool index>/<incarnation>/<id>` points. */
+export interface ReplyAddress {
+  index: number;
+  incarnation: number;
+  id: number;
+}
+
+/** Whether `queue` is a reply queue (the reserved `reply://` scheme). */
+export function isReplyQueue(queue: string): boolean {
+  return queue.startsWith(REPLY_SCHEME);
+}
+
+/** Parses a reply queue's address. */
+export function replyAddress(queue: string): ReplyAddress {
+  const [index, incarnation, id] = queue.slice(REPLY_SCHEME.length).split("/")
+    .map(Number);
+  return { index: index!, incarnation: incarnation!, id: id! };
+}
+
+/**
+ * The requests of one pool waiting for their reply. Each gets its own reply
+ * queue, routed by the bus to this pool (and this incarnation of it) alone.
+ */
+export class Requests {
+  #index: number;
+  #incarnation: number;
+  #pending = new Map<number, Pending>();
+  #next = 0;
+
+  constructor(index: number, incarnation: number) {
+    this.#index = index;
+    this.#incarnation = incarnation;
+  }
+
+  /**
+   * Opens a request: its `replyTo`, the promise of the reply (rejected with a
+   * `TimeoutError` after `timeout` ms), and `cancel` for a failed publish.
+   */
+  open(queue: string, timeout: number): {
+    replyTo: string;
+    reply: Promise<unknown>;
+    cancel(): void;
+  } {
+    const id = ++this.#next;
+    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    const timer = setTimeout(() => {
+      this.#pending.delete(id);
+      reject(new TimeoutError(`No reply on "${queue}" within ${timeout} ms`));
+    }, timeout);
+    this.#pending.set(id, { resolve, reject, timer });
+    return {
+      replyTo: `${REPLY_SCHEME}${this.#index}/${this.#incarnation}/${id}`,
+      reply: promise,
+      cancel: () => {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+      },
+    };
+  }
+
+  /** Whether a reply to `address` is for this pool as it is now. */
+  isMine(address: ReplyAddress): boolean {
+    return address.index === this.#index &&
+      address.incarnation === this.#incarnation;
+  }
+
+  /** Settles the request at `address` with `data` (the first reply wins). */
+  resolve(address: ReplyAddress, data: unknown): void {
+    if (!this.isMine(address)) return;
+    const request = this.#pending.get(address.id);
+    if (request === undefined) return;
+    this.#pending.delete(address.id);
+    clearTimeout(request.timer);
+    request.resolve(data);
+  }
+
+  /** Fails every open request with `error(id)`. */
+  rejectAll(error: (id: number) => Error): void {
+    for (const [id, request] of this.#pending) {
+      clearTimeout(request.timer);
+      request.reject(error(id));
+    }
+    this.#pending.clear();
+  }
+}
