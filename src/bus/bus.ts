@@ -17,7 +17,8 @@ import type {
   Subscription,
   Topology,
 } from "../types.ts";
-import { QueueIndex, validateQueueName } from "./queue_name.ts";
+import { validateQueueName } from "./queue_name.ts";
+import { groupKeyOf, Routes } from "./routes.ts";
 import { snapshot } from "./snapshot.ts";
 import {
   type Delivery,
@@ -51,22 +52,6 @@ export interface BusOptions {
   bufferSize: number;
 }
 
-interface Member {
-  id: string;
-  local: LocalSubscription | undefined;
-}
-
-interface GroupRoute {
-  key: string;
-  members: Member[];
-}
-
-interface Route {
-  local: readonly LocalSubscription[];
-  remote: boolean;
-  groups: GroupRoute[];
-}
-
 interface Parked {
   batch: ReceivedBatch;
   next: number;
@@ -83,12 +68,7 @@ export class PoolBus implements SubscriptionHost {
   readonly index: number;
   #options: BusOptions;
   #log: Logger;
-  #local = new QueueIndex<LocalSubscription>();
-  #localById = new Map<string, LocalSubscription>();
-  #remote = new QueueIndex<SubscriptionEntry>();
-  #remoteById = new Map<string, SubscriptionEntry>();
-  #routes = new Map<string, Route>();
-  #roundRobin = new Map<string, number>();
+  #routes: Routes;
   #nextId = 0;
   #requests: Requests;
   #outbox: Outbox;
@@ -102,6 +82,7 @@ export class PoolBus implements SubscriptionHost {
     this.pool = options.pool;
     this.index = options.index;
     this.#requests = new Requests(options.index, options.incarnation);
+    this.#routes = new Routes(options.index);
     this.#outbox = new Outbox(options.transport, options.scheduler);
     options.transport.onReceive((batch) => this.#receive(batch));
   }
@@ -147,13 +128,13 @@ export class PoolBus implements SubscriptionHost {
       if (address.index === this.index) this.#requests.resolve(address, copy);
       else this.#outbox.push(message);
     } else {
-      const route = this.#route(queue);
+      const route = this.#routes.route(queue);
       let targets = route.local;
       let groupTargets: string[] | undefined;
       if (route.groups.length > 0) {
         const withMembers = targets.slice();
         for (const group of route.groups) {
-          const member = this.#pick(group);
+          const member = this.#routes.pick(group);
           if (member.local !== undefined) withMembers.push(member.local);
           else (groupTargets ??= []).push(member.id, group.key);
         }
@@ -278,9 +259,7 @@ export class PoolBus implements SubscriptionHost {
       handler as MessageHandler<never>,
       { group, concurrency, capacity },
     );
-    this.#local.add(queue, subscription);
-    this.#localById.set(id, subscription);
-    this.#routes.clear();
+    this.#routes.add(subscription);
     await this.#options.primary.subscribe({
       id,
       poolIndex: this.index,
@@ -310,7 +289,7 @@ export class PoolBus implements SubscriptionHost {
     handler: MessageHandler<never>,
   ): Promise<void> {
     validateQueueName(queue, "subscribe");
-    const found = [...this.#localById.values()].filter((s) =>
+    const found = [...this.#routes.subscriptions()].filter((s) =>
       s.service === service && s.queue === queue && s.handler === handler
     );
     return this.#remove(found);
@@ -319,7 +298,7 @@ export class PoolBus implements SubscriptionHost {
   /** Removes every subscription of `service` (when it stops or restarts). */
   unsubscribeService(service: string): Promise<void> {
     return this.#remove(
-      [...this.#localById.values()].filter((s) => s.service === service),
+      [...this.#routes.subscriptions()].filter((s) => s.service === service),
     );
   }
 
@@ -327,10 +306,8 @@ export class PoolBus implements SubscriptionHost {
     const live = subscriptions.filter((s) => !s.closed);
     if (live.length === 0) return;
     for (const subscription of live) {
-      this.#local.remove(subscription.queue, subscription);
-      this.#localById.delete(subscription.id);
+      this.#routes.remove(subscription);
     }
-    this.#routes.clear();
     for (const subscription of live) {
       const rest = subscription.close();
       if (subscription.group !== undefined) {
@@ -353,66 +330,7 @@ export class PoolBus implements SubscriptionHost {
 
   /** Applies a change of the table the primary keeps. */
   applyTable(add: SubscriptionEntry[], remove: string[]): void {
-    for (const id of remove) {
-      const entry = this.#remoteById.get(id);
-      if (entry === undefined) continue;
-      this.#remoteById.delete(id);
-      this.#remote.remove(entry.queue, entry);
-    }
-    for (const entry of add) {
-      if (entry.poolIndex === this.index) continue;
-      if (this.#remoteById.has(entry.id)) continue;
-      this.#remoteById.set(entry.id, entry);
-      this.#remote.add(entry.queue, entry);
-    }
-    this.#routes.clear();
-  }
-
-  #route(queue: string): Route {
-    let route = this.#routes.get(queue);
-    if (route !== undefined) return route;
-    const local: LocalSubscription[] = [];
-    const groups = new Map<string, GroupRoute>();
-    const member = (key: string, m: Member): void => {
-      let group = groups.get(key);
-      if (group === undefined) groups.set(key, group = { key, members: [] });
-      group.members.push(m);
-    };
-    for (const subscription of this.#local.match(queue)) {
-      if (subscription.group === undefined) local.push(subscription);
-      else {
-        member(groupKeyOf(subscription.queue, subscription.group), {
-          id: subscription.id,
-          local: subscription,
-        });
-      }
-    }
-    let remote = false;
-    for (const entry of this.#remote.match(queue)) {
-      if (entry.group === undefined) remote = true;
-      else {
-        member(groupKeyOf(entry.queue, entry.group), {
-          id: entry.id,
-          local: undefined,
-        });
-      }
-    }
-    for (const group of groups.values()) {
-      group.members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    }
-    route = { local, remote, groups: [...groups.values()] };
-    if (this.#routes.size > 10_000) this.#routes.clear();
-    this.#routes.set(queue, route);
-    return route;
-  }
-
-  #pick(group: GroupRoute, exclude?: string): Member {
-    const members = exclude === undefined
-      ? group.members
-      : group.members.filter((m) => m.id !== exclude);
-    const turn = this.#roundRobin.get(group.key) ?? 0;
-    this.#roundRobin.set(group.key, turn + 1);
-    return members[turn % members.length]!;
+    this.#routes.applyTable(add, remove);
   }
 
   /** Gives a group message whose member left to another member. */
@@ -432,7 +350,9 @@ export class PoolBus implements SubscriptionHost {
       p: this.#options.pools.indexOf(item.meta.from.pool),
     };
     const origin = message.p ?? sender;
-    const group = this.#route(message.q).groups.find((g) => g.key === key);
+    const group = this.#routes.route(message.q).groups.find((g) =>
+      g.key === key
+    );
     const candidates = group?.members.filter((m) => m.id !== departed) ?? [];
     if (group === undefined || candidates.length === 0) {
       this.#log.warn(
@@ -442,7 +362,7 @@ export class PoolBus implements SubscriptionHost {
       );
       return;
     }
-    const member = this.#pick(group, departed);
+    const member = this.#routes.pick(group, departed);
     if (member.local !== undefined) {
       member.local.push({
         data: message.d,
@@ -469,7 +389,7 @@ export class PoolBus implements SubscriptionHost {
         `Cannot request on "${queue}": timeout must be a number > 0, got ${timeout}`,
       );
     }
-    const route = this.#route(queue);
+    const route = this.#routes.route(queue);
     if (
       !route.remote && route.local.length === 0 && route.groups.length === 0
     ) {
@@ -530,7 +450,9 @@ export class PoolBus implements SubscriptionHost {
         this.#requests.resolve(replyAddress(message.q), message.d);
         continue;
       }
-      let targets = message.o === 1 ? NONE : this.#route(message.q).local;
+      let targets = message.o === 1
+        ? NONE
+        : this.#routes.route(message.q).local;
       const departed: Array<[string, string]> = [];
       const groups = message.g;
       if (groups !== undefined) {
@@ -538,7 +460,7 @@ export class PoolBus implements SubscriptionHost {
         targets = withMembers;
         for (let i = 0; i < groups.length; i += 2) {
           const id = groups[i]!;
-          const target = this.#localById.get(id);
+          const target = this.#routes.subscription(id);
           if (target !== undefined) withMembers.push(target);
           else if (Number(id.split(".")[0]) === this.index) {
             departed.push([id, groups[i + 1]!]);
@@ -575,7 +497,7 @@ export class PoolBus implements SubscriptionHost {
   stuck(after: number): LocalSubscription[] {
     const now = Date.now();
     const found: LocalSubscription[] = [];
-    for (const subscription of this.#localById.values()) {
+    for (const subscription of this.#routes.subscriptions()) {
       if (
         subscription.fullSince !== 0 && !subscription.reported &&
         now - subscription.fullSince >= after
@@ -601,7 +523,7 @@ export class PoolBus implements SubscriptionHost {
   /** This pool's part of the topology. */
   topology(): Topology {
     const topology: Topology = {};
-    for (const subscription of this.#localById.values()) {
+    for (const subscription of this.#routes.subscriptions()) {
       const pools = topology[subscription.queue] ??= {};
       (pools[this.pool] ??= []).push({
         service: subscription.service,
@@ -625,7 +547,7 @@ export class PoolBus implements SubscriptionHost {
       this.#outbox.size > 0 || this.#parked.size > 0 ||
       this.#options.transport.pendingInbound() > 0
     ) return true;
-    for (const subscription of this.#localById.values()) {
+    for (const subscription of this.#routes.subscriptions()) {
       if (subscription.size > 0 || subscription.active > 0) return true;
     }
     return false;
@@ -638,7 +560,7 @@ export class PoolBus implements SubscriptionHost {
   async drain(): Promise<void> {
     for (;;) {
       await this.flush();
-      const subscriptions = [...this.#localById.values()];
+      const subscriptions = [...this.#routes.subscriptions()];
       await Promise.all(subscriptions.map((s) => s.whenIdle()));
       const inbound = this.#options.transport.pendingInbound();
       if (
@@ -659,8 +581,10 @@ export class PoolBus implements SubscriptionHost {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const subscription of this.#localById.values()) subscription.close();
-    this.#localById.clear();
+    for (const subscription of this.#routes.subscriptions()) {
+      subscription.close();
+    }
+    this.#routes.clear();
     this.#requests.rejectAll((id) =>
       new StateError(
         `Request ${id} of pool "${this.pool}" ended: the pool stopped`,
@@ -680,11 +604,6 @@ function firstFull(
     if (targets[i]!.full) return targets[i];
   }
   return undefined;
-}
-
-/** The key that identifies a competing-consumer group. */
-export function groupKeyOf(queue: string, group: string): string {
-  return `${queue}\u0000${group}`;
 }
 
 function positiveInteger(queue: string, name: string, value: number): number {

@@ -1,0 +1,149 @@
+import type { SubscriptionEntry } from "../pool/protocol.ts";
+import { QueueIndex } from "./queue_name.ts";
+import type { LocalSubscription } from "./subscription.ts";
+
+/** A member of a competing-consumer group, in this pool or another. */
+export interface Member {
+  id: string;
+  /** The subscription, when the member is in this pool. */
+  local: LocalSubscription | undefined;
+}
+
+/** The members of one group whose pattern matches a queue. */
+export interface GroupRoute {
+  key: string;
+  members: Member[];
+}
+
+/** Where a message on one concrete queue goes. */
+export interface Route {
+  /** This pool's subscriptions outside any group. */
+  local: readonly LocalSubscription[];
+  /** Whether another pool has a subscription outside any group. */
+  remote: boolean;
+  /** The groups, each to get the message once. */
+  groups: GroupRoute[];
+}
+
+/** The key that identifies a competing-consumer group. */
+export function groupKeyOf(queue: string, group: string): string {
+  return `${queue}\u0000${group}`;
+}
+
+/**
+ * Who subscribes to what, in this pool and (as the primary tells) in the
+ * others, and the route of each concrete queue, cached until a subscription
+ * changes.
+ */
+export class Routes {
+  #index: number;
+  #local = new QueueIndex<LocalSubscription>();
+  #localById = new Map<string, LocalSubscription>();
+  #remote = new QueueIndex<SubscriptionEntry>();
+  #remoteById = new Map<string, SubscriptionEntry>();
+  #routes = new Map<string, Route>();
+  #roundRobin = new Map<string, number>();
+
+  /** @param index This pool's index; its own entries in the table are skipped. */
+  constructor(index: number) {
+    this.#index = index;
+  }
+
+  /** This pool's subscriptions. */
+  subscriptions(): IterableIterator<LocalSubscription> {
+    return this.#localById.values();
+  }
+
+  /** This pool's subscription with `id`, if it still exists. */
+  subscription(id: string): LocalSubscription | undefined {
+    return this.#localById.get(id);
+  }
+
+  /** Adds a subscription of this pool. */
+  add(subscription: LocalSubscription): void {
+    this.#local.add(subscription.queue, subscription);
+    this.#localById.set(subscription.id, subscription);
+    this.#routes.clear();
+  }
+
+  /** Removes a subscription of this pool. */
+  remove(subscription: LocalSubscription): void {
+    this.#local.remove(subscription.queue, subscription);
+    this.#localById.delete(subscription.id);
+    this.#routes.clear();
+  }
+
+  /** Forgets this pool's subscriptions (the pool stopped). */
+  clear(): void {
+    this.#localById.clear();
+    this.#local = new QueueIndex();
+    this.#routes.clear();
+  }
+
+  /** Applies a change of the table of the other pools' subscriptions. */
+  applyTable(add: SubscriptionEntry[], remove: string[]): void {
+    for (const id of remove) {
+      const entry = this.#remoteById.get(id);
+      if (entry === undefined) continue;
+      this.#remoteById.delete(id);
+      this.#remote.remove(entry.queue, entry);
+    }
+    for (const entry of add) {
+      if (entry.poolIndex === this.#index || this.#remoteById.has(entry.id)) {
+        continue;
+      }
+      this.#remoteById.set(entry.id, entry);
+      this.#remote.add(entry.queue, entry);
+    }
+    this.#routes.clear();
+  }
+
+  /** The route of a concrete queue. */
+  route(queue: string): Route {
+    let route = this.#routes.get(queue);
+    if (route !== undefined) return route;
+    const local: LocalSubscription[] = [];
+    const groups = new Map<string, GroupRoute>();
+    const member = (key: string, m: Member): void => {
+      let group = groups.get(key);
+      if (group === undefined) groups.set(key, group = { key, members: [] });
+      group.members.push(m);
+    };
+    for (const subscription of this.#local.match(queue)) {
+      if (subscription.group === undefined) local.push(subscription);
+      else {
+        member(groupKeyOf(subscription.queue, subscription.group), {
+          id: subscription.id,
+          local: subscription,
+        });
+      }
+    }
+    let remote = false;
+    for (const entry of this.#remote.match(queue)) {
+      if (entry.group === undefined) remote = true;
+      else {
+        member(groupKeyOf(entry.queue, entry.group), {
+          id: entry.id,
+          local: undefined,
+        });
+      }
+    }
+    for (const group of groups.values()) {
+      group.members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    }
+    route = { local, remote, groups: [...groups.values()] };
+    if (this.#routes.size > 10_000) this.#routes.clear();
+    this.#routes.set(queue, route);
+    return route;
+  }
+
+  /** The group's next member, round robin, other than `exclude`. */
+  pick(group: GroupRoute, exclude?: string): Member {
+    const members = exclude === undefined
+      ? group.members
+      : group.members.filter((m) => m.id !== exclude);
+    const turn = this.#roundRobin.get(group.key) ?? 0;
+    this.#roundRobin.set(group.key, turn + 1);
+    return members[turn % members.length]!;
+  }
+}
