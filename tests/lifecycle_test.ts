@@ -159,3 +159,47 @@ Deno.test("main.stop() called inside a pool stops the whole program", async () =
     "terminated",
   );
 });
+
+Deno.test("in a pool, Main.isPrimary is false and Main.poolName names the pool", async () => {
+  const config: ProgramConfig = {
+    pools: {
+      first: [{ name: "Who", reportIdentity: true }],
+      second: [{ name: "Me", reportIdentity: true }],
+    },
+  };
+  const program = start(config);
+  const reports = await program.waitForReports<
+    {
+      service: string;
+      isPrimary: boolean;
+      poolName: string;
+      workerData: unknown;
+    }
+  >(
+    2,
+    (r) => (r as { isPrimary?: boolean }).isPrimary !== undefined,
+  );
+  await program.stop();
+  const byService = Object.fromEntries(reports.map((r) => [r.service, r]));
+  assert.equal(byService.Who!.isPrimary, false);
+  assert.equal(byService.Who!.poolName, "first");
+  assert.equal(byService.Me!.poolName, "second");
+  assert.deepEqual(byService.Me!.workerData, config);
+});
+
+Deno.test("a worker that never calls main.run() is reported after the start timeout", async () => {
+  const { pools: noRunPools } = await import("./fixtures/no_run.ts");
+  const program = startProgram(
+    new URL("./fixtures/no_run.ts", import.meta.url),
+    noRunPools(),
+    null,
+    { startTimeout: 500 },
+  );
+  const report = await program.done;
+  assert.deepEqual(report.failures, []);
+  const line = program.logs.find((r) =>
+    r.message.startsWith('Pool "lonely" died')
+  );
+  assert.ok(line, program.logs.map((r) => r.message).join("\n"));
+  assert.match(line.message, /did not call main\.run\(\) within 500 ms/);
+});
