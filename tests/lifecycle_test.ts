@@ -196,7 +196,10 @@ Deno.test("a worker that never calls main.run() is reported after the start time
     { startTimeout: 500 },
   );
   const report = await program.done;
-  assert.deepEqual(report.failures, []);
+  assert.equal(report.failures.length, 1);
+  assert.equal(report.failures[0]!.pool, "lonely");
+  assert.equal(report.failures[0]!.service, "*");
+  assert.match(report.failures[0]!.message, /before its services were built/);
   const line = program.logs.find((r) =>
     r.message.startsWith('Pool "lonely" died')
   );

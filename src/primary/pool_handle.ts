@@ -18,6 +18,8 @@ export class PoolHandle {
   terminated = Promise.withResolvers<void>();
   /** Times of the worker restarts, for the restart window. */
   restarts: number[] = [];
+  /** Why the worker last died, if it did. */
+  deathReason: string | undefined;
   /** When a stall began, or 0. */
   stalledSince = 0;
   /** The timer of the start deadline or a restart backoff. */

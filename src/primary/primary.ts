@@ -17,7 +17,7 @@ import { withTimeout } from "../_util/time.ts";
 export interface ServiceFailure {
   /** The pool of the service. */
   pool: string;
-  /** The service's name. */
+  /** The service's name; `*` when the pool died before its services were built. */
   service: string;
   /** The phase that failed; absent when the service's pool died. */
   phase?: "initialize" | "run" | "terminate" | undefined;
@@ -275,6 +275,7 @@ export class Primary {
     const wasStopping = this.#stopping;
     pool.kill();
     pool.state = "dead";
+    pool.deathReason = reason;
     leave(this.#shared, pool.index);
     const removed = [...this.#table.values()].filter((e) =>
       e.poolIndex === pool.index
@@ -433,6 +434,14 @@ export class Primary {
   #failures(): ServiceFailure[] {
     const failures: ServiceFailure[] = [];
     for (const pool of this.#pools) {
+      if (pool.services.size === 0 && pool.deathReason !== undefined) {
+        failures.push({
+          pool: pool.name,
+          service: "*",
+          message:
+            `the pool died before its services were built: ${pool.deathReason}`,
+        });
+      }
       for (const report of pool.services.values()) {
         if (report.status === "error") {
           failures.push({
