@@ -42,6 +42,7 @@ import {
   type Round,
 } from "./fixtures/bus_program.ts";
 import type { RawReport, RawSetup } from "./fixtures/raw_worker.ts";
+import { takeWindow } from "./fixtures/raw_window.ts";
 
 const PROGRAM = new URL("./fixtures/bus_program.ts", import.meta.url);
 const RAW = new URL("./fixtures/raw_worker.ts", import.meta.url);
@@ -481,17 +482,7 @@ async function rawPostMessage(
       for (let index = first; index < last; index++) {
         messages.push({ index, s: "hello" });
       }
-      for (;;) {
-        const epoch = Atomics.load(counters, notifyAt);
-        let blocked = false;
-        for (let r = 0; r < receivers; r++) {
-          if (Atomics.load(counters, r) >= WINDOW) blocked = true;
-        }
-        if (!blocked) break;
-        const wait = Atomics.waitAsync(counters, notifyAt, epoch);
-        if (wait.async) await wait.value;
-      }
-      for (let r = 0; r < receivers; r++) Atomics.add(counters, r, 1);
+      await takeWindow(counters, receivers, WINDOW, notifyAt);
       for (const w of workers) w.worker.postMessage(messages);
     }
   };
