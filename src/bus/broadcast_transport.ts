@@ -15,11 +15,11 @@ interface ChannelBatch {
   /** The distinct (queue, service) pairs: `[queue, service, …]`. */
   k: string[];
   /** Per message: its pair's index in `k`, halved. */
-  i: number[];
+  i: Uint32Array;
   /** The first message's `publishedAt`. */
   b: number;
   /** Per message: `publishedAt - b`. */
-  t: number[];
+  t: Float64Array;
   /** Per message: the data. */
   d: unknown[];
   /** Messages with more fields (`r`, `h`, `g`, `o`, `p`): `[position, fields, …]`. */
@@ -30,9 +30,13 @@ function encode(s: number, c: number[], messages: WireMessage[]): ChannelBatch {
   const n = messages.length;
   const k: string[] = [];
   const known = new Map<string, Map<string, number>>();
-  const i: number[] = new Array(n);
-  const t: number[] = new Array(n);
-  const d: unknown[] = new Array(n);
+  // Typed arrays travel as one block of bytes; plain arrays of numbers
+  // would cost an element (and, for fractions, a heap number) each. `d` is
+  // filled by `push`: V8 writes an array made by `new Array(n)` (holey) as a
+  // sparse one, key by key, which is much slower to read back.
+  const i = new Uint32Array(n);
+  const t = new Float64Array(n);
+  const d: unknown[] = [];
   const b = n > 0 ? messages[0]!.t : 0;
   let x: unknown[] | undefined;
   let lastQueue: string | undefined;
@@ -55,7 +59,7 @@ function encode(s: number, c: number[], messages: WireMessage[]): ChannelBatch {
     }
     i[j] = lastPair;
     t[j] = m.t - b;
-    d[j] = m.d;
+    d.push(m.d);
     if (
       m.r !== undefined || m.h !== undefined || m.g !== undefined ||
       m.o !== undefined || m.p !== undefined

@@ -176,7 +176,9 @@ function copyArray(source: unknown[], depth: number): unknown {
   // With no holes, the own enumerable keys are exactly the indices; so a
   // different count, or a hole below, means holes or extra named keys.
   if (keysOf(source).length !== length) return BAIL;
-  const copy: unknown[] = new Array(length);
+  // Filled in order from empty, so V8 keeps it packed: a holey array (from
+  // `new Array(length)`) would be serialized key by key on the channel.
+  const copy: unknown[] = [];
   for (let i = 0; i < length; i++) {
     const value = source[i];
     if (typeof value === "object") {
