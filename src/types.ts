@@ -50,7 +50,7 @@ export interface MessageMeta {
   replyTo?: string | undefined;
   /** The publishing pool and service. */
   from: MessageOrigin;
-  /** When `publish` was called, in ms since the epoch (sub-millisecond: `performance.timeOrigin + performance.now()`). */
+  /** When `publish` was called, in ms since the epoch (`Date.now()`). */
   publishedAt: number;
   /** Extra string fields set by the publisher (the WebSocket service puts the connection here); frozen. */
   headers?: Readonly<Record<string, string>> | undefined;

@@ -112,7 +112,7 @@ export class PoolBus implements SubscriptionHost {
       q: queue,
       d: copy,
       f: service,
-      t: performance.timeOrigin + performance.now(),
+      t: Date.now(),
     };
     if (options !== undefined) {
       // Absent keys, not `undefined` ones: every key costs on the channel.
