@@ -98,14 +98,7 @@ const print = (line = ""): void => console.log(line);
 // ---- measurements ---------------------------------------------------------
 
 /** What a subscription (ours or raw) reported at the end of a round. */
-interface End {
-  round: number;
-  at: number;
-  count: number;
-  lost: number;
-  duplicates: number;
-  latencies?: number[];
-}
+type End = Omit<Extract<RawReport, { kind: "end" }>, "kind" | "start">;
 
 /** The rounds of one run: when each started, and each receiver's end. */
 interface RunResult {

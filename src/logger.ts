@@ -12,10 +12,10 @@ const RANK: Record<LogLevel, number> = {
 };
 
 /** The name of the environment variable that sets the log level. */
-export const LOG_LEVEL_ENV = "MAGIC_FOUNDATION_LOG";
+const LOG_LEVEL_ENV = "MAGIC_FOUNDATION_LOG";
 
 /** Whether `value` is a {@linkcode LogLevel}. */
-export function isLogLevel(value: unknown): value is LogLevel {
+function isLogLevel(value: unknown): value is LogLevel {
   return typeof value === "string" && Object.hasOwn(RANK, value);
 }
 
@@ -41,12 +41,12 @@ export function resolveLogLevel(option: LogLevel | undefined): LogLevel {
 }
 
 /** Whether a record at `level` passes the threshold `threshold`. */
-export function enabled(level: LogLevel, threshold: LogLevel): boolean {
+function enabled(level: LogLevel, threshold: LogLevel): boolean {
   return RANK[level] >= RANK[threshold];
 }
 
 /** Formats a record as one line: time, level, `[pool/service]`, message. */
-export function formatRecord(record: LogRecord): string {
+function formatRecord(record: LogRecord): string {
   const where = record.pool === undefined
     ? "[main]"
     : record.service === undefined

@@ -52,11 +52,8 @@ export interface ServiceOptions {
   backoffMax?: number;
 }
 
-/** {@linkcode ServiceOptions} with every default filled in. */
-export type ResolvedServiceOptions = Required<ServiceOptions>;
-
 /** The defaults of {@linkcode ServiceOptions}. */
-export const DEFAULT_SERVICE_OPTIONS: ResolvedServiceOptions = {
+const DEFAULT_SERVICE_OPTIONS: Required<ServiceOptions> = {
   restart: "never",
   maxRestarts: 5,
   restartWindow: 60_000,
@@ -147,7 +144,7 @@ export type ServiceEntry = Service | (() => Service);
 function resolveServiceOptions(
   name: string,
   options: ServiceOptions,
-): ResolvedServiceOptions {
+): Required<ServiceOptions> {
   const resolved = { ...DEFAULT_SERVICE_OPTIONS, ...stripUndefined(options) };
   if (!["never", "on-failure", "always"].includes(resolved.restart)) {
     throw new TypeError(

@@ -92,7 +92,16 @@ export function startProgram(
     };
     const timer = setTimeout(() => {
       cleanup();
-      reject(new Error(`Timed out after ${timeout} ms waiting for ${what}`));
+      const recent = logs.slice(-30).map((r) =>
+        `  ${r.level} [${r.pool ?? "main"}/${r.service ?? ""}] ${r.message}`
+      );
+      reject(
+        new Error(
+          `Timed out after ${timeout} ms waiting for ${what}; last log lines:\n${
+            recent.join("\n")
+          }`,
+        ),
+      );
     }, timeout);
     const cleanup = (): void => {
       clearTimeout(timer);

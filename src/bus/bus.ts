@@ -179,8 +179,8 @@ export class PoolBus implements SubscriptionHost {
     }
   }
 
-  /** `meta.from` objects, frozen and shared, by pool index and service. */
-  #origins = new Map<string, MessageOrigin>();
+  /** `meta.from` objects, frozen and shared: pool index → service → origin. */
+  #origins: Array<Map<string, MessageOrigin>> = [];
 
   /**
    * The metadata of a message: one frozen object shared by every
@@ -188,15 +188,14 @@ export class PoolBus implements SubscriptionHost {
    */
   #meta(message: WireMessage, sender: number): MessageMeta {
     const origin = message.p ?? sender;
-    const key = `${origin}\u0000${message.f}`;
-    let from = this.#origins.get(key);
+    const services = this.#origins[origin] ??= new Map();
+    let from = services.get(message.f);
     if (from === undefined) {
       from = Object.freeze({
         pool: this.#options.pools[origin] ?? String(origin),
         service: message.f,
       });
-      if (this.#origins.size > 10_000) this.#origins.clear();
-      this.#origins.set(key, from);
+      services.set(message.f, from);
     }
     const meta: MessageMeta = {
       queue: message.q,

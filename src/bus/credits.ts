@@ -15,7 +15,7 @@
  */
 
 /** Channel messages the bus may have outstanding per receiver. */
-export const RING_BUDGET = 128;
+const RING_BUDGET = 128;
 
 /** The shared-memory state of one run, handed to every pool. */
 export interface SharedState {
@@ -58,12 +58,12 @@ export function createSharedState(pools: number): SharedState {
 }
 
 /** The 15-bit tag stored for an incarnation (never 0). */
-export function incarnationTag(incarnation: number): number {
+function incarnationTag(incarnation: number): number {
   return ((incarnation - 1) % 0x7fff) + 1;
 }
 
 /** Wakes every sender waiting for credits. */
-export function notifyCredits(state: SharedState): void {
+function notifyCredits(state: SharedState): void {
   Atomics.add(state.notify, 0, 1);
   Atomics.notify(state.notify, 0);
 }

@@ -88,7 +88,7 @@ export class PoolServiceContext implements ServiceContext {
 }
 
 /** Renders a topology as the Python original's queue tree. */
-export function formatQueueTree(topology: Topology): string {
+function formatQueueTree(topology: Topology): string {
   const lines = ["queue tree:"];
   const queues = Object.keys(topology).sort();
   for (const queue of queues) {

@@ -24,7 +24,6 @@ export async function runWorker(
   const scope = workerScope();
   const originalClose = scope.close.bind(scope);
   let runtime: PoolRuntime | undefined;
-  const buffered: ToPool[] = [];
   const exit = (reason: string): void => {
     scope.postMessage({ mf: 1, kind: "exit", reason });
   };
@@ -59,12 +58,11 @@ export async function runWorker(
         finish();
         queueMicrotask(originalClose);
       });
-      for (const early of buffered.splice(0)) runtime.handle(early);
       runtime.initialize();
       return;
     }
-    if (runtime === undefined) buffered.push(typed);
-    else runtime.handle(typed);
+    // The primary sends nothing before `init`, so a runtime exists here.
+    runtime?.handle(typed);
   });
   scope.postMessage({ mf: 1, kind: "ready" });
   await finished;

@@ -507,7 +507,7 @@ export class Primary {
 }
 
 /** Merges the topology parts of several pools. */
-export function mergeTopology(parts: readonly Topology[]): Topology {
+function mergeTopology(parts: readonly Topology[]): Topology {
   const merged: Topology = {};
   for (const part of parts) {
     for (const [queue, pools] of Object.entries(part)) {
