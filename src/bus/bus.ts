@@ -25,7 +25,13 @@ import {
   LocalSubscription,
   type SubscriptionHost,
 } from "./subscription.ts";
-import type { ReceivedBatch, Transport, WireMessage } from "./transport.ts";
+import type {
+  Envelope,
+  ReceivedBatch,
+  Run,
+  Transport,
+  WireMessage,
+} from "./transport.ts";
 import { Outbox } from "./outbox.ts";
 import { isReplyQueue, replyAddress, Requests } from "./requests.ts";
 
@@ -52,8 +58,10 @@ export interface BusOptions {
   bufferSize: number;
 }
 
+/** A received batch not fully routed yet: where routing resumes. */
 interface Parked {
   batch: ReceivedBatch;
+  run: number;
   next: number;
 }
 
@@ -144,7 +152,9 @@ export class PoolBus implements SubscriptionHost {
       while (firstFull(targets) !== undefined) {
         await Promise.all(targets.map((target) => target.whenSpace()));
       }
-      this.#deliver(targets, message, this.index, !remote);
+      if (targets.length > 0) {
+        this.#deliver(targets, copy, this.#meta(message, this.index), !remote);
+      }
       if (remote) {
         if (groupTargets !== undefined) message.g = groupTargets;
         if (!route.remote) message.o = 1;
@@ -159,23 +169,21 @@ export class PoolBus implements SubscriptionHost {
   }
 
   /**
-   * Hands `message` to local subscriptions: each gets its own copy; the last
-   * may take the message's own snapshot when nothing else will read it.
+   * Hands a message's snapshot to local subscriptions: each gets its own
+   * copy; the last may take `data` itself when nothing else will read it.
    */
   #deliver(
     targets: readonly LocalSubscription[],
-    message: WireMessage,
-    sender: number,
+    data: unknown,
+    meta: MessageMeta,
     mayTakeOriginal: boolean,
   ): void {
-    if (targets.length === 0) return;
-    const meta = this.#meta(message, sender);
     const last = targets.length - 1;
     for (let i = 0; i <= last; i++) {
-      const data = i === last && mayTakeOriginal
-        ? message.d
-        : snapshot(message.d);
-      targets[i]!.push({ data, meta });
+      targets[i]!.push(
+        i === last && mayTakeOriginal ? data : snapshot(data),
+        meta,
+      );
     }
   }
 
@@ -184,9 +192,10 @@ export class PoolBus implements SubscriptionHost {
 
   /**
    * The metadata of a message: one frozen object shared by every
-   * subscription that receives it (`from` and `headers` frozen too).
+   * subscription that receives it, and by the messages of a run, which
+   * share every field (`from` and `headers` frozen too).
    */
-  #meta(message: WireMessage, sender: number): MessageMeta {
+  #meta(message: Envelope, sender: number): MessageMeta {
     const origin = message.p ?? sender;
     const services = this.#origins[origin] ??= new Map();
     let from = services.get(message.f);
@@ -363,10 +372,7 @@ export class PoolBus implements SubscriptionHost {
     }
     const member = this.#routes.pick(group, departed);
     if (member.local !== undefined) {
-      member.local.push({
-        data: message.d,
-        meta: this.#meta(message, origin),
-      });
+      member.local.push(message.d, this.#meta(message, origin));
     } else {
       this.#outbox.push({ ...message, g: [member.id, key], o: 1, p: origin });
     }
@@ -418,10 +424,10 @@ export class PoolBus implements SubscriptionHost {
   #receive(batch: ReceivedBatch): void {
     const queue = this.#parked.get(batch.sender);
     if (queue !== undefined) {
-      queue.push({ batch, next: 0 });
+      queue.push({ batch, run: 0, next: 0 });
       return;
     }
-    this.#resume(batch.sender, [{ batch, next: 0 }]);
+    this.#resume(batch.sender, [{ batch, run: 0, next: 0 }]);
   }
 
   /** Routes parked batches of one sender, in order, until one blocks. */
@@ -442,35 +448,63 @@ export class PoolBus implements SubscriptionHost {
 
   /** Routes what is left of a batch; returns the full subscription that stopped it. */
   #routeBatch(parked: Parked): LocalSubscription | undefined {
-    const { messages, sender } = parked.batch;
-    for (; parked.next < messages.length; parked.next++) {
-      const message = messages[parked.next]!;
-      if (isReplyQueue(message.q)) {
-        this.#requests.resolve(replyAddress(message.q), message.d);
-        continue;
+    const { runs } = parked.batch;
+    for (; parked.run < runs.length; parked.run++) {
+      const blocker = this.#routeRun(parked, runs[parked.run]!);
+      if (blocker !== undefined) return blocker;
+    }
+    return undefined;
+  }
+
+  /**
+   * Routes what is left of one run: its targets and its meta are worked out
+   * once, then its messages go in as long as every target has room.
+   */
+  #routeRun(parked: Parked, run: Run): LocalSubscription | undefined {
+    const { data, sender } = parked.batch;
+    const { envelope, end } = run;
+    if (isReplyQueue(envelope.q)) {
+      const address = replyAddress(envelope.q);
+      for (; parked.next < end; parked.next++) {
+        this.#requests.resolve(address, data[parked.next]);
       }
-      let targets = message.o === 1
-        ? NONE
-        : this.#routes.route(message.q).local;
-      const departed: Array<[string, string]> = [];
-      const groups = message.g;
-      if (groups !== undefined) {
-        const withMembers = targets.slice();
-        targets = withMembers;
-        for (let i = 0; i < groups.length; i += 2) {
-          const id = groups[i]!;
-          const target = this.#routes.subscription(id);
-          if (target !== undefined) withMembers.push(target);
-          else if (Number(id.split(".")[0]) === this.index) {
-            departed.push([id, groups[i + 1]!]);
-          }
+      return undefined;
+    }
+    let targets = envelope.o === 1
+      ? NONE
+      : this.#routes.route(envelope.q).local;
+    const departed: Array<[string, string]> = [];
+    const groups = envelope.g;
+    if (groups !== undefined) {
+      const withMembers = targets.slice();
+      targets = withMembers;
+      for (let i = 0; i < groups.length; i += 2) {
+        const id = groups[i]!;
+        const target = this.#routes.subscription(id);
+        if (target !== undefined) withMembers.push(target);
+        else if (Number(id.split(".")[0]) === this.index) {
+          departed.push([id, groups[i + 1]!]);
         }
       }
-      const full = firstFull(targets);
-      if (full !== undefined) return full;
-      this.#deliver(targets, message, sender, departed.length === 0);
-      for (const [id, key] of departed) {
-        this.#reassign(message, key, id, sender);
+    }
+    if (targets.length === 0 && departed.length === 0) {
+      parked.next = end;
+      return undefined;
+    }
+    const meta = targets.length > 0 ? this.#meta(envelope, sender) : undefined;
+    while (parked.next < end) {
+      let room = end - parked.next;
+      for (const target of targets) room = Math.min(room, target.room);
+      if (room === 0) return firstFull(targets);
+      const stop = parked.next + room;
+      for (; parked.next < stop; parked.next++) {
+        const d = data[parked.next];
+        if (meta !== undefined) {
+          this.#deliver(targets, d, meta, departed.length === 0);
+        }
+        for (const [id, key] of departed) {
+          this.#reassign({ ...envelope, d }, key, id, sender);
+        }
       }
     }
     return undefined;
@@ -513,7 +547,7 @@ export class PoolBus implements SubscriptionHost {
     let count = 0;
     for (const queue of this.#parked.values()) {
       for (const parked of queue) {
-        count += parked.batch.messages.length - parked.next;
+        count += parked.batch.data.length - parked.next;
       }
     }
     return count;

@@ -41,7 +41,9 @@ export class LocalSubscription {
   closed = false;
 
   #host: SubscriptionHost;
-  #items: Delivery[] = [];
+  /** Data and meta of each waiting message, side by side (no object per message). */
+  #items: unknown[] = [];
+  /** Where the next message's data is in `#items`. */
   #head = 0;
   #running = 0;
   #spaceWaiters: Array<() => void> = [];
@@ -74,7 +76,12 @@ export class LocalSubscription {
 
   /** Messages waiting for the handler. */
   get size(): number {
-    return this.#items.length - this.#head;
+    return (this.#items.length - this.#head) >> 1;
+  }
+
+  /** How many more messages fit before the buffer is full (0 when full). */
+  get room(): number {
+    return Math.max(0, this.capacity - this.size);
   }
 
   /** Whether the buffer is at capacity. */
@@ -111,9 +118,9 @@ export class LocalSubscription {
   }
 
   /** Queues a message; callers check `full` first (reassigned group messages may exceed it). */
-  push(delivery: Delivery): void {
+  push(data: unknown, meta: MessageMeta): void {
     if (this.closed) return;
-    this.#items.push(delivery);
+    this.#items.push(data, meta);
     const size = this.size;
     if (size > this.highWater) this.highWater = size;
     if (size >= this.capacity && this.fullSince === 0) {
@@ -128,7 +135,13 @@ export class LocalSubscription {
   /** Stops delivery and returns what was still buffered. */
   close(): Delivery[] {
     this.closed = true;
-    const rest = this.#items.slice(this.#head);
+    const rest: Delivery[] = [];
+    for (let i = this.#head; i < this.#items.length; i += 2) {
+      rest.push({
+        data: this.#items[i],
+        meta: this.#items[i + 1] as MessageMeta,
+      });
+    }
     this.#items = [];
     this.#head = 0;
     this.#release(this.#spaceWaiters);
@@ -136,15 +149,15 @@ export class LocalSubscription {
     return rest;
   }
 
-  #shift(): Delivery | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const item = this.#items[this.#head]!;
-    this.#items[this.#head] = undefined as unknown as Delivery;
-    this.#head++;
+  /** Drops the first message of the buffer (the pump has read it). */
+  #advance(): void {
+    const head = this.#head;
+    this.#items[head] = this.#items[head + 1] = undefined;
+    this.#head = head + 2;
     if (this.#head === this.#items.length) {
       this.#items = [];
       this.#head = 0;
-    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+    } else if (this.#head >= 2048 && this.#head * 2 >= this.#items.length) {
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
     }
@@ -157,22 +170,22 @@ export class LocalSubscription {
     if (this.#spaceWaiters.length > 0 && this.size <= this.#lowWater) {
       this.#release(this.#spaceWaiters);
     }
-    return item;
   }
 
   async #pump(): Promise<void> {
     const scheduler = this.#host.scheduler;
     const handler = this.handler as MessageHandler<unknown>;
     try {
-      while (!this.closed) {
-        const item = this.#shift();
-        if (item === undefined) break;
+      while (!this.closed && this.#head < this.#items.length) {
+        const data = this.#items[this.#head];
+        const meta = this.#items[this.#head + 1] as MessageMeta;
+        this.#advance();
         this.delivered++;
         try {
-          const result = handler(item.data, item.meta);
+          const result = handler(data, meta);
           if (result instanceof Promise) await result;
         } catch (error) {
-          this.#host.handlerFailed(this, error, item.meta);
+          this.#host.handlerFailed(this, error, meta);
         }
         if (scheduler.tick()) await scheduler.yield();
       }

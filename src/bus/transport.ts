@@ -27,12 +27,24 @@ export interface WireMessage {
   p?: number | undefined;
 }
 
+/** Everything of a message but its data. */
+export type Envelope = Omit<WireMessage, "d">;
+
+/** Consecutive messages of a batch that share their envelope. */
+export interface Run {
+  envelope: Envelope;
+  /** The position in `data` just after the run's last message. */
+  end: number;
+}
+
 /** A batch as it arrives: who sent it and what it holds. */
 export interface ReceivedBatch {
   /** The sending pool's index. */
   sender: number;
-  /** The messages, in publish order. */
-  messages: WireMessage[];
+  /** Every message's data, in publish order. */
+  data: unknown[];
+  /** The runs that cover `data`, in order. */
+  runs: Run[];
   /** Gives the sender its credit back; call once the batch is routed. */
   ack(): void;
 }
