@@ -3,16 +3,21 @@
  * WebSocket echo through the framework (WebSocket in → consumer service →
  * WebSocket out, the consumer answering on `meta.replyTo`) against a bare
  * `Deno.serve` echo server measured in the same run. All servers run in
- * workers and stay up for the whole run; the load client runs in the main
- * thread. Each connection sends a small JSON frame and waits for its echo
- * before sending the next.
+ * workers, one setup at a time; the load client runs in the main thread.
+ * Each connection sends a small JSON frame and waits for its echo before
+ * sending the next.
  *
- * Setups: raw / consumer in the service's pool / consumer in another pool;
- * 1 and 50 connections. The setups are measured in interleaved rounds
- * (raw, same pool, other pool, raw, …) so that drift on a shared machine
- * hits them alike; a row gives the median rate of its rounds and the p50 and
- * p99 latency over all of them, and its ratio to raw.
- * Targets: ≥ 0.8× raw in the service's pool, ≥ 0.6× in another pool.
+ * Setups: raw / raw relayed through a second worker / consumer in the
+ * service's pool / consumer in another pool; 1 and 50 connections. The
+ * setups are measured in interleaved rounds (raw, relay, same pool, other
+ * pool, raw, …, each started for its round and stopped after it) so that
+ * drift on a shared machine hits them alike; a row
+ * gives the median rate of its rounds and the p50 and p99 latency over all
+ * of them, and its ratio to raw.
+ * Targets: ≥ 0.8× raw in the service's pool, ≥ 0.6× in another pool. The
+ * relay row is the ceiling of any consumer in another worker on this
+ * carrier (two channel hops per round trip); the last lines compare the
+ * framework's other-pool rows with it.
  *
  * Run: `deno run -A bench/websocket_bench.ts` (about 30 s; `--rounds=N`,
  * default 5, `--seconds=S` per round, default 1; `--json` also prints the
@@ -36,6 +41,8 @@ const CONNECTIONS = [1, 50];
 const SAME = "framework, consumer in the service's pool";
 const OTHER = "framework, consumer in another pool";
 const RAW_SETUP = "raw Deno.serve echo";
+const RELAY_SETUP =
+  "raw echo relayed by a second worker (bare BroadcastChannel)";
 const TARGETS: Record<string, number> = { [SAME]: 0.8, [OTHER]: 0.6 };
 
 interface Server {
@@ -127,8 +134,13 @@ async function load(url: string, connections: number): Promise<Round> {
   return { rate: count / elapsed, latencies };
 }
 
-async function startRaw(): Promise<Server> {
-  const worker = new Worker(RAW, { type: "module", name: "raw-echo" });
+/** A raw worker and a way to wait for its answers. */
+function rawWorker(name: string): {
+  worker: Worker;
+  message(kind: string): Promise<{ port: number }>;
+  stop(): Promise<void>;
+} {
+  const worker = new Worker(RAW, { type: "module", name });
   const message = (kind: string): Promise<{ port: number }> =>
     withDeadline(
       new Promise((resolve) => {
@@ -136,16 +148,40 @@ async function startRaw(): Promise<Server> {
       }),
       kind,
     );
-  const listening = message("listening");
-  worker.postMessage({ kind: "start", port: 0 });
-  const { port } = await listening;
   return {
-    setup: RAW_SETUP,
-    port,
+    worker,
+    message,
     async stop(): Promise<void> {
       const stopped = message("stopped");
       worker.postMessage({ kind: "stop" });
       await stopped.finally(() => worker.terminate());
+    },
+  };
+}
+
+/** The bare echo server; with `relay`, its frames go through a second worker. */
+async function startRaw(relay: boolean): Promise<Server> {
+  const server = rawWorker("raw-echo");
+  const channel = `raw-relay-${crypto.randomUUID()}`;
+  const second = relay ? rawWorker("raw-relay") : undefined;
+  if (second !== undefined) {
+    const relaying = second.message("relaying");
+    second.worker.postMessage({ kind: "relay", relay: channel });
+    await relaying;
+  }
+  const listening = server.message("listening");
+  server.worker.postMessage({
+    kind: "start",
+    port: 0,
+    relay: relay ? channel : undefined,
+  });
+  const { port } = await listening;
+  return {
+    setup: relay ? RELAY_SETUP : RAW_SETUP,
+    port,
+    async stop(): Promise<void> {
+      await server.stop();
+      await second?.stop();
     },
   };
 }
@@ -185,16 +221,21 @@ function median(values: number[]): number {
   return percentile([...values].sort((a, b) => a - b), 0.5);
 }
 
-const servers = [
-  await startRaw(),
-  await startFramework(false),
-  await startFramework(true),
+// Deno's BroadcastChannel wakes every isolate that has a channel open for
+// every message, whatever its name: a setup's workers would tax the others'
+// rounds. So only one setup runs at a time.
+const setups: Array<{ setup: string; start(): Promise<Server> }> = [
+  { setup: RAW_SETUP, start: () => startRaw(false) },
+  { setup: RELAY_SETUP, start: () => startRaw(true) },
+  { setup: SAME, start: () => startFramework(false) },
+  { setup: OTHER, start: () => startFramework(true) },
 ];
 const rounds = new Map<string, Round[]>();
-try {
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const connections of CONNECTIONS) {
-      for (const server of servers) {
+for (let round = 0; round < ROUNDS; round++) {
+  for (const { start } of setups) {
+    const server = await start();
+    try {
+      for (const connections of CONNECTIONS) {
         const key = `${server.setup}|${connections}`;
         const result = await load(
           `ws://127.0.0.1:${server.port}/echo`,
@@ -202,10 +243,10 @@ try {
         );
         rounds.set(key, [...rounds.get(key) ?? [], result]);
       }
+    } finally {
+      await server.stop();
     }
   }
-} finally {
-  for (const server of servers) await server.stop();
 }
 
 const fmt = (n: number, digits = 0): string =>
@@ -225,7 +266,7 @@ for (const connections of CONNECTIONS) {
   const rawRate = median(
     rounds.get(`${RAW_SETUP}|${connections}`)!.map((r) => r.rate),
   );
-  for (const { setup } of servers) {
+  for (const { setup } of setups) {
     const list = rounds.get(`${setup}|${connections}`)!;
     const rate = median(list.map((r) => r.rate));
     const all = list.flatMap((r) => r.latencies).sort((a, b) => a - b);
@@ -243,6 +284,16 @@ for (const connections of CONNECTIONS) {
       } | ${fmt(ratio, 2)} | ${verdict} |`,
     );
   }
+}
+lines.push("");
+for (const connections of CONNECTIONS) {
+  const rate = (setup: string): number =>
+    median(rounds.get(`${setup}|${connections}`)!.map((r) => r.rate));
+  lines.push(
+    `Consumer in another pool against the raw relay, ${connections} conn${
+      connections === 1 ? "" : "s"
+    }: ${fmt(rate(OTHER) / rate(RELAY_SETUP), 2)}×`,
+  );
 }
 console.log(lines.join("\n"));
 if (Deno.args.includes("--json")) console.log(JSON.stringify(results));

@@ -28,7 +28,7 @@ export interface RunOptions {
   terminateTimeout?: number;
   /** How long a pool's event loop may stay blocked before it is reported, in ms. Default 1000. */
   stallThreshold?: number;
-  /** How long a subscription may stay full before it is reported as stuck, in ms. Default 5000. */
+  /** How long a subscription may go without starting a handler while messages wait for it before it is reported as stuck, in ms. Default 5000. */
   stuckThreshold?: number;
   /** How long a worker may take to call `main.run()`, in ms. Default 60 000. */
   startTimeout?: number;

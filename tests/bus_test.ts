@@ -388,6 +388,66 @@ Deno.test("no subscriber sees the publisher's later changes or another subscribe
   }
 });
 
+Deno.test("each message keeps its own queue, headers and replyTo when many travel together", async () => {
+  const count = 300;
+  const config: ProgramConfig = {
+    pools: {
+      a: [
+        {
+          name: "Pub",
+          publish: [{ queue: "q://mixed", count, mixed: true }],
+        },
+        {
+          name: "LocalReader",
+          subscribe: [{ queue: "q://mixed/>", echo: true }],
+        },
+      ],
+      b: [
+        {
+          name: "RemoteReader",
+          subscribe: [{ queue: "q://mixed/>", echo: true }],
+        },
+      ],
+    },
+  };
+  const program = start(config);
+  type Echo = {
+    service: string;
+    queue: string;
+    data: { index: number };
+    from: { pool: string; service: string };
+    headers?: Record<string, string>;
+    replyTo?: string;
+  };
+  const seen = await program.waitForReports<Echo>(
+    2 * count,
+    (r) => (r as { data?: unknown }).data !== undefined,
+  );
+  await program.stop();
+  for (const service of ["LocalReader", "RemoteReader"]) {
+    const echoes = seen.filter((r) => r.service === service);
+    assert.deepEqual(
+      echoes.map((r) => r.data.index),
+      Array.from({ length: count }, (_, i) => i),
+      service,
+    );
+    for (const { data: { index }, queue, from, headers, replyTo } of echoes) {
+      assert.equal(queue, `q://mixed/${index % 3}`, `${service} #${index}`);
+      assert.deepEqual(from, { pool: "a", service: "Pub" });
+      assert.deepEqual(
+        headers,
+        index % 4 === 1 ? { n: String(index) } : undefined,
+        `${service} #${index}`,
+      );
+      assert.equal(
+        replyTo,
+        index % 5 === 2 ? `q://mixed/reply/${index}` : undefined,
+        `${service} #${index}`,
+      );
+    }
+  }
+});
+
 Deno.test("concurrency: n lets a subscription handle n messages at once; the default handles one", async () => {
   const config: ProgramConfig = {
     pools: {
@@ -436,26 +496,48 @@ Deno.test("a group loses nothing and duplicates nothing while members join mid-s
   assert.equal(joined.length, 2);
 });
 
-Deno.test("a subscriber that stays stuck is reported with its pool, service, queue and backlog", async () => {
+Deno.test("a subscriber that stays stuck is reported with its pool, service, queue and backlog; a slow one is not", async () => {
   const config: ProgramConfig = {
     pools: {
-      a: [{ name: "Pub", publish: [{ queue: "q://stuck", count: 50 }] }],
+      a: [{
+        name: "Pub",
+        publish: [{ queue: "q://stuck", count: 50 }, {
+          queue: "q://slow",
+          count: 20,
+        }],
+      }],
       b: [{
         name: "Sleeper",
         subscribe: [{ queue: "q://stuck", hang: true, bufferSize: 10 }],
+      }],
+      // In another pool: pool b takes batches from a in order, so the
+      // stuck subscription holds up what follows it there.
+      c: [{
+        name: "Slow",
+        subscribe: [{ queue: "q://slow", sleepMs: 40, reportAt: 20 }],
       }],
     },
   };
   const program = start(config, { stuckThreshold: 200, terminateTimeout: 300 });
   const line = await program.waitForLog((r) => r.message.includes("is stuck"));
+  await program.waitForReports(
+    1,
+    (r: { reached?: number }) => r.reached === 20,
+  );
   await program.stop();
   assert.equal(line.level, "warn");
   assert.equal(line.pool, "b");
   assert.match(
     line.message,
-    /^Subscriber Sleeper on "q:\/\/stuck" is stuck: its buffer has been full \(10 of 10\)/,
+    /^Subscriber Sleeper on "q:\/\/stuck" is stuck: no message handled for over 200 ms while (9|10) wait in its buffer \(capacity 10\)/,
   );
   assert.match(line.message, /\d+ messages from other pools are waiting/);
+  assert.deepEqual(
+    program.logs.filter((r) => r.message.includes("is stuck")).map((r) =>
+      r.message.split(" on ")[0]
+    ),
+    ["Subscriber Sleeper"],
+  );
 });
 
 Deno.test("dumpQueueTree() logs queue → pool → subscriptions", async () => {

@@ -526,20 +526,15 @@ export class PoolBus implements SubscriptionHost {
     );
   }
 
-  /** Subscriptions full for longer than `after` ms that were not reported yet. */
+  /**
+   * Subscriptions that have had messages waiting, and no handler starting,
+   * for `after` ms or more; each stall is returned once.
+   */
   stuck(after: number): LocalSubscription[] {
     const now = Date.now();
-    const found: LocalSubscription[] = [];
-    for (const subscription of this.#routes.subscriptions()) {
-      if (
-        subscription.fullSince !== 0 && !subscription.reported &&
-        now - subscription.fullSince >= after
-      ) {
-        subscription.reported = true;
-        found.push(subscription);
-      }
-    }
-    return found;
+    return [...this.#routes.subscriptions()].filter((subscription) =>
+      subscription.stalled(now, after)
+    );
   }
 
   /** Messages from other pools parked behind full subscriptions. */

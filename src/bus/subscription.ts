@@ -34,10 +34,6 @@ export class LocalSubscription {
   delivered = 0;
   /** The most messages that ever waited. */
   highWater = 0;
-  /** Since when the buffer has been full (ms since epoch), or 0. */
-  fullSince = 0;
-  /** Whether a stall of this subscription has been reported. */
-  reported = false;
   closed = false;
 
   #host: SubscriptionHost;
@@ -49,6 +45,8 @@ export class LocalSubscription {
   #spaceWaiters: Array<() => void> = [];
   #idleWaiters: Array<() => void> = [];
   #lowWater: number;
+  /** `delivered` at the last `stalled()` call that saw progress, and when. */
+  #stall = { delivered: 0, since: 0, reported: false };
 
   constructor(
     host: SubscriptionHost,
@@ -123,9 +121,6 @@ export class LocalSubscription {
     this.#items.push(data, meta);
     const size = this.size;
     if (size > this.highWater) this.highWater = size;
-    if (size >= this.capacity && this.fullSince === 0) {
-      this.fullSince = Date.now();
-    }
     if (this.#running < this.concurrency) {
       this.#running++;
       queueMicrotask(() => this.#pump());
@@ -161,10 +156,6 @@ export class LocalSubscription {
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
     }
-    if (this.fullSince !== 0 && this.size < this.capacity) {
-      this.fullSince = 0;
-      this.reported = false;
-    }
     // Waiters resume once a quarter of the buffer is free, not at every
     // slot: one wake-up then moves many messages instead of one.
     if (this.#spaceWaiters.length > 0 && this.size <= this.#lowWater) {
@@ -195,6 +186,21 @@ export class LocalSubscription {
         this.#release(this.#idleWaiters);
       }
     }
+  }
+
+  /**
+   * Called periodically (at `now`): `true`, once per stall, when messages
+   * have been waiting and no handler has started for `after` ms or more.
+   * Costs nothing per message: it compares `delivered` between calls.
+   */
+  stalled(now: number, after: number): boolean {
+    if (this.size === 0 || this.delivered !== this.#stall.delivered) {
+      this.#stall = { delivered: this.delivered, since: now, reported: false };
+      return false;
+    }
+    if (this.#stall.reported || now - this.#stall.since < after) return false;
+    this.#stall.reported = true;
+    return true;
   }
 
   #release(waiters: Array<() => void>): void {
