@@ -21,6 +21,7 @@ import { validateQueueName } from "./queue_name.ts";
 import { groupKeyOf, Routes } from "./routes.ts";
 import { snapshot } from "./snapshot.ts";
 import {
+  BatchHold,
   type Delivery,
   LocalSubscription,
   type SubscriptionHost,
@@ -58,13 +59,6 @@ export interface BusOptions {
   bufferSize: number;
 }
 
-/** A received batch not fully routed yet: where routing resumes. */
-interface Parked {
-  batch: ReceivedBatch;
-  run: number;
-  next: number;
-}
-
 /**
  * A pool's end of the publish/subscribe bus. Delivery inside the pool goes
  * straight to the subscriptions' buffers; delivery to other pools is
@@ -80,7 +74,6 @@ export class PoolBus implements SubscriptionHost {
   #nextId = 0;
   #requests: Requests;
   #outbox: Outbox;
-  #parked = new Map<number, Parked[]>();
   #closed = false;
 
   constructor(options: BusOptions) {
@@ -421,54 +414,36 @@ export class PoolBus implements SubscriptionHost {
     return this.#outbox.flush();
   }
 
-  #receive(batch: ReceivedBatch): void {
-    const queue = this.#parked.get(batch.sender);
-    if (queue !== undefined) {
-      queue.push({ batch, run: 0, next: 0 });
-      return;
-    }
-    this.#resume(batch.sender, [{ batch, run: 0, next: 0 }]);
-  }
-
-  /** Routes parked batches of one sender, in order, until one blocks. */
-  #resume(sender: number, queue: Parked[]): void {
-    while (queue.length > 0) {
-      const parked = queue[0]!;
-      const blocker = this.#routeBatch(parked);
-      if (blocker !== undefined) {
-        this.#parked.set(sender, queue);
-        blocker.whenSpace().then(() => this.#resume(sender, queue));
-        return;
-      }
-      parked.batch.ack();
-      queue.shift();
-    }
-    this.#parked.delete(sender);
-  }
-
-  /** Routes what is left of a batch; returns the full subscription that stopped it. */
-  #routeBatch(parked: Parked): LocalSubscription | undefined {
-    const { runs } = parked.batch;
-    for (; parked.run < runs.length; parked.run++) {
-      const blocker = this.#routeRun(parked, runs[parked.run]!);
-      if (blocker !== undefined) return blocker;
-    }
-    return undefined;
-  }
-
   /**
-   * Routes what is left of one run: its targets and its meta are worked out
-   * once, then its messages go in as long as every target has room.
+   * Routes a batch from another pool. Its credit goes back once every
+   * message is in its subscriptions' buffers: at once, or when the last one
+   * that found a buffer full gets in (see `LocalSubscription.offer`).
    */
-  #routeRun(parked: Parked, run: Run): LocalSubscription | undefined {
-    const { data, sender } = parked.batch;
+  #receive(batch: ReceivedBatch): void {
+    const hold = new BatchHold(batch.ack);
+    let start = 0;
+    for (const run of batch.runs) {
+      this.#routeRun(batch, start, run, hold);
+      start = run.end;
+    }
+    hold.release();
+  }
+
+  /** Routes one run: its targets and its meta are worked out once. */
+  #routeRun(
+    batch: ReceivedBatch,
+    start: number,
+    run: Run,
+    hold: BatchHold,
+  ): void {
+    const { data, sender } = batch;
     const { envelope, end } = run;
     if (isReplyQueue(envelope.q)) {
       const address = replyAddress(envelope.q);
-      for (; parked.next < end; parked.next++) {
-        this.#requests.resolve(address, data[parked.next]);
+      for (let j = start; j < end; j++) {
+        this.#requests.resolve(address, data[j]);
       }
-      return undefined;
+      return;
     }
     let targets = envelope.o === 1
       ? NONE
@@ -487,27 +462,20 @@ export class PoolBus implements SubscriptionHost {
         }
       }
     }
-    if (targets.length === 0 && departed.length === 0) {
-      parked.next = end;
-      return undefined;
-    }
-    const meta = targets.length > 0 ? this.#meta(envelope, sender) : undefined;
-    while (parked.next < end) {
-      let room = end - parked.next;
-      for (const target of targets) room = Math.min(room, target.room);
-      if (room === 0) return firstFull(targets);
-      const stop = parked.next + room;
-      for (; parked.next < stop; parked.next++) {
-        const d = data[parked.next];
-        if (meta !== undefined) {
-          this.#deliver(targets, d, meta, departed.length === 0);
-        }
-        for (const [id, key] of departed) {
-          this.#reassign({ ...envelope, d }, key, id, sender);
-        }
+    if (targets.length > 0) {
+      const meta = this.#meta(envelope, sender);
+      // The last target may take the originals when no departed member's
+      // message is handed on (`#reassign` sends the original).
+      const last = departed.length === 0 ? targets.length - 1 : -1;
+      for (let i = 0; i < targets.length; i++) {
+        targets[i]!.offer(data, start, end, meta, hold, i !== last);
       }
     }
-    return undefined;
+    for (let j = start; j < end; j++) {
+      for (const [id, key] of departed) {
+        this.#reassign({ ...envelope, d: data[j] }, key, id, sender);
+      }
+    }
   }
 
   // ---- supervision and shutdown ----------------------------------------
@@ -537,17 +505,6 @@ export class PoolBus implements SubscriptionHost {
     );
   }
 
-  /** Messages from other pools parked behind full subscriptions. */
-  parkedMessages(): number {
-    let count = 0;
-    for (const queue of this.#parked.values()) {
-      for (const parked of queue) {
-        count += parked.batch.data.length - parked.next;
-      }
-    }
-    return count;
-  }
-
   /** This pool's part of the topology. */
   topology(): Topology {
     const topology: Topology = {};
@@ -572,8 +529,7 @@ export class PoolBus implements SubscriptionHost {
   /** Whether anything is waiting to be sent, received, routed or handled. */
   busy(): boolean {
     if (
-      this.#outbox.size > 0 || this.#parked.size > 0 ||
-      this.#options.transport.pendingInbound() > 0
+      this.#outbox.size > 0 || this.#options.transport.pendingInbound() > 0
     ) return true;
     for (const subscription of this.#routes.subscriptions()) {
       if (subscription.size > 0 || subscription.active > 0) return true;
@@ -592,12 +548,12 @@ export class PoolBus implements SubscriptionHost {
       await Promise.all(subscriptions.map((s) => s.whenIdle()));
       const inbound = this.#options.transport.pendingInbound();
       if (
-        inbound === 0 && this.#parked.size === 0 &&
-        this.#outbox.size === 0 && subscriptions.every((s) => s.size === 0)
+        inbound === 0 && this.#outbox.size === 0 &&
+        subscriptions.every((s) => s.size === 0)
       ) {
         return;
       }
-      if (inbound > 0 && this.#parked.size === 0) {
+      if (inbound > 0 && subscriptions.every((s) => s.overflowed === 0)) {
         await new Promise((resolve) => setTimeout(resolve, 1));
       } else {
         await this.scheduler.yield();

@@ -1,10 +1,46 @@
 import type { MessageHandler, MessageMeta } from "../types.ts";
 import type { Scheduler } from "../pool/scheduler.ts";
+import { snapshot } from "./snapshot.ts";
 
 /** A message waiting in a subscription's buffer. */
 export interface Delivery {
   data: unknown;
   meta: MessageMeta;
+}
+
+/**
+ * A batch received from another pool, while some of its messages wait
+ * behind full buffers: its credit goes back to the sender (`ack`) once the
+ * routing is done and every one of them has entered its buffer (or the
+ * subscription closed).
+ */
+export class BatchHold {
+  /** Segments still waiting behind a buffer, plus one until routing is done. */
+  #pending = 1;
+  #ack: () => void;
+
+  constructor(ack: () => void) {
+    this.#ack = ack;
+  }
+
+  /** One more segment waits behind a buffer. */
+  take(): void {
+    this.#pending++;
+  }
+
+  /** A segment entered its buffer, or the routing is done. */
+  release(): void {
+    if (--this.#pending === 0) this.#ack();
+  }
+}
+
+/** Messages of one run waiting behind a full buffer: `data[next..end)`. */
+interface Segment {
+  data: unknown[];
+  next: number;
+  end: number;
+  meta: MessageMeta;
+  hold: BatchHold;
 }
 
 /** What a subscription needs from its pool. */
@@ -21,6 +57,11 @@ export interface SubscriptionHost {
 /**
  * One subscription inside a pool: a bounded buffer and the loop that feeds
  * the handler, at most `concurrency` messages at a time, in order.
+ *
+ * Messages from other pools that find the buffer full wait behind it, in
+ * order, holding their batch's credit (see {@linkcode BatchHold}); so a full
+ * subscription slows its senders down without holding up the pool's other
+ * subscriptions.
  */
 export class LocalSubscription {
   readonly id: string;
@@ -45,6 +86,9 @@ export class LocalSubscription {
   #spaceWaiters: Array<() => void> = [];
   #idleWaiters: Array<() => void> = [];
   #lowWater: number;
+  /** Messages from other pools waiting behind the full buffer, in order. */
+  #overflow: Array<Segment | undefined> = [];
+  #overflowHead = 0;
   /** `delivered` at the last `stalled()` call that saw progress, and when. */
   #stall = { delivered: 0, since: 0, reported: false };
 
@@ -77,9 +121,14 @@ export class LocalSubscription {
     return (this.#items.length - this.#head) >> 1;
   }
 
-  /** How many more messages fit before the buffer is full (0 when full). */
-  get room(): number {
-    return Math.max(0, this.capacity - this.size);
+  /** Messages from other pools waiting behind the full buffer. */
+  get overflowed(): number {
+    let count = 0;
+    for (let i = this.#overflowHead; i < this.#overflow.length; i++) {
+      const segment = this.#overflow[i]!;
+      count += segment.end - segment.next;
+    }
+    return count;
   }
 
   /** Whether the buffer is at capacity. */
@@ -127,7 +176,43 @@ export class LocalSubscription {
     }
   }
 
-  /** Stops delivery and returns what was still buffered. */
+  /**
+   * Queues `data[start..end)`, messages from another pool sharing `meta`:
+   * into the buffer as far as it has room and nothing waits behind it, the
+   * rest behind it, holding `hold`. With `copy`, each message is snapshotted
+   * first (another subscription takes the originals); without, the
+   * originals are this subscription's alone, so the rest waits in `data`
+   * itself.
+   */
+  offer(
+    data: unknown[],
+    start: number,
+    end: number,
+    meta: MessageMeta,
+    hold: BatchHold,
+    copy: boolean,
+  ): void {
+    if (this.closed) return;
+    let next = start;
+    if (this.#overflowHead === this.#overflow.length) {
+      const stop = Math.min(end, next + this.capacity - this.size);
+      for (; next < stop; next++) {
+        this.push(copy ? snapshot(data[next]) : data[next], meta);
+      }
+    }
+    if (next >= end) return;
+    let rest = data;
+    if (copy) {
+      rest = [];
+      for (; next < end; next++) rest.push(snapshot(data[next]));
+      next = 0;
+      end = rest.length;
+    }
+    hold.take();
+    this.#overflow.push({ data: rest, next, end, meta, hold });
+  }
+
+  /** Stops delivery and returns what was still buffered or waiting behind. */
   close(): Delivery[] {
     this.closed = true;
     const rest: Delivery[] = [];
@@ -137,6 +222,15 @@ export class LocalSubscription {
         meta: this.#items[i + 1] as MessageMeta,
       });
     }
+    for (let i = this.#overflowHead; i < this.#overflow.length; i++) {
+      const segment = this.#overflow[i]!;
+      for (let j = segment.next; j < segment.end; j++) {
+        rest.push({ data: segment.data[j], meta: segment.meta });
+      }
+      segment.hold.release();
+    }
+    this.#overflow = [];
+    this.#overflowHead = 0;
     this.#items = [];
     this.#head = 0;
     this.#release(this.#spaceWaiters);
@@ -156,10 +250,36 @@ export class LocalSubscription {
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
     }
-    // Waiters resume once a quarter of the buffer is free, not at every
-    // slot: one wake-up then moves many messages instead of one.
-    if (this.#spaceWaiters.length > 0 && this.size <= this.#lowWater) {
-      this.#release(this.#spaceWaiters);
+    // Waiting messages, then waiting publishers, move in once a quarter of
+    // the buffer is free, not at every slot: one wake-up then moves many
+    // messages instead of one.
+    if (this.size > this.#lowWater) return;
+    if (this.#overflowHead < this.#overflow.length) this.#refill();
+    else if (this.#spaceWaiters.length > 0) this.#release(this.#spaceWaiters);
+  }
+
+  /** Moves messages waiting behind the buffer into it while it has room. */
+  #refill(): void {
+    const overflow = this.#overflow;
+    let head = this.#overflowHead;
+    while (head < overflow.length && this.size < this.capacity) {
+      const segment = overflow[head]!;
+      const stop = Math.min(
+        segment.end,
+        segment.next + this.capacity - this.size,
+      );
+      for (; segment.next < stop; segment.next++) {
+        this.#items.push(segment.data[segment.next], segment.meta);
+      }
+      if (segment.next < segment.end) break;
+      overflow[head++] = undefined;
+      segment.hold.release();
+    }
+    if (head === overflow.length) {
+      this.#overflow = [];
+      this.#overflowHead = 0;
+    } else {
+      this.#overflowHead = head;
     }
   }
 

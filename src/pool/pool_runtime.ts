@@ -266,7 +266,7 @@ export class PoolRuntime implements RunnerHost {
     const after = this.#init.config.stuckThreshold;
     for (const subscription of this.#bus.stuck(after)) {
       this.#log.warn(
-        `Subscriber ${subscription.service} on "${subscription.queue}" is stuck: no message handled for over ${after} ms while ${subscription.size} wait in its buffer (capacity ${subscription.capacity}); ${subscription.waiting} publishers and ${this.#bus.parkedMessages()} messages from other pools are waiting`,
+        `Subscriber ${subscription.service} on "${subscription.queue}" is stuck: no message handled for over ${after} ms while ${subscription.size} wait in its buffer (capacity ${subscription.capacity}), ${subscription.overflowed} more from other pools behind it and ${subscription.waiting} publishers of this pool`,
       );
     }
   }
