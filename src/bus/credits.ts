@@ -144,19 +144,27 @@ export class CreditGate {
     return targets;
   }
 
-  /** Gives back the credit of a batch from `sender` that named this pool with `tag`. */
+  /**
+   * Gives back the credit of a batch from `sender` that named this pool with
+   * `tag`. Waiting senders are woken when half the credits towards this pool
+   * are free again, not at every credit: one wake-up then sends many batches.
+   */
   release(sender: number, tag: number): void {
     if (tag !== this.tag) return;
     const { state, index } = this;
     const slot = sender * state.pools + index;
+    let left: number;
     for (;;) {
       const cell = Atomics.load(state.pending, slot);
       if (cell >>> 16 !== tag || (cell & 0xffff) === 0) return;
       if (
         Atomics.compareExchange(state.pending, slot, cell, cell - 1) === cell
-      ) break;
+      ) {
+        left = (cell & 0xffff) - 1;
+        break;
+      }
     }
-    notifyCredits(state);
+    if (left === state.credits >> 1) notifyCredits(state);
   }
 
   /** Batches this pool sent to live receivers that they have not acknowledged. */

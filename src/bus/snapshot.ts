@@ -133,7 +133,9 @@ function copyNode(node: object, depth: number): unknown {
   }
   if (
     proto === OBJECT_PROTOTYPE
-      ? isArgumentsObject(node)
+      // Every arguments object has its own `callee`: the check spares an
+      // op call per plain object.
+      ? hasOwn(node, "callee") && isArgumentsObject(node)
       : proto !== null || isModuleNamespaceObject(node)
   ) {
     return BAIL;
