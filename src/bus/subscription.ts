@@ -1,5 +1,6 @@
 import type { MessageHandler, MessageMeta } from "../types.ts";
 import type { Scheduler } from "../pool/scheduler.ts";
+import { PairQueue } from "./pair_queue.ts";
 import { snapshot } from "./snapshot.ts";
 
 /** A message waiting in a subscription's buffer. */
@@ -78,10 +79,8 @@ export class LocalSubscription {
   closed = false;
 
   #host: SubscriptionHost;
-  /** Data and meta of each waiting message, side by side (no object per message). */
-  #items: unknown[] = [];
-  /** Where the next message's data is in `#items`. */
-  #head = 0;
+  /** Data and meta of each waiting message. */
+  #items = new PairQueue<unknown, MessageMeta>();
   #running = 0;
   #spaceWaiters: Array<() => void> = [];
   #idleWaiters: Array<() => void> = [];
@@ -118,7 +117,7 @@ export class LocalSubscription {
 
   /** Messages waiting for the handler. */
   get size(): number {
-    return (this.#items.length - this.#head) >> 1;
+    return this.#items.length;
   }
 
   /** Messages from other pools waiting behind the full buffer. */
@@ -215,13 +214,10 @@ export class LocalSubscription {
   /** Stops delivery and returns what was still buffered or waiting behind. */
   close(): Delivery[] {
     this.closed = true;
-    const rest: Delivery[] = [];
-    for (let i = this.#head; i < this.#items.length; i += 2) {
-      rest.push({
-        data: this.#items[i],
-        meta: this.#items[i + 1] as MessageMeta,
-      });
-    }
+    const rest: Delivery[] = this.#items.drain().map(([data, meta]) => ({
+      data,
+      meta,
+    }));
     for (let i = this.#overflowHead; i < this.#overflow.length; i++) {
       const segment = this.#overflow[i]!;
       for (let j = segment.next; j < segment.end; j++) {
@@ -231,8 +227,6 @@ export class LocalSubscription {
     }
     this.#overflow = [];
     this.#overflowHead = 0;
-    this.#items = [];
-    this.#head = 0;
     this.#release(this.#spaceWaiters);
     this.#release(this.#idleWaiters);
     return rest;
@@ -240,16 +234,7 @@ export class LocalSubscription {
 
   /** Drops the first message of the buffer (the pump has read it). */
   #advance(): void {
-    const head = this.#head;
-    this.#items[head] = this.#items[head + 1] = undefined;
-    this.#head = head + 2;
-    if (this.#head === this.#items.length) {
-      this.#items = [];
-      this.#head = 0;
-    } else if (this.#head >= 2048 && this.#head * 2 >= this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
+    this.#items.shift();
     // Waiting messages, then waiting publishers, move in once a quarter of
     // the buffer is free, not at every slot: one wake-up then moves many
     // messages instead of one.
@@ -287,9 +272,9 @@ export class LocalSubscription {
     const scheduler = this.#host.scheduler;
     const handler = this.handler as MessageHandler<unknown>;
     try {
-      while (!this.closed && this.#head < this.#items.length) {
-        const data = this.#items[this.#head];
-        const meta = this.#items[this.#head + 1] as MessageMeta;
+      while (!this.closed && this.#items.length > 0) {
+        const data = this.#items.firstA();
+        const meta = this.#items.firstB();
         this.#advance();
         this.delivered++;
         try {
