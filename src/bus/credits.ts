@@ -4,8 +4,9 @@
  * Deno's BroadcastChannel keeps one ring of 256 entries for the whole
  * process, and a receiver that falls more than 256 entries behind silently
  * loses the oldest. So each sending pool may have at most `credits` batches
- * outstanding towards each other pool; a receiver gives a credit back once it
- * has routed the batch into its subscriptions' buffers. `credits × (pools − 1)`
+ * outstanding towards each other pool; a receiver gives a credit back once
+ * every message of the batch is in its subscriptions' buffers (see
+ * `BatchHold` in `subscription.ts`). `credits × (pools − 1)`
  * stays at or under {@linkcode RING_BUDGET}, half the ring, leaving room for
  * a sender's own messages that its receiver has not skipped yet.
  *
