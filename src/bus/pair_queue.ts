@@ -3,7 +3,7 @@
  * side by side in one ring that grows by doubling: no object per entry, and
  * no garbage once the ring has reached its working size.
  *
- * @example
+ * @example Queue pairs, read the first, drop it
  * ```ts
  * import { PairQueue } from "./pair_queue.ts";
  * import assert from "node:assert/strict";
