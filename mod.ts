@@ -69,4 +69,6 @@ export type {
   Subscription,
   Topology,
   TopologyEntry,
+  Undelivered,
 } from "./src/types.ts";
+export type { TransportKind } from "./src/transport/transport.ts";

@@ -1,5 +1,7 @@
 import type { Logger, LogLevel, LogRecord } from "./types.ts";
 
+import { readEnv } from "./_util/env.ts";
+
 /** Where log records go: the primary's sink writes them out. */
 export type LogSink = (record: LogRecord) => void;
 
@@ -32,11 +34,7 @@ export function resolveLogLevel(option: LogLevel | undefined): LogLevel {
     }
     return option;
   }
-  const state =
-    Deno.permissions.querySync({ name: "env", variable: LOG_LEVEL_ENV })
-      .state;
-  if (state !== "granted") return "info";
-  const value = Deno.env.get(LOG_LEVEL_ENV)?.trim().toLowerCase();
+  const value = readEnv(LOG_LEVEL_ENV)?.toLowerCase();
   return isLogLevel(value) ? value : "info";
 }
 

@@ -1,7 +1,10 @@
 import { StateError } from "./errors.ts";
 import { consoleSink, resolveLogLevel } from "./logger.ts";
+import { readEnv } from "./_util/env.ts";
+import { boot, isPoolWorker } from "./pool/boot.ts";
 import { runWorker } from "./pool/worker_main.ts";
-import { inWorker, workerScope } from "./pool/worker_scope.ts";
+import { workerScope } from "./pool/worker_scope.ts";
+import { TRANSPORT_KINDS, type TransportKind } from "./transport/transport.ts";
 import {
   Primary,
   type PrimarySettings,
@@ -18,8 +21,19 @@ export interface RunOptions {
    * program's main module.
    */
   module?: string | URL;
-  /** JSON data for the workers, read there as `Main.workerData`. */
+  /**
+   * Data for the workers, read there as `Main.workerData` (also while the
+   * module is evaluated): any value `structuredClone` copies.
+   */
   workerData?: unknown;
+  /**
+   * What carries messages between pools: `"ports"`, a MessagePort between
+   * each pair of pools (the default, and the fastest measured), or
+   * `"broadcast"`, one BroadcastChannel for the run (every pool wakes for
+   * every batch; see the README). Default: `MAGIC_FOUNDATION_TRANSPORT`,
+   * else `"ports"`.
+   */
+  transport?: TransportKind;
   /** Stop on SIGINT/SIGTERM (a second one exits at once). Default `true`. */
   signals?: boolean;
   /** Set `Deno.exitCode = 1` when a service ended in `error`. Default `true`. */
@@ -105,7 +119,7 @@ export class Main extends EventTarget {
    * ```
    */
   static get isPrimary(): boolean {
-    return !inWorker();
+    return !isPoolWorker();
   }
 
   /**
@@ -120,7 +134,7 @@ export class Main extends EventTarget {
    * ```
    */
   static get poolName(): string | undefined {
-    return inWorker() ? workerScope().name : undefined;
+    return boot?.pool;
   }
 
   /**
@@ -136,13 +150,7 @@ export class Main extends EventTarget {
    * ```
    */
   static get workerData(): unknown {
-    if (!inWorker()) return undefined;
-    const hash =
-      (globalThis as { location?: { hash: string } }).location?.hash ?? "";
-    const match = /magic-foundation=([^&]*)/.exec(hash);
-    return match === null
-      ? undefined
-      : JSON.parse(decodeURIComponent(match[1]!));
+    return boot?.workerData;
   }
 
   /**
@@ -172,7 +180,7 @@ export class Main extends EventTarget {
   async run(options: RunOptions = {}): Promise<RunReport> {
     if (!Main.isPrimary) {
       await runWorker(() => this.servicePools);
-      return { failures: [] };
+      return { failures: [], undelivered: [] };
     }
     if (this.#running) {
       throw new StateError("Cannot run: main.run() is already running");
@@ -184,7 +192,9 @@ export class Main extends EventTarget {
     this.#primary = primary;
     try {
       const report = await primary.run();
-      if (report.failures.length > 0 && options.setExitCode !== false) {
+      const failed = report.failures.length > 0 ||
+        report.undelivered.length > 0;
+      if (failed && options.setExitCode !== false) {
         Deno.exitCode = 1;
       }
       return report;
@@ -287,19 +297,23 @@ function resolveOptions(options: RunOptions): PrimarySettings {
     options.terminateTimeout,
     5000,
   );
-  let workerData: unknown = null;
+  let workerData: unknown = undefined;
   if (options.workerData !== undefined) {
     try {
-      workerData = JSON.parse(JSON.stringify(options.workerData));
+      workerData = structuredClone(options.workerData);
     } catch (error) {
-      throw new TypeError("Cannot run: workerData must be JSON-serializable", {
-        cause: error,
-      });
+      throw new TypeError(
+        `Cannot run: workerData must be a value structuredClone can copy: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+        { cause: error },
+      );
     }
   }
   return {
     module: new URL(String(moduleSpecifier)),
     workerData,
+    transport: resolveTransport(options.transport),
     signals: options.signals ?? true,
     terminateTimeout,
     stallThreshold: number("stallThreshold", options.stallThreshold, 1000),
@@ -313,6 +327,25 @@ function resolveOptions(options: RunOptions): PrimarySettings {
       runId: crypto.randomUUID(),
     },
   };
+}
+
+/** The transport from the option, else the environment, else `"ports"`. */
+function resolveTransport(option: TransportKind | undefined): TransportKind {
+  let source = "transport";
+  let value: unknown = option;
+  if (value === undefined) {
+    source = "MAGIC_FOUNDATION_TRANSPORT";
+    value = readEnv(source);
+    if (value === undefined) return "ports";
+  }
+  if (!TRANSPORT_KINDS.includes(value as TransportKind)) {
+    throw new TypeError(
+      `Cannot run: ${source} must be one of ${
+        TRANSPORT_KINDS.map((kind) => `"${kind}"`).join(", ")
+      }, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value as TransportKind;
 }
 
 export type {

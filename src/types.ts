@@ -112,6 +112,27 @@ export interface TopologyEntry {
   delivered: number;
 }
 
+/**
+ * Messages whose `publish` resolved but that were never handled, as
+ * `main.run()` reports them: they waited behind a handler that did not
+ * finish by the stop deadline, never left the publishing pool because the
+ * receiving pool took nothing more, or found no group member left.
+ */
+export interface Undelivered {
+  /** The pool they were for. */
+  pool: string;
+  /** The subscribing service, when they waited in its subscription. */
+  service?: string | undefined;
+  /** The group, when no member of it was left to take them. */
+  group?: string | undefined;
+  /** The subscription's queue (pattern), or the concrete queue of messages that never left their pool. */
+  queue: string;
+  /** How many messages. */
+  count: number;
+  /** The pool that held them at the end: the subscriber's, or the publisher's when they were never sent. */
+  heldBy: string;
+}
+
 /** Queue (or pattern) → pool → subscriptions, as `ctx.topology()` returns it. */
 export type Topology = Record<string, Record<string, TopologyEntry[]>>;
 

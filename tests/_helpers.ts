@@ -8,7 +8,31 @@ import {
   type RunReport,
   type StatusChange,
 } from "../mod.ts";
-import type { LogRecord, ServicePools } from "../mod.ts";
+import type { LogRecord, ServicePools, TransportKind } from "../mod.ts";
+import { TRANSPORT_KINDS } from "../src/transport/transport.ts";
+
+/** The transport of the test `testEachTransport` is running, if any. */
+let transportOfTest: TransportKind | undefined;
+
+/**
+ * Registers a test once per transport, named `<name> [<transport>]`;
+ * programs it starts with `startProgram` run on that transport.
+ */
+export function testEachTransport(
+  name: string,
+  fn: (transport: TransportKind) => Promise<void>,
+): void {
+  for (const transport of TRANSPORT_KINDS) {
+    Deno.test(`${name} [${transport}]`, async () => {
+      transportOfTest = transport;
+      try {
+        await fn(transport);
+      } finally {
+        transportOfTest = undefined;
+      }
+    });
+  }
+}
 
 /** A running fixture program. */
 export interface Program {
@@ -62,6 +86,7 @@ export function startProgram(
     setExitCode: false,
     logLevel: "info",
     terminateTimeout: 2000,
+    transport: transportOfTest,
     logSink: (record) => {
       logs.push(record);
       if (Deno.env.get("TEST_LOG") === "1") {

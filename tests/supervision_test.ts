@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import type { RunOptions } from "../mod.ts";
 import { pools, type ProgramConfig } from "./fixtures/program.ts";
-import { type Program, startProgram, statusesOf } from "./_helpers.ts";
+import {
+  type Program,
+  startProgram,
+  statusesOf,
+  testEachTransport,
+} from "./_helpers.ts";
 
 const fixture = new URL("./fixtures/program.ts", import.meta.url);
 
@@ -90,48 +95,51 @@ Deno.test("restart always: a run() that returns is started again", async () => {
   assert.equal(runs.length, 3);
 });
 
-Deno.test("a worker that dies is reported and restarted, its subscriptions back", async () => {
-  const config: ProgramConfig = {
-    pools: {
-      asker: [{
-        name: "Asker",
-        askForever: { queue: "q://math/add", a: 2, b: 3 },
-      }],
-      adder: [{
-        name: "Adder",
-        closeWorker: true,
-        subscribe: [{ queue: "q://math/add", reply: true }],
-        options: { restart: "on-failure", backoffInitial: 10 },
-      }],
-    },
-  };
-  Deno.env.delete("MF_TEST_CLOSED_Adder");
-  const program = start(config);
-  await program.waitForLog((r) =>
-    r.message.startsWith('Pool "adder" died: self.close() was called')
-  );
-  const secondRun = await program.waitForReports(
-    2,
-    (r: { service: string; phase?: string }) =>
-      r.service === "Adder" && r.phase === "run",
-  );
-  const restartedAt = program.logs.findIndex((r) =>
-    r.message === `REPORT ${JSON.stringify(secondRun[1])}`
-  );
-  await program.waitForLog((r) =>
-    r.service === "Asker" && r.message.includes('"sum"') &&
-    program.logs.indexOf(r) > restartedAt
-  );
-  await program.stop();
-  Deno.env.delete("MF_TEST_CLOSED_Adder");
-  assert.ok(
-    program.logs.some((r) => r.message.startsWith('Restarting pool "adder"')),
-  );
-  const answer = program.reports<{ service: string; sum?: number }>().find((
-    r,
-  ) => r.sum !== undefined);
-  assert.equal(answer!.sum, 5);
-});
+testEachTransport(
+  "a worker that dies is reported and restarted, its subscriptions back",
+  async () => {
+    const config: ProgramConfig = {
+      pools: {
+        asker: [{
+          name: "Asker",
+          askForever: { queue: "q://math/add", a: 2, b: 3 },
+        }],
+        adder: [{
+          name: "Adder",
+          closeWorker: true,
+          subscribe: [{ queue: "q://math/add", reply: true }],
+          options: { restart: "on-failure", backoffInitial: 10 },
+        }],
+      },
+    };
+    Deno.env.delete("MF_TEST_CLOSED_Adder");
+    const program = start(config);
+    await program.waitForLog((r) =>
+      r.message.startsWith('Pool "adder" died: self.close() was called')
+    );
+    const secondRun = await program.waitForReports(
+      2,
+      (r: { service: string; phase?: string }) =>
+        r.service === "Adder" && r.phase === "run",
+    );
+    const restartedAt = program.logs.findIndex((r) =>
+      r.message === `REPORT ${JSON.stringify(secondRun[1])}`
+    );
+    await program.waitForLog((r) =>
+      r.service === "Asker" && r.message.includes('"sum"') &&
+      program.logs.indexOf(r) > restartedAt
+    );
+    await program.stop();
+    Deno.env.delete("MF_TEST_CLOSED_Adder");
+    assert.ok(
+      program.logs.some((r) => r.message.startsWith('Restarting pool "adder"')),
+    );
+    const answer = program.reports<{ service: string; sum?: number }>().find((
+      r,
+    ) => r.sum !== undefined);
+    assert.equal(answer!.sum, 5);
+  },
+);
 
 Deno.test("a pool whose event loop is blocked is reported once, then its recovery", async () => {
   const config: ProgramConfig = {

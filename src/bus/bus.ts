@@ -4,37 +4,33 @@ import {
   QueueNameError,
   StateError,
 } from "../errors.ts";
-import type { Scheduler } from "../pool/scheduler.ts";
-import type { SubscriptionEntry } from "../pool/protocol.ts";
+import type { Scheduler } from "../scheduler.ts";
+import type {
+  MemberPick,
+  Transport,
+  WireMessage,
+} from "../transport/transport.ts";
 import type {
   Logger,
   MessageHandler,
   MessageMeta,
-  MessageOrigin,
   PublishOptions,
   RequestOptions,
   SubscribeOptions,
   Subscription,
   Topology,
+  Undelivered,
 } from "../types.ts";
+import type { SubscriptionEntry } from "./entry.ts";
+import { checkHeaders } from "./headers.ts";
+import { Inbound } from "./inbound.ts";
+import { MetaFactory } from "./meta.ts";
 import { validateQueueName } from "./queue_name.ts";
-import { groupKeyOf, Routes } from "./routes.ts";
-import { snapshot } from "./snapshot.ts";
-import {
-  BatchHold,
-  type Delivery,
-  LocalSubscription,
-  type SubscriptionHost,
-} from "./subscription.ts";
-import type {
-  Envelope,
-  ReceivedBatch,
-  Run,
-  Transport,
-  WireMessage,
-} from "./transport.ts";
-import { Outbox } from "./outbox.ts";
 import { isReplyQueue, replyAddress, Requests } from "./requests.ts";
+import { groupKeyOf, type Member, Routes } from "./routes.ts";
+import { approximateSize } from "./size.ts";
+import { snapshot } from "./snapshot.ts";
+import { LocalSubscription, type SubscriptionHost } from "./subscription.ts";
 
 /** What the bus asks of the primary. */
 export interface PrimaryLink {
@@ -60,32 +56,48 @@ export interface BusOptions {
 }
 
 /**
- * A pool's end of the publish/subscribe bus. Delivery inside the pool goes
- * straight to the subscriptions' buffers; delivery to other pools is
- * coalesced per turn into batches on the transport.
+ * A pool's end of the publish/subscribe bus. It decides where each message
+ * goes: this pool's subscriptions get it straight into their buffers; for
+ * the other pools it picks the pools (and the group members) and hands the
+ * message to the transport, addressed to them.
  */
 export class PoolBus implements SubscriptionHost {
   readonly scheduler: Scheduler;
   readonly pool: string;
   readonly index: number;
   #options: BusOptions;
+  #transport: Transport;
   #log: Logger;
   #routes: Routes;
+  #metas: MetaFactory;
+  #inbound: Inbound;
   #nextId = 0;
   #requests: Requests;
-  #outbox: Outbox;
+  /** Messages that could not be delivered: key → count. */
+  #undelivered = new Map<string, Undelivered>();
   #closed = false;
 
   constructor(options: BusOptions) {
     this.#options = options;
+    this.#transport = options.transport;
     this.#log = options.log;
     this.scheduler = options.scheduler;
     this.pool = options.pool;
     this.index = options.index;
     this.#requests = new Requests(options.index, options.incarnation);
     this.#routes = new Routes(options.index);
-    this.#outbox = new Outbox(options.transport, options.scheduler);
-    options.transport.onReceive((batch) => this.#receive(batch));
+    this.#metas = new MetaFactory(options.pools);
+    this.#inbound = new Inbound({
+      index: options.index,
+      routes: this.#routes,
+      requests: this.#requests,
+      metas: this.#metas,
+      transport: options.transport,
+      log: options.log,
+      lost: (queue, group) =>
+        this.#count({ pool: this.pool, group, queue, count: 1 }),
+    });
+    options.transport.onReceive((batch) => this.#inbound.receive(batch));
   }
 
   // ---- publish ---------------------------------------------------------
@@ -110,103 +122,116 @@ export class PoolBus implements SubscriptionHost {
       throw new DataCloneError(queue, error);
     }
     const message: WireMessage = {
-      q: queue,
-      d: copy,
-      f: service,
-      t: Date.now(),
+      queue,
+      data: copy,
+      service,
+      publishedAt: Date.now(),
+      size: 0,
     };
     if (options !== undefined) {
-      // Absent keys, not `undefined` ones: every key costs on the channel.
       if (options.replyTo !== undefined) {
-        message.r = validateQueueName(options.replyTo, "publish");
+        message.replyTo = validateQueueName(options.replyTo, "publish");
       }
       if (options.headers !== undefined) {
-        message.h = checkHeaders(queue, options.headers);
+        message.headers = checkHeaders(queue, options.headers);
       }
     }
+    let wait: Promise<void> | undefined;
     if (isReplyQueue(queue)) {
       const address = replyAddress(queue);
       if (address.index === this.index) this.#requests.resolve(address, copy);
-      else this.#outbox.push(message);
+      else {
+        message.size = approximateSize(copy);
+        wait = this.#transport.send([address.index], message);
+      }
     } else {
       const route = this.#routes.route(queue);
       let targets = route.local;
-      let groupTargets: string[] | undefined;
+      let picks: Member[] | undefined;
+      let keys: string[] | undefined;
       if (route.groups.length > 0) {
         const withMembers = targets.slice();
         for (const group of route.groups) {
           const member = this.#routes.pick(group);
           if (member.local !== undefined) withMembers.push(member.local);
-          else (groupTargets ??= []).push(member.id, group.key);
+          else {
+            (picks ??= []).push(member);
+            (keys ??= []).push(group.key);
+          }
         }
         targets = withMembers;
       }
-      const remote = route.remote || groupTargets !== undefined;
+      const remote = route.pools.length > 0 || picks !== undefined;
       while (firstFull(targets) !== undefined) {
         await Promise.all(targets.map((target) => target.whenSpace()));
       }
       if (targets.length > 0) {
-        this.#deliver(targets, copy, this.#meta(message, this.index), !remote);
+        this.#deliver(
+          targets,
+          copy,
+          this.#metas.of(message, this.index),
+          remote ? "copy-each" : "last-takes-original",
+        );
       }
       if (remote) {
-        if (groupTargets !== undefined) message.g = groupTargets;
-        if (!route.remote) message.o = 1;
-        this.#outbox.push(message);
+        message.size = approximateSize(copy);
+        wait = picks === undefined
+          ? this.#transport.send(route.pools, message)
+          : this.#sendToMembers(message, route.pools, picks, keys!);
       }
     }
-    if (this.#outbox.full) {
-      await this.#outbox.whenSpace();
-    } else if (this.scheduler.tick()) {
-      await this.scheduler.yield();
+    if (wait !== undefined) await wait;
+    else if (this.scheduler.tick()) await this.scheduler.yield();
+  }
+
+  /**
+   * Sends a message to `pools` (their subscriptions outside any group) and
+   * to the group members picked in other pools: one message per pool, naming
+   * the members there.
+   */
+  #sendToMembers(
+    message: WireMessage,
+    pools: readonly number[],
+    picks: readonly Member[],
+    keys: readonly string[],
+  ): Promise<void> | undefined {
+    const byPool = new Map<number, MemberPick[]>();
+    for (let i = 0; i < picks.length; i++) {
+      const { id, pool } = picks[i]!;
+      let members = byPool.get(pool);
+      if (members === undefined) byPool.set(pool, members = []);
+      members.push({ id, key: keys[i]! });
     }
+    const waits: Promise<void>[] = [];
+    const plain = pools.filter((pool) => !byPool.has(pool));
+    if (plain.length > 0) {
+      const wait = this.#transport.send(plain, message);
+      if (wait !== undefined) waits.push(wait);
+    }
+    for (const [pool, members] of byPool) {
+      const addressed: WireMessage = { ...message, members };
+      if (!pools.includes(pool)) addressed.membersOnly = true;
+      const wait = this.#transport.send([pool], addressed);
+      if (wait !== undefined) waits.push(wait);
+    }
+    return waits.length === 0 ? undefined : Promise.all(waits).then(() => {});
   }
 
   /**
    * Hands a message's snapshot to local subscriptions: each gets its own
-   * copy; the last may take `data` itself when nothing else will read it.
+   * copy; with `"last-takes-original"` the last one takes `data` itself,
+   * when nothing else (no other pool) will read it.
    */
   #deliver(
     targets: readonly LocalSubscription[],
     data: unknown,
     meta: MessageMeta,
-    mayTakeOriginal: boolean,
+    ownership: "copy-each" | "last-takes-original",
   ): void {
-    const last = targets.length - 1;
-    for (let i = 0; i <= last; i++) {
-      targets[i]!.push(
-        i === last && mayTakeOriginal ? data : snapshot(data),
-        meta,
-      );
+    const last = ownership === "last-takes-original" ? targets.length - 1 : -1;
+    for (let i = 0; i < targets.length; i++) {
+      targets[i]!.push(i === last ? data : snapshot(data), meta);
     }
-  }
-
-  /** `meta.from` objects, frozen and shared: pool index → service → origin. */
-  #origins: Array<Map<string, MessageOrigin>> = [];
-
-  /**
-   * The metadata of a message: one frozen object shared by every
-   * subscription that receives it, and by the messages of a run, which
-   * share every field (`from` and `headers` frozen too).
-   */
-  #meta(message: Envelope, sender: number): MessageMeta {
-    const origin = message.p ?? sender;
-    const services = this.#origins[origin] ??= new Map();
-    let from = services.get(message.f);
-    if (from === undefined) {
-      from = Object.freeze({
-        pool: this.#options.pools[origin] ?? String(origin),
-        service: message.f,
-      });
-      services.set(message.f, from);
-    }
-    const meta: MessageMeta = {
-      queue: message.q,
-      from,
-      publishedAt: message.t,
-    };
-    if (message.r !== undefined) meta.replyTo = message.r;
-    if (message.h !== undefined) meta.headers = Object.freeze(message.h);
-    return Object.freeze(meta);
   }
 
   // ---- subscribe -------------------------------------------------------
@@ -296,7 +321,7 @@ export class PoolBus implements SubscriptionHost {
     return this.#remove(found);
   }
 
-  /** Removes every subscription of `service` (when it stops or restarts). */
+  /** Removes every subscription of `service` (when it restarts). */
   unsubscribeService(service: string): Promise<void> {
     return this.#remove(
       [...this.#routes.subscriptions()].filter((s) => s.service === service),
@@ -306,15 +331,26 @@ export class PoolBus implements SubscriptionHost {
   async #remove(subscriptions: LocalSubscription[]): Promise<void> {
     const live = subscriptions.filter((s) => !s.closed);
     if (live.length === 0) return;
-    for (const subscription of live) {
-      this.#routes.remove(subscription);
-    }
+    for (const subscription of live) this.#routes.remove(subscription);
     for (const subscription of live) {
       const rest = subscription.close();
       if (subscription.group !== undefined) {
         const key = groupKeyOf(subscription.queue, subscription.group);
-        for (const item of rest) {
-          this.#reassign(item, key, subscription.id, this.index);
+        for (const { data, meta } of rest) {
+          this.#inbound.reassign(
+            {
+              queue: meta.queue,
+              service: meta.from.service,
+              publishedAt: meta.publishedAt,
+              replyTo: meta.replyTo,
+              headers: meta.headers,
+              origin: this.#metas.poolIndex(meta.from.pool),
+            },
+            data,
+            key,
+            subscription.id,
+            this.index,
+          );
         }
       } else if (rest.length > 0) {
         this.#log.debug(
@@ -327,48 +363,9 @@ export class PoolBus implements SubscriptionHost {
     }
   }
 
-  // ---- the table of other pools' subscriptions -------------------------
-
   /** Applies a change of the table the primary keeps. */
   applyTable(add: SubscriptionEntry[], remove: string[]): void {
     this.#routes.applyTable(add, remove);
-  }
-
-  /** Gives a group message whose member left to another member. */
-  #reassign(
-    item: Delivery | WireMessage,
-    key: string,
-    departed: string,
-    sender: number,
-  ): void {
-    const message: WireMessage = "q" in item ? item : {
-      q: item.meta.queue,
-      d: item.data,
-      f: item.meta.from.service,
-      t: item.meta.publishedAt,
-      r: item.meta.replyTo,
-      h: item.meta.headers,
-      p: this.#options.pools.indexOf(item.meta.from.pool),
-    };
-    const origin = message.p ?? sender;
-    const group = this.#routes.route(message.q).groups.find((g) =>
-      g.key === key
-    );
-    const candidates = group?.members.filter((m) => m.id !== departed) ?? [];
-    if (group === undefined || candidates.length === 0) {
-      this.#log.warn(
-        `No member of group "${
-          key.split("\u0000")[1]
-        }" is left for a message on "${message.q}"; it is not delivered`,
-      );
-      return;
-    }
-    const member = this.#routes.pick(group, departed);
-    if (member.local !== undefined) {
-      member.local.push(message.d, this.#meta(message, origin));
-    } else {
-      this.#outbox.push({ ...message, g: [member.id, key], o: 1, p: origin });
-    }
   }
 
   // ---- request / reply -------------------------------------------------
@@ -389,7 +386,8 @@ export class PoolBus implements SubscriptionHost {
     }
     const route = this.#routes.route(queue);
     if (
-      !route.remote && route.local.length === 0 && route.groups.length === 0
+      route.pools.length === 0 && route.local.length === 0 &&
+      route.groups.length === 0
     ) {
       throw new NoRespondersError(queue);
     }
@@ -405,77 +403,6 @@ export class PoolBus implements SubscriptionHost {
       throw error;
     }
     return reply as Promise<T>;
-  }
-
-  // ---- to and from other pools -----------------------------------------
-
-  /** Resolves once everything published so far has left the pool. */
-  flush(): Promise<void> {
-    return this.#outbox.flush();
-  }
-
-  /**
-   * Routes a batch from another pool. Its credit goes back once every
-   * message is in its subscriptions' buffers: at once, or when the last one
-   * that found a buffer full gets in (see `LocalSubscription.offer`).
-   */
-  #receive(batch: ReceivedBatch): void {
-    const hold = new BatchHold(batch.ack);
-    let start = 0;
-    for (const run of batch.runs) {
-      this.#routeRun(batch, start, run, hold);
-      start = run.end;
-    }
-    hold.release();
-  }
-
-  /** Routes one run: its targets and its meta are worked out once. */
-  #routeRun(
-    batch: ReceivedBatch,
-    start: number,
-    run: Run,
-    hold: BatchHold,
-  ): void {
-    const { data, sender } = batch;
-    const { envelope, end } = run;
-    if (isReplyQueue(envelope.q)) {
-      const address = replyAddress(envelope.q);
-      for (let j = start; j < end; j++) {
-        this.#requests.resolve(address, data[j]);
-      }
-      return;
-    }
-    let targets = envelope.o === 1
-      ? NONE
-      : this.#routes.route(envelope.q).local;
-    const departed: Array<[string, string]> = [];
-    const groups = envelope.g;
-    if (groups !== undefined) {
-      const withMembers = targets.slice();
-      targets = withMembers;
-      for (let i = 0; i < groups.length; i += 2) {
-        const id = groups[i]!;
-        const target = this.#routes.subscription(id);
-        if (target !== undefined) withMembers.push(target);
-        else if (Number(id.split(".")[0]) === this.index) {
-          departed.push([id, groups[i + 1]!]);
-        }
-      }
-    }
-    if (targets.length > 0) {
-      const meta = this.#meta(envelope, sender);
-      // The last target may take the originals when no departed member's
-      // message is handed on (`#reassign` sends the original).
-      const last = departed.length === 0 ? targets.length - 1 : -1;
-      for (let i = 0; i < targets.length; i++) {
-        targets[i]!.offer(data, start, end, meta, hold, i !== last);
-      }
-    }
-    for (let j = start; j < end; j++) {
-      for (const [id, key] of departed) {
-        this.#reassign({ ...envelope, d: data[j] }, key, id, sender);
-      }
-    }
   }
 
   // ---- supervision and shutdown ----------------------------------------
@@ -526,11 +453,17 @@ export class PoolBus implements SubscriptionHost {
     return this.#options.primary.topology();
   }
 
-  /** Whether anything is waiting to be sent, received, routed or handled. */
+  /**
+   * Resolves once everything published so far (to pool `to`, or to every
+   * pool) has been received and routed there.
+   */
+  flush(to?: number): Promise<void> {
+    return this.#transport.flush(to);
+  }
+
+  /** Whether anything is waiting to be sent, acknowledged, routed or handled. */
   busy(): boolean {
-    if (
-      this.#outbox.size > 0 || this.#options.transport.pendingInbound() > 0
-    ) return true;
+    if (this.#transport.busy() || this.#transport.held() > 0) return true;
     for (const subscription of this.#routes.subscriptions()) {
       if (subscription.size > 0 || subscription.active > 0) return true;
     }
@@ -538,35 +471,44 @@ export class PoolBus implements SubscriptionHost {
   }
 
   /**
-   * Waits until every message sent to this pool so far (counted by the
-   * transport even while still in flight) has been handled.
+   * Waits until everything this pool has sent was routed by its receivers,
+   * and every message in this pool's subscriptions was handled.
    */
   async drain(): Promise<void> {
-    for (;;) {
+    while (this.busy()) {
       await this.flush();
-      const subscriptions = [...this.#routes.subscriptions()];
-      await Promise.all(subscriptions.map((s) => s.whenIdle()));
-      const inbound = this.#options.transport.pendingInbound();
-      if (
-        inbound === 0 && this.#outbox.size === 0 &&
-        subscriptions.every((s) => s.size === 0)
-      ) {
-        return;
-      }
-      if (inbound > 0 && subscriptions.every((s) => s.overflowed === 0)) {
-        await new Promise((resolve) => setTimeout(resolve, 1));
-      } else {
-        await this.scheduler.yield();
-      }
+      await Promise.all(
+        [...this.#routes.subscriptions()].map((s) => s.whenIdle()),
+      );
+      await this.scheduler.yield();
     }
   }
 
-  /** Stops the bus: pending requests fail, the transport closes. */
-  close(): void {
-    if (this.#closed) return;
+  /** Counts the messages of peers the transport dropped (a pool went down). */
+  collectUnsent(): void {
+    for (const { to, queue, count } of this.#transport.takeUnsent()) {
+      this.#count({ pool: this.#metas.poolName(to), queue, count });
+    }
+  }
+
+  /**
+   * Stops the bus: pending requests fail, the transport closes. Returns the
+   * messages that were never handled: still waiting in a subscription, never
+   * sent to another pool, or left without a group member.
+   */
+  close(): Undelivered[] {
+    if (this.#closed) return [];
     this.#closed = true;
     for (const subscription of this.#routes.subscriptions()) {
-      subscription.close();
+      const rest = subscription.close().length;
+      if (rest > 0) {
+        this.#count({
+          pool: this.pool,
+          service: subscription.service,
+          queue: subscription.queue,
+          count: rest,
+        });
+      }
     }
     this.#routes.clear();
     this.#requests.rejectAll((id) =>
@@ -574,12 +516,21 @@ export class PoolBus implements SubscriptionHost {
         `Request ${id} of pool "${this.pool}" ended: the pool stopped`,
       )
     );
-    this.#outbox.close();
-    this.#options.transport.close();
+    this.collectUnsent();
+    for (const { to, queue, count } of this.#transport.close()) {
+      this.#count({ pool: this.#metas.poolName(to), queue, count });
+    }
+    return [...this.#undelivered.values()];
+  }
+
+  #count(counted: Omit<Undelivered, "heldBy">): void {
+    const { pool, service, group, queue, count } = counted;
+    const key = [pool, service, group, queue].join("\u0000");
+    const entry = this.#undelivered.get(key);
+    if (entry !== undefined) entry.count += count;
+    else this.#undelivered.set(key, { ...counted, heldBy: this.pool });
   }
 }
-
-const NONE: readonly LocalSubscription[] = Object.freeze([]);
 
 function firstFull(
   targets: readonly LocalSubscription[],
@@ -597,28 +548,4 @@ function positiveInteger(queue: string, name: string, value: number): number {
     );
   }
   return value;
-}
-
-/** Header objects already checked and frozen, shared as they are. */
-const checkedHeaders = new WeakSet<object>();
-
-/** A frozen, checked copy of `headers` (the object itself when it was checked before). */
-function checkHeaders(
-  queue: string,
-  headers: Record<string, string>,
-): Readonly<Record<string, string>> {
-  if (checkedHeaders.has(headers)) return headers;
-  const copy: Record<string, string> = {};
-  for (const [key, value] of Object.entries(headers)) {
-    if (typeof value !== "string") {
-      throw new TypeError(
-        `Cannot publish on "${queue}": header "${key}" must be a string`,
-      );
-    }
-    copy[key] = value;
-  }
-  Object.freeze(copy);
-  checkedHeaders.add(copy);
-  if (Object.isFrozen(headers)) checkedHeaders.add(headers);
-  return copy;
 }

@@ -1,10 +1,13 @@
-import type { SubscriptionEntry } from "../pool/protocol.ts";
+import type { SubscriptionEntry } from "./entry.ts";
 import { QueueIndex } from "./queue_name.ts";
 import type { LocalSubscription } from "./subscription.ts";
 
 /** A member of a competing-consumer group, in this pool or another. */
 export interface Member {
+  /** The subscription's id. */
   id: string;
+  /** The index of the member's pool. */
+  pool: number;
   /** The subscription, when the member is in this pool. */
   local: LocalSubscription | undefined;
 }
@@ -19,15 +22,22 @@ export interface GroupRoute {
 export interface Route {
   /** This pool's subscriptions outside any group. */
   local: readonly LocalSubscription[];
-  /** Whether another pool has a subscription outside any group. */
-  remote: boolean;
+  /** The other pools with a subscription outside any group, in order. */
+  pools: readonly number[];
   /** The groups, each to get the message once. */
   groups: GroupRoute[];
 }
 
+const NO_POOLS: readonly number[] = Object.freeze([]);
+
 /** The key that identifies a competing-consumer group. */
 export function groupKeyOf(queue: string, group: string): string {
   return `${queue}\u0000${group}`;
+}
+
+/** The group's name in a key made by {@linkcode groupKeyOf}. */
+export function groupNameOf(key: string): string {
+  return key.slice(key.indexOf("\u0000") + 1);
 }
 
 /**
@@ -114,16 +124,18 @@ export class Routes {
       else {
         member(groupKeyOf(subscription.queue, subscription.group), {
           id: subscription.id,
+          pool: this.#index,
           local: subscription,
         });
       }
     }
-    let remote = false;
+    const pools = new Set<number>();
     for (const entry of this.#remote.match(queue)) {
-      if (entry.group === undefined) remote = true;
+      if (entry.group === undefined) pools.add(entry.poolIndex);
       else {
         member(groupKeyOf(entry.queue, entry.group), {
           id: entry.id,
+          pool: entry.poolIndex,
           local: undefined,
         });
       }
@@ -131,7 +143,11 @@ export class Routes {
     for (const group of groups.values()) {
       group.members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     }
-    route = { local, remote, groups: [...groups.values()] };
+    route = {
+      local,
+      pools: pools.size === 0 ? NO_POOLS : [...pools].sort((a, b) => a - b),
+      groups: [...groups.values()],
+    };
     if (this.#routes.size > 10_000) this.#routes.clear();
     this.#routes.set(queue, route);
     return route;

@@ -1,5 +1,6 @@
 import type { MessageHandler, MessageMeta } from "../types.ts";
-import type { Scheduler } from "../pool/scheduler.ts";
+import type { Scheduler } from "../scheduler.ts";
+import type { BatchHold } from "./batch_hold.ts";
 import { PairQueue } from "./pair_queue.ts";
 import { snapshot } from "./snapshot.ts";
 
@@ -7,32 +8,6 @@ import { snapshot } from "./snapshot.ts";
 export interface Delivery {
   data: unknown;
   meta: MessageMeta;
-}
-
-/**
- * A batch received from another pool, while some of its messages wait
- * behind full buffers: its credit goes back to the sender (`ack`) once the
- * routing is done and every one of them has entered its buffer (or the
- * subscription closed).
- */
-export class BatchHold {
-  /** Segments still waiting behind a buffer, plus one until routing is done. */
-  #pending = 1;
-  #ack: () => void;
-
-  constructor(ack: () => void) {
-    this.#ack = ack;
-  }
-
-  /** One more segment waits behind a buffer. */
-  take(): void {
-    this.#pending++;
-  }
-
-  /** A segment entered its buffer, or the routing is done. */
-  release(): void {
-    if (--this.#pending === 0) this.#ack();
-  }
 }
 
 /** Messages of one run waiting behind a full buffer: `data[next..end)`. */
@@ -178,10 +153,10 @@ export class LocalSubscription {
   /**
    * Queues `data[start..end)`, messages from another pool sharing `meta`:
    * into the buffer as far as it has room and nothing waits behind it, the
-   * rest behind it, holding `hold`. With `copy`, each message is snapshotted
-   * first (another subscription takes the originals); without, the
-   * originals are this subscription's alone, so the rest waits in `data`
-   * itself.
+   * rest behind it, holding `hold`. With `"copy"`, each message is
+   * snapshotted first (another subscription takes the originals); with
+   * `"take-originals"`, they are this subscription's alone, so the rest
+   * waits in `data` itself.
    */
   offer(
     data: unknown[],
@@ -189,8 +164,9 @@ export class LocalSubscription {
     end: number,
     meta: MessageMeta,
     hold: BatchHold,
-    copy: boolean,
+    ownership: "copy" | "take-originals",
   ): void {
+    const copy = ownership === "copy";
     if (this.closed) return;
     let next = start;
     if (this.#overflowHead === this.#overflow.length) {

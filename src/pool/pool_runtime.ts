@@ -1,12 +1,13 @@
-import { BroadcastTransport } from "../bus/broadcast_transport.ts";
 import { PoolBus, type PrimaryLink } from "../bus/bus.ts";
+import { openTransport, type Transport } from "../transport/open.ts";
 import { deserializeError, serializeError } from "../errors.ts";
 import { createLogger, type LogSink } from "../logger.ts";
 import { Service, type ServiceEntry } from "../service.ts";
-import type { Logger, LogRecord, Topology } from "../types.ts";
+import type { Logger, LogRecord, Topology, Undelivered } from "../types.ts";
 import { PoolServiceContext } from "./context.ts";
 import type { FromPool, ToPool } from "./protocol.ts";
-import { Scheduler } from "./scheduler.ts";
+import { Scheduler } from "../scheduler.ts";
+import { beat } from "./heartbeat.ts";
 import { type RunnerHost, ServiceRunner } from "./service_runner.ts";
 import type { WorkerScope } from "./worker_scope.ts";
 import { withTimeout } from "../_util/time.ts";
@@ -30,6 +31,7 @@ export class PoolRuntime implements RunnerHost {
   #controller = new AbortController();
   #scheduler = new Scheduler();
   #bus: PoolBus;
+  #transport: Transport;
   #log: Logger;
   #runners: ServiceRunner[] = [];
   #requests = new Map<number, Request>();
@@ -50,12 +52,13 @@ export class PoolRuntime implements RunnerHost {
     const sink: LogSink = (record: LogRecord) =>
       this.#send({ mf: 1, kind: "log", record });
     this.#log = createLogger(sink, init.config.logLevel, init.pool);
-    const transport = new BroadcastTransport(
-      `magic-foundation:${init.config.runId}`,
-      init.shared,
+    const transport = openTransport(
+      init.transport,
       init.index,
       init.incarnation,
+      this.#scheduler,
     );
+    this.#transport = transport;
     this.#bus = new PoolBus({
       pool: init.pool,
       index: init.index,
@@ -68,11 +71,11 @@ export class PoolRuntime implements RunnerHost {
       bufferSize: init.config.bufferSize,
     });
     this.#bus.applyTable(init.table, []);
-    const heartbeat = init.shared.heartbeat;
-    heartbeat[init.index] = Date.now();
+    const { heartbeats, index } = init;
+    beat(heartbeats, index);
     let ticks = 0;
     this.#housekeeping = setInterval(() => {
-      heartbeat[init.index] = Date.now();
+      beat(heartbeats, index);
       if (++ticks % 5 === 0) this.#reportStuck();
     }, HOUSEKEEPING_MS);
     for (const entry of entries) this.#addService(entry, sink);
@@ -101,6 +104,7 @@ export class PoolRuntime implements RunnerHost {
   /** Handles one message from the primary. */
   handle(message: ToPool): void {
     switch (message.kind) {
+      case "boot":
       case "init":
         break;
       case "start":
@@ -120,8 +124,11 @@ export class PoolRuntime implements RunnerHost {
         } else request.resolve(message.value);
         break;
       }
+      case "transport":
+        this.#transport.update(message.update);
+        break;
       case "flush":
-        this.#bus.flush().then(() =>
+        this.#bus.flush(message.to).then(() =>
           this.#send({ mf: 1, kind: "flushed", request: message.request })
         );
         break;
@@ -280,21 +287,25 @@ export class PoolRuntime implements RunnerHost {
   async #stop(): Promise<void> {
     this.#beginStop();
     const timeout = this.terminateTimeout;
+    const bounded = (promise: Promise<void>): Promise<boolean> =>
+      withTimeout(promise, timeout).then(() => true, () => false);
+    let undelivered: Undelivered[] = [];
     try {
       await Promise.all(this.#runners.map((runner) => runner.settle(timeout)));
-      try {
-        await withTimeout(this.#bus.drain(), timeout);
-      } catch {
+      if (!await bounded(this.#bus.drain())) {
         this.#log.warn(
-          `Messages were still waiting for handlers ${timeout} ms into the stop`,
+          `Messages were still waiting ${timeout} ms into the stop; they are counted as undelivered`,
         );
       }
       for (const runner of [...this.#runners].reverse()) {
         await runner.terminate();
       }
-      await this.#bus.flush();
+      await bounded(this.#bus.flush());
     } finally {
-      this.#bus.close();
+      undelivered = this.#bus.close();
+      for (const lost of undelivered) {
+        this.#log.error(describeUndelivered(lost));
+      }
       clearInterval(this.#housekeeping);
       this.#scheduler.close();
       for (const request of this.#requests.values()) {
@@ -305,6 +316,7 @@ export class PoolRuntime implements RunnerHost {
         mf: 1,
         kind: "terminated",
         services: this.#runners.map((runner) => runner.report()),
+        undelivered,
       });
       this.#done.resolve();
     }
@@ -313,4 +325,14 @@ export class PoolRuntime implements RunnerHost {
   #send(message: FromPool): void {
     this.#scope.postMessage(message);
   }
+}
+
+/** One log line for messages that were never handled. */
+export function describeUndelivered(lost: Undelivered): string {
+  const where = lost.service !== undefined
+    ? `waited for ${lost.service} on "${lost.queue}" in pool "${lost.pool}" and were never handled (a handler that did not finish by the stop deadline?)`
+    : lost.group !== undefined
+    ? `on "${lost.queue}" found no member of group "${lost.group}" left`
+    : `on "${lost.queue}" for pool "${lost.pool}" never left pool "${lost.heldBy}" (the receiving pool took nothing more)`;
+  return `${lost.count} messages ${where}`;
 }

@@ -5,24 +5,12 @@
  */
 import type { SerializedError } from "../errors.ts";
 import type { ServiceStatus } from "../service.ts";
-import type { LogLevel, LogRecord, Topology } from "../types.ts";
-import type { SharedState } from "../bus/credits.ts";
-
-/** A subscription as every pool knows it. */
-export interface SubscriptionEntry {
-  /** Unique in the run: `<pool index>.<incarnation>.<n>`. */
-  id: string;
-  /** The index of the pool holding it. */
-  poolIndex: number;
-  /** The pool's name. */
-  pool: string;
-  /** The subscribing service. */
-  service: string;
-  /** The queue name or pattern. */
-  queue: string;
-  /** The competing-consumer group, if any. */
-  group?: string | undefined;
-}
+import type { LogLevel, LogRecord, Topology, Undelivered } from "../types.ts";
+import type { SubscriptionEntry } from "../bus/entry.ts";
+import type {
+  TransportSetup,
+  TransportUpdate,
+} from "../transport/transport.ts";
 
 /** What the runtime tells about one service. */
 export interface ServiceReport {
@@ -52,12 +40,21 @@ export interface PoolConfig {
 export type ToPool =
   | {
     mf: 1;
+    kind: "boot";
+    /** The pool this worker runs. */
+    pool: string;
+    /** `main.run({ workerData })`, structured-cloned. */
+    workerData: unknown;
+  }
+  | {
+    mf: 1;
     kind: "init";
     pool: string;
     index: number;
     incarnation: number;
     pools: string[];
-    shared: SharedState;
+    transport: TransportSetup;
+    heartbeats: Float64Array;
     table: SubscriptionEntry[];
     config: PoolConfig;
     /** True when the program is already running (a restart after a crash). */
@@ -78,7 +75,14 @@ export type ToPool =
     error?: SerializedError;
     value?: unknown;
   }
-  | { mf: 1; kind: "flush"; request: number }
+  | { mf: 1; kind: "transport"; update: TransportUpdate }
+  | {
+    mf: 1;
+    kind: "flush";
+    request: number;
+    /** Only what was sent to this pool. */
+    to?: number;
+  }
   | { mf: 1; kind: "drain"; request: number }
   | { mf: 1; kind: "topology"; request: number }
   | { mf: 1; kind: "stopping" }
@@ -86,6 +90,7 @@ export type ToPool =
 
 /** Worker → primary. */
 export type FromPool =
+  | { mf: 1; kind: "hello" }
   | { mf: 1; kind: "ready" }
   | { mf: 1; kind: "initialized"; services: ServiceReport[] }
   | {
@@ -105,7 +110,13 @@ export type FromPool =
   | { mf: 1; kind: "topology-request"; request: number }
   | { mf: 1; kind: "topology-part"; request: number; topology: Topology }
   | { mf: 1; kind: "stop-all" }
-  | { mf: 1; kind: "terminated"; services: ServiceReport[] }
+  | {
+    mf: 1;
+    kind: "terminated";
+    services: ServiceReport[];
+    /** Messages the pool never handled or never sent. */
+    undelivered: Undelivered[];
+  }
   | { mf: 1; kind: "exit"; reason: string };
 
 /** Whether `data` is one of the library's own messages. */

@@ -4,7 +4,7 @@
  */
 export interface WorkerScope {
   readonly name: string;
-  postMessage(message: unknown): void;
+  postMessage(message: unknown, transfer?: Transferable[]): void;
   addEventListener(
     type: "message",
     listener: (event: MessageEvent) => void,
@@ -12,6 +12,10 @@ export interface WorkerScope {
   addEventListener(
     type: "error" | "unhandledrejection",
     listener: (event: Event) => void,
+  ): void;
+  removeEventListener(
+    type: "message",
+    listener: (event: MessageEvent) => void,
   ): void;
   close(): void;
 }

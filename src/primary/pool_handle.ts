@@ -36,8 +36,8 @@ export class PoolHandle {
   }
 
   /** Sends a message to the worker, if it has one. */
-  send(message: ToPool): void {
-    this.worker?.postMessage(message);
+  send(message: ToPool, transfer: Transferable[] = []): void {
+    this.worker?.postMessage(message, transfer);
   }
 
   /** Records what a status or report message says. */

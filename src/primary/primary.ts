@@ -1,14 +1,17 @@
-import { createSharedState, leave, type SharedState } from "../bus/credits.ts";
+import type { SubscriptionEntry } from "../bus/entry.ts";
 import { serializeError } from "../errors.ts";
 import { createLogger, type LogSink } from "../logger.ts";
-import type {
-  FromPool,
-  PoolConfig,
-  SubscriptionEntry,
-  ToPool,
-} from "../pool/protocol.ts";
+import { POOL_WORKER_HASH } from "../pool/boot.ts";
+import {
+  createHeartbeats,
+  resetHeartbeat,
+  silentFor,
+} from "../pool/heartbeat.ts";
+import type { FromPool, PoolConfig, ToPool } from "../pool/protocol.ts";
 import { isProtocolMessage } from "../pool/protocol.ts";
-import type { Logger, Topology } from "../types.ts";
+import { createHub } from "../transport/open.ts";
+import type { TransportHub, TransportKind } from "../transport/transport.ts";
+import type { Logger, Topology, Undelivered } from "../types.ts";
 import type { ServiceStatus } from "../service.ts";
 import { PoolHandle } from "./pool_handle.ts";
 import { withTimeout } from "../_util/time.ts";
@@ -29,6 +32,11 @@ export interface ServiceFailure {
 export interface RunReport {
   /** Services that ended in `error` (empty when all went well). */
   failures: ServiceFailure[];
+  /**
+   * Messages whose `publish` resolved but that were never handled (empty
+   * when all went well); each is also logged, and makes the exit code 1.
+   */
+  undelivered: Undelivered[];
 }
 
 /** The detail of a `status` event of `Main`. */
@@ -47,6 +55,7 @@ export interface StatusChange {
 export interface PrimarySettings {
   module: URL;
   workerData: unknown;
+  transport: TransportKind;
   signals: boolean;
   terminateTimeout: number;
   stallThreshold: number;
@@ -69,13 +78,12 @@ export class Primary {
   #log: Logger;
   #pools: PoolHandle[];
   #names: string[];
-  #shared: SharedState;
+  #hub: TransportHub;
+  #heartbeats: Float64Array;
+  #undelivered: Undelivered[] = [];
   #table = new Map<string, SubscriptionEntry>();
   /** Messages sent to several pools, waiting for each one's answer. */
-  #pending = new Map<
-    number,
-    { waiting: Set<number>; parts: unknown[]; resolve(parts: unknown[]): void }
-  >();
+  #pending = new Map<number, PendingAnswers>();
   #nextId = 0;
   #started = false;
   #stopping = false;
@@ -93,7 +101,17 @@ export class Primary {
     this.#log = createLogger(settings.sink, settings.config.logLevel);
     this.#names = [...pools];
     this.#pools = this.#names.map((name, index) => new PoolHandle(name, index));
-    this.#shared = createSharedState(pools.length);
+    this.#heartbeats = createHeartbeats(pools.length);
+    this.#hub = createHub(
+      settings.transport,
+      settings.config.runId,
+      pools.length,
+      (index, update, transfer) =>
+        this.#pools[index]?.send(
+          { mf: 1, kind: "transport", update },
+          transfer,
+        ),
+    );
   }
 
   /** Asks every pool to stop; `run()` resolves once they have. */
@@ -135,7 +153,7 @@ export class Primary {
       }
       for (const pool of this.#pools) pool.kill();
     }
-    return { failures: this.#failures() };
+    return { failures: this.#failures(), undelivered: this.#undelivered };
   }
 
   // ---- workers ---------------------------------------------------------
@@ -144,10 +162,9 @@ export class Primary {
     pool.incarnation++;
     pool.state = "starting";
     pool.terminated = Promise.withResolvers<void>();
+    resetHeartbeat(this.#heartbeats, pool.index);
     const url = new URL(this.#settings.module);
-    url.hash = `magic-foundation=${
-      encodeURIComponent(JSON.stringify(this.#settings.workerData ?? null))
-    }`;
+    url.hash = POOL_WORKER_HASH;
     const worker = new Worker(url, { type: "module", name: pool.name });
     pool.worker = worker;
     const incarnation = pool.incarnation;
@@ -178,9 +195,21 @@ export class Primary {
 
   #receive(pool: PoolHandle, message: FromPool): void {
     switch (message.kind) {
-      case "ready":
+      case "hello":
+        pool.send({
+          mf: 1,
+          kind: "boot",
+          pool: pool.name,
+          workerData: this.#settings.workerData,
+        });
+        break;
+      case "ready": {
         clearTimeout(pool.timer);
         pool.state = this.#stopping ? "stopping" : "live";
+        const { setup, transfer } = this.#hub.connect(
+          pool.index,
+          pool.incarnation,
+        );
         pool.send({
           mf: 1,
           kind: "init",
@@ -188,13 +217,15 @@ export class Primary {
           index: pool.index,
           incarnation: pool.incarnation,
           pools: this.#names,
-          shared: this.#shared,
+          transport: setup,
+          heartbeats: this.#heartbeats,
           table: [...this.#table.values()],
           config: this.#settings.config,
           started: this.#started,
-        });
+        }, transfer);
         if (this.#stopping) pool.send({ mf: 1, kind: "stopping" });
         break;
+      }
       case "initialized":
         pool.record(message);
         pool.initialized.resolve();
@@ -254,6 +285,7 @@ export class Primary {
         break;
       case "terminated":
         pool.record(message);
+        this.#undelivered.push(...message.undelivered);
         pool.terminated.resolve();
         break;
       case "exit":
@@ -276,7 +308,7 @@ export class Primary {
     pool.kill();
     pool.state = "dead";
     pool.deathReason = reason;
-    leave(this.#shared, pool.index);
+    this.#hub.disconnect(pool.index);
     const removed = [...this.#table.values()].filter((e) =>
       e.poolIndex === pool.index
     )
@@ -330,6 +362,13 @@ export class Primary {
 
   // ---- the subscription table and calls to pools -------------------------
 
+  /**
+   * Tells every pool but `except` of a change of the table; resolves once
+   * each has applied it, or is stalled (see `#checkStalls`): a pool whose
+   * event loop is blocked holds up nobody's `subscribe()` beyond the stall
+   * threshold. It applies the change before any later message from the
+   * primary once its loop turns again.
+   */
   #broadcastTable(
     add: SubscriptionEntry[],
     remove: string[],
@@ -338,6 +377,7 @@ export class Primary {
     return this.#ask(
       (ack) => ({ mf: 1, kind: "table", add, remove, ack }),
       except,
+      "skip-stalled",
     );
   }
 
@@ -348,18 +388,27 @@ export class Primary {
     return this.#ask((request) => ({ mf: 1, kind, request }), except);
   }
 
-  /** Sends a message to every live pool but `except`; resolves with their answers. */
-  #ask(message: (id: number) => ToPool, except?: number): Promise<unknown[]> {
+  /**
+   * Sends a message to every live pool but `except`; resolves with their
+   * answers (with `"skip-stalled"`, without those of stalled pools).
+   */
+  #ask(
+    message: (id: number) => ToPool,
+    except?: number,
+    stalled: "wait-for-stalled" | "skip-stalled" = "wait-for-stalled",
+  ): Promise<unknown[]> {
     const id = ++this.#nextId;
     const waiting = new Set<number>();
     for (const pool of this.#pools) {
       if (pool.index === except || !pool.live) continue;
-      waiting.add(pool.index);
       pool.send(message(id));
+      if (stalled === "wait-for-stalled" || pool.stalledSince === 0) {
+        waiting.add(pool.index);
+      }
     }
     if (waiting.size === 0) return Promise.resolve([]);
     const { promise, resolve } = Promise.withResolvers<unknown[]>();
-    this.#pending.set(id, { waiting, parts: [], resolve });
+    this.#pending.set(id, { waiting, parts: [], resolve, stalled });
     return promise;
   }
 
@@ -399,7 +448,10 @@ export class Primary {
       const bound = <T>(promise: Promise<T>): Promise<T | undefined> =>
         withTimeout(promise, timeout).catch(() => undefined);
       await bound(this.#broadcastTable([], ids, pool.index));
-      await bound(this.#gather("flush", pool.index));
+      await bound(this.#ask(
+        (request) => ({ mf: 1, kind: "flush", request, to: pool.index }),
+        pool.index,
+      ));
       pool.send({ mf: 1, kind: "stop" });
       const deadline = timeout * (pool.services.size + 2) + 1000;
       const ended = await withTimeout(pool.terminated.promise, deadline)
@@ -411,7 +463,7 @@ export class Primary {
       }
       pool.kill();
       pool.state = "stopped";
-      leave(this.#shared, pool.index);
+      this.#hub.disconnect(pool.index);
     }
   }
 
@@ -486,14 +538,15 @@ export class Primary {
         pool.stalledSince = 0;
         continue;
       }
-      const last = this.#shared.heartbeat[pool.index]!;
-      if (last === 0) continue;
-      const silent = now - last;
+      const silent = silentFor(this.#heartbeats, pool.index, now);
+      if (silent === undefined) continue;
+      const last = now - silent;
       if (pool.stalledSince === 0 && silent > threshold) {
         pool.stalledSince = last;
         this.#log.warn(
           `Pool "${pool.name}" is stalled: its event loop has not turned for ${silent} ms (a handler blocking synchronously?)`,
         );
+        this.#skipStalled(pool.index);
       } else if (pool.stalledSince !== 0 && silent <= threshold) {
         this.#log.info(
           `Pool "${pool.name}" recovered after a stall of ${
@@ -504,6 +557,22 @@ export class Primary {
       }
     }
   }
+
+  /** Stops waiting for stalled pool `index` where that is allowed. */
+  #skipStalled(index: number): void {
+    for (const [id, entry] of this.#pending) {
+      if (entry.stalled === "skip-stalled") this.#settle(id, index);
+    }
+  }
+}
+
+/** Answers the primary waits for, from several pools. */
+interface PendingAnswers {
+  waiting: Set<number>;
+  parts: unknown[];
+  resolve(parts: unknown[]): void;
+  /** Whether a pool that stalls is still waited for. */
+  stalled: "wait-for-stalled" | "skip-stalled";
 }
 
 /** Merges the topology parts of several pools. */

@@ -18,8 +18,8 @@
 /** Channel messages the bus may have outstanding per receiver. */
 const RING_BUDGET = 128;
 
-/** The shared-memory state of one run, handed to every pool. */
-export interface SharedState {
+/** The shared credit counters of one run, handed to every pool. */
+export interface SharedCredits {
   /** Number of pools. */
   pools: number;
   /** Batches a sender may have outstanding towards one receiver. */
@@ -30,31 +30,24 @@ export interface SharedState {
   pending: Int32Array;
   /** Word 0 is bumped and notified whenever credits come back. */
   notify: Int32Array;
-  /** Per pool: `Date.now()` of its last event-loop turn. */
-  heartbeat: Float64Array;
 }
 
-/** Allocates the shared state for `pools` pools. */
-export function createSharedState(pools: number): SharedState {
+/** Allocates the shared counters for `pools` pools. */
+export function createSharedCredits(pools: number): SharedCredits {
   const cells = pools * pools;
-  const buffer = new SharedArrayBuffer(
-    4 * (pools + cells + 2) + 8 * pools,
-  );
+  const buffer = new SharedArrayBuffer(4 * (pools + cells + 2));
   let offset = 0;
   const live = new Int32Array(buffer, offset, pools);
   offset += 4 * pools;
   const pending = new Int32Array(buffer, offset, cells);
   offset += 4 * cells;
   const notify = new Int32Array(buffer, offset, 2);
-  offset += 8;
-  const heartbeat = new Float64Array(buffer, offset, pools);
   return {
     pools,
     credits: Math.max(1, Math.floor(RING_BUDGET / Math.max(1, pools - 1))),
     live,
     pending,
     notify,
-    heartbeat,
   };
 }
 
@@ -64,7 +57,7 @@ function incarnationTag(incarnation: number): number {
 }
 
 /** Wakes every sender waiting for credits. */
-function notifyCredits(state: SharedState): void {
+function notifyCredits(state: SharedCredits): void {
   Atomics.add(state.notify, 0, 1);
   Atomics.notify(state.notify, 0);
 }
@@ -74,7 +67,7 @@ function notifyCredits(state: SharedState): void {
  * towards it. The primary calls this when a worker dies; a pool calls it when
  * it closes its channel.
  */
-export function leave(state: SharedState, index: number): void {
+export function leave(state: SharedCredits, index: number): void {
   Atomics.store(state.live, index, 0);
   for (let sender = 0; sender < state.pools; sender++) {
     Atomics.store(state.pending, sender * state.pools + index, 0);
@@ -84,11 +77,11 @@ export function leave(state: SharedState, index: number): void {
 
 /** One pool's side of the credits. */
 export class CreditGate {
-  readonly state: SharedState;
+  readonly state: SharedCredits;
   readonly index: number;
   readonly tag: number;
 
-  constructor(state: SharedState, index: number, incarnation: number) {
+  constructor(state: SharedCredits, index: number, incarnation: number) {
     this.state = state;
     this.index = index;
     this.tag = incarnationTag(incarnation);
@@ -198,6 +191,13 @@ export class CreditGate {
   async whenCredits(timeout: number): Promise<void> {
     const epoch = Atomics.load(this.state.notify, 0);
     if (this.tryPeek()) return;
+    const result = Atomics.waitAsync(this.state.notify, 0, epoch, timeout);
+    if (result.async) await result.value;
+  }
+
+  /** Resolves when credits were given back anywhere, or after `timeout` ms. */
+  async whenReleased(timeout: number): Promise<void> {
+    const epoch = Atomics.load(this.state.notify, 0);
     const result = Atomics.waitAsync(this.state.notify, 0, epoch, timeout);
     if (result.async) await result.value;
   }

@@ -1,0 +1,154 @@
+import type {
+  Envelope,
+  MemberPick,
+  ReceivedBatch,
+  Run,
+  Transport,
+} from "../transport/transport.ts";
+import type { Logger, MessageMeta } from "../types.ts";
+import { BatchHold } from "./batch_hold.ts";
+import type { MetaFactory } from "./meta.ts";
+import { isReplyQueue, replyAddress, type Requests } from "./requests.ts";
+import { groupNameOf, type Routes } from "./routes.ts";
+import { approximateSize } from "./size.ts";
+import type { LocalSubscription } from "./subscription.ts";
+
+/** What the receiving side of a pool's bus works with. */
+export interface InboundParts {
+  /** This pool's index. */
+  index: number;
+  routes: Routes;
+  requests: Requests;
+  metas: MetaFactory;
+  transport: Transport;
+  log: Logger;
+  /** Counts a message no subscription could take. */
+  lost(queue: string, group: string): void;
+}
+
+const NONE: readonly LocalSubscription[] = Object.freeze([]);
+
+/**
+ * Routes the batches other pools send to this one into its subscriptions,
+ * and hands a group message whose member has left to another member.
+ *
+ * The sender chose this pool; this side finds its own subscriptions: every
+ * one outside a group that matches the queue (unless the message is for the
+ * named group members only), plus the named members.
+ */
+export class Inbound {
+  #parts: InboundParts;
+
+  constructor(parts: InboundParts) {
+    this.#parts = parts;
+  }
+
+  /**
+   * Routes a batch. Its credit goes back once every message is in its
+   * subscriptions' buffers: at once, or when the last one that found a
+   * buffer full gets in (see `LocalSubscription.offer`).
+   */
+  receive(batch: ReceivedBatch): void {
+    const hold = new BatchHold(batch.ack);
+    let start = 0;
+    for (const run of batch.runs) {
+      this.#routeRun(batch, start, run, hold);
+      start = run.end;
+    }
+    hold.release();
+  }
+
+  /**
+   * Gives a group message whose member `departed` left to another member of
+   * the group `key`, in this pool or another.
+   */
+  reassign(
+    envelope: Envelope,
+    data: unknown,
+    key: string,
+    departed: string,
+    sender: number,
+  ): void {
+    const { routes, metas, transport, log } = this.#parts;
+    const group = routes.route(envelope.queue).groups.find((g) =>
+      g.key === key
+    );
+    if (
+      group === undefined || group.members.every((m) => m.id === departed)
+    ) {
+      const name = groupNameOf(key);
+      log.warn(
+        `No member of group "${name}" is left for a message on "${envelope.queue}"; it is not delivered`,
+      );
+      this.#parts.lost(envelope.queue, name);
+      return;
+    }
+    const member = routes.pick(group, departed);
+    const origin = envelope.origin ?? sender;
+    if (member.local !== undefined) {
+      member.local.push(data, metas.of(envelope, origin));
+      return;
+    }
+    const { members: _members, membersOnly: _only, ...rest } = envelope;
+    transport.send([member.pool], {
+      ...rest,
+      data,
+      members: [{ id: member.id, key }],
+      membersOnly: true,
+      origin,
+      size: approximateSize(data),
+    });
+  }
+
+  /** Routes one run: its targets and its meta are worked out once. */
+  #routeRun(
+    batch: ReceivedBatch,
+    start: number,
+    run: Run,
+    hold: BatchHold,
+  ): void {
+    const { routes, requests, metas } = this.#parts;
+    const { data, sender } = batch;
+    const { envelope, end } = run;
+    if (isReplyQueue(envelope.queue)) {
+      const address = replyAddress(envelope.queue);
+      for (let j = start; j < end; j++) requests.resolve(address, data[j]);
+      return;
+    }
+    let targets = envelope.membersOnly === true
+      ? NONE
+      : routes.route(envelope.queue).local;
+    let departed: MemberPick[] | undefined;
+    if (envelope.members !== undefined) {
+      const withMembers = targets.slice();
+      targets = withMembers;
+      for (const pick of envelope.members) {
+        const target = routes.subscription(pick.id);
+        if (target !== undefined) withMembers.push(target);
+        else (departed ??= []).push(pick);
+      }
+    }
+    if (targets.length > 0) {
+      const meta: MessageMeta = metas.of(envelope, sender);
+      // The last target may take the originals when no departed member's
+      // message is handed on (`reassign` sends the original).
+      const owner = departed === undefined ? targets.length - 1 : -1;
+      for (let i = 0; i < targets.length; i++) {
+        targets[i]!.offer(
+          data,
+          start,
+          end,
+          meta,
+          hold,
+          i === owner ? "take-originals" : "copy",
+        );
+      }
+    }
+    if (departed === undefined) return;
+    for (let j = start; j < end; j++) {
+      for (const pick of departed) {
+        this.reassign(envelope, data[j], pick.key, pick.id, sender);
+      }
+    }
+  }
+}

@@ -1,0 +1,63 @@
+import type { Envelope } from "../transport/transport.ts";
+import type { MessageMeta, MessageOrigin } from "../types.ts";
+
+/**
+ * Builds the `meta` of delivered messages: one frozen object shared by
+ * every subscription that receives a message, and by the messages of a run,
+ * which share every field (`from` and `headers` frozen too).
+ *
+ * @example
+ * ```ts
+ * import { MetaFactory } from "./meta.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const metas = new MetaFactory(["a", "b"]);
+ * const meta = metas.of({ queue: "q://x", service: "S", publishedAt: 1 }, 1);
+ * assert.deepEqual(meta.from, { pool: "b", service: "S" });
+ * assert.ok(Object.isFrozen(meta));
+ * ```
+ */
+export class MetaFactory {
+  #pools: readonly string[];
+  /** `meta.from` objects, frozen and shared: pool index → service → origin. */
+  #origins: Array<Map<string, MessageOrigin>> = [];
+
+  /** @param pools The pools' names, by index. */
+  constructor(pools: readonly string[]) {
+    this.#pools = pools;
+  }
+
+  /** The name of pool `index`. */
+  poolName(index: number): string {
+    return this.#pools[index] ?? String(index);
+  }
+
+  /** The index of the pool named `name` (-1 when there is none). */
+  poolIndex(name: string): number {
+    return this.#pools.indexOf(name);
+  }
+
+  /** The frozen meta of a message sent by pool `sender` (or its `origin`). */
+  of(envelope: Envelope, sender: number): MessageMeta {
+    const origin = envelope.origin ?? sender;
+    const services = this.#origins[origin] ??= new Map();
+    let from = services.get(envelope.service);
+    if (from === undefined) {
+      from = Object.freeze({
+        pool: this.poolName(origin),
+        service: envelope.service,
+      });
+      services.set(envelope.service, from);
+    }
+    const meta: MessageMeta = {
+      queue: envelope.queue,
+      from,
+      publishedAt: envelope.publishedAt,
+    };
+    if (envelope.replyTo !== undefined) meta.replyTo = envelope.replyTo;
+    if (envelope.headers !== undefined) {
+      meta.headers = Object.freeze(envelope.headers);
+    }
+    return Object.freeze(meta);
+  }
+}

@@ -1,0 +1,143 @@
+import type { Envelope, Run, WireMessage } from "./transport.ts";
+
+/**
+ * A batch of messages as it goes on the wire, by columns. V8's serializer
+ * writes every string and every object key anew, so a batch of envelope
+ * objects costs about 3× a batch of the bare data. Queue and service names go
+ * once per batch, and messages that share a queue, a service and a
+ * millisecond go as one run, so a flood on one queue costs little more than
+ * its data. Only plain arrays of small integers: a typed array costs a fresh
+ * `ArrayBuffer` on every receive, which took 30% off a channel's throughput
+ * here.
+ */
+export interface EncodedBatch {
+  /** The distinct (queue, service) pairs: `[queue, service, …]`. */
+  names: string[];
+  /** The first message's `publishedAt`. */
+  base: number;
+  /** Runs: `[length, pair index, publishedAt - base, …]`. */
+  runs: number[];
+  /** Per message: the data. */
+  data: unknown[];
+  /**
+   * Messages with more fields (`replyTo`, `headers`, `members`, …),
+   * each a run of its own: `[position, fields, …]`.
+   */
+  extras?: unknown[];
+}
+
+type Extras = Pick<
+  WireMessage,
+  "replyTo" | "headers" | "members" | "membersOnly" | "origin"
+>;
+
+function extrasOf(message: WireMessage): Extras | undefined {
+  const { replyTo, headers, members, membersOnly, origin } = message;
+  if (
+    replyTo === undefined && headers === undefined && members === undefined &&
+    membersOnly === undefined && origin === undefined
+  ) return undefined;
+  const extras: Extras = {};
+  // Absent keys, not `undefined` ones: every key costs on the wire.
+  if (replyTo !== undefined) extras.replyTo = replyTo;
+  if (headers !== undefined) extras.headers = headers;
+  if (members !== undefined) extras.members = members;
+  if (membersOnly !== undefined) extras.membersOnly = membersOnly;
+  if (origin !== undefined) extras.origin = origin;
+  return extras;
+}
+
+/**
+ * Lays `messages[start..end)` out by columns.
+ *
+ * @example Round trip
+ * ```ts
+ * import { decodeBatch, encodeBatch } from "./codec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const message = { queue: "q://a", data: 1, service: "S", publishedAt: 5, size: 8 };
+ * const batch = encodeBatch([message, { ...message, data: 2 }]);
+ * assert.deepEqual(batch.runs, [2, 0, 0]);
+ * const { runs } = decodeBatch(batch);
+ * assert.deepEqual(runs, [{ envelope: { queue: "q://a", service: "S", publishedAt: 5 }, end: 2 }]);
+ * ```
+ */
+export function encodeBatch(
+  messages: readonly WireMessage[],
+  start = 0,
+  end: number = messages.length,
+): EncodedBatch {
+  const names: string[] = [];
+  const known = new Map<string, Map<string, number>>();
+  const runs: number[] = [];
+  const data: unknown[] = [];
+  const base = end > start ? messages[start]!.publishedAt : 0;
+  let extras: unknown[] | undefined;
+  let lastQueue: string | undefined;
+  let lastService: string | undefined;
+  let lastPair = 0;
+  let lastTime = NaN;
+  // Where the open run's length is in `runs`, or -1 when none may grow.
+  let open = -1;
+  for (let j = start; j < end; j++) {
+    const message = messages[j]!;
+    data.push(message.data);
+    if (message.queue !== lastQueue || message.service !== lastService) {
+      let services = known.get(message.queue);
+      if (services === undefined) {
+        known.set(message.queue, services = new Map());
+      }
+      let pair = services.get(message.service);
+      if (pair === undefined) {
+        pair = names.length / 2;
+        names.push(message.queue, message.service);
+        services.set(message.service, pair);
+      }
+      lastQueue = message.queue;
+      lastService = message.service;
+      lastPair = pair;
+      open = -1;
+    }
+    const more = extrasOf(message);
+    if (open >= 0 && message.publishedAt === lastTime && more === undefined) {
+      (runs[open] as number)++;
+      continue;
+    }
+    open = more === undefined ? runs.length : -1;
+    lastTime = message.publishedAt;
+    runs.push(1, lastPair, message.publishedAt - base);
+    if (more !== undefined) (extras ??= []).push(j - start, more);
+  }
+  const batch: EncodedBatch = { names, base, runs, data };
+  if (extras !== undefined) batch.extras = extras;
+  return batch;
+}
+
+/**
+ * The data and runs of an encoded batch.
+ *
+ * @example See {@linkcode encodeBatch}.
+ */
+export function decodeBatch(
+  batch: EncodedBatch,
+): { data: unknown[]; runs: Run[] } {
+  const { names, base, runs: columns, extras } = batch;
+  const runs: Run[] = [];
+  let end = 0;
+  let extra = 0;
+  for (let i = 0; i < columns.length; i += 3) {
+    end += columns[i]!;
+    const pair = 2 * columns[i + 1]!;
+    const envelope: Envelope = {
+      queue: names[pair]!,
+      service: names[pair + 1]!,
+      publishedAt: base + columns[i + 2]!,
+    };
+    if (extras !== undefined && extras[extra] === end - 1) {
+      Object.assign(envelope, extras[extra + 1]);
+      extra += 2;
+    }
+    runs.push({ envelope, end });
+  }
+  return { data: batch.data, runs };
+}

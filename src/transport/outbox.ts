@@ -1,0 +1,175 @@
+import type { Scheduler } from "../scheduler.ts";
+
+/** Messages per batch. */
+export const BATCH_MESSAGES = 1000;
+/**
+ * Bytes per batch (as `size` estimates them): a run of large messages never
+ * becomes one huge message on the carrier, whose serialized and
+ * deserialized copies would all be alive at once (100 messages of 512 KiB in
+ * one BroadcastChannel message peaked at 1.8 GB here).
+ */
+export const BATCH_BYTES = 1 << 20;
+/** Messages an outbox holds unsent before publishers wait. */
+const LIMIT_MESSAGES = 2 * BATCH_MESSAGES;
+/** Bytes an outbox holds unsent before publishers wait. */
+const LIMIT_BYTES = 4 * BATCH_BYTES;
+
+/** Where an outbox's batches go. */
+export interface BatchSink<T> {
+  /** Sends `items[start..end)` as one batch; `false` when flow control says wait. */
+  trySend(items: readonly T[], start: number, end: number): boolean;
+  /** Whether nothing sent is unacknowledged (the first message may go at once). */
+  idle(): boolean;
+  /** Resolves when `trySend` may succeed again. */
+  whenWritable(): Promise<void>;
+}
+
+/**
+ * What a pool has queued for one sink and not sent yet. With nothing in
+ * flight the first item leaves at once (latency); the rest of a turn is
+ * coalesced into batches, bounded by count and by bytes, sent at the next
+ * macrotask (throughput); when the sink says wait, sending waits for it.
+ *
+ * @example Items of one turn leave as one batch
+ * ```ts
+ * import { Outbox } from "./outbox.ts";
+ * import { Scheduler } from "../scheduler.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const scheduler = new Scheduler();
+ * const sent: number[][] = [];
+ * const outbox = new Outbox<number>({
+ *   trySend: (items, start, end) => (sent.push(items.slice(start, end)), true),
+ *   idle: () => false,
+ *   whenWritable: () => Promise.resolve(),
+ * }, scheduler, () => 8);
+ * outbox.push(1);
+ * outbox.push(2);
+ * await outbox.flush();
+ * assert.deepEqual(sent, [[1, 2]]);
+ * scheduler.close();
+ * ```
+ */
+export class Outbox<T> {
+  #sink: BatchSink<T>;
+  #scheduler: Scheduler;
+  #sizeOf: (item: T) => number;
+  #items: T[] = [];
+  #head = 0;
+  #bytes = 0;
+  #spaceWaiters: Array<() => void> = [];
+  #emptyWaiters: Array<() => void> = [];
+  #scheduled = false;
+  #waiting = false;
+  #closed = false;
+
+  /**
+   * @param sink Where batches go.
+   * @param scheduler Defers sending to the next macrotask.
+   * @param sizeOf About how many bytes an item holds.
+   */
+  constructor(
+    sink: BatchSink<T>,
+    scheduler: Scheduler,
+    sizeOf: (item: T) => number,
+  ) {
+    this.#sink = sink;
+    this.#scheduler = scheduler;
+    this.#sizeOf = sizeOf;
+  }
+
+  /** Items not sent yet. */
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  /** Whether publishers should wait (see {@linkcode Outbox.whenSpace}). */
+  get full(): boolean {
+    return this.size >= LIMIT_MESSAGES || this.#bytes >= LIMIT_BYTES;
+  }
+
+  /** Queues an item. */
+  push(item: T): void {
+    if (this.#closed) return;
+    this.#items.push(item);
+    this.#bytes += this.#sizeOf(item);
+    if (this.#scheduled || this.#waiting) return;
+    if (this.size === 1 && this.#sink.idle()) {
+      this.#send();
+      return;
+    }
+    this.#scheduled = true;
+    this.#scheduler.defer(() => this.#send());
+  }
+
+  /** Resolves once the outbox is below its limits. */
+  whenSpace(): Promise<void> {
+    if (!this.full || this.#closed) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#spaceWaiters.push(resolve);
+    return promise;
+  }
+
+  /** Resolves once everything queued so far has been handed to the sink. */
+  flush(): Promise<void> {
+    if (this.size === 0 || this.#closed) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#emptyWaiters.push(resolve);
+    if (!this.#scheduled && !this.#waiting) this.#send();
+    return promise;
+  }
+
+  /** Stops sending, releases every waiter and returns what was unsent. */
+  close(): T[] {
+    this.#closed = true;
+    const rest = this.#items.slice(this.#head);
+    this.#items = [];
+    this.#head = 0;
+    this.#bytes = 0;
+    release(this.#spaceWaiters);
+    release(this.#emptyWaiters);
+    return rest;
+  }
+
+  #send(): void {
+    this.#scheduled = false;
+    if (this.#closed) return;
+    const items = this.#items;
+    let head = this.#head;
+    while (head < items.length) {
+      let end = head;
+      let bytes = 0;
+      const last = Math.min(items.length, head + BATCH_MESSAGES);
+      do {
+        bytes += this.#sizeOf(items[end]!);
+        end++;
+      } while (end < last && bytes + this.#sizeOf(items[end]!) <= BATCH_BYTES);
+      if (!this.#sink.trySend(items, head, end)) {
+        this.#waiting = true;
+        this.#sink.whenWritable().then(() => {
+          this.#waiting = false;
+          this.#send();
+        });
+        break;
+      }
+      this.#bytes -= bytes;
+      head = end;
+    }
+    if (head === items.length) {
+      this.#items = [];
+      this.#head = 0;
+      this.#bytes = 0;
+    } else if (head > BATCH_MESSAGES && head * 2 > items.length) {
+      this.#items = items.slice(head);
+      this.#head = 0;
+    } else {
+      this.#head = head;
+    }
+    if (!this.full) release(this.#spaceWaiters);
+    if (this.size === 0) release(this.#emptyWaiters);
+  }
+}
+
+function release(waiters: Array<() => void>): void {
+  for (const resolve of waiters.splice(0)) resolve();
+}

@@ -1,0 +1,155 @@
+/**
+ * The seam between the bus and whatever carries messages between pools.
+ *
+ * The bus decides where a message goes (which pools, which group member);
+ * a transport carries it to the pools it is given and decides how: batching,
+ * encoding and flow control. Flow control is per link (sender → receiver)
+ * where the carrier allows it, so a slow, stuck or blocked receiver holds
+ * back only what is sent to it. Two implementations exist, chosen with
+ * `main.run({ transport })`: a MessagePort mesh (`ports`, the default) and a
+ * BroadcastChannel (`broadcast`).
+ */
+
+import type { SharedCredits } from "./broadcast_credits.ts";
+
+/** A competing-consumer member picked by the publisher in the receiving pool. */
+export interface MemberPick {
+  /** The subscription's id. */
+  id: string;
+  /** The group's key (queue pattern and group name). */
+  key: string;
+}
+
+/** One message between pools. */
+export interface WireMessage {
+  /** The concrete queue. */
+  queue: string;
+  /** The data, already a structured-clone snapshot. */
+  data: unknown;
+  /** The publishing service. */
+  service: string;
+  /** When `publish` was called (`Date.now()`). */
+  publishedAt: number;
+  /** Where the publisher expects an answer. */
+  replyTo?: string | undefined;
+  /** Extra string fields. */
+  headers?: Readonly<Record<string, string>> | undefined;
+  /** Group members in the receiving pool that get this message. */
+  members?: readonly MemberPick[] | undefined;
+  /** Set when only `members` get it, not the pool's other subscriptions. */
+  membersOnly?: true | undefined;
+  /** The publishing pool, when another pool forwards the message. */
+  origin?: number | undefined;
+  /** About how many bytes `data` holds; bounds batches, not sent. */
+  size: number;
+}
+
+/** Everything of a message but its data and size. */
+export type Envelope = Omit<WireMessage, "data" | "size">;
+
+/** Consecutive messages of a batch that share their envelope. */
+export interface Run {
+  /** The envelope of every message of the run. */
+  envelope: Envelope;
+  /** The position in `data` just after the run's last message. */
+  end: number;
+}
+
+/** A batch as it arrives: who sent it and what it holds. */
+export interface ReceivedBatch {
+  /** The sending pool's index. */
+  sender: number;
+  /** Every message's data, in publish order. */
+  data: unknown[];
+  /** The runs that cover `data`, in order. */
+  runs: Run[];
+  /** Gives the sender its credit back; call once the batch is routed. */
+  ack(): void;
+}
+
+/** Messages a transport could not deliver: to which pool, on which queue. */
+export interface UnsentCount {
+  /** The receiving pool's index. */
+  to: number;
+  /** The concrete queue. */
+  queue: string;
+  /** How many messages. */
+  count: number;
+}
+
+/** Carries batches of messages between the pools of one program (one pool's end). */
+export interface Transport {
+  /**
+   * Queues `message` for each pool in `to`. Returns a promise when the
+   * publisher should wait before sending more (a receiver's queue is full),
+   * `undefined` otherwise.
+   */
+  send(to: readonly number[], message: WireMessage): Promise<void> | undefined;
+  /**
+   * Resolves once everything queued so far (for pool `to`, or for every
+   * pool) has been received and acknowledged.
+   */
+  flush(to?: number): Promise<void>;
+  /** Whether anything this pool sent is queued or not acknowledged yet. */
+  busy(): boolean;
+  /** Batches received that have not been acknowledged yet. */
+  held(): number;
+  /** Sets the function that receives every batch addressed to this pool. */
+  onReceive(handler: (batch: ReceivedBatch) => void): void;
+  /** Applies a change the primary announces (a peer came or went). */
+  update(change: TransportUpdate): void;
+  /** Messages given up on since the last call (a receiver went away). */
+  takeUnsent(): UnsentCount[];
+  /** Stops receiving and sending; returns what was still queued. */
+  close(): UnsentCount[];
+}
+
+/** The transports a program can run on. */
+export type TransportKind = "ports" | "broadcast";
+
+/** The transport kinds, in the order the docs list them. */
+export const TRANSPORT_KINDS: readonly TransportKind[] = ["ports", "broadcast"];
+
+/** What a pool needs to open its end of the transport (sent in `init`). */
+export type TransportSetup =
+  | {
+    kind: "ports";
+    /** A port to each peer pool that is up, by the peer's index. */
+    peers: Array<[number, MessagePort]>;
+  }
+  | {
+    kind: "broadcast";
+    /** The channel's name. */
+    name: string;
+    /** The shared credit counters. */
+    credits: SharedCredits;
+  };
+
+/** A change of peers, announced by the primary to a pool. */
+export type TransportUpdate =
+  | { kind: "peer-up"; peer: number; port: MessagePort }
+  | { kind: "peer-down"; peer: number };
+
+/**
+ * The primary's half of a transport: gives each pool what it needs to open
+ * its end, and tells the others when a pool comes or goes.
+ */
+export interface TransportHub {
+  /**
+   * Pool `index` (incarnation `incarnation`) is ready: returns its setup
+   * and the objects to transfer with it; announces it to the pools up.
+   */
+  connect(
+    index: number,
+    incarnation: number,
+  ): { setup: TransportSetup; transfer: Transferable[] };
+  /** Pool `index` has stopped or died: its peers drop their links to it. */
+  disconnect(index: number): void;
+}
+
+/** How a hub reaches a live pool's worker. */
+export type PostToPool = (
+  index: number,
+  update: TransportUpdate,
+  transfer: Transferable[],
+) => void;
