@@ -496,7 +496,7 @@ export class PoolBus implements SubscriptionHost {
    * messages that were never handled: still waiting in a subscription, never
    * sent to another pool, or left without a group member.
    */
-  close(): Undelivered[] {
+  async close(): Promise<Undelivered[]> {
     if (this.#closed) return [];
     this.#closed = true;
     for (const subscription of this.#routes.subscriptions()) {
@@ -517,7 +517,7 @@ export class PoolBus implements SubscriptionHost {
       )
     );
     this.collectUnsent();
-    for (const { to, queue, count } of this.#transport.close()) {
+    for (const { to, queue, count } of await this.#transport.close()) {
       this.#count({ pool: this.#metas.poolName(to), queue, count });
     }
     return [...this.#undelivered.values()];

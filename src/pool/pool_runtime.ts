@@ -302,7 +302,7 @@ export class PoolRuntime implements RunnerHost {
       }
       await bounded(this.#bus.flush());
     } finally {
-      undelivered = this.#bus.close();
+      undelivered = await this.#bus.close();
       for (const lost of undelivered) {
         this.#log.error(describeUndelivered(lost));
       }

@@ -31,6 +31,8 @@ interface ChannelMessage {
 const CREDIT_POLL_MS = 250;
 /** How often a flush looks whether every batch was acknowledged, in ms. */
 const FLUSH_POLL_MS = 5;
+/** How long a closing pool waits for what was sent to it, in ms. */
+const CLOSE_WAIT_MS = 1000;
 
 /**
  * The lossless BroadcastChannel carrier: one channel per run, one channel
@@ -47,6 +49,7 @@ export class BroadcastTransport implements Transport {
   #channel: BroadcastChannel;
   #gate: CreditGate;
   #outbox: Outbox<Addressed>;
+  #unsent = new UnsentTally();
   #handler: (batch: ReceivedBatch) => void = () => {};
   #closed = false;
 
@@ -111,25 +114,48 @@ export class BroadcastTransport implements Transport {
   }
 
   takeUnsent(): UnsentCount[] {
-    return [];
+    return this.#unsent.take();
   }
 
-  close(): UnsentCount[] {
+  async close(): Promise<UnsentCount[]> {
     if (this.#closed) return [];
     this.#closed = true;
-    const tally = new UnsentTally();
     for (const { message, to } of this.#outbox.close()) {
-      for (const peer of to) tally.add(peer, message.queue, 1);
+      for (const peer of to) this.#unsent.add(peer, message.queue, 1);
+    }
+    // No sender counts this pool any more; what they sent it before is
+    // received (and counted as unsent, see `#receive`) before the channel
+    // closes, so none of it is lost silently.
+    this.#gate.stopReceiving();
+    const deadline = Date.now() + CLOSE_WAIT_MS;
+    while (this.#gate.inbound() > 0 && Date.now() < deadline) {
+      await this.#gate.whenReleased(FLUSH_POLL_MS);
     }
     this.#gate.leave();
     this.#channel.close();
-    return tally.take();
+    return this.#unsent.take();
   }
 
   #trySend(items: readonly Addressed[], start: number, end: number): boolean {
     if (this.#closed) return true;
     const counted = this.#gate.tryAcquire();
     if (counted === undefined) return false;
+    // Messages for a pool that is no longer live are counted, not lost.
+    let checked: readonly number[] | undefined;
+    let allLive = true;
+    for (let i = start; i < end; i++) {
+      const { message, to } = items[i]!;
+      if (to !== checked) {
+        checked = to;
+        allLive = to.every((peer) => isCounted(counted, peer));
+      }
+      if (allLive) continue;
+      for (const peer of to) {
+        if (!isCounted(counted, peer)) {
+          this.#unsent.add(peer, message.queue, 1);
+        }
+      }
+    }
     if (counted.length === 0) return true;
     const parts: ChannelMessage["parts"] = [];
     const messages: WireMessage[] = [];
@@ -163,8 +189,18 @@ export class BroadcastTransport implements Transport {
         break;
       }
     }
-    if (tag === 0 || tag !== this.#gate.tag || this.#closed) return;
+    if (tag === 0 || tag !== this.#gate.tag) return;
     const mine = message.parts.filter((part) => part.to.includes(index));
+    if (this.#closed) {
+      for (const { batch } of mine) {
+        for (let r = 0; r < batch.runs.length; r += 3) {
+          const queue = batch.names[2 * batch.runs[r + 1]!]!;
+          this.#unsent.add(index, queue, batch.runs[r]!);
+        }
+      }
+      this.#gate.release(sender, tag);
+      return;
+    }
     // One credit per channel message: it goes back when every part
     // addressed to this pool is routed (at once when none is).
     let waiting = mine.length + 1;
@@ -187,6 +223,13 @@ export class BroadcastTransport implements Transport {
     }
     ack();
   }
+}
+
+function isCounted(counted: readonly number[], pool: number): boolean {
+  for (let i = 0; i < counted.length; i += 2) {
+    if (counted[i] === pool) return true;
+  }
+  return false;
 }
 
 function sameMembers(a: readonly number[], b: readonly number[]): boolean {

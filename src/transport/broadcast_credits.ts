@@ -97,6 +97,15 @@ export class CreditGate {
     notifyCredits(state);
   }
 
+  /**
+   * Stops being counted by senders, and keeps the counts of what they sent
+   * before: `inbound()` then tells what is still on its way.
+   */
+  stopReceiving(): void {
+    Atomics.store(this.state.live, this.index, 0);
+    notifyCredits(this.state);
+  }
+
   /** Stops receiving. */
   leave(): void {
     leave(this.state, this.index);

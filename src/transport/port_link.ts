@@ -2,6 +2,7 @@ import type { Scheduler } from "../scheduler.ts";
 import { decodeBatch, encodeBatch, type EncodedBatch } from "./codec.ts";
 import { Outbox } from "./outbox.ts";
 import type { ReceivedBatch, WireMessage } from "./transport.ts";
+import type { UnsentTally } from "./unsent.ts";
 
 /**
  * Batches a sender may have unacknowledged on one link. 64 batches of up to
@@ -11,10 +12,19 @@ import type { ReceivedBatch, WireMessage } from "./transport.ts";
  */
 export const WINDOW = 64;
 
+/** The last message a closing pool sends on each of its ports. */
+const BYE = "bye";
+
+/** What the sender keeps of a batch until it is acknowledged: enough to count it. */
+type Sent = Pick<EncodedBatch, "names" | "runs">;
+
 /**
  * One pool's end of a `MessageChannel` to one other pool. Both directions
  * share the port: batches are objects, acknowledgements are numbers (how many
- * batches were routed), sent at most once per task.
+ * batches were routed, sent at most once per task), and `"bye"` is the last
+ * message of a pool that closes its end: every batch it had received is
+ * acknowledged by then, so whatever is still unacknowledged never reached
+ * it, and is counted as unsent.
  *
  * Flow control is this link's alone: when the peer stops acknowledging, only
  * what is sent to it waits.
@@ -24,7 +34,10 @@ export class PortLink {
   readonly peer: number;
   #port: MessagePort;
   #outbox: Outbox<WireMessage>;
-  #inFlight = 0;
+  #unsent: UnsentTally;
+  /** Batches sent and not acknowledged, oldest first. */
+  #inFlight: Sent[] = [];
+  #inFlightHead = 0;
   #sent = 0;
   #acked = 0;
   #writable: Array<() => void> = [];
@@ -32,51 +45,68 @@ export class PortLink {
   #acks = 0;
   #held = 0;
   #closed = false;
+  #onBye: () => void;
 
   /**
    * @param peer The peer pool's index.
    * @param port This pool's end of the channel.
    * @param scheduler The pool's scheduler (batches leave on its turns).
    * @param receive Called with each batch the peer sends.
+   * @param unsent Where messages that never reached the peer are counted.
+   * @param onBye Called when the peer has closed its end.
    */
   constructor(
     peer: number,
     port: MessagePort,
     scheduler: Scheduler,
     receive: (batch: ReceivedBatch) => void,
+    unsent: UnsentTally,
+    onBye: () => void,
   ) {
     this.peer = peer;
     this.#port = port;
+    this.#unsent = unsent;
+    this.#onBye = onBye;
     this.#outbox = new Outbox<WireMessage>(
       {
         trySend: (items, start, end) => this.#trySend(items, start, end),
-        idle: () => this.#inFlight === 0,
+        idle: () => this.#inFlightCount === 0,
         whenWritable: () => this.#whenWritable(),
       },
       scheduler,
       (message) => message.size,
     );
-    port.onmessage = (event: MessageEvent<EncodedBatch | number>) => {
+    port.onmessage = (event: MessageEvent<EncodedBatch | number | string>) => {
       const message = event.data;
       if (typeof message === "number") this.#acknowledged(message);
-      else this.#receive(message, receive);
+      else if (message === BYE) this.#peerClosed();
+      else if (typeof message === "object") this.#receive(message, receive);
     };
+  }
+
+  /** Batches received from the peer and not acknowledged yet. */
+  get held(): number {
+    return this.#held;
+  }
+
+  get #inFlightCount(): number {
+    return this.#inFlight.length - this.#inFlightHead;
   }
 
   /** Queues a message; returns a promise when publishers should wait. */
   push(message: WireMessage): Promise<void> | undefined {
+    if (this.#closed) {
+      this.#unsent.add(this.peer, message.queue, 1);
+      return undefined;
+    }
     this.#outbox.push(message);
     return this.#outbox.full ? this.#outbox.whenSpace() : undefined;
   }
 
   /** Whether anything is queued or unacknowledged. */
   busy(): boolean {
-    return this.#outbox.size > 0 || this.#inFlight > 0;
-  }
-
-  /** Batches received from the peer and not acknowledged yet. */
-  get held(): number {
-    return this.#held;
+    return !this.#closed &&
+      (this.#outbox.size > 0 || this.#inFlightCount > 0);
   }
 
   /** Resolves once everything queued so far has been acknowledged. */
@@ -88,39 +118,85 @@ export class PortLink {
     await promise;
   }
 
-  /** Closes the port; returns the messages that were never sent. */
-  close(): WireMessage[] {
-    if (this.#closed) return [];
+  /**
+   * This pool closes its end: it acknowledges what it received, says bye
+   * and closes the port. Messages it had not sent yet are counted as unsent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#sendAcks();
+    this.#port.postMessage(BYE);
+    this.#end();
+  }
+
+  /**
+   * The peer is gone without a bye (its worker died): whatever it had not
+   * acknowledged is counted as unsent.
+   */
+  drop(): void {
+    if (this.#closed) return;
+    this.#countInFlight();
+    this.#end();
+  }
+
+  #peerClosed(): void {
+    if (this.#closed) return;
+    this.#countInFlight();
+    this.#end();
+    this.#onBye();
+  }
+
+  #end(): void {
     this.#closed = true;
     this.#port.close();
-    const unsent = this.#outbox.close();
+    for (const message of this.#outbox.close()) {
+      this.#unsent.add(this.peer, message.queue, 1);
+    }
     release(this.#writable);
     for (const waiter of this.#ackWaiters.splice(0)) waiter.resolve();
-    return unsent;
+  }
+
+  #countInFlight(): void {
+    for (let i = this.#inFlightHead; i < this.#inFlight.length; i++) {
+      const { names, runs } = this.#inFlight[i]!;
+      for (let r = 0; r < runs.length; r += 3) {
+        this.#unsent.add(this.peer, names[2 * runs[r + 1]!]!, runs[r]!);
+      }
+    }
+    this.#inFlight = [];
+    this.#inFlightHead = 0;
   }
 
   #trySend(items: readonly WireMessage[], start: number, end: number): boolean {
     if (this.#closed) return true;
-    if (this.#inFlight >= WINDOW) return false;
-    this.#inFlight++;
+    if (this.#inFlightCount >= WINDOW) return false;
+    const batch = encodeBatch(items, start, end);
+    this.#inFlight.push({ names: batch.names, runs: batch.runs });
     this.#sent++;
-    this.#port.postMessage(encodeBatch(items, start, end));
+    this.#port.postMessage(batch);
     return true;
   }
 
   #whenWritable(): Promise<void> {
-    if (this.#inFlight < WINDOW || this.#closed) return Promise.resolve();
+    if (this.#inFlightCount < WINDOW || this.#closed) return Promise.resolve();
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#writable.push(resolve);
     return promise;
   }
 
   #acknowledged(count: number): void {
-    this.#inFlight -= count;
     this.#acked += count;
+    this.#inFlightHead += count;
+    if (this.#inFlightHead >= this.#inFlight.length) {
+      this.#inFlight = [];
+      this.#inFlightHead = 0;
+    } else if (this.#inFlightHead >= WINDOW) {
+      this.#inFlight = this.#inFlight.slice(this.#inFlightHead);
+      this.#inFlightHead = 0;
+    }
     // Wake the outbox when half the window is free, not at every batch: one
     // wake-up then sends many batches.
-    if (this.#inFlight <= WINDOW / 2) release(this.#writable);
+    if (this.#inFlightCount <= WINDOW / 2) release(this.#writable);
     if (this.#ackWaiters.length > 0) {
       this.#ackWaiters = this.#ackWaiters.filter((waiter) => {
         if (waiter.upTo > this.#acked) return true;
@@ -134,6 +210,7 @@ export class PortLink {
     batch: EncodedBatch,
     receive: (batch: ReceivedBatch) => void,
   ): void {
+    if (this.#closed) return;
     const { data, runs } = decodeBatch(batch);
     let acked = false;
     this.#held++;

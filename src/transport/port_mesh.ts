@@ -1,6 +1,13 @@
 import type { Scheduler } from "../scheduler.ts";
 import { PortLink } from "./port_link.ts";
 import { UnsentTally } from "./unsent.ts";
+
+/**
+ * How long a pool waits for a departed peer's bye before it counts what the
+ * peer had not acknowledged as unsent. The bye comes over the port, the
+ * departure over the primary: they may arrive in either order.
+ */
+const BYE_GRACE_MS = 1000;
 import type {
   ReceivedBatch,
   Transport,
@@ -22,6 +29,7 @@ export class PortMeshTransport implements Transport {
   #links: Array<PortLink | undefined> = [];
   #handler: (batch: ReceivedBatch) => void = () => {};
   #unsent = new UnsentTally();
+  #byeTimers = new Map<number, ReturnType<typeof setTimeout>>();
   #closed = false;
 
   /**
@@ -39,11 +47,9 @@ export class PortMeshTransport implements Transport {
     for (let i = 0; i < to.length; i++) {
       const peer = to[i]!;
       const link = this.#links[peer];
-      if (link === undefined) {
-        this.#unsent.add(peer, message.queue, 1);
-        continue;
-      }
-      const full = link.push(message);
+      const full = link === undefined
+        ? void this.#unsent.add(peer, message.queue, 1)
+        : link.push(message);
       if (full === undefined) continue;
       if (wait === undefined) wait = full;
       else (waits ??= [wait]).push(full);
@@ -78,37 +84,58 @@ export class PortMeshTransport implements Transport {
       if (change.kind === "peer-up") change.port.close();
       return;
     }
-    this.#disconnect(change.peer);
-    if (change.kind === "peer-up") this.#connect(change.peer, change.port);
+    if (change.kind === "peer-up") {
+      this.#drop(change.peer);
+      this.#connect(change.peer, change.port);
+      return;
+    }
+    if (this.#links[change.peer] === undefined) return;
+    clearTimeout(this.#byeTimers.get(change.peer));
+    this.#byeTimers.set(
+      change.peer,
+      setTimeout(() => this.#drop(change.peer), BYE_GRACE_MS),
+    );
   }
 
   takeUnsent(): UnsentCount[] {
     return this.#unsent.take();
   }
 
-  close(): UnsentCount[] {
-    this.#closed = true;
-    for (let peer = 0; peer < this.#links.length; peer++) {
-      this.#disconnect(peer);
+  close(): Promise<UnsentCount[]> {
+    if (!this.#closed) {
+      this.#closed = true;
+      for (const timer of this.#byeTimers.values()) clearTimeout(timer);
+      this.#byeTimers.clear();
+      for (const link of this.#links) link?.close();
+      this.#links = [];
     }
-    return this.#unsent.take();
+    return Promise.resolve(this.#unsent.take());
   }
 
   #connect(peer: number, port: MessagePort): void {
-    this.#links[peer] = new PortLink(
+    const link = new PortLink(
       peer,
       port,
       this.#scheduler,
       (batch) => this.#handler(batch),
+      this.#unsent,
+      () => {
+        // The peer closed its end: forget the link (and any wait for it).
+        if (this.#links[peer] === link) this.#forget(peer);
+      },
     );
+    this.#links[peer] = link;
   }
 
-  #disconnect(peer: number): void {
-    const link = this.#links[peer];
-    if (link === undefined) return;
+  /** Counts what peer `peer` never acknowledged and forgets its link. */
+  #drop(peer: number): void {
+    this.#links[peer]?.drop();
+    this.#forget(peer);
+  }
+
+  #forget(peer: number): void {
     this.#links[peer] = undefined;
-    for (const message of link.close()) {
-      this.#unsent.add(peer, message.queue, 1);
-    }
+    clearTimeout(this.#byeTimers.get(peer));
+    this.#byeTimers.delete(peer);
   }
 }

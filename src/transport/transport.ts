@@ -100,8 +100,12 @@ export interface Transport {
   update(change: TransportUpdate): void;
   /** Messages given up on since the last call (a receiver went away). */
   takeUnsent(): UnsentCount[];
-  /** Stops receiving and sending; returns what was still queued. */
-  close(): UnsentCount[];
+  /**
+   * Stops sending and receiving; resolves with every message it gave up on
+   * (still queued here, or sent to this pool and never routed), within a
+   * second.
+   */
+  close(): Promise<UnsentCount[]>;
 }
 
 /** The transports a program can run on. */

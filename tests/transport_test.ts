@@ -1,0 +1,221 @@
+/**
+ * The transports between pools: what each one guarantees, on real workers
+ * (scenarios in `fixtures/transport_scenarios.ts`) and on the transports
+ * themselves, wired in one thread.
+ */
+import assert from "node:assert/strict";
+import type { RunOptions, TransportKind, Undelivered } from "../mod.ts";
+import { startProgram, testEachTransport } from "./_helpers.ts";
+import {
+  type ScenarioName,
+  scenarioPools,
+  type ScenarioReport,
+} from "./fixtures/transport_scenarios.ts";
+
+const fixture = new URL("./fixtures/transport_scenarios.ts", import.meta.url);
+
+function startScenario(
+  scenario: ScenarioName,
+  params: unknown,
+  options: RunOptions = {},
+): ReturnType<typeof startProgram> {
+  return startProgram(
+    fixture,
+    scenarioPools(scenario, params),
+    { scenario, params },
+    options,
+  );
+}
+
+/** The position of the first report of `kind` from `service` in the log. */
+function positionOf(
+  reports: ScenarioReport[],
+  kind: ScenarioReport["kind"],
+  service: string,
+): number {
+  return reports.findIndex((r) =>
+    r.kind === kind && "service" in r && r.service === service
+  );
+}
+
+testEachTransport(
+  "a pool whose event loop is blocked holds up no subscribe() elsewhere beyond the stall threshold",
+  async (transport) => {
+    const count = 50_000;
+    const program = startScenario(
+      "blockedNeighbour",
+      { count, blockMs: 6000 },
+      {
+        stallThreshold: 300,
+      },
+    );
+    try {
+      await program.waitForReports<ScenarioReport>(
+        1,
+        (r) => r.kind === "unblocked",
+      );
+      const reports = program.reports<ScenarioReport>();
+      const unblocked = positionOf(reports, "unblocked", "Blocker");
+      const subscribed = positionOf(reports, "subscribed", "Late");
+      assert.ok(
+        subscribed >= 0 && subscribed < unblocked,
+        "subscribe() resolved while the blocked pool was still blocked",
+      );
+      if (transport === "ports") {
+        // Only what is sent to a blocked pool waits for it.
+        const received = positionOf(reports, "received", "Sink");
+        assert.ok(
+          received >= 0 && received < unblocked,
+          "the flow between two other pools finished while the third was blocked",
+        );
+      }
+      await program.waitForReports<ScenarioReport>(
+        1,
+        (r) => r.kind === "received" && r.count === count,
+      );
+    } finally {
+      await program.stop();
+    }
+  },
+);
+
+testEachTransport(
+  "a stuck subscriber costs a healthy one no acknowledged message; what it never took is counted and reported",
+  async () => {
+    const program = startScenario("stuckSubscriber", {}, {
+      stuckThreshold: 300,
+    });
+    await program.waitForLog((r) => r.message.includes("is stuck"));
+    const report = await program.stop();
+    const reports = program.reports<ScenarioReport>();
+    const published = reports.find((r) => r.kind === "published")!;
+    const healthy = reports.find((r) =>
+      r.kind === "received" && r.service === "Healthy"
+    );
+    assert.ok(published !== undefined && published.kind === "published");
+    assert.ok(healthy !== undefined && healthy.kind === "received");
+    // Every publish that resolved reached the healthy subscriber (one more
+    // may have been on its way when the stop began).
+    assert.ok(
+      healthy.count >= published.count && healthy.count <= published.count + 1,
+      `healthy got ${healthy.count} of ${published.count} published`,
+    );
+    // The stuck one took one message and never finished it; every other one
+    // it was sent is counted: in its buffer, or never sent to it.
+    const forStuck = report.undelivered.filter((u: Undelivered) =>
+      u.pool === "stuck"
+    );
+    assert.ok(forStuck.some((u) => u.service === "Stuck" && u.count > 0));
+    const counted = forStuck.reduce((sum, u) => sum + u.count, 0);
+    assert.equal(
+      counted,
+      healthy.count - 1,
+      `counted: ${JSON.stringify(forStuck)}`,
+    );
+    assert.deepEqual(
+      report.undelivered.filter((u) => u.pool !== "stuck"),
+      [],
+    );
+    assert.ok(
+      program.logs.some((r) =>
+        r.level === "error" && /\d+ messages waited for Stuck/.test(r.message)
+      ),
+    );
+  },
+);
+
+testEachTransport(
+  "100 messages of 512 KiB across pools, beside 4 idle pools, stay within a small multiple of their size in memory",
+  async (transport) => {
+    const count = 100;
+    const bytes = 512 * 1024;
+    const program = startScenario("largeMessages", {
+      count,
+      bytes,
+      idlePools: 4,
+    });
+    let peak = 0;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, Deno.memoryUsage().rss);
+    }, 20);
+    try {
+      await program.main.ready;
+      const base = Deno.memoryUsage().rss;
+      peak = base;
+      const [received] = await program.waitForReports<ScenarioReport>(
+        1,
+        (r) => r.kind === "received" && r.service === "Sink",
+      );
+      assert.deepEqual(received, {
+        kind: "received",
+        service: "Sink",
+        count,
+        bytes: count * bytes,
+      });
+      const payload = count * bytes;
+      const growth = peak - base;
+      // Over a BroadcastChannel every pool wakes for, and deserializes, every
+      // message, and Deno's ring keeps the last 256: that bound grows with
+      // the pools (about 20× here; 170× before batches were bounded by bytes).
+      const bound = transport === "ports" ? 4 : 40;
+      assert.ok(
+        growth < bound * payload,
+        `RSS grew by ${(growth / 2 ** 20).toFixed(0)} MiB for a payload of ${
+          payload / 2 ** 20
+        } MiB`,
+      );
+    } finally {
+      clearInterval(sampler);
+      await program.stop();
+    }
+  },
+);
+
+Deno.test("workerData travels in the first message: a Map reaches every pool, readable while the module is evaluated", async () => {
+  const params = new Map<string, Date | number>([
+    ["when", new Date(0)],
+    ["n", 7],
+  ]);
+  const program = startScenario("workerData", params);
+  try {
+    const reports = await program.waitForReports<ScenarioReport>(
+      2,
+      (r) => r.kind === "workerData",
+    );
+    for (const pool of ["a", "b"]) {
+      const seen = reports.find((r) =>
+        r.kind === "workerData" && r.pool === pool
+      );
+      assert.deepEqual(seen, {
+        kind: "workerData",
+        pool,
+        isMap: true,
+        entries: [["when", new Date(0).toISOString()], ["n", 7]],
+      });
+    }
+  } finally {
+    await program.stop();
+  }
+});
+
+Deno.test("main.run() refuses an unknown transport and data structuredClone cannot copy", async () => {
+  const { Main } = await import("../mod.ts");
+  const main = new Main();
+  main.servicePools = scenarioPools("workerData", {});
+  await assert.rejects(
+    main.run({
+      module: fixture,
+      transport: "carrier-pigeon" as TransportKind,
+      signals: false,
+    }),
+    {
+      name: "TypeError",
+      message:
+        'Cannot run: transport must be one of "ports", "broadcast", got "carrier-pigeon"',
+    },
+  );
+  await assert.rejects(
+    main.run({ module: fixture, workerData: { f: () => 1 }, signals: false }),
+    { name: "TypeError", message: /^Cannot run: workerData must be a value/ },
+  );
+});
