@@ -1,34 +1,58 @@
 /**
- * The bus benchmarks of issue 4: each row measures the bus and the raw
- * primitive it rides on in the same run, and prints the ratio (this machine
- * is noisy; absolute figures drift, ratios much less).
+ * The bus benchmarks of issue 8: each row measures the bus and its
+ * yardstick in the same run, and prints the ratio (this machine is noisy;
+ * absolute figures drift, ratios much less). Rows, in the issue's order (the
+ * number or the name selects a row with `--only=`):
  *
- * 1. Same pool, 1 and 4 subscribers, deliveries/s. Raw: a bare
- *    `Map<string, Set<fn>>` dispatch loop with one `structuredClone` per
- *    message. Target ≥ 1×.
- * 2. Across pools, 1 and 4 subscriber pools, deliveries/s, zero lost. Raw:
- *    a bare BroadcastChannel, batches of 1,000, at most 128 unacknowledged
- *    channel messages per receiver (shared counters + `Atomics.waitAsync`),
- *    between the same number of workers. Target ≥ 0.8×.
- * 3. For information: batched `worker.postMessage` for the same fan-out.
- * 4. Across pools at 1 message/ms, p50 and p99 latency from publish to
- *    handler. Raw: one bare BroadcastChannel message at the same pace.
- *    Target p99 ≤ 2×.
+ * 1. `cross:ports` — across pools, 1 and 4 subscriber pools, deliveries/s,
+ *    default transport (`ports`). Yardstick: bare `MessageChannel` ports
+ *    from a sender in a worker to as many receiving workers, batches of
+ *    1,000, at most 64 unacknowledged batches per receiver, each batch
+ *    acknowledged over the same port (a number), as `ports` does. Target
+ *    ≥ 0.7×.
+ * 2. `cross:broadcast` — the same on the `broadcast` transport. Yardstick: a
+ *    bare BroadcastChannel from a worker, batches of 1,000, at most 128
+ *    unacknowledged channel messages per receiver (shared counters +
+ *    `Atomics.waitAsync`). Target ≥ 0.8×.
+ * 3. `idle` — a 1:1 flow with 6 idle pools (pools that exist and subscribe
+ *    only to queues of their own), each transport. Yardstick: the same flow
+ *    with no idle pool. Target ≥ 0.9× on `ports`; `broadcast` for
+ *    information (every pool wakes for every batch there).
+ * 4. `blocked` — the time of a 1:1 flow while a third pool, subscribed to
+ *    another queue, runs a synchronous loop of 2 s that starts with the
+ *    flow. Yardstick: the same flow, same pools, nobody blocked. Target
+ *    ≤ 1.2× the time on `ports`; `broadcast` for information. A third line
+ *    gives the time when the third pool is not blocked but a bare worker of
+ *    it spins as long: the cost of sharing 2 cores with a spinning thread,
+ *    which no transport can avoid.
+ * 5. `local` — same pool, 1 and 4 subscribers, deliveries/s. Yardstick: a
+ *    bare `Map<string, Set<fn>>` dispatch loop with one `structuredClone`
+ *    per message, in a worker. Target ≥ 1×.
+ * 6. `latency` — across pools at 1 message/ms, p50 and p99 from publish to
+ *    handler, each transport. Yardstick: one bare message per post at the
+ *    same pace between two workers, on a `MessageChannel` port for `ports`
+ *    (target p99 ≤ 2×), on a BroadcastChannel for `broadcast` (information).
  *
  * The framework is timed from outside: its services log `REPORT {json}`
  * lines with their own clock (`performance.timeOrigin + performance.now()`,
  * which agrees between workers to a few µs), captured by a `logSink`.
  *
  * Noise: the throughput rows run a warm-up round and then 3 measured rounds
- * in the same workers, and keep the best round of each side; the latency row
- * runs raw, ours three times over (each a warm-up and 2,000 paced messages) and
- * pools the samples. Every round of every row checks its counts (nothing
- * lost, nothing duplicated, in order), and the framework's subscribers also
- * report their grand totals when the program stops.
+ * in the same workers, and keep the best round of each side; the blocked row
+ * runs a warm-up and then 2 × (alone, blocked, spinner) in the same program
+ * and keeps the shortest of each; the latency row runs raw, ours three times
+ * over (each a warm-up and 2,000 paced messages) and pools the samples. Every
+ * round of every row checks its counts (nothing lost, nothing duplicated, in
+ * order), and the framework's subscribers also report their grand totals
+ * when the program stops.
  *
- * Run: `deno run -A bench/bus_bench.ts` (about 1.5 minutes on 2 cores;
- * `--scale=0.2` for a quick look, `--only=2,4` for some rows, `--json` to
- * also print the figures as JSON).
+ * Run: `deno run -A bench/bus_bench.ts` (about 2.5 minutes on 2 cores).
+ * Options: `--only=1,3` or `--only=idle:ports,latency` for some rows (a name
+ * alone runs it on both transports); `--transport=ports` or
+ * `--transport=broadcast` for the rows of one transport; `--scale=0.2` for a
+ * quick look (fewer messages; the latency and blocked rows keep their pace
+ * and their 2 s); `--block-count=N` messages in the blocked row's flow
+ * (default 1,000,000); `--json` also prints the figures as JSON.
  *
  * @module
  */
@@ -37,34 +61,71 @@ import type { LogRecord } from "../mod.ts";
 import {
   type BenchConfig,
   type BenchReport,
-  now,
+  type Block,
   pools,
+  type PoolSpec,
   type Round,
 } from "./fixtures/bus_program.ts";
 import type { RawReport, RawSetup } from "./fixtures/raw_worker.ts";
-import { takeWindow } from "./fixtures/raw_window.ts";
+
+type Transport = "ports" | "broadcast";
 
 const PROGRAM = new URL("./fixtures/bus_program.ts", import.meta.url);
 const RAW = new URL("./fixtures/raw_worker.ts", import.meta.url);
 const BATCH = 1000;
-const WINDOW = 128;
+/** The `ports` transport's window (`src/transport/port_link.ts`). */
+const PORT_WINDOW = 64;
+/** The BroadcastChannel yardstick's window (the bus's ring budget). */
+const CHANNEL_WINDOW = 128;
 const TIMEOUT_MS = 120_000;
 const MEASURED_ROUNDS = 3;
 const LATENCY_REPEATS = 3;
+const IDLE_POOLS = 6;
+const BLOCK_MS = 2000;
+const TRANSPORTS: readonly Transport[] = ["ports", "broadcast"];
 
-const scale = Number(
-  Deno.args.find((arg) => arg.startsWith("--scale="))?.slice(
-    "--scale=".length,
-  ) ?? 1,
-);
+const arg = (name: string): string | undefined =>
+  Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const scale = Number(arg("scale") ?? 1);
 const json = Deno.args.includes("--json");
-/** `--only=2,4` runs only those rows (row 3 reuses row 2's figures for the bus). */
-const only = Deno.args.find((arg) => arg.startsWith("--only="))?.slice(
-  "--only=".length,
-).split(",");
-const runs = (row: number): boolean =>
-  only === undefined || only.includes(String(row)) ||
-  (row === 2 && only.includes("3"));
+const ROW_NAMES = ["cross", "idle", "blocked", "local", "latency"] as const;
+type RowName = typeof ROW_NAMES[number];
+/** The issue's row numbers. */
+const NUMBERED: Record<string, [RowName, Transport?]> = {
+  "1": ["cross", "ports"],
+  "2": ["cross", "broadcast"],
+  "3": ["idle"],
+  "4": ["blocked"],
+  "5": ["local"],
+  "6": ["latency"],
+};
+const only = arg("only")?.split(",").map((entry): [RowName, Transport?] => {
+  const numbered = NUMBERED[entry];
+  if (numbered !== undefined) return numbered;
+  const [name, transport] = entry.split(":");
+  if (!ROW_NAMES.includes(name as RowName)) {
+    throw new TypeError(
+      `--only: unknown row "${entry}" (1–6, or ${ROW_NAMES.join(", ")})`,
+    );
+  }
+  if (transport !== undefined && !TRANSPORTS.includes(transport as Transport)) {
+    throw new TypeError(`--only: unknown transport in "${entry}"`);
+  }
+  return [name as RowName, transport as Transport | undefined];
+});
+const onlyTransport = arg("transport") as Transport | undefined;
+if (onlyTransport !== undefined && !TRANSPORTS.includes(onlyTransport)) {
+  throw new TypeError(`--transport must be ${TRANSPORTS.join(" or ")}`);
+}
+/** Whether row `name` runs on `transport`. */
+const runs = (name: RowName, transport?: Transport): boolean =>
+  (onlyTransport === undefined || transport === undefined ||
+    transport === onlyTransport) &&
+  (only === undefined ||
+    only.some(([n, t]) =>
+      n === name && (t === undefined || transport === undefined ||
+        t === transport)
+    ));
 const sized = (n: number): number =>
   Math.max(BATCH, Math.round(n * scale / BATCH) * BATCH);
 
@@ -91,6 +152,16 @@ const LATENCY = rounds(
   1,
   1,
 );
+const BLOCK_COUNT = Number(arg("block-count") ?? sized(1_000_000));
+/** Warm-up, then twice: alone, blocked by a loop, next to a spinning worker. */
+const BLOCKED: Round[] = [
+  { count: sized(200_000) },
+  ...Array.from({ length: 2 }, () => [
+    { count: BLOCK_COUNT },
+    { count: BLOCK_COUNT, block: { mode: "loop", ms: BLOCK_MS } as Block },
+    { count: BLOCK_COUNT, block: { mode: "spinner", ms: BLOCK_MS } as Block },
+  ]).flat(),
+];
 
 // deno-lint-ignore no-console
 const print = (line = ""): void => console.log(line);
@@ -99,22 +170,34 @@ const print = (line = ""): void => console.log(line);
 
 /** What a subscription (ours or raw) reported at the end of a round. */
 type End = Omit<Extract<RawReport, { kind: "end" }>, "kind" | "start">;
+type Blocked = Extract<BenchReport, { kind: "blocked" }>;
 
 /** The rounds of one run: when each started, and each receiver's end. */
 interface RunResult {
   starts: Map<number, number>;
   ends: End[];
+  blocked: Blocked[];
   problems: string[];
+}
+
+/** One measured round: its index, first publish → last delivery, and rate. */
+interface RoundFigure {
+  round: number;
+  ms: number;
+  rate: number;
 }
 
 /** The figures of one side of a row. */
 interface Measurement {
-  /** Deliveries/s of each measured round. */
-  rates: number[];
+  /** The measured rounds (not the warm-up). */
+  rounds: RoundFigure[];
   /** Publish → handler, all measured rounds pooled, sorted, in ms. */
   latencies: number[];
   /** Deliveries checked, all rounds (warm-up included). */
   deliveries: number;
+  blocked: Blocked[];
+  /** When each round started. */
+  starts: Map<number, number>;
   problems: string[];
 }
 
@@ -126,16 +209,16 @@ function percentile(sorted: number[], p: number): number | undefined {
 }
 
 const best = (m: Measurement): number | undefined =>
-  m.rates.length === 0 ? undefined : Math.max(...m.rates);
+  m.rounds.length === 0 ? undefined : Math.max(...m.rounds.map((r) => r.rate));
 
-/** Checks every round's counts and computes the rates of the measured rounds. */
+/** Checks every round's counts and computes the figures of the measured rounds. */
 function measure(
   result: RunResult,
   plan: Round[],
   subscriptions: number,
 ): Measurement {
   const problems = [...result.problems];
-  const rates: number[] = [];
+  const figures: RoundFigure[] = [];
   const latencies: number[] = [];
   let deliveries = 0;
   for (const [round, { count }] of plan.entries()) {
@@ -159,25 +242,27 @@ function measure(
     }
     const start = result.starts.get(round);
     if (round === 0 || start === undefined || ends.length === 0) continue;
-    rates.push(
-      (count * ends.length) /
-        ((Math.max(...ends.map((e) => e.at)) - start) / 1000),
-    );
+    const ms = Math.max(...ends.map((e) => e.at)) - start;
+    figures.push({ round, ms, rate: (count * ends.length) / (ms / 1000) });
     for (const end of ends) latencies.push(...end.latencies ?? []);
   }
   return {
-    rates,
+    rounds: figures,
     latencies: latencies.sort((a, b) => a - b),
     deliveries,
+    blocked: result.blocked,
+    starts: result.starts,
     problems,
   };
 }
 
 function merge(measurements: Measurement[]): Measurement {
   return {
-    rates: measurements.flatMap((m) => m.rates),
+    rounds: measurements.flatMap((m) => m.rounds),
     latencies: measurements.flatMap((m) => m.latencies).sort((a, b) => a - b),
     deliveries: measurements.reduce((sum, m) => sum + m.deliveries, 0),
+    blocked: measurements.flatMap((m) => m.blocked),
+    starts: new Map(),
     problems: measurements.flatMap((m) => m.problems),
   };
 }
@@ -188,6 +273,7 @@ function merge(measurements: Measurement[]): Measurement {
 async function runProgram(
   config: BenchConfig,
   subscriptions: number,
+  transport: Transport,
 ): Promise<RunResult> {
   const main = new Main();
   main.servicePools = pools(config);
@@ -212,10 +298,14 @@ async function runProgram(
   const done = main.run({
     module: PROGRAM,
     workerData: config,
+    transport,
     signals: false,
     setExitCode: false,
     logLevel: "info",
     logSink: sink,
+    // The blocked row blocks a pool on purpose, for 2 s.
+    stallThreshold: 4 * BLOCK_MS,
+    stuckThreshold: 4 * BLOCK_MS,
   });
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = new Promise<boolean>((resolve) => {
@@ -253,11 +343,13 @@ async function runProgram(
   }
   const starts = new Map<number, number>();
   const ends: End[] = [];
+  const blocked: Blocked[] = [];
   for (const r of reports) {
     if (r.kind === "start") starts.set(r.round, r.at);
     if (r.kind === "end") ends.push(r);
+    if (r.kind === "blocked") blocked.push(r);
   }
-  return { starts, ends, problems };
+  return { starts, ends, blocked, problems };
 }
 
 async function oursLocal(subscribers: number): Promise<Measurement> {
@@ -265,12 +357,19 @@ async function oursLocal(subscribers: number): Promise<Measurement> {
     pools: { bench: { publisher: true, subscriptions: subscribers } },
     rounds: LOCAL,
   };
-  return measure(await runProgram(config, subscribers), LOCAL, subscribers);
+  return measure(
+    await runProgram(config, subscribers, "ports"),
+    LOCAL,
+    subscribers,
+  );
 }
 
+/** A publisher pool, `receivers` subscriber pools, and `others` more. */
 async function oursCross(
+  transport: Transport,
   receivers: number,
   plan: Round[],
+  others: Record<string, PoolSpec> = {},
 ): Promise<Measurement> {
   const config: BenchConfig = {
     pools: { publisher: { publisher: true } },
@@ -279,8 +378,18 @@ async function oursCross(
   for (let i = 1; i <= receivers; i++) {
     config.pools[`subscriber${i}`] = { subscriptions: 1 };
   }
-  return measure(await runProgram(config, receivers), plan, receivers);
+  Object.assign(config.pools, others);
+  return measure(
+    await runProgram(config, receivers, transport),
+    plan,
+    receivers,
+  );
 }
+
+const idlePools = (n: number): Record<string, PoolSpec> =>
+  Object.fromEntries(
+    Array.from({ length: n }, (_, i) => [`idle${i + 1}`, { idle: true }]),
+  );
 
 // ---- the raw primitives ---------------------------------------------------
 
@@ -325,8 +434,8 @@ class RawWorker {
     return promise;
   }
 
-  async setup(setup: RawSetup): Promise<void> {
-    this.worker.postMessage(setup);
+  async setup(setup: RawSetup, transfer: Transferable[] = []): Promise<void> {
+    this.worker.postMessage(setup, transfer);
     await this.waitFor((r) => r.kind === "ready");
   }
 
@@ -362,7 +471,7 @@ async function runRaw(
   } catch (error) {
     problems.push(String(error));
   }
-  return { starts, ends, problems };
+  return { starts, ends, blocked: [], problems };
 }
 
 /** The bare dispatch loop, in a worker like a pool's. */
@@ -380,64 +489,51 @@ async function rawLocal(subscribers: number): Promise<Measurement> {
   }
 }
 
-function credits(receivers: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(4 * (receivers + 1));
-}
-
-/** Receivers of a raw fan-out, set up and ready. */
-async function rawReceivers(
-  role: "bc-recv" | "pm-recv",
-  receivers: number,
-  channel: string,
-  shared: SharedArrayBuffer,
-  plan: Round[],
-  ack: boolean,
-): Promise<RawWorker[]> {
-  const workers = Array.from({ length: receivers }, () => new RawWorker());
-  const counts = plan.map((r) => r.count);
-  await Promise.all(
-    workers.map((w, slot) =>
-      w.setup({
-        kind: "setup",
-        role,
-        channel,
-        credits: shared,
-        slot,
-        rounds: counts,
-        ack,
-      })
-    ),
-  );
-  return workers;
-}
-
-/** A bare BroadcastChannel from one worker to `receivers` workers. */
-async function rawBroadcast(
+/**
+ * A bare flow from a sender worker to `receivers` receiving workers: on a
+ * BroadcastChannel (`broadcast`) or on one `MessageChannel` per receiver
+ * (`ports`); batches of 1,000 with flow control, or (`paced`) one message per
+ * post at the round's pace, without.
+ */
+async function rawFlow(
+  carrier: Transport,
   receivers: number,
   plan: Round[],
   paced = false,
 ): Promise<Measurement> {
   const channel = `bench-${crypto.randomUUID()}`;
-  const shared = credits(receivers);
-  const workers = await rawReceivers(
-    "bc-recv",
-    receivers,
-    channel,
-    shared,
-    plan,
-    !paced,
-  );
+  const shared = new SharedArrayBuffer(4 * (receivers + 1));
+  const pairs = carrier === "ports"
+    ? Array.from({ length: receivers }, () => new MessageChannel())
+    : [];
+  const counts = plan.map((r) => r.count);
+  const workers = Array.from({ length: receivers }, () => new RawWorker());
+  await Promise.all(workers.map((w, slot) => {
+    const port = pairs[slot]?.port2;
+    return w.setup({
+      kind: "setup",
+      role: carrier === "ports" ? "port-recv" : "bc-recv",
+      channel,
+      credits: shared,
+      slot,
+      rounds: counts,
+      ack: !paced,
+      ...(port === undefined ? {} : { port }),
+    }, port === undefined ? [] : [port]);
+  }));
   const sender = new RawWorker();
+  const senderPorts = pairs.map((pair) => pair.port1);
   try {
     await sender.setup({
       kind: "setup",
-      role: paced ? "lat-send" : "bc-send",
+      role: paced ? "lat-send" : carrier === "ports" ? "port-send" : "bc-send",
       channel,
       credits: shared,
       receivers,
       batch: BATCH,
-      window: WINDOW,
-    });
+      window: carrier === "ports" ? PORT_WINDOW : CHANNEL_WINDOW,
+      ...(carrier === "ports" ? { ports: senderPorts } : {}),
+    }, senderPorts);
     const result = await runRaw(workers, plan, 1, async (round, spec) => {
       sender.worker.postMessage({ kind: "round", round, ...spec });
       const [start] = await sender.waitFor((r) =>
@@ -448,45 +544,6 @@ async function rawBroadcast(
     return measure(result, plan, receivers);
   } finally {
     sender.terminate();
-    for (const w of workers) w.terminate();
-  }
-}
-
-/** Batched `worker.postMessage` from this thread to `receivers` workers, same flow control. */
-async function rawPostMessage(
-  receivers: number,
-  plan: Round[],
-): Promise<Measurement> {
-  const shared = credits(receivers);
-  const counters = new Int32Array(shared);
-  const notifyAt = receivers;
-  const workers = await rawReceivers(
-    "pm-recv",
-    receivers,
-    "",
-    shared,
-    plan,
-    true,
-  );
-  const send = async (count: number): Promise<void> => {
-    for (let first = 0; first < count; first += BATCH) {
-      const last = Math.min(count, first + BATCH);
-      const messages = [];
-      for (let index = first; index < last; index++) {
-        messages.push({ index, s: "hello" });
-      }
-      await takeWindow(counters, receivers, WINDOW, notifyAt);
-      for (const w of workers) w.worker.postMessage(messages);
-    }
-  };
-  try {
-    const result = await runRaw(workers, plan, 1, (_round, spec) => {
-      const start = now();
-      void send(spec.count);
-      return Promise.resolve(start);
-    });
-    return measure(result, plan, receivers);
-  } finally {
     for (const w of workers) w.terminate();
   }
 }
@@ -514,6 +571,7 @@ function rate(value: number | undefined): string {
 
 function ms(value: number | undefined): string {
   if (value === undefined) return "—";
+  if (value >= 1000) return `${(value / 1000).toFixed(2)} s`;
   return value >= 10
     ? `${value.toFixed(1)} ms`
     : `${(value * 1000).toFixed(0)} µs`;
@@ -522,13 +580,25 @@ function ms(value: number | undefined): string {
 function countsOf(ours: Measurement, raw: Measurement): string {
   const problems = [
     ...ours.problems.map((p) => `ours: ${p}`),
-    ...raw.problems.map((p) => `raw: ${p}`),
+    ...raw.problems.map((p) => `yardstick: ${p}`),
   ];
   if (problems.length === 0) {
     const n = (m: Measurement): string => m.deliveries.toLocaleString("en");
     return `ok, ${n(ours)} / ${n(raw)} checked`;
   }
   return `FAILED: ${[...new Set(problems)].slice(0, 4).join("; ")}`;
+}
+
+/** `target`: at least (`≥`) or at most (`≤`) that ratio; none: information. */
+function verdict(
+  ratio: number | undefined,
+  target: { op: "≥" | "≤"; value: number } | undefined,
+  ok: boolean,
+): { target: string; met: string } {
+  if (target === undefined) return { target: "info", met: "" };
+  const met = ratio !== undefined && ok &&
+    (target.op === "≥" ? ratio >= target.value : ratio <= target.value);
+  return { target: `${target.op} ${target.value}×`, met: met ? "yes" : "NO" };
 }
 
 function addRateRow(
@@ -539,32 +609,112 @@ function addRateRow(
 ): void {
   const [o, r] = [best(ours), best(raw)];
   const ratio = o !== undefined && r !== undefined ? o / r : undefined;
-  const countsOk = ours.problems.length === 0 && raw.problems.length === 0;
+  const ok = ours.problems.length === 0 && raw.problems.length === 0;
   rows.push({
     what,
     ours: rate(o),
     raw: rate(r),
     ratio: ratio === undefined ? "—" : `${ratio.toFixed(2)}×`,
-    target: target === undefined ? "info" : `≥ ${target}×`,
-    met: target === undefined
-      ? ""
-      : ratio !== undefined && ratio >= target && countsOk
-      ? "yes"
-      : "NO",
+    ...verdict(
+      ratio,
+      target === undefined ? undefined : { op: "≥", value: target },
+      ok,
+    ),
     counts: countsOf(ours, raw),
   });
   figures[what] = {
-    ours: ours.rates,
-    raw: raw.rates,
+    ours: ours.rounds.map((r) => r.rate),
+    raw: raw.rounds.map((r) => r.rate),
     ratio,
     problems: [...ours.problems, ...raw.problems],
   };
+}
+
+/** The shortest measured round of `m` whose plan entry matches `kind`. */
+function shortest(
+  m: Measurement,
+  plan: Round[],
+  kind: Block["mode"] | undefined,
+): number | undefined {
+  const times = m.rounds
+    .filter((r) => plan[r.round]?.block?.mode === kind)
+    .map((r) => r.ms);
+  return times.length === 0 ? undefined : Math.min(...times);
+}
+
+function addBlockedRows(transport: Transport, m: Measurement): void {
+  const alone = shortest(m, BLOCKED, undefined);
+  const loop = shortest(m, BLOCKED, "loop");
+  const spinner = shortest(m, BLOCKED, "spinner");
+  const ok = m.problems.length === 0;
+  const n = BLOCK_COUNT.toLocaleString("en");
+  const counts = ok
+    ? `ok, ${m.deliveries.toLocaleString("en")} checked; ${spinWindows(m)}`
+    : `FAILED: ${[...new Set(m.problems)].slice(0, 4).join("; ")}`;
+  const add = (
+    what: string,
+    value: number | undefined,
+    base: number | undefined,
+    baseName: string,
+    target?: number,
+  ): void => {
+    const ratio = value !== undefined && base !== undefined
+      ? value / base
+      : undefined;
+    rows.push({
+      what,
+      ours: ms(value),
+      raw: `${ms(base)} (${baseName})`,
+      ratio: ratio === undefined ? "—" : `${ratio.toFixed(2)}×`,
+      ...verdict(
+        ratio,
+        target === undefined ? undefined : { op: "≤", value: target },
+        ok,
+      ),
+      counts,
+    });
+  };
+  add(
+    `4. 1:1 flow of ${n} while a third pool is blocked 2 s, ${transport}`,
+    loop,
+    alone,
+    "alone",
+    transport === "ports" ? 1.2 : undefined,
+  );
+  add(
+    `4. the same, third pool free but its bare worker spins 2 s, ${transport}`,
+    spinner,
+    alone,
+    "alone",
+  );
+  figures[`4. blocked, ${transport}`] = {
+    rounds: m.rounds.map((r) => ({ ...r, block: BLOCKED[r.round]?.block })),
+    blocked: m.blocked,
+    problems: m.problems,
+  };
+}
+
+/** Where each spin fell in its round: "loop 0–2.00 s of a 1.10 s flow, …". */
+function spinWindows(m: Measurement): string {
+  const parts: string[] = [];
+  for (const b of m.blocked) {
+    const figure = m.rounds.find((r) => r.round === b.round);
+    if (figure === undefined) continue;
+    const start = b.from - (m.starts.get(b.round) ?? b.from);
+    parts.push(
+      `${b.mode} ${(start / 1000).toFixed(2)}–${
+        ((start + b.to - b.from) / 1000).toFixed(2)
+      } s of ${(figure.ms / 1000).toFixed(2)} s`,
+    );
+  }
+  return `spins: ${parts.join(", ")}`;
 }
 
 function addLatencyRows(
   what: string,
   ours: Measurement,
   raw: Measurement,
+  target: number | undefined,
 ): void {
   const ok = ours.problems.length === 0 && raw.problems.length === 0;
   const summary: Record<string, unknown> = {
@@ -581,10 +731,13 @@ function addLatencyRows(
       ours: ms(o),
       raw: ms(r),
       ratio: ratio === undefined ? "—" : `${ratio.toFixed(2)}×`,
-      target: key === "p99" ? "≤ 2×" : "info",
-      met: key === "p99"
-        ? (ratio !== undefined && ratio <= 2 && ok ? "yes" : "NO")
-        : "",
+      ...verdict(
+        ratio,
+        key === "p99" && target !== undefined
+          ? { op: "≤", value: target }
+          : undefined,
+        ok,
+      ),
       counts: countsOf(ours, raw),
     });
     summary[key] = { ours: o, raw: r, ratio };
@@ -604,11 +757,11 @@ function printTable(): void {
   const header: Row = {
     what: "row",
     ours: "ours",
-    raw: "raw, same run",
-    ratio: "ours/raw",
+    raw: "yardstick, same run",
+    ratio: "ratio",
     target: "target",
     met: "met",
-    counts: "counts (ours / raw deliveries)",
+    counts: "counts (ours / yardstick deliveries)",
   };
   const keys = Object.keys(header) as Array<keyof Row>;
   const width = (key: keyof Row): number =>
@@ -627,86 +780,125 @@ if (import.meta.main) {
   const n = (value: number): string => value.toLocaleString("en");
   print(
     `bus benchmarks: Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${Deno.build.os}/${Deno.build.arch}, ` +
-      `${navigator.hardwareConcurrency} cores, ${new Date().toISOString()}`,
+      `${navigator.hardwareConcurrency} cores, ${new Date().toISOString()}, ` +
+      `load ${Deno.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
   );
   print(
-    `rounds: same pool ${n(LOCAL[0]!.count)} warm-up + ${MEASURED_ROUNDS} × ${
+    `rounds: across pools ${
+      n(CROSS[0]!.count)
+    } warm-up + ${MEASURED_ROUNDS} × ${
+      n(CROSS[1]!.count)
+    } (batches of ${BATCH}); blocked ${n(BLOCKED[0]!.count)} + 2 × 3 × ${
+      n(BLOCK_COUNT)
+    }; same pool ${n(LOCAL[0]!.count)} + ${MEASURED_ROUNDS} × ${
       n(LOCAL[1]!.count)
-    }; ` +
-      `across pools ${n(CROSS[0]!.count)} + ${MEASURED_ROUNDS} × ${
-        n(CROSS[1]!.count)
-      } (batches of ${BATCH}, ` +
-      `window ${WINDOW}); latency ${LATENCY_REPEATS} × (${
-        n(LATENCY[0]!.count)
-      } + ${n(LATENCY[1]!.count)}) at 1/ms`,
+    }; latency ${LATENCY_REPEATS} × (${n(LATENCY[0]!.count)} + ${
+      n(LATENCY[1]!.count)
+    }) at 1/ms`,
   );
   const progress = (what: string): void => {
     Deno.stderr.writeSync(new TextEncoder().encode(`  … ${what}\n`));
   };
+  const plural = (k: number, what: string): string =>
+    `${k} ${what}${k > 1 ? "s" : ""}`;
 
-  for (const subscribers of runs(1) ? [1, 4] : []) {
+  for (const transport of TRANSPORTS) {
+    if (!runs("cross", transport)) continue;
+    for (const receivers of [1, 4]) {
+      progress(`across pools, ${transport}, ${receivers} subscriber pool(s)`);
+      const raw = await rawFlow(transport, receivers, CROSS);
+      const ours = await oursCross(transport, receivers, CROSS);
+      const [number, yardstick, target] = transport === "ports"
+        ? [1, "bare MessagePort", 0.7]
+        : [2, "bare BroadcastChannel", 0.8];
+      addRateRow(
+        `${number}. across pools, ${
+          plural(receivers, "subscriber pool")
+        }, ${transport} (vs ${yardstick})`,
+        ours,
+        raw,
+        target,
+      );
+    }
+  }
+
+  for (const transport of TRANSPORTS) {
+    if (!runs("idle", transport)) continue;
+    progress(`1:1 flow, ${transport}, without and with ${IDLE_POOLS} idle`);
+    const alone = await oursCross(transport, 1, CROSS);
+    const idle = await oursCross(transport, 1, CROSS, idlePools(IDLE_POOLS));
+    addRateRow(
+      `3. 1:1 flow with ${IDLE_POOLS} idle pools, ${transport} (vs no idle pool)`,
+      idle,
+      alone,
+      transport === "ports" ? 0.9 : undefined,
+    );
+  }
+
+  for (const transport of TRANSPORTS) {
+    if (!runs("blocked", transport)) continue;
+    progress(`1:1 flow, ${transport}, a third pool blocked ${BLOCK_MS} ms`);
+    const result = await runProgram(
+      {
+        pools: {
+          publisher: { publisher: true },
+          subscriber: { subscriptions: 1 },
+          blocker: { blocker: true },
+        },
+        rounds: BLOCKED,
+      },
+      1,
+      transport,
+    );
+    addBlockedRows(transport, measure(result, BLOCKED, 1));
+  }
+
+  for (const subscribers of runs("local") ? [1, 4] : []) {
     progress(`same pool, ${subscribers} subscriber(s)`);
     const raw = await rawLocal(subscribers);
     const ours = await oursLocal(subscribers);
     addRateRow(
-      `1. same pool, ${subscribers} subscriber${subscribers > 1 ? "s" : ""}`,
+      `5. same pool, ${plural(subscribers, "subscriber")} (vs Map + clone)`,
       ours,
       raw,
       1,
     );
   }
 
-  const crossOurs = new Map<number, Measurement>();
-  for (const receivers of runs(2) ? [1, 4] : []) {
-    progress(`across pools, ${receivers} subscriber pool(s)`);
-    const raw = await rawBroadcast(receivers, CROSS);
-    const ours = await oursCross(receivers, CROSS);
-    crossOurs.set(receivers, ours);
-    const pools = `${receivers} subscriber pool${receivers > 1 ? "s" : ""}`;
-    addRateRow(
-      `2. across pools, ${pools} (raw: BroadcastChannel)`,
-      ours,
-      raw,
-      0.8,
+  for (const transport of TRANSPORTS) {
+    if (!runs("latency", transport)) continue;
+    const rawRuns: Measurement[] = [];
+    const oursRuns: Measurement[] = [];
+    for (let i = 0; i < LATENCY_REPEATS; i++) {
+      progress(
+        `latency at 1 message/ms, ${transport}, run ${
+          i + 1
+        } of ${LATENCY_REPEATS}`,
+      );
+      rawRuns.push(await rawFlow(transport, 1, LATENCY, true));
+      oursRuns.push(await oursCross(transport, 1, LATENCY));
+    }
+    addLatencyRows(
+      `6. across pools at 1 msg/ms, ${transport} (vs bare ${
+        transport === "ports" ? "MessagePort" : "BroadcastChannel"
+      }), latency`,
+      merge(oursRuns),
+      merge(rawRuns),
+      transport === "ports" ? 2 : undefined,
     );
   }
-
-  for (const receivers of runs(3) ? [1, 4] : []) {
-    progress(`worker.postMessage, ${receivers} worker(s)`);
-    const raw = await rawPostMessage(receivers, CROSS);
-    const pools = `${receivers} subscriber pool${receivers > 1 ? "s" : ""}`;
-    addRateRow(
-      `3. across pools, ${pools} (raw: worker.postMessage)`,
-      crossOurs.get(receivers)!,
-      raw,
-      undefined,
-    );
-  }
-
-  const rawRuns: Measurement[] = [];
-  const oursRuns: Measurement[] = [];
-  for (let i = 0; i < (runs(4) ? LATENCY_REPEATS : 0); i++) {
-    progress(`latency at 1 message/ms, run ${i + 1} of ${LATENCY_REPEATS}`);
-    rawRuns.push(await rawBroadcast(1, LATENCY, true));
-    oursRuns.push(await oursCross(1, LATENCY));
-  }
-  addLatencyRows(
-    "4. across pools at 1 msg/ms, latency (raw: BroadcastChannel)",
-    merge(oursRuns),
-    merge(rawRuns),
-  );
 
   print();
   printTable();
   print();
   print(
-    "Rates: deliveries/s (messages × subscribers), first publish → last delivery, best of the measured rounds.",
+    "Rates: deliveries/s (messages × subscribers), first publish → last delivery, best of the measured rounds; times: the shortest round.",
   );
   print(
-    "Raw 1 clones once per message (shared by its handlers); ours copies once per subscription.",
+    `Yardsticks 1 and 2: a sender worker, batches of ${BATCH}, at most ${PORT_WINDOW} (port, acknowledged over the port) or ${CHANNEL_WINDOW} (channel, shared counters) unacknowledged batches per receiver.`,
   );
   print(
-    "Raw 2 and 3: batches of 1,000, at most 128 unacknowledged batches per receiver; raw 3 sends from the main thread.",
+    "Yardstick 5 clones once per message (shared by its handlers); ours copies once per subscription.",
   );
   print(
     `Latency: publish → handler, ${LATENCY_REPEATS} alternating runs pooled. Total time ${

@@ -88,7 +88,6 @@ export class PoolBus implements SubscriptionHost {
     this.#routes = new Routes(options.index);
     this.#metas = new MetaFactory(options.pools);
     this.#inbound = new Inbound({
-      index: options.index,
       routes: this.#routes,
       requests: this.#requests,
       metas: this.#metas,
@@ -484,13 +483,6 @@ export class PoolBus implements SubscriptionHost {
     }
   }
 
-  /** Counts the messages of peers the transport dropped (a pool went down). */
-  collectUnsent(): void {
-    for (const { to, queue, count } of this.#transport.takeUnsent()) {
-      this.#count({ pool: this.#metas.poolName(to), queue, count });
-    }
-  }
-
   /**
    * Stops the bus: pending requests fail, the transport closes. Returns the
    * messages that were never handled: still waiting in a subscription, never
@@ -516,7 +508,6 @@ export class PoolBus implements SubscriptionHost {
         `Request ${id} of pool "${this.pool}" ended: the pool stopped`,
       )
     );
-    this.collectUnsent();
     for (const { to, queue, count } of await this.#transport.close()) {
       this.#count({ pool: this.#metas.poolName(to), queue, count });
     }

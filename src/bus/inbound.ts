@@ -15,8 +15,6 @@ import type { LocalSubscription } from "./subscription.ts";
 
 /** What the receiving side of a pool's bus works with. */
 export interface InboundParts {
-  /** This pool's index. */
-  index: number;
   routes: Routes;
   requests: Requests;
   metas: MetaFactory;

@@ -113,10 +113,6 @@ export class BroadcastTransport implements Transport {
     // Peers come and go through the shared credits.
   }
 
-  takeUnsent(): UnsentCount[] {
-    return this.#unsent.take();
-  }
-
   async close(): Promise<UnsentCount[]> {
     if (this.#closed) return [];
     this.#closed = true;

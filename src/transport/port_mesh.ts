@@ -97,10 +97,6 @@ export class PortMeshTransport implements Transport {
     );
   }
 
-  takeUnsent(): UnsentCount[] {
-    return this.#unsent.take();
-  }
-
   close(): Promise<UnsentCount[]> {
     if (!this.#closed) {
       this.#closed = true;

@@ -98,8 +98,6 @@ export interface Transport {
   onReceive(handler: (batch: ReceivedBatch) => void): void;
   /** Applies a change the primary announces (a peer came or went). */
   update(change: TransportUpdate): void;
-  /** Messages given up on since the last call (a receiver went away). */
-  takeUnsent(): UnsentCount[];
   /**
    * Stops sending and receiving; resolves with every message it gave up on
    * (still queued here, or sent to this pool and never routed), within a

@@ -1,0 +1,148 @@
+/**
+ * Each transport, wired in one thread through its own hub: the same checks
+ * for both, as Hono checks each of its routers.
+ */
+import assert from "node:assert/strict";
+import { Scheduler } from "../src/scheduler.ts";
+import { createHub, openTransport } from "../src/transport/open.ts";
+import {
+  type ReceivedBatch,
+  type Transport,
+  TRANSPORT_KINDS,
+  type TransportKind,
+  type WireMessage,
+} from "../src/transport/transport.ts";
+
+/** Three pools' transports in this thread; pool 2 keeps its batches unacknowledged when `hold` is set. */
+function wire(kind: TransportKind): {
+  transports: Transport[];
+  received: ReceivedBatch[][];
+  schedulers: Scheduler[];
+  close(): Promise<void>;
+} {
+  const transports: Transport[] = [];
+  const schedulers: Scheduler[] = [];
+  const received: ReceivedBatch[][] = [[], [], []];
+  const hub = createHub(kind, crypto.randomUUID(), 3, (index, update) => {
+    transports[index]?.update(update);
+  });
+  for (let index = 0; index < 3; index++) {
+    const scheduler = new Scheduler();
+    const { setup } = hub.connect(index, 1);
+    const transport = openTransport(setup, index, 1, scheduler);
+    transport.onReceive((batch) => {
+      received[index]!.push(batch);
+      if (index !== 2) batch.ack();
+    });
+    transports.push(transport);
+    schedulers.push(scheduler);
+  }
+  return {
+    transports,
+    received,
+    schedulers,
+    async close(): Promise<void> {
+      for (const transport of transports) await transport.close();
+      for (const scheduler of schedulers) scheduler.close();
+    },
+  };
+}
+
+function message(queue: string, data: unknown): WireMessage {
+  return { queue, data, service: "S", publishedAt: Date.now(), size: 16 };
+}
+
+function count(batches: ReceivedBatch[]): number {
+  return batches.reduce((sum, batch) => sum + batch.data.length, 0);
+}
+
+for (const kind of TRANSPORT_KINDS) {
+  Deno.test(`${kind}: a pool receives only what is addressed to it, in order`, async () => {
+    const { transports, received, close } = wire(kind);
+    try {
+      for (let i = 0; i < 10; i++) {
+        transports[0]!.send([1], message("q://a", i));
+      }
+      await transports[0]!.flush(1);
+      assert.deepEqual(received[1]!.flatMap((b) => b.data), [
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
+      ]);
+      assert.equal(count(received[2]!), 0);
+      assert.equal(count(received[0]!), 0);
+    } finally {
+      await close();
+    }
+  });
+
+  Deno.test(`${kind}: what a closing pool never acknowledged is counted by its sender, not lost`, async () => {
+    const { transports, received, close } = wire(kind);
+    try {
+      for (let i = 0; i < 5; i++) transports[0]!.send([2], message("q://b", i));
+      // Pool 2 receives, but never acknowledges, then closes.
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          if (count(received[2]!) === 5) {
+            clearInterval(poll);
+            resolve();
+          }
+        }, 1);
+      });
+      await transports[2]!.close();
+      if (kind === "ports") {
+        // The bye arrives on the port: wait for the link to be gone.
+        await new Promise<void>((resolve) => {
+          const poll = setInterval(() => {
+            if (!transports[0]!.busy()) {
+              clearInterval(poll);
+              resolve();
+            }
+          }, 1);
+        });
+      }
+      // Sent after pool 2 is gone: counted too.
+      transports[0]!.send([2], message("q://b", 5));
+      await transports[0]!.flush();
+      // Over ports the sender counts the 5 that pool 2 never acknowledged
+      // (over a BroadcastChannel a closing pool acknowledges nothing: the
+      // bus acknowledges everything it holds before it closes).
+      assert.deepEqual(await transports[0]!.close(), [
+        { to: 2, queue: "q://b", count: kind === "ports" ? 6 : 1 },
+      ]);
+    } finally {
+      await close();
+    }
+  });
+}
+
+Deno.test("ports: a receiver that stops acknowledging holds back only what is sent to it", async () => {
+  const { transports, received, close } = wire("ports");
+  try {
+    // Pool 2 acknowledges nothing: the link to it fills, and tells to wait.
+    let wait: Promise<void> | undefined;
+    let sent = 0;
+    while (wait === undefined) {
+      wait = transports[0]!.send([2], message("q://held", sent++));
+      if (sent % 100 === 0) await new Promise((r) => setTimeout(r, 0));
+    }
+    // Meanwhile everything to pool 1 goes through and is acknowledged.
+    for (let i = 0; i < 3000; i++) {
+      transports[0]!.send([1], message("q://ok", i));
+    }
+    await transports[0]!.flush(1);
+    assert.equal(count(received[1]!), 3000);
+    assert.ok(transports[0]!.busy());
+    for (const batch of received[2]!) batch.ack();
+    await wait;
+  } finally {
+    await close();
+  }
+});
