@@ -1,15 +1,6 @@
-import {
-  DataCloneError,
-  NoRespondersError,
-  QueueNameError,
-  StateError,
-} from "../errors.ts";
+import { NoRespondersError, QueueNameError, StateError } from "../errors.ts";
 import type { Scheduler } from "../scheduler.ts";
-import type {
-  MemberPick,
-  Transport,
-  WireMessage,
-} from "../transport/transport.ts";
+import type { Transport } from "../transport/transport.ts";
 import type {
   Logger,
   MessageHandler,
@@ -22,14 +13,12 @@ import type {
   Undelivered,
 } from "../types.ts";
 import type { SubscriptionEntry } from "./entry.ts";
-import { checkHeaders } from "./headers.ts";
 import { Inbound } from "./inbound.ts";
 import { MetaFactory } from "./meta.ts";
+import { Outbound } from "./outbound.ts";
 import { validateQueueName } from "./queue_name.ts";
-import { isReplyQueue, replyAddress, Requests } from "./requests.ts";
-import { groupKeyOf, type Member, Routes } from "./routes.ts";
-import { approximateSize } from "./size.ts";
-import { snapshot } from "./snapshot.ts";
+import { isReplyQueue, Requests } from "./requests.ts";
+import { groupKeyOf, Routes } from "./routes.ts";
 import { LocalSubscription, type SubscriptionHost } from "./subscription.ts";
 
 /** What the bus asks of the primary. */
@@ -56,10 +45,9 @@ export interface BusOptions {
 }
 
 /**
- * A pool's end of the publish/subscribe bus. It decides where each message
- * goes: this pool's subscriptions get it straight into their buffers; for
- * the other pools it picks the pools (and the group members) and hands the
- * message to the transport, addressed to them.
+ * A pool's end of the publish/subscribe bus: subscriptions, request/reply
+ * and the stop, with the sending side in {@linkcode Outbound} and the
+ * receiving side in {@linkcode Inbound}.
  */
 export class PoolBus implements SubscriptionHost {
   readonly scheduler: Scheduler;
@@ -71,6 +59,7 @@ export class PoolBus implements SubscriptionHost {
   #routes: Routes;
   #metas: MetaFactory;
   #inbound: Inbound;
+  #outbound: Outbound;
   #nextId = 0;
   #requests: Requests;
   /** Messages that could not be delivered: key → count. */
@@ -96,13 +85,21 @@ export class PoolBus implements SubscriptionHost {
       lost: (queue, group) =>
         this.#count({ pool: this.pool, group, queue, count: 1 }),
     });
+    this.#outbound = new Outbound({
+      index: options.index,
+      routes: this.#routes,
+      requests: this.#requests,
+      metas: this.#metas,
+      transport: options.transport,
+      scheduler: options.scheduler,
+    });
     options.transport.onReceive((batch) => this.#inbound.receive(batch));
   }
 
   // ---- publish ---------------------------------------------------------
 
   /** Publishes on behalf of `service`; see `ServiceContext.publish`. */
-  async publish(
+  publish(
     service: string,
     queue: string,
     data: unknown,
@@ -110,127 +107,13 @@ export class PoolBus implements SubscriptionHost {
   ): Promise<void> {
     validateQueueName(queue, "publish");
     if (this.#closed) {
-      throw new StateError(
-        `Cannot publish on "${queue}": pool "${this.pool}" has stopped`,
+      return Promise.reject(
+        new StateError(
+          `Cannot publish on "${queue}": pool "${this.pool}" has stopped`,
+        ),
       );
     }
-    let copy: unknown;
-    try {
-      copy = snapshot(data);
-    } catch (error) {
-      throw new DataCloneError(queue, error);
-    }
-    const message: WireMessage = {
-      queue,
-      data: copy,
-      service,
-      publishedAt: Date.now(),
-      size: 0,
-    };
-    if (options !== undefined) {
-      if (options.replyTo !== undefined) {
-        message.replyTo = validateQueueName(options.replyTo, "publish");
-      }
-      if (options.headers !== undefined) {
-        message.headers = checkHeaders(queue, options.headers);
-      }
-    }
-    let wait: Promise<void> | undefined;
-    if (isReplyQueue(queue)) {
-      const address = replyAddress(queue);
-      if (address.index === this.index) this.#requests.resolve(address, copy);
-      else {
-        message.size = approximateSize(copy);
-        wait = this.#transport.send([address.index], message);
-      }
-    } else {
-      const route = this.#routes.route(queue);
-      let targets = route.local;
-      let picks: Member[] | undefined;
-      let keys: string[] | undefined;
-      if (route.groups.length > 0) {
-        const withMembers = targets.slice();
-        for (const group of route.groups) {
-          const member = this.#routes.pick(group);
-          if (member.local !== undefined) withMembers.push(member.local);
-          else {
-            (picks ??= []).push(member);
-            (keys ??= []).push(group.key);
-          }
-        }
-        targets = withMembers;
-      }
-      const remote = route.pools.length > 0 || picks !== undefined;
-      while (firstFull(targets) !== undefined) {
-        await Promise.all(targets.map((target) => target.whenSpace()));
-      }
-      if (targets.length > 0) {
-        this.#deliver(
-          targets,
-          copy,
-          this.#metas.of(message, this.index),
-          remote ? "copy-each" : "last-takes-original",
-        );
-      }
-      if (remote) {
-        message.size = approximateSize(copy);
-        wait = picks === undefined
-          ? this.#transport.send(route.pools, message)
-          : this.#sendToMembers(message, route.pools, picks, keys!);
-      }
-    }
-    if (wait !== undefined) await wait;
-    else if (this.scheduler.tick()) await this.scheduler.yield();
-  }
-
-  /**
-   * Sends a message to `pools` (their subscriptions outside any group) and
-   * to the group members picked in other pools: one message per pool, naming
-   * the members there.
-   */
-  #sendToMembers(
-    message: WireMessage,
-    pools: readonly number[],
-    picks: readonly Member[],
-    keys: readonly string[],
-  ): Promise<void> | undefined {
-    const byPool = new Map<number, MemberPick[]>();
-    for (let i = 0; i < picks.length; i++) {
-      const { id, pool } = picks[i]!;
-      let members = byPool.get(pool);
-      if (members === undefined) byPool.set(pool, members = []);
-      members.push({ id, key: keys[i]! });
-    }
-    const waits: Promise<void>[] = [];
-    const plain = pools.filter((pool) => !byPool.has(pool));
-    if (plain.length > 0) {
-      const wait = this.#transport.send(plain, message);
-      if (wait !== undefined) waits.push(wait);
-    }
-    for (const [pool, members] of byPool) {
-      const addressed: WireMessage = { ...message, members };
-      if (!pools.includes(pool)) addressed.membersOnly = true;
-      const wait = this.#transport.send([pool], addressed);
-      if (wait !== undefined) waits.push(wait);
-    }
-    return waits.length === 0 ? undefined : Promise.all(waits).then(() => {});
-  }
-
-  /**
-   * Hands a message's snapshot to local subscriptions: each gets its own
-   * copy; with `"last-takes-original"` the last one takes `data` itself,
-   * when nothing else (no other pool) will read it.
-   */
-  #deliver(
-    targets: readonly LocalSubscription[],
-    data: unknown,
-    meta: MessageMeta,
-    ownership: "copy-each" | "last-takes-original",
-  ): void {
-    const last = ownership === "last-takes-original" ? targets.length - 1 : -1;
-    for (let i = 0; i < targets.length; i++) {
-      targets[i]!.push(i === last ? data : snapshot(data), meta);
-    }
+    return this.#outbound.publish(service, queue, data, options);
   }
 
   // ---- subscribe -------------------------------------------------------
@@ -521,15 +404,6 @@ export class PoolBus implements SubscriptionHost {
     if (entry !== undefined) entry.count += count;
     else this.#undelivered.set(key, { ...counted, heldBy: this.pool });
   }
-}
-
-function firstFull(
-  targets: readonly LocalSubscription[],
-): LocalSubscription | undefined {
-  for (let i = 0; i < targets.length; i++) {
-    if (targets[i]!.full) return targets[i];
-  }
-  return undefined;
 }
 
 function positiveInteger(queue: string, name: string, value: number): number {

@@ -1,0 +1,180 @@
+import { DataCloneError } from "../errors.ts";
+import type { Scheduler } from "../scheduler.ts";
+import type {
+  MemberPick,
+  Transport,
+  WireMessage,
+} from "../transport/transport.ts";
+import type { MessageMeta, PublishOptions } from "../types.ts";
+import { checkHeaders } from "./headers.ts";
+import type { MetaFactory } from "./meta.ts";
+import { validateQueueName } from "./queue_name.ts";
+import { isReplyQueue, replyAddress, type Requests } from "./requests.ts";
+import type { Member, Routes } from "./routes.ts";
+import { approximateSize } from "./size.ts";
+import { snapshot } from "./snapshot.ts";
+import type { LocalSubscription } from "./subscription.ts";
+
+/** What the sending side of a pool's bus works with. */
+export interface OutboundParts {
+  /** This pool's index. */
+  index: number;
+  routes: Routes;
+  requests: Requests;
+  metas: MetaFactory;
+  transport: Transport;
+  scheduler: Scheduler;
+}
+
+/**
+ * The sending side of a pool's bus: it decides where each message goes.
+ * This pool's subscriptions get it straight into their buffers; for the
+ * other pools it picks the pools (and the group members) and hands the
+ * message to the transport, addressed to them.
+ */
+export class Outbound {
+  #parts: OutboundParts;
+
+  constructor(parts: OutboundParts) {
+    this.#parts = parts;
+  }
+
+  /**
+   * Publishes on behalf of `service` (see `ServiceContext.publish`); the
+   * queue's name is valid.
+   */
+  async publish(
+    service: string,
+    queue: string,
+    data: unknown,
+    options?: PublishOptions,
+  ): Promise<void> {
+    let copy: unknown;
+    try {
+      copy = snapshot(data);
+    } catch (error) {
+      throw new DataCloneError(queue, error);
+    }
+    const message: WireMessage = {
+      queue,
+      data: copy,
+      service,
+      publishedAt: Date.now(),
+      size: 0,
+    };
+    if (options !== undefined) {
+      if (options.replyTo !== undefined) {
+        message.replyTo = validateQueueName(options.replyTo, "publish");
+      }
+      if (options.headers !== undefined) {
+        message.headers = checkHeaders(queue, options.headers);
+      }
+    }
+    let wait: Promise<void> | undefined;
+    if (isReplyQueue(queue)) {
+      const address = replyAddress(queue);
+      if (address.index === this.#parts.index) {
+        this.#parts.requests.resolve(address, copy);
+      } else {
+        message.size = approximateSize(copy);
+        wait = this.#parts.transport.send([address.index], message);
+      }
+    } else {
+      const route = this.#parts.routes.route(queue);
+      let targets = route.local;
+      let picks: Member[] | undefined;
+      let keys: string[] | undefined;
+      if (route.groups.length > 0) {
+        const withMembers = targets.slice();
+        for (const group of route.groups) {
+          const member = this.#parts.routes.pick(group);
+          if (member.local !== undefined) withMembers.push(member.local);
+          else {
+            (picks ??= []).push(member);
+            (keys ??= []).push(group.key);
+          }
+        }
+        targets = withMembers;
+      }
+      const remote = route.pools.length > 0 || picks !== undefined;
+      while (firstFull(targets) !== undefined) {
+        await Promise.all(targets.map((target) => target.whenSpace()));
+      }
+      if (targets.length > 0) {
+        this.#deliver(
+          targets,
+          copy,
+          this.#parts.metas.of(message, this.#parts.index),
+          remote ? "copy-each" : "last-takes-original",
+        );
+      }
+      if (remote) {
+        message.size = approximateSize(copy);
+        wait = picks === undefined
+          ? this.#parts.transport.send(route.pools, message)
+          : this.#sendToMembers(message, route.pools, picks, keys!);
+      }
+    }
+    if (wait !== undefined) await wait;
+    else if (this.#parts.scheduler.tick()) await this.#parts.scheduler.yield();
+  }
+
+  /**
+   * Sends a message to `pools` (their subscriptions outside any group) and
+   * to the group members picked in other pools: one message per pool, naming
+   * the members there.
+   */
+  #sendToMembers(
+    message: WireMessage,
+    pools: readonly number[],
+    picks: readonly Member[],
+    keys: readonly string[],
+  ): Promise<void> | undefined {
+    const byPool = new Map<number, MemberPick[]>();
+    for (let i = 0; i < picks.length; i++) {
+      const { id, pool } = picks[i]!;
+      let members = byPool.get(pool);
+      if (members === undefined) byPool.set(pool, members = []);
+      members.push({ id, key: keys[i]! });
+    }
+    const waits: Promise<void>[] = [];
+    const plain = pools.filter((pool) => !byPool.has(pool));
+    if (plain.length > 0) {
+      const wait = this.#parts.transport.send(plain, message);
+      if (wait !== undefined) waits.push(wait);
+    }
+    for (const [pool, members] of byPool) {
+      const addressed: WireMessage = { ...message, members };
+      if (!pools.includes(pool)) addressed.membersOnly = true;
+      const wait = this.#parts.transport.send([pool], addressed);
+      if (wait !== undefined) waits.push(wait);
+    }
+    return waits.length === 0 ? undefined : Promise.all(waits).then(() => {});
+  }
+
+  /**
+   * Hands a message's snapshot to local subscriptions: each gets its own
+   * copy; with `"last-takes-original"` the last one takes `data` itself,
+   * when nothing else (no other pool) will read it.
+   */
+  #deliver(
+    targets: readonly LocalSubscription[],
+    data: unknown,
+    meta: MessageMeta,
+    ownership: "copy-each" | "last-takes-original",
+  ): void {
+    const last = ownership === "last-takes-original" ? targets.length - 1 : -1;
+    for (let i = 0; i < targets.length; i++) {
+      targets[i]!.push(i === last ? data : snapshot(data), meta);
+    }
+  }
+}
+
+function firstFull(
+  targets: readonly LocalSubscription[],
+): LocalSubscription | undefined {
+  for (let i = 0; i < targets.length; i++) {
+    if (targets[i]!.full) return targets[i];
+  }
+  return undefined;
+}
