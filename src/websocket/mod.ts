@@ -55,3 +55,14 @@ export {
   outboundQueue,
   routePath,
 } from "./router.ts";
+export {
+  joinRoom,
+  leaveRoom,
+  RoomError,
+  type RoomErrorReason,
+  type RoomOptions,
+  roomQueue,
+  type RoomReport,
+  roomReport,
+  validateRoomName,
+} from "./rooms.ts";
