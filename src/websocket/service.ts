@@ -40,6 +40,7 @@ import {
   isRoomControl,
   ROOM_PREFIX,
 } from "./rooms.ts";
+import { CLIENT_PATH, serveClient } from "./client_script.ts";
 
 /**
  * Serves WebSocket clients and connects them to the bus, as the Python
@@ -365,6 +366,10 @@ export class WebSocketService extends Service {
     path: string,
   ): Promise<Response> {
     const { staticDir, fallback, paths } = this.#options;
+    if (url.pathname === CLIENT_PATH) {
+      const response = serveClient(request);
+      if (response !== undefined) return response;
+    }
     if (staticDir !== undefined) {
       const response = await serveStatic(staticDir, request, url.pathname);
       if (response !== undefined) return response;
