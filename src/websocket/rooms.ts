@@ -152,7 +152,7 @@ export interface RoomOptions {
  * @throws {TimeoutError} When the service does not answer in time.
  *
  * @example A chat: `/join <room>` joins, anything else goes to the room
- * ```ts ignore
+ * ```ts
  * import type { ServiceContext } from "@magic/foundation";
  * import { joinRoom, roomQueue } from "@magic/foundation/websocket";
  *
@@ -198,7 +198,7 @@ export async function joinRoom(
  * @throws {TimeoutError} When the service does not answer in time.
  *
  * @example `/leave <room>`
- * ```ts ignore
+ * ```ts
  * import type { ServiceContext } from "@magic/foundation";
  * import { leaveRoom } from "@magic/foundation/websocket";
  *
@@ -243,7 +243,7 @@ export interface RoomReport {
  * @returns One report per service, sorted by pool and service.
  *
  * @example Log the size of every room
- * ```ts ignore
+ * ```ts
  * import type { ServiceContext } from "@magic/foundation";
  * import { roomReport } from "@magic/foundation/websocket";
  *
@@ -260,8 +260,11 @@ export async function roomReport(
   ctx: Pick<ServiceContext, "request" | "topology">,
   options: RoomOptions = {},
 ): Promise<RoomReport[]> {
+  // A service's control queue is a name; a pattern someone else subscribed
+  // to under ws://control/ cannot be requested on.
   const queues = Object.keys(await ctx.topology()).filter((q) =>
-    q.startsWith(CONTROL_PREFIX)
+    q.startsWith(CONTROL_PREFIX) &&
+    !q.split("/").some((segment) => segment === "*" || segment === ">")
   );
   const request: RoomControl = { kind: "report" };
   const reports = await Promise.all(queues.map(async (queue) => {
