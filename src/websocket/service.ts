@@ -56,6 +56,10 @@ import { CLIENT_PATH, serveClient } from "./client_script.ts";
  *   else as JSON text); one published on a `replyTo` reaches one connection;
  * - opening and closing connections are announced on `ws://connected/<path>`
  *   and `ws://disconnected/<path>` (see {@linkcode ConnectionEvent});
+ * - a consumer in any pool puts a connection into a room with `joinRoom`;
+ *   a message published on `ws://room/<name>` is sent to every connection
+ *   in that room (see `joinRoom` and `roomReport`);
+ * - `GET /_magic/client.js` is the browser client, `ReconnectingWebSocket`;
  * - plain HTTP requests get a file from `staticDir`, the `fallback`
  *   handler's answer, 426 on a WebSocket path, or 404.
  *
