@@ -60,7 +60,12 @@ Deno.test("WebSocketService puts replyTo, connectionId, path and query in meta",
     connectionId: id,
     path: "/chat/room1",
     query: "user=ann&x=1",
+    controlQueue: meta.headers!.controlQueue,
   });
+  assert.match(
+    meta.headers!.controlQueue!,
+    /^ws:\/\/control\/WebSocketService\/[0-9a-f-]{36}$/,
+  );
 });
 
 Deno.test("WebSocketService keeps each connection's frames in order", async () => {

@@ -6,7 +6,9 @@
  * with a `replyTo` that reaches that connection alone; whatever is published
  * on `ws://outbound/client` goes to every connection on `/client`; opening
  * and closing connections are announced on `ws://connected/client` and
- * `ws://disconnected/client`.
+ * `ws://disconnected/client`. {@linkcode joinRoom} puts a connection into a
+ * room, and `ws://room/<name>` reaches every connection in it. Pages get a
+ * reconnecting client at `/_magic/client.js` (`@magic/foundation/client`).
  *
  * @example A consumer that answers every client of `/client`
  * ```ts ignore
@@ -55,3 +57,14 @@ export {
   outboundQueue,
   routePath,
 } from "./router.ts";
+export {
+  joinRoom,
+  leaveRoom,
+  RoomError,
+  type RoomErrorReason,
+  type RoomOptions,
+  roomQueue,
+  type RoomReport,
+  roomReport,
+  validateRoomName,
+} from "./rooms.ts";

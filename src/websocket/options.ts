@@ -182,6 +182,11 @@ export interface WebSocketServiceOptions extends ServiceOptions {
   maxPendingMessages?: number;
   /** How long `terminate()` waits for clients to close before shutting the server down. Default 2000. */
   closeTimeout?: number;
+  /**
+   * Most rooms one connection may be in; joining one more fails with a
+   * `RoomError` (reason `"limit"`). Default 100.
+   */
+  maxRoomsPerConnection?: number;
   /** A folder whose files are served to plain HTTP `GET`/`HEAD` requests (`/` serves `index.html`). */
   staticDir?: string | URL;
   /** Answers plain HTTP requests that no static file matched. */
@@ -203,6 +208,7 @@ export interface ResolvedWebSocketOptions {
   slowClientPolicy: SlowClientPolicy;
   maxPendingMessages: number;
   closeTimeout: number;
+  maxRoomsPerConnection: number;
   staticDir: string | undefined;
   fallback: FallbackHandler | undefined;
   service: ServiceOptions;
@@ -223,6 +229,7 @@ export const WEBSOCKET_DEFAULTS = {
   slowClientPolicy: "close",
   maxPendingMessages: 1024,
   closeTimeout: 2000,
+  maxRoomsPerConnection: 100,
 } as const;
 
 /**
@@ -311,6 +318,12 @@ export function resolveWebSocketOptions(
       options.closeTimeout ?? d.closeTimeout,
       0,
       2 ** 31 - 1,
+    ),
+    maxRoomsPerConnection: int(
+      "maxRoomsPerConnection",
+      options.maxRoomsPerConnection ?? d.maxRoomsPerConnection,
+      1,
+      Number.MAX_SAFE_INTEGER,
     ),
     staticDir: resolveDir(where, options.staticDir),
     fallback: options.fallback,

@@ -33,6 +33,14 @@ import {
   routePath,
 } from "./router.ts";
 import { serveStatic } from "./static.ts";
+import { RoomRegistry } from "./room_registry.ts";
+import {
+  CONTROL_HEADER,
+  controlQueue,
+  isRoomControl,
+  ROOM_PREFIX,
+} from "./rooms.ts";
+import { CLIENT_PATH, serveClient } from "./client_script.ts";
 
 /**
  * Serves WebSocket clients and connects them to the bus, as the Python
@@ -48,6 +56,10 @@ import { serveStatic } from "./static.ts";
  *   else as JSON text); one published on a `replyTo` reaches one connection;
  * - opening and closing connections are announced on `ws://connected/<path>`
  *   and `ws://disconnected/<path>` (see {@linkcode ConnectionEvent});
+ * - a consumer in any pool puts a connection into a room with `joinRoom`;
+ *   a message published on `ws://room/<name>` is sent to every connection
+ *   in that room (see `joinRoom` and `roomReport`);
+ * - `GET /_magic/client.js` is the browser client, `ReconnectingWebSocket`;
  * - plain HTTP requests get a file from `staticDir`, the `fallback`
  *   handler's answer, 426 on a WebSocket path, or 404.
  *
@@ -106,6 +118,10 @@ export class WebSocketService extends Service {
   #stopping = false;
   #log: ServiceContext["log"] | undefined;
   #publish: PublishFn = () => Promise.resolve();
+  readonly #rooms: RoomRegistry;
+  /** This instance's control queue (rooms), set in `initialize()`. */
+  #control = "";
+  #pool = "";
 
   /**
    * Creates the service; nothing listens before `initialize()`.
@@ -120,6 +136,7 @@ export class WebSocketService extends Service {
     this.#options = resolved;
     this.hostname = resolved.hostname;
     this.port = resolved.port;
+    this.#rooms = new RoomRegistry(resolved.maxRoomsPerConnection);
   }
 
   /** The address the server is bound to, while it listens. */
@@ -130,6 +147,14 @@ export class WebSocketService extends Service {
   /** How many connections are open now. */
   get connections(): number {
     return this.#connections.size;
+  }
+
+  /**
+   * Room name → number of this service's connections in it (rooms without
+   * one are absent). From another pool, use `roomReport(ctx)`.
+   */
+  get rooms(): Record<string, number> {
+    return this.#rooms.sizes();
   }
 
   /**
@@ -146,6 +171,8 @@ export class WebSocketService extends Service {
     ctx.signal.addEventListener("abort", () => this.#stopping = true, {
       once: true,
     });
+    this.#pool = ctx.pool;
+    this.#control = controlQueue(this.name);
     this.#server = this.#listen();
     try {
       const outbound = (data: unknown, meta: MessageMeta) =>
@@ -155,6 +182,14 @@ export class WebSocketService extends Service {
         ctx.subscribe(
           connectionPattern(this.name),
           (data: unknown, meta: MessageMeta) => this.#reply(data, meta),
+        ),
+        ctx.subscribe(
+          `${ROOM_PREFIX}*`,
+          (data: unknown, meta: MessageMeta) => this.#roomcast(data, meta),
+        ),
+        ctx.subscribe(
+          this.#control,
+          (data: unknown, meta: MessageMeta) => this.#answer(data, meta),
         ),
       ]);
     } catch (error) {
@@ -312,7 +347,7 @@ export class WebSocketService extends Service {
       path,
       query,
       replyTo: connectionQueue(this.name, id),
-      headers,
+      headers: { ...headers, [CONTROL_HEADER]: this.#control },
       maxFrameSize: options.maxFrameSize,
       maxBufferedAmount: options.maxBufferedAmount,
       slowClientPolicy: options.slowClientPolicy,
@@ -335,6 +370,10 @@ export class WebSocketService extends Service {
     path: string,
   ): Promise<Response> {
     const { staticDir, fallback, paths } = this.#options;
+    if (url.pathname === CLIENT_PATH) {
+      const response = serveClient(request);
+      if (response !== undefined) return response;
+    }
     if (staticDir !== undefined) {
       const response = await serveStatic(staticDir, request, url.pathname);
       if (response !== undefined) return response;
@@ -345,6 +384,7 @@ export class WebSocketService extends Service {
   }
 
   #forget(connection: Connection): void {
+    this.#rooms.leaveAll(connection);
     this.#connections.delete(connection.replyTo);
     const peers = this.#byPath.get(connection.path);
     peers?.delete(connection);
@@ -365,6 +405,28 @@ export class WebSocketService extends Service {
     if (connection === undefined) return;
     const frame = this.#frame(data, meta.queue);
     if (frame !== undefined) connection.send(frame);
+  }
+
+  #roomcast(data: unknown, meta: MessageMeta): void {
+    const members = this.#rooms.membersOfQueue(meta.queue);
+    if (members === undefined) return;
+    const frame = this.#frame(data, meta.queue);
+    if (frame === undefined) return;
+    for (const connection of members) connection.send(frame);
+  }
+
+  async #answer(data: unknown, meta: MessageMeta): Promise<void> {
+    if (meta.replyTo === undefined || !isRoomControl(data)) {
+      this.#log?.warn(`Ignoring a malformed request on "${meta.queue}"`);
+      return;
+    }
+    const reply = this.#rooms.answer(data, {
+      service: this.name,
+      pool: this.#pool,
+      connections: this.#connections.size,
+      find: (id) => this.#connections.get(connectionQueue(this.name, id)),
+    });
+    await this.#publish(meta.replyTo, reply, {});
   }
 
   #frame(data: unknown, queue: string): string | Uint8Array | undefined {
