@@ -8,6 +8,7 @@ import {
   type RunReport,
 } from "./primary/primary.ts";
 import { Service, type ServiceEntry } from "./service.ts";
+import { checkDuration } from "./_util/duration.ts";
 import type { LogLevel, LogRecord, Topology } from "./types.ts";
 
 /** Options of {@linkcode Main.run}. All are optional. */
@@ -166,8 +167,13 @@ export class Main extends EventTarget {
    *
    * @param options How to run; see {@linkcode RunOptions}.
    * @returns The services that ended in `error`.
-   * @throws {StateError} When already running or no pool is declared.
-   * @throws {TypeError} When a pool or an option is malformed.
+   * @throws {StateError} When already running.
+   * @throws {TypeError} When a pool or an option is malformed: no pool, a
+   * pool name that is an integer (`"1"`), two services of a pool with the
+   * same name, an entry that is not a service or a factory.
+   * @throws {RangeError} When an option is out of range, e.g. a duration of
+   * 2^31 ms or more (a timer cannot wait that long) or a `bufferSize` that is
+   * not an integer >= 1.
    */
   async run(options: RunOptions = {}): Promise<RunReport> {
     if (!Main.isPrimary) {
@@ -237,17 +243,23 @@ function validatePools(pools: unknown): string[] {
   }
   const entries = Object.entries(pools);
   if (entries.length === 0) {
-    throw new StateError("Cannot run: servicePools declares no pool");
+    throw new TypeError("Cannot run: servicePools declares no pool");
   }
   return entries.map(([name, services]) => {
     if (name.trim() === "") {
       throw new TypeError("Cannot run: a pool name is empty");
+    }
+    if (isArrayIndex(name)) {
+      throw new TypeError(
+        `Cannot run: pool name "${name}" is an integer, and JavaScript lists integer keys before the others, which would change the start and stop order; use a name such as "p${name}"`,
+      );
     }
     if (!Array.isArray(services)) {
       throw new TypeError(
         `Cannot run: pool "${name}" must be an array of services`,
       );
     }
+    const names = new Set<string>();
     for (const service of services) {
       if (!(service instanceof Service) && typeof service !== "function") {
         throw new TypeError(
@@ -256,9 +268,25 @@ function validatePools(pools: unknown): string[] {
           }, not a Service or a function returning one`,
         );
       }
+      if (service instanceof Service) {
+        if (names.has(service.name)) {
+          throw new TypeError(
+            `Cannot run: pool "${name}" has two services named "${service.name}"`,
+          );
+        }
+        names.add(service.name);
+      }
     }
     return name;
   });
+}
+
+/**
+ * Whether `key` is a property name that JavaScript orders before the others
+ * (an array index: `"0"`, `"42"`, not `"01"` or `"-1"`).
+ */
+function isArrayIndex(key: string): boolean {
+  return /^(?:0|[1-9][0-9]*)$/.test(key) && Number(key) < 2 ** 32 - 1;
 }
 
 function resolveOptions(options: RunOptions): PrimarySettings {
@@ -269,19 +297,12 @@ function resolveOptions(options: RunOptions): PrimarySettings {
     );
   }
   const logLevel = resolveLogLevel(options.logLevel);
+  checkOptionTypes(options);
   const number = (
     name: string,
     value: number | undefined,
     fallback: number,
-  ): number => {
-    const result = value ?? fallback;
-    if (!Number.isFinite(result) || result <= 0) {
-      throw new RangeError(
-        `Cannot run: ${name} must be a number > 0, got ${result}`,
-      );
-    }
-    return result;
-  };
+  ): number => checkDuration("Cannot run", name, value ?? fallback);
   const terminateTimeout = number(
     "terminateTimeout",
     options.terminateTimeout,
@@ -308,11 +329,46 @@ function resolveOptions(options: RunOptions): PrimarySettings {
     config: {
       logLevel,
       terminateTimeout,
-      bufferSize: Math.floor(number("bufferSize", options.bufferSize, 1024)),
+      bufferSize: checkBufferSize(options.bufferSize ?? 1024),
       stuckThreshold: number("stuckThreshold", options.stuckThreshold, 5000),
       runId: crypto.randomUUID(),
     },
   };
+}
+
+/** The checks of the options that are not durations. */
+function checkOptionTypes(options: RunOptions): void {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("Cannot run: options must be an object");
+  }
+  for (const key of ["signals", "setExitCode"] as const) {
+    const value = options[key];
+    if (value !== undefined && typeof value !== "boolean") {
+      throw new TypeError(
+        `Cannot run: ${key} must be a boolean, got ${typeof value}`,
+      );
+    }
+  }
+  if (options.logSink !== undefined && typeof options.logSink !== "function") {
+    throw new TypeError("Cannot run: logSink must be a function");
+  }
+  const module = options.module;
+  if (
+    module !== undefined && typeof module !== "string" &&
+    !(module instanceof URL)
+  ) {
+    throw new TypeError("Cannot run: module must be a string or a URL");
+  }
+}
+
+/** `bufferSize`, checked as `subscribe()` checks it. */
+function checkBufferSize(value: unknown): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot run: bufferSize must be an integer >= 1, got ${String(value)}`,
+    );
+  }
+  return value;
 }
 
 export type {
