@@ -5,7 +5,7 @@ import { createLogger, type LogSink } from "../logger.ts";
 import { Service, type ServiceEntry } from "../service.ts";
 import type { Logger, LogRecord, Topology } from "../types.ts";
 import { PoolServiceContext } from "./context.ts";
-import type { FromPool, ToPool } from "./protocol.ts";
+import type { FromPool, ServiceReport, ToPool } from "./protocol.ts";
 import { Scheduler } from "./scheduler.ts";
 import { type RunnerHost, ServiceRunner } from "./service_runner.ts";
 import type { WorkerScope } from "./worker_scope.ts";
@@ -32,6 +32,8 @@ export class PoolRuntime implements RunnerHost {
   #bus: PoolBus;
   #log: Logger;
   #runners: ServiceRunner[] = [];
+  /** Entries that could not become services, reported as failures. */
+  #misconfigured: ServiceReport[] = [];
   #requests = new Map<number, Request>();
   #nextRequest = 0;
   #housekeeping: ReturnType<typeof setInterval>;
@@ -91,11 +93,7 @@ export class PoolRuntime implements RunnerHost {
   /** Runs every service's `initialize` and reports the pool initialized. */
   async initialize(): Promise<void> {
     await Promise.all(this.#runners.map((runner) => runner.initialize()));
-    this.#send({
-      mf: 1,
-      kind: "initialized",
-      services: this.#runners.map((runner) => runner.report()),
-    });
+    this.#send({ mf: 1, kind: "initialized", services: this.#reports() });
   }
 
   /** Handles one message from the primary. */
@@ -188,25 +186,26 @@ export class PoolRuntime implements RunnerHost {
 
   #addService(entry: ServiceEntry, sink: LogSink): void {
     let service: Service;
+    const position = this.#runners.length + this.#misconfigured.length + 1;
     try {
       service = entry instanceof Service ? entry : entry();
       if (!(service instanceof Service)) {
         throw new TypeError(
-          `A service factory in pool "${this.pool}" returned ${
-            String(service)
-          }, not a Service`,
+          `its factory returned ${describeValue(service)}, not a Service`,
         );
       }
     } catch (error) {
-      this.#log.error(
-        `Cannot build a service of pool "${this.pool}": ${
+      this.#misconfiguration(
+        `#${position}`,
+        `Cannot build service #${position} of pool "${this.pool}": ${
           serializeError(error).message
         }`,
       );
       return;
     }
     if (this.#runners.some((runner) => runner.service.name === service.name)) {
-      this.#log.error(
+      this.#misconfiguration(
+        `${service.name} (#${position})`,
         `Pool "${this.pool}" has two services named "${service.name}"; the second is not started`,
       );
       return;
@@ -225,6 +224,33 @@ export class PoolRuntime implements RunnerHost {
       log,
     );
     this.#runners.push(new ServiceRunner(this, service, ctx));
+  }
+
+  /**
+   * Records a service that could not be added (a factory that threw or
+   * returned something else, a duplicate name): it is logged, and reported
+   * to the primary as a service in `error`, so the run fails.
+   */
+  #misconfiguration(service: string, message: string): void {
+    this.#log.error(message);
+    this.#misconfigured.push({
+      name: service,
+      status: "error",
+      error: serializeError(new TypeError(message)),
+      restart: "never",
+      maxRestarts: 0,
+      restartWindow: 0,
+      backoffInitial: 0,
+      backoffMax: 0,
+    });
+  }
+
+  /** Every service's report, the misconfigured ones included. */
+  #reports(): ServiceReport[] {
+    return [
+      ...this.#runners.map((runner) => runner.report()),
+      ...this.#misconfigured,
+    ];
   }
 
   #primaryLink(): PrimaryLink {
@@ -301,11 +327,7 @@ export class PoolRuntime implements RunnerHost {
         request.reject(new Error(`Pool "${this.pool}" stopped`));
       }
       this.#requests.clear();
-      this.#send({
-        mf: 1,
-        kind: "terminated",
-        services: this.#runners.map((runner) => runner.report()),
-      });
+      this.#send({ mf: 1, kind: "terminated", services: this.#reports() });
       this.#done.resolve();
     }
   }
@@ -313,4 +335,13 @@ export class PoolRuntime implements RunnerHost {
   #send(message: FromPool): void {
     this.#scope.postMessage(message);
   }
+}
+
+/** A short description of a value that is not a service. */
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === "object") {
+    return `an object (${value.constructor?.name ?? "no prototype"})`;
+  }
+  return `${typeof value} ${String(value)}`;
 }
