@@ -9,6 +9,8 @@ const noRun = new URL("./fixtures/no_run.ts", import.meta.url);
 
 class Idle extends Service {}
 
+const quiet = (): void => {};
+
 /** Runs `pools` with `options`; the checks must refuse it before any worker starts. */
 function run(
   pools: Record<string, Array<Service | (() => Service)>>,
@@ -54,7 +56,7 @@ Deno.test("ctx.request() and ctx.sleep() refuse a duration a timer cannot hold",
     "p",
     "S",
     new AbortController().signal,
-    { debug() {}, info() {}, warn() {}, error() {} },
+    { debug: quiet, info: quiet, warn: quiet, error: quiet },
   );
   await assert.rejects(ctx.request("q://slow", 1, { timeout: 3e9 }), {
     name: "RangeError",
