@@ -190,6 +190,7 @@ export class Main extends EventTarget {
     this.#primary = primary;
     try {
       const report = await primary.run();
+      primary.endIfUnstoppable();
       if (report.failures.length > 0 && options.setExitCode !== false) {
         Deno.exitCode = 1;
       }

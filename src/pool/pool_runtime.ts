@@ -290,6 +290,14 @@ export class PoolRuntime implements RunnerHost {
 
   #reportStuck(): void {
     const after = this.#init.config.stuckThreshold;
+    for (const runner of this.#runners) {
+      const elapsed = runner.slowInitialize(after);
+      if (elapsed !== undefined) {
+        runner.log.warn(
+          `initialize() has not finished after ${elapsed} ms: the start of every pool's run() waits for it`,
+        );
+      }
+    }
     for (const subscription of this.#bus.stuck(after)) {
       this.#log.warn(
         `Subscriber ${subscription.service} on "${subscription.queue}" is stuck: no message handled for over ${after} ms while ${subscription.size} wait in its buffer (capacity ${subscription.capacity}), ${subscription.overflowed} more from other pools behind it and ${subscription.waiting} publishers of this pool`,

@@ -32,6 +32,10 @@ export class ServiceRunner {
   #restarts: number[] = [];
   #running: Promise<void> | undefined;
   #initializing: Promise<void> | undefined;
+  /** When the pending `initialize()` began, or 0 when none is pending. */
+  #initializeSince = 0;
+  /** Whether the pending `initialize()` was already reported as slow. */
+  #initializeReported = false;
 
   constructor(host: RunnerHost, service: Service, ctx: ServiceContext) {
     this.#host = host;
@@ -67,6 +71,21 @@ export class ServiceRunner {
     return this.#initializing;
   }
 
+  /**
+   * How long the pending `initialize()` has run, when that is `after` ms or
+   * more and was not reported yet; else `undefined`. Each attempt is
+   * reported once.
+   */
+  slowInitialize(after: number): number | undefined {
+    if (this.#initializeSince === 0 || this.#initializeReported) {
+      return undefined;
+    }
+    const elapsed = Date.now() - this.#initializeSince;
+    if (elapsed < after) return undefined;
+    this.#initializeReported = true;
+    return elapsed;
+  }
+
   /** Starts `run` (after the barrier), when `initialize` succeeded. */
   start(): void {
     if (
@@ -95,6 +114,15 @@ export class ServiceRunner {
     try {
       await withTimeout(Promise.all(pending), timeout);
     } catch {
+      if (this.#initializeSince !== 0) {
+        this.#fail(
+          "initialize",
+          new TimeoutError(
+            `initialize() did not finish within ${timeout} ms of the stop`,
+          ),
+        );
+        return;
+      }
       this.log.warn(
         `run() did not return within ${timeout} ms of the stop; terminating anyway`,
       );
@@ -124,14 +152,19 @@ export class ServiceRunner {
 
   async #initialize(): Promise<void> {
     this.#initialized = false;
+    this.#initializeSince = Date.now();
+    this.#initializeReported = false;
     try {
       await this.service.initialize(this.ctx);
+      this.#initializeSince = 0;
       if (this.#host.signal.aborted) return;
       this.#initialized = true;
       this.#everInitialized = true;
       this.#set(ServiceStatus.initialized);
       if (this.#host.started) this.start();
     } catch (error) {
+      this.#initializeSince = 0;
+      if (this.service.status === ServiceStatus.error) return; // timed out at stop
       this.#everInitialized = true;
       this.#fail("initialize", error);
       this.#maybeRestart(true);

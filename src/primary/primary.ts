@@ -12,6 +12,7 @@ import type { Logger, Topology } from "../types.ts";
 import type { ServiceStatus } from "../service.ts";
 import { PoolHandle } from "./pool_handle.ts";
 import { withTimeout } from "../_util/time.ts";
+import { endProcessAfterReport, unstoppableMessage } from "./stop_deadline.ts";
 
 /** One service that ended in `error`, as `main.run()` reports it. */
 export interface ServiceFailure {
@@ -56,6 +57,8 @@ export interface PrimarySettings {
 }
 
 const STALL_CHECK_MS = 250;
+/** A stop signal repeated within this many ms is the same request, not "exit at once". */
+const SIGNAL_REPEAT_MS = 250;
 
 /**
  * The main thread's side of a run: starts one worker per pool, keeps the
@@ -79,6 +82,10 @@ export class Primary {
   #nextId = 0;
   #started = false;
   #stopping = false;
+  /** Set by `requestStop`, before the stop itself begins. */
+  #stopAsked = false;
+  /** When the first stop signal arrived; a repeat soon after is the same request. */
+  #firstSignalAt: number | undefined;
   #stopRequested = Promise.withResolvers<string>();
   #stallTimer: ReturnType<typeof setInterval> | undefined;
   #signals: Array<[Deno.Signal, () => void]> = [];
@@ -98,7 +105,24 @@ export class Primary {
 
   /** Asks every pool to stop; `run()` resolves once they have. */
   requestStop(reason: string): void {
+    this.#stopAsked = true;
     this.#stopRequested.resolve(reason);
+  }
+
+  /** The pools whose worker did not stop by the stop deadline (see `stop_deadline.ts`). */
+  get unstoppable(): string[] {
+    return this.#pools.filter((pool) => pool.missedStop !== undefined).map((
+      pool,
+    ) => pool.name);
+  }
+
+  /**
+   * After the report: ends the process (code 1) when a pool's worker missed
+   * its stop deadline, since nothing else can stop it.
+   */
+  endIfUnstoppable(): void {
+    const pools = this.unstoppable;
+    if (pools.length > 0) endProcessAfterReport(pools, this.#log);
   }
 
   /** Every pool's subscriptions, gathered from the live pools. */
@@ -116,7 +140,8 @@ export class Primary {
         Promise.all(this.#pools.map((pool) => pool.initialized.promise)),
         this.#stopRequested.promise,
       ]);
-      if (!this.#stopping) {
+      // A stop asked for during the initializations: no run() may start.
+      if (!this.#stopping && !this.#stopAsked) {
         this.#started = true;
         for (const pool of this.#pools) {
           if (pool.live) pool.send({ mf: 1, kind: "start" });
@@ -405,7 +430,8 @@ export class Primary {
       const ended = await withTimeout(pool.terminated.promise, deadline)
         .then(() => true, () => false);
       if (!ended) {
-        this.#log.warn(
+        pool.missedStop = deadline;
+        this.#log.error(
           `Pool "${pool.name}" did not stop within ${deadline} ms; its worker is terminated`,
         );
       }
@@ -442,6 +468,13 @@ export class Primary {
             `the pool died before its services were built: ${pool.deathReason}`,
         });
       }
+      if (pool.missedStop !== undefined) {
+        failures.push({
+          pool: pool.name,
+          service: "*",
+          message: unstoppableMessage(pool.missedStop),
+        });
+      }
       for (const report of pool.services.values()) {
         if (report.status === "error") {
           failures.push({
@@ -466,6 +499,19 @@ export class Primary {
     for (const signal of signals) {
       let seen = false;
       const listener = (): void => {
+        const now = Date.now();
+        const first = this.#firstSignalAt;
+        if (first !== undefined && now - first < SIGNAL_REPEAT_MS) {
+          // GNU timeout and some process managers signal the process and
+          // its group: two signals microseconds apart are one request.
+          this.#log.debug(
+            `${signal} again ${
+              now - first
+            } ms after the first: the same request`,
+          );
+          return;
+        }
+        this.#firstSignalAt ??= now;
         if (seen || this.#stopping) {
           this.#log.warn(`${signal} again: exiting now`);
           Deno.exit(signal === "SIGINT" ? 130 : 143);
