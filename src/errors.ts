@@ -86,7 +86,11 @@ export class QueueNameError extends TypeError {
 
 /**
  * `publish` or `request` was given data that structured clone cannot copy
- * (a function, a symbol, a class with private state, …). Nothing was sent.
+ * (a function, a symbol, a DOM node, …). Nothing was sent.
+ *
+ * Not every loss is an error: a class instance is copied as a plain object,
+ * and its prototype, methods, getters and `#private` fields are dropped
+ * silently (`structuredClone` does the same). Publish plain data.
  *
  * @example Catch uncloneable data
  * ```ts
