@@ -6,7 +6,9 @@ import {
   Primary,
   type PrimarySettings,
   type RunReport,
+  type StatusChange,
 } from "./primary/primary.ts";
+import type { ServiceErrorEvent } from "./error_event.ts";
 import { Service, type ServiceEntry } from "./service.ts";
 import { checkDuration } from "./_util/duration.ts";
 import type { LogLevel, LogRecord, Topology } from "./types.ts";
@@ -41,6 +43,18 @@ export interface RunOptions {
   logSink?: (record: LogRecord) => void;
 }
 
+/**
+ * The events of {@linkcode Main}, for `addEventListener`: `status` whenever a
+ * service changes status, `error` for every failure (see
+ * {@linkcode ServiceErrorEvent}).
+ */
+export interface MainEventMap {
+  /** A service changed status. */
+  status: CustomEvent<StatusChange>;
+  /** A service failed, a handler threw, or an error escaped a pool. */
+  error: ServiceErrorEvent;
+}
+
 /** The pools of a program: pool name → its services (or factories). */
 export type ServicePools = Record<string, ServiceEntry[]>;
 
@@ -48,8 +62,11 @@ let singleton: Main | undefined;
 
 /**
  * The program: its pools, and the runner that starts one Web Worker per pool
- * and stops them all on SIGINT/SIGTERM or `stop()`. Events: `status`
- * (`CustomEvent<StatusChange>`) whenever a service changes status.
+ * and stops them all on SIGINT/SIGTERM or `stop()`. Events (see
+ * {@linkcode MainEventMap}): `status` (`CustomEvent<StatusChange>`) whenever
+ * a service changes status, and `error` ({@linkcode ServiceErrorEvent}) for
+ * every failure, handler throw and uncaught error in a pool; by default an
+ * `error` is logged (a listener may `preventDefault()` that).
  *
  * Workers re-execute the program's main module, as `node:cluster` does: in a
  * worker the same `if (import.meta.main)` block runs, and `main.run()` starts
@@ -78,6 +95,84 @@ export class Main extends EventTarget {
   servicePools: ServicePools = {};
   #primary: Primary | undefined;
   #running = false;
+
+  /**
+   * Listens to `status` or `error` events, typed (no cast needed), or to any
+   * other event type.
+   *
+   * @param type `"status"`, `"error"` or another event type.
+   * @param listener Called with the event.
+   * @param options The usual listener options.
+   *
+   * @example Watch statuses and failures
+   * ```ts
+   * import { Main } from "@magic/foundation";
+   * import assert from "node:assert/strict";
+   *
+   * const main = new Main();
+   * const seen: string[] = [];
+   * main.addEventListener("status", (event) => seen.push(event.detail.status));
+   * main.addEventListener("error", (event) => seen.push(event.phase));
+   * main.dispatchEvent(
+   *   new CustomEvent("status", {
+   *     detail: { pool: "p", service: "s", status: "running" },
+   *   }),
+   * );
+   * assert.deepEqual(seen, ["running"]);
+   * ```
+   */
+  override addEventListener<K extends keyof MainEventMap>(
+    type: K,
+    listener: (this: Main, event: MainEventMap[K]) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(type, listener, options);
+  }
+
+  /**
+   * Removes a listener added with {@linkcode Main.addEventListener}.
+   *
+   * @param type The event type it was added for.
+   * @param listener The listener.
+   * @param options The usual listener options.
+   *
+   * @example
+   * ```ts
+   * import { Main } from "@magic/foundation";
+   *
+   * const main = new Main();
+   * const onError = (): void => {};
+   * main.addEventListener("error", onError);
+   * main.removeEventListener("error", onError);
+   * ```
+   */
+  override removeEventListener<K extends keyof MainEventMap>(
+    type: K,
+    listener: (this: Main, event: MainEventMap[K]) => void,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener, options);
+  }
 
   /**
    * The program's one `Main`.

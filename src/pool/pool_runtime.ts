@@ -1,6 +1,11 @@
 import { BroadcastTransport } from "../bus/broadcast_transport.ts";
 import { PoolBus, type PrimaryLink } from "../bus/bus.ts";
-import { deserializeError, serializeError } from "../errors.ts";
+import {
+  deserializeError,
+  type FailurePhase,
+  type LifecyclePhase,
+  serializeError,
+} from "../errors.ts";
 import { createLogger, type LogSink } from "../logger.ts";
 import { Service, type ServiceEntry } from "../service.ts";
 import type { Logger, LogRecord, Topology } from "../types.ts";
@@ -176,12 +181,34 @@ export class PoolRuntime implements RunnerHost {
     return this.#bus.unsubscribeService(service);
   }
 
-  /** Logs an error that escaped every handler; the pool goes on. */
-  uncaught(kind: string, error: unknown): void {
-    const detail = error instanceof Error
-      ? error.stack ?? error.message
-      : String(error);
-    this.#log.error(`Uncaught ${kind} in pool "${this.pool}": ${detail}`);
+  /** Reports an error that escaped every handler; the pool goes on. */
+  uncaught(_kind: string, error: unknown): void {
+    this.#reportError("*", "uncaught", error);
+  }
+
+  failed(service: string, phase: LifecyclePhase, error: unknown): void {
+    this.#reportError(service, phase, error);
+  }
+
+  /**
+   * Sends a failure to the primary, which dispatches it as an `error` event
+   * of `Main` and logs it unless a listener prevents that.
+   */
+  #reportError(
+    service: string,
+    phase: FailurePhase,
+    error: unknown,
+    queue?: string,
+  ): void {
+    const message: FromPool = {
+      mf: 1,
+      kind: "error",
+      service,
+      phase,
+      error: serializeError(error),
+    };
+    if (queue !== undefined) message.queue = queue;
+    this.#send(message);
   }
 
   #addService(entry: ServiceEntry, sink: LogSink): void {
@@ -216,12 +243,14 @@ export class PoolRuntime implements RunnerHost {
       this.pool,
       service.name,
     );
+    const name = service.name;
     const ctx = new PoolServiceContext(
       this.#bus,
       this.pool,
-      service.name,
+      name,
       this.signal,
       log,
+      (error, meta) => this.#reportError(name, "handler", error, meta.queue),
     );
     this.#runners.push(new ServiceRunner(this, service, ctx));
   }

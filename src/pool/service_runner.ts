@@ -1,4 +1,9 @@
-import { serializeError, ServiceError, TimeoutError } from "../errors.ts";
+import {
+  type LifecyclePhase,
+  serializeError,
+  ServiceError,
+  TimeoutError,
+} from "../errors.ts";
 import { type Service, ServiceStatus } from "../service.ts";
 import type { Logger, ServiceContext } from "../types.ts";
 import type { ServiceReport } from "./protocol.ts";
@@ -15,6 +20,8 @@ export interface RunnerHost {
   statusChanged(runner: ServiceRunner): void;
   /** Drops the service's subscriptions (before a restart). */
   dropSubscriptions(service: string): Promise<void>;
+  /** Reports a failure to the primary, which dispatches and logs it. */
+  failed(service: string, phase: LifecyclePhase, error: unknown): void;
 }
 
 /**
@@ -59,7 +66,7 @@ export class ServiceRunner {
         ? undefined
         : serializeError(service.error),
       phase: service.error instanceof ServiceError
-        ? service.error.phase
+        ? service.error.phase as LifecyclePhase
         : undefined,
       ...service.options,
     };
@@ -241,7 +248,7 @@ export class ServiceRunner {
     await this.initialize();
   }
 
-  #fail(phase: "initialize" | "run" | "terminate", error: unknown): void {
+  #fail(phase: LifecyclePhase, error: unknown): void {
     const failure = new ServiceError(
       this.#host.pool,
       this.service.name,
@@ -251,10 +258,7 @@ export class ServiceRunner {
     this.service.error = failure;
     this.#initialized = false;
     this.#set(ServiceStatus.error);
-    const stack = error instanceof Error && error.stack !== undefined
-      ? `\n${error.stack}`
-      : "";
-    this.log.error(`${failure.message}${stack}`);
+    this.#host.failed(this.service.name, phase, error);
   }
 
   #set(status: ServiceStatus): void {

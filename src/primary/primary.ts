@@ -1,5 +1,10 @@
 import { createSharedState, leave, type SharedState } from "../bus/credits.ts";
-import { serializeError } from "../errors.ts";
+import {
+  deserializeError,
+  type LifecyclePhase,
+  serializeError,
+  ServiceError,
+} from "../errors.ts";
 import { createLogger, type LogSink } from "../logger.ts";
 import type {
   FromPool,
@@ -11,6 +16,7 @@ import { isProtocolMessage } from "../pool/protocol.ts";
 import type { Logger, Topology } from "../types.ts";
 import type { ServiceStatus } from "../service.ts";
 import { PoolHandle } from "./pool_handle.ts";
+import { ServiceErrorEvent } from "../error_event.ts";
 import { withTimeout } from "../_util/time.ts";
 import { endProcessAfterReport, unstoppableMessage } from "./stop_deadline.ts";
 
@@ -21,7 +27,7 @@ export interface ServiceFailure {
   /** The service's name; `*` when the pool died before its services were built. */
   service: string;
   /** The phase that failed; absent when the service's pool died. */
-  phase?: "initialize" | "run" | "terminate" | undefined;
+  phase?: LifecyclePhase | undefined;
   /** What went wrong. */
   message: string;
 }
@@ -240,6 +246,9 @@ export class Primary {
       case "log":
         this.#settings.sink(message.record);
         break;
+      case "error":
+        this.#dispatchError(pool, message);
+        break;
       case "subscribe":
         this.#table.set(message.entry.id, message.entry);
         this.#broadcastTable([message.entry], [], pool.index).then(() =>
@@ -293,6 +302,39 @@ export class Primary {
         );
       }
     }
+  }
+
+  /**
+   * Dispatches a pool's failure as an `error` event of `Main`; its default
+   * action logs it with the pool and the service.
+   */
+  #dispatchError(
+    pool: PoolHandle,
+    message: Extract<FromPool, { kind: "error" }>,
+  ): void {
+    const cause = deserializeError(message.error);
+    const error = new ServiceError(
+      pool.name,
+      message.service,
+      message.phase,
+      cause,
+    );
+    const event = new ServiceErrorEvent(error, message.queue);
+    this.#events.dispatchEvent(event);
+    if (event.defaultPrevented || this.#settings.config.logLevel === "silent") {
+      return;
+    }
+    const queue = message.queue === undefined
+      ? ""
+      : ` (a message on "${message.queue}")`;
+    const stack = cause.stack === undefined ? "" : `\n${cause.stack}`;
+    this.#settings.sink({
+      level: "error",
+      pool: pool.name,
+      service: message.service === "*" ? undefined : message.service,
+      message: `${error.message}${queue}${stack}`,
+      time: Date.now(),
+    });
   }
 
   #died(pool: PoolHandle, reason: string): void {
