@@ -126,6 +126,25 @@ export class Main extends EventTarget {
     listener: (this: Main, event: MainEventMap[K]) => void,
     options?: boolean | AddEventListenerOptions,
   ): void;
+  /**
+   * Listens to any other event type, untyped (as `EventTarget` does).
+   *
+   * @param type The event type.
+   * @param listener Called with the event.
+   * @param options The usual listener options.
+   *
+   * @example Listen to an event of your own
+   * ```ts
+   * import { Main } from "@magic/foundation";
+   * import assert from "node:assert/strict";
+   *
+   * const main = new Main();
+   * let pinged = false;
+   * main.addEventListener("ping", () => pinged = true);
+   * main.dispatchEvent(new Event("ping"));
+   * assert.equal(pinged, true);
+   * ```
+   */
   override addEventListener(
     type: string,
     listener: EventListenerOrEventListenerObject | null,
@@ -146,7 +165,7 @@ export class Main extends EventTarget {
    * @param listener The listener.
    * @param options The usual listener options.
    *
-   * @example
+   * @example Stop listening to errors
    * ```ts
    * import { Main } from "@magic/foundation";
    *
@@ -161,6 +180,23 @@ export class Main extends EventTarget {
     listener: (this: Main, event: MainEventMap[K]) => void,
     options?: boolean | EventListenerOptions,
   ): void;
+  /**
+   * Removes a listener of any other event type.
+   *
+   * @param type The event type it was added for.
+   * @param listener The listener.
+   * @param options The usual listener options.
+   *
+   * @example Stop listening to an event of your own
+   * ```ts
+   * import { Main } from "@magic/foundation";
+   *
+   * const main = new Main();
+   * const onPing = (): void => {};
+   * main.addEventListener("ping", onPing);
+   * main.removeEventListener("ping", onPing);
+   * ```
+   */
   override removeEventListener(
     type: string,
     listener: EventListenerOrEventListenerObject | null,

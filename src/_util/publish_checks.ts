@@ -20,7 +20,7 @@ import { QueueNameError } from "../errors.ts";
  * @param headers The `headers` option as given.
  * @throws {TypeError} When `headers` is `null`, an array or not an object.
  *
- * @example
+ * @example Refuse null headers
  * ```ts
  * import { checkHeadersShape } from "./publish_checks.ts";
  * import assert from "node:assert/strict";
@@ -67,7 +67,7 @@ const REPLY_ADDRESS =
  * @throws {QueueNameError} When `queue` is a `reply://` name that is not the
  * `replyTo` of a request.
  *
- * @example
+ * @example Refuse a made-up reply queue
  * ```ts
  * import { checkReplyQueue } from "./publish_checks.ts";
  * import assert from "node:assert/strict";
@@ -105,7 +105,7 @@ const INVISIBLE = /[\s\p{Cc}\p{Cf}]/u;
  * @param name A queue name.
  * @returns Its code point (as `U+XXXX`) and index, or `undefined`.
  *
- * @example
+ * @example Find a zero-width space
  * ```ts
  * import { invisibleCharacter } from "./publish_checks.ts";
  * import assert from "node:assert/strict";

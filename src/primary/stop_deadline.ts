@@ -16,7 +16,7 @@ export const EXIT_GRACE_MS = 200;
 /**
  * The failure message of a pool whose worker missed its stop deadline.
  *
- * @example
+ * @example The failure message
  * ```ts
  * import { unstoppableMessage } from "./stop_deadline.ts";
  * import assert from "node:assert/strict";
@@ -35,7 +35,7 @@ export function unstoppableMessage(deadline: number): string {
  * report first (and can log it). The timer does not keep the process alive:
  * should the workers end after all, the process exits on its own.
  *
- * @example
+ * @example End the process after the report
  * ```ts ignore
  * endProcessAfterReport(["busy"], log);
  * ```
