@@ -2,7 +2,6 @@ import type { PoolBus } from "../bus/bus.ts";
 import type {
   Logger,
   MessageHandler,
-  MessageMeta,
   PublishOptions,
   RequestOptions,
   ServiceContext,
@@ -14,9 +13,6 @@ import type {
 import { abortableDelay } from "../_util/time.ts";
 import { checkDuration } from "../_util/duration.ts";
 
-/** Where a context reports a handler's throw. */
-export type HandlerErrorSink = (error: unknown, meta: MessageMeta) => void;
-
 /** The context of one service: its names, its logger, and the bus on its behalf. */
 export class PoolServiceContext implements ServiceContext {
   readonly pool: string;
@@ -24,9 +20,6 @@ export class PoolServiceContext implements ServiceContext {
   readonly signal: AbortSignal;
   readonly log: Logger;
   #bus: PoolBus;
-  #onHandlerError: HandlerErrorSink;
-  /** Each handler and the wrapper that reports its throws (one per handler, so `unsubscribe` finds it). */
-  #wrapped = new WeakMap<MessageHandler<never>, MessageHandler<never>>();
 
   constructor(
     bus: PoolBus,
@@ -34,10 +27,8 @@ export class PoolServiceContext implements ServiceContext {
     service: string,
     signal: AbortSignal,
     log: Logger,
-    onHandlerError: HandlerErrorSink = () => {},
   ) {
     this.#bus = bus;
-    this.#onHandlerError = onHandlerError;
     this.pool = pool;
     this.service = service;
     this.signal = signal;
@@ -66,49 +57,18 @@ export class PoolServiceContext implements ServiceContext {
     handler: MessageHandler<T>,
     options?: SubscribeOptions,
   ): Promise<Subscription> {
-    return this.#bus.subscribe(
-      this.service,
-      queue,
-      this.#wrap(handler as MessageHandler<never>) as MessageHandler<T>,
-      options,
-    );
+    return this.#bus.subscribe(this.service, queue, handler, options);
   }
 
   unsubscribe<T = unknown>(
     queue: string,
     handler: MessageHandler<T>,
   ): Promise<void> {
-    const original = handler as MessageHandler<never>;
     return this.#bus.unsubscribe(
       this.service,
       queue,
-      this.#wrapped.get(original) ?? original,
+      handler as MessageHandler<never>,
     );
-  }
-
-  /**
-   * The handler, wrapped so that a throw (or a rejection) is reported as an
-   * `error` event instead of only logged. A synchronous handler stays
-   * synchronous: the bus awaits only what returns a promise.
-   */
-  #wrap(handler: MessageHandler<never>): MessageHandler<never> {
-    if (typeof handler !== "function") return handler; // the bus refuses it
-    let wrapped = this.#wrapped.get(handler);
-    if (wrapped !== undefined) return wrapped;
-    const report = this.#onHandlerError;
-    wrapped = (data: never, meta: MessageMeta): void | Promise<void> => {
-      try {
-        const result = handler(data, meta);
-        if (result instanceof Promise) {
-          return result.then(undefined, (error) => report(error, meta));
-        }
-        return result;
-      } catch (error) {
-        report(error, meta);
-      }
-    };
-    this.#wrapped.set(handler, wrapped);
-    return wrapped;
   }
 
   request<T = unknown>(

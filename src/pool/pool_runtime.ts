@@ -75,6 +75,7 @@ export class PoolRuntime implements RunnerHost {
       bufferSize: init.config.bufferSize,
     });
     this.#bus.applyTable(init.table, []);
+    this.#reportHandlerErrors();
     const heartbeat = init.shared.heartbeat;
     heartbeat[init.index] = Date.now();
     let ticks = 0;
@@ -191,6 +192,17 @@ export class PoolRuntime implements RunnerHost {
   }
 
   /**
+   * Makes the bus report a handler's throw as an `error` event of `Main`
+   * (the primary logs it) instead of logging it itself. The bus has no
+   * option for this yet: until it has one, its `handlerFailed` method is
+   * replaced on this instance (no cost per message).
+   */
+  #reportHandlerErrors(): void {
+    this.#bus.handlerFailed = (subscription, error, meta) =>
+      this.#reportError(subscription.service, "handler", error, meta.queue);
+  }
+
+  /**
    * Sends a failure to the primary, which dispatches it as an `error` event
    * of `Main` and logs it unless a listener prevents that.
    */
@@ -243,14 +255,12 @@ export class PoolRuntime implements RunnerHost {
       this.pool,
       service.name,
     );
-    const name = service.name;
     const ctx = new PoolServiceContext(
       this.#bus,
       this.pool,
-      name,
+      service.name,
       this.signal,
       log,
-      (error, meta) => this.#reportError(name, "handler", error, meta.queue),
     );
     this.#runners.push(new ServiceRunner(this, service, ctx));
   }
