@@ -95,3 +95,28 @@ Deno.test("a listener that calls preventDefault() replaces the default log line"
   await program.stop();
   assert.deepEqual(program.logs.filter((r) => r.level === "error"), []);
 });
+
+Deno.test("a pool whose worker dies is an error event too", async () => {
+  const { pools: noRunPools } = await import("./fixtures/no_run.ts");
+  const program = startProgram(
+    new URL("./fixtures/no_run.ts", import.meta.url),
+    noRunPools(),
+    null,
+    { startTimeout: 300 },
+  );
+  const events: ServiceErrorEvent[] = [];
+  program.main.addEventListener("error", (event) => events.push(event));
+  await program.done;
+  assert.deepEqual(
+    events.map((e) => [e.pool, e.service, e.phase]),
+    [["lonely", "*", "uncaught"]],
+  );
+  assert.match(
+    events[0]!.message,
+    /^Uncaught error in pool "lonely": its worker died: its worker did not call main\.run\(\) within 300 ms/,
+  );
+  assert.ok(
+    program.logs.some((r) => r.message.startsWith('Pool "lonely" died:')),
+    "the default action logs the usual line",
+  );
+});

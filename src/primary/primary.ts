@@ -13,7 +13,7 @@ import type {
   ToPool,
 } from "../pool/protocol.ts";
 import { isProtocolMessage } from "../pool/protocol.ts";
-import type { Logger, Topology } from "../types.ts";
+import type { Logger, LogRecord, Topology } from "../types.ts";
 import type { ServiceStatus } from "../service.ts";
 import { PoolHandle } from "./pool_handle.ts";
 import { ServiceErrorEvent } from "../error_event.ts";
@@ -319,22 +319,26 @@ export class Primary {
       message.phase,
       cause,
     );
-    const event = new ServiceErrorEvent(error, message.queue);
-    this.#events.dispatchEvent(event);
-    if (event.defaultPrevented || this.#settings.config.logLevel === "silent") {
-      return;
-    }
     const queue = message.queue === undefined
       ? ""
       : ` (a message on "${message.queue}")`;
     const stack = cause.stack === undefined ? "" : `\n${cause.stack}`;
-    this.#settings.sink({
+    this.#emitError(new ServiceErrorEvent(error, message.queue), {
       level: "error",
       pool: pool.name,
       service: message.service === "*" ? undefined : message.service,
       message: `${error.message}${queue}${stack}`,
       time: Date.now(),
     });
+  }
+
+  /** Dispatches `event` on `Main`; unless a listener prevents it, logs `line`. */
+  #emitError(event: ServiceErrorEvent, line: LogRecord): void {
+    this.#events.dispatchEvent(event);
+    if (event.defaultPrevented || this.#settings.config.logLevel === "silent") {
+      return;
+    }
+    this.#settings.sink(line);
   }
 
   #died(pool: PoolHandle, reason: string): void {
@@ -356,7 +360,21 @@ export class Primary {
       this.#log.warn(`Pool "${pool.name}" ended while stopping: ${reason}`);
       return;
     }
-    this.#log.error(`Pool "${pool.name}" died: ${reason}`);
+    this.#emitError(
+      new ServiceErrorEvent(
+        new ServiceError(
+          pool.name,
+          "*",
+          "uncaught",
+          new Error(`its worker died: ${reason}`),
+        ),
+      ),
+      {
+        level: "error",
+        message: `Pool "${pool.name}" died: ${reason}`,
+        time: Date.now(),
+      },
+    );
     for (const report of pool.services.values()) {
       if (report.status !== "error") {
         report.status = "error";
