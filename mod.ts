@@ -21,7 +21,6 @@
  *   override async initialize(ctx: ServiceContext): Promise<void> {
  *     await ctx.subscribe<{ n: number }>("q://ticks", (data) => ctx.log.info(`tick ${data.n}`));
  *   }
- *   override run(): void {}
  * }
  *
  * if (import.meta.main) {
@@ -35,6 +34,7 @@
  */
 export { Main } from "./src/main.ts";
 export type {
+  MainEventMap,
   RunOptions,
   RunReport,
   ServiceFailure,
@@ -47,6 +47,8 @@ export type {
   ServiceEntry,
   ServiceOptions,
 } from "./src/service.ts";
+export { ServiceErrorEvent } from "./src/error_event.ts";
+export type { FailurePhase, LifecyclePhase } from "./src/errors.ts";
 export {
   DataCloneError,
   NoRespondersError,

@@ -92,8 +92,6 @@ class Chat extends Service {
     });
   }
 
-  override run(): void {}
-
   /** Puts the sender into `room` (out of its last one); false if refused. */
   async #enter(
     ctx: ServiceContext,

@@ -32,8 +32,6 @@ class Consumer extends Service {
       );
     });
   }
-
-  override run(): void {}
 }
 
 /** `--hostname=…` and `--port=…` from the command line. */
@@ -61,9 +59,7 @@ if (import.meta.main) {
   };
   if (Main.isPrimary) {
     main.addEventListener("status", (event) => {
-      const { service, status } = (event as CustomEvent<
-        { service: string; status: string }
-      >).detail;
+      const { service, status } = event.detail;
       if (service !== "WebSocketService") return;
       if (status === "running") {
         // deno-lint-ignore no-console

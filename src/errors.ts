@@ -5,9 +5,21 @@
  * @module
  */
 
+/** A phase of a service's lifecycle. */
+export type LifecyclePhase = "initialize" | "run" | "terminate";
+
 /**
- * A service's `initialize`, `run` or `terminate` threw, or did not finish in
- * time. Kept on the service as `service.error` and logged with its pool.
+ * Where a {@linkcode ServiceError} happened: a lifecycle phase, a message
+ * `handler`, or `uncaught` (a stray callback of the pool; the service is
+ * then `*`).
+ */
+export type FailurePhase = LifecyclePhase | "handler" | "uncaught";
+
+/**
+ * A service's `initialize`, `run` or `terminate` threw or did not finish in
+ * time, one of its message handlers threw, or an error escaped every handler
+ * in a pool. Kept on the service as `service.error` (lifecycle phases), and
+ * carried by the `error` events of `Main` (see `ServiceErrorEvent`).
  *
  * @example Inspect a failure
  * ```ts
@@ -16,40 +28,51 @@
  *
  * const error = new ServiceError("io", "reader", "run", new Error("boom"));
  * assert.equal(error.message, 'Service "reader" in pool "io" failed in run(): boom');
+ * const handler = new ServiceError("io", "reader", "handler", new Error("bad"));
+ * assert.equal(
+ *   handler.message,
+ *   'Service "reader" in pool "io" failed in a message handler: bad',
+ * );
  * ```
  */
 export class ServiceError extends Error {
   /** The pool the service runs in. */
   readonly pool: string;
-  /** The service's name. */
+  /** The service's name (`*` for an uncaught error of the pool). */
   readonly service: string;
-  /** The lifecycle phase that failed. */
-  readonly phase: "initialize" | "run" | "terminate";
+  /** Where it failed. */
+  readonly phase: FailurePhase;
 
   /**
-   * Wraps what a lifecycle phase threw.
+   * Wraps what a lifecycle phase or a handler threw.
    *
    * @param pool The pool the service runs in.
-   * @param service The service's name.
-   * @param phase The lifecycle phase that failed.
-   * @param cause What the phase threw.
+   * @param service The service's name (`*` for an uncaught error of the pool).
+   * @param phase Where it failed.
+   * @param cause What was thrown.
    */
   constructor(
     pool: string,
     service: string,
-    phase: "initialize" | "run" | "terminate",
+    phase: FailurePhase,
     cause: unknown,
   ) {
-    super(
-      `Service "${service}" in pool "${pool}" failed in ${phase}(): ${
-        describe(cause)
-      }`,
-      { cause },
-    );
+    super(`${where(pool, service, phase)}: ${describe(cause)}`, { cause });
     this.name = "ServiceError";
     this.pool = pool;
     this.service = service;
     this.phase = phase;
+  }
+}
+
+function where(pool: string, service: string, phase: FailurePhase): string {
+  switch (phase) {
+    case "handler":
+      return `Service "${service}" in pool "${pool}" failed in a message handler`;
+    case "uncaught":
+      return `Uncaught error in pool "${pool}"`;
+    default:
+      return `Service "${service}" in pool "${pool}" failed in ${phase}()`;
   }
 }
 
@@ -86,7 +109,11 @@ export class QueueNameError extends TypeError {
 
 /**
  * `publish` or `request` was given data that structured clone cannot copy
- * (a function, a symbol, a class with private state, …). Nothing was sent.
+ * (a function, a symbol, a DOM node, …). Nothing was sent.
+ *
+ * Not every loss is an error: a class instance is copied as a plain object,
+ * and its prototype, methods, getters and `#private` fields are dropped
+ * silently (`structuredClone` does the same). Publish plain data.
  *
  * @example Catch uncloneable data
  * ```ts

@@ -9,8 +9,11 @@ import {
   Primary,
   type PrimarySettings,
   type RunReport,
+  type StatusChange,
 } from "./primary/primary.ts";
+import type { ServiceErrorEvent } from "./error_event.ts";
 import { Service, type ServiceEntry } from "./service.ts";
+import { checkDuration } from "./_util/duration.ts";
 import type { LogLevel, LogRecord, Topology } from "./types.ts";
 
 /** Options of {@linkcode Main.run}. All are optional. */
@@ -54,6 +57,18 @@ export interface RunOptions {
   logSink?: (record: LogRecord) => void;
 }
 
+/**
+ * The events of {@linkcode Main}, for `addEventListener`: `status` whenever a
+ * service changes status, `error` for every failure (see
+ * {@linkcode ServiceErrorEvent}).
+ */
+export interface MainEventMap {
+  /** A service changed status. */
+  status: CustomEvent<StatusChange>;
+  /** A service failed, a handler threw, or an error escaped a pool. */
+  error: ServiceErrorEvent;
+}
+
 /** The pools of a program: pool name → its services (or factories). */
 export type ServicePools = Record<string, ServiceEntry[]>;
 
@@ -61,8 +76,11 @@ let singleton: Main | undefined;
 
 /**
  * The program: its pools, and the runner that starts one Web Worker per pool
- * and stops them all on SIGINT/SIGTERM or `stop()`. Events: `status`
- * (`CustomEvent<StatusChange>`) whenever a service changes status.
+ * and stops them all on SIGINT/SIGTERM or `stop()`. Events (see
+ * {@linkcode MainEventMap}): `status` (`CustomEvent<StatusChange>`) whenever
+ * a service changes status, and `error` ({@linkcode ServiceErrorEvent}) for
+ * every failure, handler throw and uncaught error in a pool; by default an
+ * `error` is logged (a listener may `preventDefault()` that).
  *
  * Workers re-execute the program's main module, as `node:cluster` does: in a
  * worker the same `if (import.meta.main)` block runs, and `main.run()` starts
@@ -91,6 +109,120 @@ export class Main extends EventTarget {
   servicePools: ServicePools = {};
   #primary: Primary | undefined;
   #running = false;
+
+  /**
+   * Listens to `status` or `error` events, typed (no cast needed), or to any
+   * other event type.
+   *
+   * @param type `"status"`, `"error"` or another event type.
+   * @param listener Called with the event.
+   * @param options The usual listener options.
+   *
+   * @example Watch statuses and failures
+   * ```ts
+   * import { Main } from "@magic/foundation";
+   * import assert from "node:assert/strict";
+   *
+   * const main = new Main();
+   * const seen: string[] = [];
+   * main.addEventListener("status", (event) => seen.push(event.detail.status));
+   * main.addEventListener("error", (event) => seen.push(event.phase));
+   * main.dispatchEvent(
+   *   new CustomEvent("status", {
+   *     detail: { pool: "p", service: "s", status: "running" },
+   *   }),
+   * );
+   * assert.deepEqual(seen, ["running"]);
+   * ```
+   */
+  override addEventListener<K extends keyof MainEventMap>(
+    type: K,
+    listener: (this: Main, event: MainEventMap[K]) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /**
+   * Listens to any other event type, untyped (as `EventTarget` does).
+   *
+   * @param type The event type.
+   * @param listener Called with the event.
+   * @param options The usual listener options.
+   *
+   * @example Listen to an event of your own
+   * ```ts
+   * import { Main } from "@magic/foundation";
+   * import assert from "node:assert/strict";
+   *
+   * const main = new Main();
+   * let pinged = false;
+   * main.addEventListener("ping", () => pinged = true);
+   * main.dispatchEvent(new Event("ping"));
+   * assert.equal(pinged, true);
+   * ```
+   */
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(type, listener, options);
+  }
+
+  /**
+   * Removes a listener added with {@linkcode Main.addEventListener}.
+   *
+   * @param type The event type it was added for.
+   * @param listener The listener.
+   * @param options The usual listener options.
+   *
+   * @example Stop listening to errors
+   * ```ts
+   * import { Main } from "@magic/foundation";
+   *
+   * const main = new Main();
+   * const onError = (): void => {};
+   * main.addEventListener("error", onError);
+   * main.removeEventListener("error", onError);
+   * ```
+   */
+  override removeEventListener<K extends keyof MainEventMap>(
+    type: K,
+    listener: (this: Main, event: MainEventMap[K]) => void,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  /**
+   * Removes a listener of any other event type.
+   *
+   * @param type The event type it was added for.
+   * @param listener The listener.
+   * @param options The usual listener options.
+   *
+   * @example Stop listening to an event of your own
+   * ```ts
+   * import { Main } from "@magic/foundation";
+   *
+   * const main = new Main();
+   * const onPing = (): void => {};
+   * main.addEventListener("ping", onPing);
+   * main.removeEventListener("ping", onPing);
+   * ```
+   */
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener, options);
+  }
 
   /**
    * The program's one `Main`.
@@ -174,8 +306,13 @@ export class Main extends EventTarget {
    *
    * @param options How to run; see {@linkcode RunOptions}.
    * @returns The services that ended in `error`.
-   * @throws {StateError} When already running or no pool is declared.
-   * @throws {TypeError} When a pool or an option is malformed.
+   * @throws {StateError} When already running.
+   * @throws {TypeError} When a pool or an option is malformed: no pool, a
+   * pool name that is an integer (`"1"`), two services of a pool with the
+   * same name, an entry that is not a service or a factory.
+   * @throws {RangeError} When an option is out of range, e.g. a duration of
+   * 2^31 ms or more (a timer cannot wait that long) or a `bufferSize` that is
+   * not an integer >= 1.
    */
   async run(options: RunOptions = {}): Promise<RunReport> {
     if (!Main.isPrimary) {
@@ -192,6 +329,7 @@ export class Main extends EventTarget {
     this.#primary = primary;
     try {
       const report = await primary.run();
+      primary.endIfUnstoppable();
       const failed = report.failures.length > 0 ||
         report.undelivered.length > 0;
       if (failed && options.setExitCode !== false) {
@@ -247,17 +385,23 @@ function validatePools(pools: unknown): string[] {
   }
   const entries = Object.entries(pools);
   if (entries.length === 0) {
-    throw new StateError("Cannot run: servicePools declares no pool");
+    throw new TypeError("Cannot run: servicePools declares no pool");
   }
   return entries.map(([name, services]) => {
     if (name.trim() === "") {
       throw new TypeError("Cannot run: a pool name is empty");
+    }
+    if (isArrayIndex(name)) {
+      throw new TypeError(
+        `Cannot run: pool name "${name}" is an integer, and JavaScript lists integer keys before the others, which would change the start and stop order; use a name such as "p${name}"`,
+      );
     }
     if (!Array.isArray(services)) {
       throw new TypeError(
         `Cannot run: pool "${name}" must be an array of services`,
       );
     }
+    const names = new Set<string>();
     for (const service of services) {
       if (!(service instanceof Service) && typeof service !== "function") {
         throw new TypeError(
@@ -266,9 +410,25 @@ function validatePools(pools: unknown): string[] {
           }, not a Service or a function returning one`,
         );
       }
+      if (service instanceof Service) {
+        if (names.has(service.name)) {
+          throw new TypeError(
+            `Cannot run: pool "${name}" has two services named "${service.name}"`,
+          );
+        }
+        names.add(service.name);
+      }
     }
     return name;
   });
+}
+
+/**
+ * Whether `key` is a property name that JavaScript orders before the others
+ * (an array index: `"0"`, `"42"`, not `"01"` or `"-1"`).
+ */
+function isArrayIndex(key: string): boolean {
+  return /^(?:0|[1-9][0-9]*)$/.test(key) && Number(key) < 2 ** 32 - 1;
 }
 
 function resolveOptions(options: RunOptions): PrimarySettings {
@@ -279,19 +439,12 @@ function resolveOptions(options: RunOptions): PrimarySettings {
     );
   }
   const logLevel = resolveLogLevel(options.logLevel);
+  checkOptionTypes(options);
   const number = (
     name: string,
     value: number | undefined,
     fallback: number,
-  ): number => {
-    const result = value ?? fallback;
-    if (!Number.isFinite(result) || result <= 0) {
-      throw new RangeError(
-        `Cannot run: ${name} must be a number > 0, got ${result}`,
-      );
-    }
-    return result;
-  };
+  ): number => checkDuration("Cannot run", name, value ?? fallback);
   const terminateTimeout = number(
     "terminateTimeout",
     options.terminateTimeout,
@@ -322,7 +475,7 @@ function resolveOptions(options: RunOptions): PrimarySettings {
     config: {
       logLevel,
       terminateTimeout,
-      bufferSize: Math.floor(number("bufferSize", options.bufferSize, 1024)),
+      bufferSize: checkBufferSize(options.bufferSize ?? 1024),
       stuckThreshold: number("stuckThreshold", options.stuckThreshold, 5000),
       runId: crypto.randomUUID(),
     },
@@ -346,6 +499,41 @@ function resolveTransport(option: TransportKind | undefined): TransportKind {
     );
   }
   return value as TransportKind;
+}
+
+/** The checks of the options that are not durations. */
+function checkOptionTypes(options: RunOptions): void {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("Cannot run: options must be an object");
+  }
+  for (const key of ["signals", "setExitCode"] as const) {
+    const value = options[key];
+    if (value !== undefined && typeof value !== "boolean") {
+      throw new TypeError(
+        `Cannot run: ${key} must be a boolean, got ${typeof value}`,
+      );
+    }
+  }
+  if (options.logSink !== undefined && typeof options.logSink !== "function") {
+    throw new TypeError("Cannot run: logSink must be a function");
+  }
+  const module = options.module;
+  if (
+    module !== undefined && typeof module !== "string" &&
+    !(module instanceof URL)
+  ) {
+    throw new TypeError("Cannot run: module must be a string or a URL");
+  }
+}
+
+/** `bufferSize`, checked as `subscribe()` checks it. */
+function checkBufferSize(value: unknown): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot run: bufferSize must be an integer >= 1, got ${String(value)}`,
+    );
+  }
+  return value;
 }
 
 export type {

@@ -1,4 +1,5 @@
 import type { ServiceContext } from "./types.ts";
+import { checkDuration } from "./_util/duration.ts";
 
 /**
  * The states a service goes through, as in the Python original:
@@ -62,8 +63,9 @@ const DEFAULT_SERVICE_OPTIONS: Required<ServiceOptions> = {
 };
 
 /**
- * A long-running unit of work. Subclass it, implement `run()` and, if needed,
- * `initialize()` and `terminate()`; then list it in a pool of
+ * A long-running unit of work. Subclass it, implement what it needs of
+ * `initialize()`, `run()` and `terminate()` (each is optional and does
+ * nothing by default); then list it in a pool of
  * `Main.instance().servicePools`.
  *
  * @example A service that counts
@@ -123,11 +125,12 @@ export abstract class Service {
 
   /**
    * The service's work. It may loop while `this.status` is `running`, or
-   * return at once (a service that only handles messages stays running).
+   * return at once. Optional: a service that only handles messages (it
+   * subscribes in `initialize()`) leaves it out and stays running.
    *
-   * @param ctx The service's context.
+   * @param _ctx The service's context.
    */
-  abstract run(ctx: ServiceContext): void | Promise<void>;
+  run(_ctx: ServiceContext): void | Promise<void> {}
 
   /**
    * Releases what the service holds. Called once when the program stops,
@@ -151,14 +154,15 @@ function resolveServiceOptions(
       `Cannot create service "${name}": restart must be "never", "on-failure" or "always", got "${resolved.restart}"`,
     );
   }
-  for (
-    const key of [
-      "maxRestarts",
-      "restartWindow",
-      "backoffInitial",
-      "backoffMax",
-    ] as const
-  ) {
+  for (const key of ["backoffInitial", "backoffMax"] as const) {
+    checkDuration(
+      `Cannot create service "${name}"`,
+      key,
+      resolved[key],
+      ">= 0",
+    );
+  }
+  for (const key of ["maxRestarts", "restartWindow"] as const) {
     const value = resolved[key];
     if (!Number.isFinite(value) || value < 0) {
       throw new RangeError(

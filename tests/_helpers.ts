@@ -76,7 +76,7 @@ export function startProgram(
     for (const listener of [...listeners]) listener();
   };
   main.addEventListener("status", (event) => {
-    statuses.push((event as CustomEvent<StatusChange>).detail);
+    statuses.push(event.detail);
     notify();
   });
   const done = main.run({

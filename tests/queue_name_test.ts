@@ -162,27 +162,27 @@ const INVALID: readonly [unknown, "publish" | "subscribe", string][] = [
   [
     "q://my orders",
     "publish",
-    'Invalid queue name "q://my orders": it contains white space or a control character (U+0020) at index 6',
+    'Invalid queue name "q://my orders": it contains white space or a control or invisible character (U+0020) at index 6',
   ],
   [
     "q://orders\n",
     "subscribe",
-    'Invalid queue name "q://orders\n": it contains white space or a control character (U+000A) at index 10',
+    'Invalid queue name "q://orders\n": it contains white space or a control or invisible character (U+000A) at index 10',
   ],
   [
     "q://a\u0000b",
     "publish",
-    'Invalid queue name "q://a\u0000b": it contains white space or a control character (U+0000) at index 5',
+    'Invalid queue name "q://a\u0000b": it contains white space or a control or invisible character (U+0000) at index 5',
   ],
   [
     "q://a\u00a0b",
     "publish",
-    'Invalid queue name "q://a\u00a0b": it contains white space or a control character (U+00A0) at index 5',
+    'Invalid queue name "q://a\u00a0b": it contains white space or a control or invisible character (U+00A0) at index 5',
   ],
   [
     "q://a\u0085",
     "publish",
-    'Invalid queue name "q://a\u0085": it contains white space or a control character (U+0085) at index 5',
+    'Invalid queue name "q://a\u0085": it contains white space or a control or invisible character (U+0085) at index 5',
   ],
   [
     "q://orders/*",

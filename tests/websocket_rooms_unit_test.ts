@@ -27,8 +27,9 @@ Deno.test("validateRoomName() accepts one queue segment and refuses the rest", (
     ["*", /may not be "\*" or ">"/],
     [">", /may not be "\*" or ">"/],
     ["a/b", /one segment: no "\/"/],
-    ["a b", /white space or a control character \(at index 1\)/],
-    ["a\u0001", /control character/],
+    ["a b", /white space or a control or invisible character \(at index 1\)/],
+    ["a\u0001", /a control or invisible character/],
+    ["a\u200Bb", /a control or invisible character \(at index 1\)/],
     [42, /must be a string/],
     ["x".repeat(1015), /at most 1014 characters, got 1015/],
   ];
@@ -41,7 +42,7 @@ Deno.test("validateRoomName() accepts one queue segment and refuses the rest", (
   assert.equal(validateRoomName("x".repeat(1014)).length, 1014);
   assert.throws(() => roomQueue("a b"), {
     message:
-      'Invalid queue name "ws://room/a b": a room name may not contain white space or a control character (at index 1)',
+      'Invalid queue name "ws://room/a b": a room name may not contain white space or a control or invisible character (at index 1)',
   });
 });
 

@@ -416,13 +416,15 @@ Deno.test("WebSocketService.terminate() closes every connection with 1001 and st
   assert.equal(h.service.addr, undefined);
 });
 
-Deno.test("WebSocketService refuses new clients with 503 once the program begins to stop", async () => {
+Deno.test("WebSocketService refuses new clients with 503 and closes open ones with 1001 once the program begins to stop", async () => {
   await using h = await startService();
   const client = await h.connect("/client");
   h.bus.abort();
   assert.equal(await upgradeStatus(h.port, "/client"), 503);
-  client.send("still served");
-  await h.bus.next("ws://inbound/client");
+  // Closed at once, before terminate(), so consumers still get the event.
+  assert.equal((await deadline(client.closed, "the close")).code, 1001);
+  const gone = await h.bus.next("ws://disconnected/client");
+  assert.equal((gone.data as { code: number }).code, 1001);
 });
 
 Deno.test("WebSocketService.terminate() refuses new clients with 503 and waits at most closeTimeout", async () => {

@@ -17,7 +17,7 @@ import { Inbound } from "./inbound.ts";
 import { MetaFactory } from "./meta.ts";
 import { Outbound } from "./outbound.ts";
 import { validateQueueName } from "./queue_name.ts";
-import { isReplyQueue, Requests } from "./requests.ts";
+import { checkReplyQueue, isReplyQueue, Requests } from "./requests.ts";
 import { groupKeyOf, Routes } from "./routes.ts";
 import { LocalSubscription, type SubscriptionHost } from "./subscription.ts";
 
@@ -42,6 +42,8 @@ export interface BusOptions {
   primary: PrimaryLink;
   log: Logger;
   bufferSize: number;
+  /** Reports a handler that threw or rejected; delivery goes on. */
+  onHandlerError(service: string, error: unknown, meta: MessageMeta): void;
 }
 
 /**
@@ -106,6 +108,7 @@ export class PoolBus implements SubscriptionHost {
     options?: PublishOptions,
   ): Promise<void> {
     validateQueueName(queue, "publish");
+    checkReplyQueue(queue);
     if (this.#closed) {
       return Promise.reject(
         new StateError(
@@ -260,12 +263,8 @@ export class PoolBus implements SubscriptionHost {
     options: RequestOptions = {},
   ): Promise<T> {
     validateQueueName(queue, "publish");
+    // The context checked `options.timeout`.
     const timeout = options.timeout ?? 5000;
-    if (!Number.isFinite(timeout) || timeout <= 0) {
-      throw new RangeError(
-        `Cannot request on "${queue}": timeout must be a number > 0, got ${timeout}`,
-      );
-    }
     const route = this.#routes.route(queue);
     if (
       route.pools.length === 0 && route.local.length === 0 &&
@@ -289,18 +288,13 @@ export class PoolBus implements SubscriptionHost {
 
   // ---- supervision and shutdown ----------------------------------------
 
-  /** Logs a handler that threw; delivery goes on. */
+  /** Reports a handler that threw; delivery goes on. */
   handlerFailed(
     subscription: LocalSubscription,
     error: unknown,
     meta: MessageMeta,
   ): void {
-    const detail = error instanceof Error
-      ? error.stack ?? error.message
-      : String(error);
-    this.#log.error(
-      `Handler of ${subscription.service} on "${subscription.queue}" failed for a message on "${meta.queue}": ${detail}`,
-    );
+    this.#options.onHandlerError(subscription.service, error, meta);
   }
 
   /**

@@ -6,6 +6,7 @@ export function checkHeaders(
   queue: string,
   headers: Record<string, string>,
 ): Readonly<Record<string, string>> {
+  checkHeadersShape(queue, headers);
   if (checkedHeaders.has(headers)) return headers;
   const copy: Record<string, string> = {};
   for (const [key, value] of Object.entries(headers)) {
@@ -20,4 +21,43 @@ export function checkHeaders(
   checkedHeaders.add(copy);
   if (Object.isFrozen(headers)) checkedHeaders.add(headers);
   return copy;
+}
+
+/**
+ * Throws a `TypeError` that says what is wrong when `headers` is not an
+ * object (it may be `undefined`). Without it, `headers: null` fails with
+ * "Cannot convert undefined or null to object" and `headers: "abc"` with
+ * "Invalid value used in weak set". The values are checked by the bus.
+ *
+ * * @param queue The queue published on, for the message.
+ * @param headers The `headers` option as given.
+ * @throws {TypeError} When `headers` is `null`, an array or not an object.
+ *
+ * @example Refuse null headers
+ * ```ts
+ * import { checkHeadersShape } from "./headers.ts";
+ * import assert from "node:assert/strict";
+ *
+ * checkHeadersShape("q://a", { user: "ann" });
+ * assert.throws(() => checkHeadersShape("q://a", null), {
+ *   name: "TypeError",
+ *   message:
+ *     'Cannot publish on "q://a": headers must be an object of strings, got null',
+ * });
+ * ```
+ */
+export function checkHeadersShape(queue: string, headers: unknown): void {
+  if (headers === undefined) return;
+  if (
+    typeof headers !== "object" || headers === null || Array.isArray(headers)
+  ) {
+    const got = headers === null
+      ? "null"
+      : Array.isArray(headers)
+      ? "an array"
+      : `${typeof headers} ${JSON.stringify(String(headers))}`;
+    throw new TypeError(
+      `Cannot publish on "${queue}": headers must be an object of strings, got ${got}`,
+    );
+  }
 }

@@ -18,7 +18,12 @@ const MAX_LENGTH = 1024;
 const CACHE_LIMIT = 10_000;
 const SEPARATOR = "://";
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
-const WHITE_SPACE_OR_CONTROL = /[\s\p{Cc}]/u;
+/**
+ * White space, control characters and invisible format characters (`\p{Cf}`:
+ * a zero-width space, U+2060, a soft hyphen, bidi marks, …), which would make
+ * two different names look the same.
+ */
+const WHITE_SPACE_OR_CONTROL = /[\s\p{Cc}\p{Cf}]/u;
 
 /** Names that passed `validateQueueName(name, "publish")`. */
 const validPublishNames = new Set<string>();
@@ -385,7 +390,7 @@ function invalidReason(
   const bad = WHITE_SPACE_OR_CONTROL.exec(name);
   if (bad !== null) {
     const code = bad[0].codePointAt(0) ?? 0;
-    return `it contains white space or a control character (U+${
+    return `it contains white space or a control or invisible character (U+${
       code.toString(16).toUpperCase().padStart(4, "0")
     }) at index ${bad.index}`;
   }

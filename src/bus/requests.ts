@@ -1,6 +1,8 @@
-import { TimeoutError } from "../errors.ts";
+import { QueueNameError, TimeoutError } from "../errors.ts";
 
 const REPLY_SCHEME = "reply://";
+const REPLY_ADDRESS =
+  /^reply:\/\/(?:0|[1-9][0-9]*)\/(?:0|[1-9][0-9]*)\/(?:0|[1-9][0-9]*)$/;
 
 interface Pending {
   resolve(value: unknown): void;
@@ -18,6 +20,38 @@ export interface ReplyAddress {
 /** Whether `queue` is a reply queue (the reserved `reply://` scheme). */
 export function isReplyQueue(queue: string): boolean {
   return queue.startsWith(REPLY_SCHEME);
+}
+
+/**
+ * Refuses a `reply://` name that no request could have made: subscribing to
+ * `reply://` is refused, so publishing on a made-up one must be too (it
+ * went nowhere, silently). A well-formed reply queue is accepted; a reply
+ * that comes after its request timed out is still dropped quietly.
+ *
+ * @param queue A queue name already validated for `publish`.
+ * @throws {QueueNameError} When `queue` is a `reply://` name that is not the
+ * `replyTo` of a request.
+ *
+ * @example Refuse a made-up reply queue
+ * ```ts
+ * import { checkReplyQueue } from "./requests.ts";
+ * import assert from "node:assert/strict";
+ *
+ * checkReplyQueue("reply://0/1/42");
+ * checkReplyQueue("q://orders");
+ * assert.throws(() => checkReplyQueue("reply://bogus"), {
+ *   name: "QueueNameError",
+ *   message:
+ *     'Invalid queue name "reply://bogus": reply:// is reserved for replies; publish on the meta.replyTo of a request',
+ * });
+ * ```
+ */
+export function checkReplyQueue(queue: string): void {
+  if (!queue.startsWith(REPLY_SCHEME) || REPLY_ADDRESS.test(queue)) return;
+  throw new QueueNameError(
+    queue,
+    "reply:// is reserved for replies; publish on the meta.replyTo of a request",
+  );
 }
 
 /** Parses a reply queue's address. */

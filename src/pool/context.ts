@@ -11,6 +11,7 @@ import type {
   TopologyEntry,
 } from "../types.ts";
 import { abortableDelay } from "../_util/time.ts";
+import { checkDuration } from "../_util/duration.ts";
 
 /** The context of one service: its names, its logger, and the bus on its behalf. */
 export class PoolServiceContext implements ServiceContext {
@@ -35,10 +36,10 @@ export class PoolServiceContext implements ServiceContext {
   }
 
   sleep(ms: number): Promise<void> {
-    if (!Number.isFinite(ms) || ms < 0) {
-      return Promise.reject(
-        new RangeError(`Cannot sleep: ms must be a number >= 0, got ${ms}`),
-      );
+    try {
+      checkDuration("Cannot sleep", "ms", ms, ">= 0");
+    } catch (error) {
+      return Promise.reject(error);
     }
     return abortableDelay(ms, this.signal);
   }
@@ -75,6 +76,17 @@ export class PoolServiceContext implements ServiceContext {
     data: unknown,
     options?: RequestOptions,
   ): Promise<T> {
+    if (options?.timeout !== undefined) {
+      try {
+        checkDuration(
+          `Cannot request on "${queue}"`,
+          "timeout",
+          options.timeout,
+        );
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     return this.#bus.request<T>(this.service, queue, data, options);
   }
 

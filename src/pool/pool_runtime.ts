@@ -1,11 +1,16 @@
 import { PoolBus, type PrimaryLink } from "../bus/bus.ts";
 import { openTransport, type Transport } from "../transport/open.ts";
-import { deserializeError, serializeError } from "../errors.ts";
+import {
+  deserializeError,
+  type FailurePhase,
+  type LifecyclePhase,
+  serializeError,
+} from "../errors.ts";
 import { createLogger, type LogSink } from "../logger.ts";
 import { Service, type ServiceEntry } from "../service.ts";
 import type { Logger, LogRecord, Topology, Undelivered } from "../types.ts";
 import { PoolServiceContext } from "./context.ts";
-import type { FromPool, ToPool } from "./protocol.ts";
+import type { FromPool, ServiceReport, ToPool } from "./protocol.ts";
 import { Scheduler } from "../scheduler.ts";
 import { beat } from "./heartbeat.ts";
 import { type RunnerHost, ServiceRunner } from "./service_runner.ts";
@@ -34,6 +39,8 @@ export class PoolRuntime implements RunnerHost {
   #transport: Transport;
   #log: Logger;
   #runners: ServiceRunner[] = [];
+  /** Entries that could not become services, reported as failures. */
+  #misconfigured: ServiceReport[] = [];
   #requests = new Map<number, Request>();
   #nextRequest = 0;
   #housekeeping: ReturnType<typeof setInterval>;
@@ -69,6 +76,8 @@ export class PoolRuntime implements RunnerHost {
       primary: this.#primaryLink(),
       log: this.#log,
       bufferSize: init.config.bufferSize,
+      onHandlerError: (service, error, meta) =>
+        this.#reportError(service, "handler", error, meta.queue),
     });
     this.#bus.applyTable(init.table, []);
     const { heartbeats, index } = init;
@@ -94,11 +103,7 @@ export class PoolRuntime implements RunnerHost {
   /** Runs every service's `initialize` and reports the pool initialized. */
   async initialize(): Promise<void> {
     await Promise.all(this.#runners.map((runner) => runner.initialize()));
-    this.#send({
-      mf: 1,
-      kind: "initialized",
-      services: this.#runners.map((runner) => runner.report()),
-    });
+    this.#send({ mf: 1, kind: "initialized", services: this.#reports() });
   }
 
   /** Handles one message from the primary. */
@@ -185,35 +190,64 @@ export class PoolRuntime implements RunnerHost {
     return this.#bus.unsubscribeService(service);
   }
 
-  /** Logs an error that escaped every handler; the pool goes on. */
-  uncaught(kind: string, error: unknown): void {
-    const detail = error instanceof Error
-      ? error.stack ?? error.message
-      : String(error);
-    this.#log.error(`Uncaught ${kind} in pool "${this.pool}": ${detail}`);
+  /** Reports an error that escaped every handler; the pool goes on. */
+  uncaught(_kind: string, error: unknown): void {
+    this.#reportError("*", "uncaught", error);
+  }
+
+  failed(service: string, phase: LifecyclePhase, error: unknown): void {
+    this.#reportError(service, phase, error);
+  }
+
+  /**
+   * Makes the bus report a handler's throw as an `error` event of `Main`
+   * (the primary logs it) instead of logging it itself. The bus has no
+   * option for this yet: until it has one, its `handlerFailed` method is
+   * replaced on this instance (no cost per message).
+   */
+  /**
+   * Sends a failure to the primary, which dispatches it as an `error` event
+   * of `Main` and logs it unless a listener prevents that.
+   */
+  #reportError(
+    service: string,
+    phase: FailurePhase,
+    error: unknown,
+    queue?: string,
+  ): void {
+    const message: FromPool = {
+      mf: 1,
+      kind: "error",
+      service,
+      phase,
+      error: serializeError(error),
+    };
+    if (queue !== undefined) message.queue = queue;
+    this.#send(message);
   }
 
   #addService(entry: ServiceEntry, sink: LogSink): void {
     let service: Service;
+    const position = this.#runners.length + this.#misconfigured.length + 1;
     try {
       service = entry instanceof Service ? entry : entry();
       if (!(service instanceof Service)) {
         throw new TypeError(
-          `A service factory in pool "${this.pool}" returned ${
-            String(service)
-          }, not a Service`,
+          `its factory returned ${describeValue(service)}, not a Service`,
         );
       }
     } catch (error) {
-      this.#log.error(
-        `Cannot build a service of pool "${this.pool}": ${
+      this.#misconfiguration(
+        `#${position}`,
+        `Cannot build service #${position} of pool "${this.pool}": ${
           serializeError(error).message
         }`,
       );
       return;
     }
     if (this.#runners.some((runner) => runner.service.name === service.name)) {
-      this.#log.error(
+      this.#misconfiguration(
+        `${service.name} (#${position})`,
         `Pool "${this.pool}" has two services named "${service.name}"; the second is not started`,
       );
       return;
@@ -232,6 +266,33 @@ export class PoolRuntime implements RunnerHost {
       log,
     );
     this.#runners.push(new ServiceRunner(this, service, ctx));
+  }
+
+  /**
+   * Records a service that could not be added (a factory that threw or
+   * returned something else, a duplicate name): it is logged, and reported
+   * to the primary as a service in `error`, so the run fails.
+   */
+  #misconfiguration(service: string, message: string): void {
+    this.#log.error(message);
+    this.#misconfigured.push({
+      name: service,
+      status: "error",
+      error: serializeError(new TypeError(message)),
+      restart: "never",
+      maxRestarts: 0,
+      restartWindow: 0,
+      backoffInitial: 0,
+      backoffMax: 0,
+    });
+  }
+
+  /** Every service's report, the misconfigured ones included. */
+  #reports(): ServiceReport[] {
+    return [
+      ...this.#runners.map((runner) => runner.report()),
+      ...this.#misconfigured,
+    ];
   }
 
   #primaryLink(): PrimaryLink {
@@ -271,6 +332,14 @@ export class PoolRuntime implements RunnerHost {
 
   #reportStuck(): void {
     const after = this.#init.config.stuckThreshold;
+    for (const runner of this.#runners) {
+      const elapsed = runner.slowInitialize(after);
+      if (elapsed !== undefined) {
+        runner.log.warn(
+          `initialize() has not finished after ${elapsed} ms: the start of every pool's run() waits for it`,
+        );
+      }
+    }
     for (const subscription of this.#bus.stuck(after)) {
       this.#log.warn(
         `Subscriber ${subscription.service} on "${subscription.queue}" is stuck: no message handled for over ${after} ms while ${subscription.size} wait in its buffer (capacity ${subscription.capacity}), ${subscription.overflowed} more from other pools behind it and ${subscription.waiting} publishers of this pool`,
@@ -315,7 +384,7 @@ export class PoolRuntime implements RunnerHost {
       this.#send({
         mf: 1,
         kind: "terminated",
-        services: this.#runners.map((runner) => runner.report()),
+        services: this.#reports(),
         undelivered,
       });
       this.#done.resolve();
@@ -335,4 +404,13 @@ export function describeUndelivered(lost: Undelivered): string {
     ? `on "${lost.queue}" found no member of group "${lost.group}" left`
     : `on "${lost.queue}" for pool "${lost.pool}" never left pool "${lost.heldBy}" (the receiving pool took nothing more)`;
   return `${lost.count} messages ${where}`;
+}
+
+/** A short description of a value that is not a service. */
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === "object") {
+    return `an object (${value.constructor?.name ?? "no prototype"})`;
+  }
+  return `${typeof value} ${String(value)}`;
 }

@@ -3,7 +3,11 @@
  * discriminated unions. Every message carries `mf: 1` so the library can
  * tell its own messages from a user's.
  */
-import type { SerializedError } from "../errors.ts";
+import type {
+  FailurePhase,
+  LifecyclePhase,
+  SerializedError,
+} from "../errors.ts";
 import type { ServiceStatus } from "../service.ts";
 import type { LogLevel, LogRecord, Topology, Undelivered } from "../types.ts";
 import type { SubscriptionEntry } from "../bus/entry.ts";
@@ -18,7 +22,7 @@ export interface ServiceReport {
   status: ServiceStatus;
   error?: SerializedError | undefined;
   /** The phase that failed, when `status` is `error`. */
-  phase?: "initialize" | "run" | "terminate" | undefined;
+  phase?: LifecyclePhase | undefined;
   /** Whether a dead worker of this pool should be restarted for this service. */
   restart: "never" | "on-failure" | "always";
   maxRestarts: number;
@@ -102,6 +106,17 @@ export type FromPool =
     phase?: ServiceReport["phase"];
   }
   | { mf: 1; kind: "log"; record: LogRecord }
+  | {
+    mf: 1;
+    kind: "error";
+    /** The service, or `*` for an uncaught error of the pool. */
+    service: string;
+    phase: FailurePhase;
+    /** What was thrown. */
+    error: SerializedError;
+    /** The queue of the message, for a handler's error. */
+    queue?: string;
+  }
   | { mf: 1; kind: "subscribe"; request: number; entry: SubscriptionEntry }
   | { mf: 1; kind: "unsubscribe"; request: number; ids: string[] }
   | { mf: 1; kind: "table-ack"; ack: number }

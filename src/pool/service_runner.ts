@@ -1,4 +1,9 @@
-import { serializeError, ServiceError, TimeoutError } from "../errors.ts";
+import {
+  type LifecyclePhase,
+  serializeError,
+  ServiceError,
+  TimeoutError,
+} from "../errors.ts";
 import { type Service, ServiceStatus } from "../service.ts";
 import type { Logger, ServiceContext } from "../types.ts";
 import type { ServiceReport } from "./protocol.ts";
@@ -15,6 +20,8 @@ export interface RunnerHost {
   statusChanged(runner: ServiceRunner): void;
   /** Drops the service's subscriptions (before a restart). */
   dropSubscriptions(service: string): Promise<void>;
+  /** Reports a failure to the primary, which dispatches and logs it. */
+  failed(service: string, phase: LifecyclePhase, error: unknown): void;
 }
 
 /**
@@ -32,6 +39,10 @@ export class ServiceRunner {
   #restarts: number[] = [];
   #running: Promise<void> | undefined;
   #initializing: Promise<void> | undefined;
+  /** When the pending `initialize()` began, or 0 when none is pending. */
+  #initializeSince = 0;
+  /** Whether the pending `initialize()` was already reported as slow. */
+  #initializeReported = false;
 
   constructor(host: RunnerHost, service: Service, ctx: ServiceContext) {
     this.#host = host;
@@ -55,7 +66,7 @@ export class ServiceRunner {
         ? undefined
         : serializeError(service.error),
       phase: service.error instanceof ServiceError
-        ? service.error.phase
+        ? service.error.phase as LifecyclePhase
         : undefined,
       ...service.options,
     };
@@ -65,6 +76,21 @@ export class ServiceRunner {
   initialize(): Promise<void> {
     this.#initializing = this.#initialize();
     return this.#initializing;
+  }
+
+  /**
+   * How long the pending `initialize()` has run, when that is `after` ms or
+   * more and was not reported yet; else `undefined`. Each attempt is
+   * reported once.
+   */
+  slowInitialize(after: number): number | undefined {
+    if (this.#initializeSince === 0 || this.#initializeReported) {
+      return undefined;
+    }
+    const elapsed = Date.now() - this.#initializeSince;
+    if (elapsed < after) return undefined;
+    this.#initializeReported = true;
+    return elapsed;
   }
 
   /** Starts `run` (after the barrier), when `initialize` succeeded. */
@@ -95,6 +121,15 @@ export class ServiceRunner {
     try {
       await withTimeout(Promise.all(pending), timeout);
     } catch {
+      if (this.#initializeSince !== 0) {
+        this.#fail(
+          "initialize",
+          new TimeoutError(
+            `initialize() did not finish within ${timeout} ms of the stop`,
+          ),
+        );
+        return;
+      }
       this.log.warn(
         `run() did not return within ${timeout} ms of the stop; terminating anyway`,
       );
@@ -124,14 +159,19 @@ export class ServiceRunner {
 
   async #initialize(): Promise<void> {
     this.#initialized = false;
+    this.#initializeSince = Date.now();
+    this.#initializeReported = false;
     try {
       await this.service.initialize(this.ctx);
+      this.#initializeSince = 0;
       if (this.#host.signal.aborted) return;
       this.#initialized = true;
       this.#everInitialized = true;
       this.#set(ServiceStatus.initialized);
       if (this.#host.started) this.start();
     } catch (error) {
+      this.#initializeSince = 0;
+      if (this.service.status === ServiceStatus.error) return; // timed out at stop
       this.#everInitialized = true;
       this.#fail("initialize", error);
       this.#maybeRestart(true);
@@ -208,7 +248,7 @@ export class ServiceRunner {
     await this.initialize();
   }
 
-  #fail(phase: "initialize" | "run" | "terminate", error: unknown): void {
+  #fail(phase: LifecyclePhase, error: unknown): void {
     const failure = new ServiceError(
       this.#host.pool,
       this.service.name,
@@ -218,10 +258,7 @@ export class ServiceRunner {
     this.service.error = failure;
     this.#initialized = false;
     this.#set(ServiceStatus.error);
-    const stack = error instanceof Error && error.stack !== undefined
-      ? `\n${error.stack}`
-      : "";
-    this.log.error(`${failure.message}${stack}`);
+    this.#host.failed(this.service.name, phase, error);
   }
 
   #set(status: ServiceStatus): void {

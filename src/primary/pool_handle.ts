@@ -20,6 +20,8 @@ export class PoolHandle {
   restarts: number[] = [];
   /** Why the worker last died, if it did. */
   deathReason: string | undefined;
+  /** The stop deadline (ms) the worker missed, if it did: it may still be spinning. */
+  missedStop: number | undefined;
   /** When a stall began, or 0. */
   stalledSince = 0;
   /** The timer of the start deadline or a restart backoff. */

@@ -1,5 +1,10 @@
 import type { SubscriptionEntry } from "../bus/entry.ts";
-import { serializeError } from "../errors.ts";
+import {
+  deserializeError,
+  type LifecyclePhase,
+  serializeError,
+  ServiceError,
+} from "../errors.ts";
 import { createLogger, type LogSink } from "../logger.ts";
 import { POOL_WORKER_HASH } from "../pool/boot.ts";
 import {
@@ -11,10 +16,12 @@ import type { FromPool, PoolConfig, ToPool } from "../pool/protocol.ts";
 import { isProtocolMessage } from "../pool/protocol.ts";
 import { createHub } from "../transport/open.ts";
 import type { TransportHub, TransportKind } from "../transport/transport.ts";
-import type { Logger, Topology, Undelivered } from "../types.ts";
+import type { Logger, LogRecord, Topology, Undelivered } from "../types.ts";
 import type { ServiceStatus } from "../service.ts";
 import { PoolHandle } from "./pool_handle.ts";
+import { ServiceErrorEvent } from "../error_event.ts";
 import { withTimeout } from "../_util/time.ts";
+import { endProcessAfterReport, unstoppableMessage } from "./stop_deadline.ts";
 
 /** One service that ended in `error`, as `main.run()` reports it. */
 export interface ServiceFailure {
@@ -23,7 +30,7 @@ export interface ServiceFailure {
   /** The service's name; `*` when the pool died before its services were built. */
   service: string;
   /** The phase that failed; absent when the service's pool died. */
-  phase?: "initialize" | "run" | "terminate" | undefined;
+  phase?: LifecyclePhase | undefined;
   /** What went wrong. */
   message: string;
 }
@@ -65,6 +72,8 @@ export interface PrimarySettings {
 }
 
 const STALL_CHECK_MS = 250;
+/** A stop signal repeated within this many ms is the same request, not "exit at once". */
+const SIGNAL_REPEAT_MS = 250;
 
 /**
  * The main thread's side of a run: starts one worker per pool, keeps the
@@ -87,6 +96,10 @@ export class Primary {
   #nextId = 0;
   #started = false;
   #stopping = false;
+  /** Set by `requestStop`, before the stop itself begins. */
+  #stopAsked = false;
+  /** When the first stop signal arrived; a repeat soon after is the same request. */
+  #firstSignalAt: number | undefined;
   #stopRequested = Promise.withResolvers<string>();
   #stallTimer: ReturnType<typeof setInterval> | undefined;
   #signals: Array<[Deno.Signal, () => void]> = [];
@@ -116,7 +129,24 @@ export class Primary {
 
   /** Asks every pool to stop; `run()` resolves once they have. */
   requestStop(reason: string): void {
+    this.#stopAsked = true;
     this.#stopRequested.resolve(reason);
+  }
+
+  /** The pools whose worker did not stop by the stop deadline (see `stop_deadline.ts`). */
+  get unstoppable(): string[] {
+    return this.#pools.filter((pool) => pool.missedStop !== undefined).map((
+      pool,
+    ) => pool.name);
+  }
+
+  /**
+   * After the report: ends the process (code 1) when a pool's worker missed
+   * its stop deadline, since nothing else can stop it.
+   */
+  endIfUnstoppable(): void {
+    const pools = this.unstoppable;
+    if (pools.length > 0) endProcessAfterReport(pools, this.#log);
   }
 
   /** Every pool's subscriptions, gathered from the live pools. */
@@ -134,7 +164,8 @@ export class Primary {
         Promise.all(this.#pools.map((pool) => pool.initialized.promise)),
         this.#stopRequested.promise,
       ]);
-      if (!this.#stopping) {
+      // A stop asked for during the initializations: no run() may start.
+      if (!this.#stopping && !this.#stopAsked) {
         this.#started = true;
         for (const pool of this.#pools) {
           if (pool.live) pool.send({ mf: 1, kind: "start" });
@@ -246,6 +277,9 @@ export class Primary {
       case "log":
         this.#settings.sink(message.record);
         break;
+      case "error":
+        this.#dispatchError(pool, message);
+        break;
       case "subscribe":
         this.#table.set(message.entry.id, message.entry);
         this.#broadcastTable([message.entry], [], pool.index).then(() =>
@@ -302,6 +336,43 @@ export class Primary {
     }
   }
 
+  /**
+   * Dispatches a pool's failure as an `error` event of `Main`; its default
+   * action logs it with the pool and the service.
+   */
+  #dispatchError(
+    pool: PoolHandle,
+    message: Extract<FromPool, { kind: "error" }>,
+  ): void {
+    const cause = deserializeError(message.error);
+    const error = new ServiceError(
+      pool.name,
+      message.service,
+      message.phase,
+      cause,
+    );
+    const queue = message.queue === undefined
+      ? ""
+      : ` (a message on "${message.queue}")`;
+    const stack = cause.stack === undefined ? "" : `\n${cause.stack}`;
+    this.#emitError(new ServiceErrorEvent(error, message.queue), {
+      level: "error",
+      pool: pool.name,
+      service: message.service === "*" ? undefined : message.service,
+      message: `${error.message}${queue}${stack}`,
+      time: Date.now(),
+    });
+  }
+
+  /** Dispatches `event` on `Main`; unless a listener prevents it, logs `line`. */
+  #emitError(event: ServiceErrorEvent, line: LogRecord): void {
+    this.#events.dispatchEvent(event);
+    if (event.defaultPrevented || this.#settings.config.logLevel === "silent") {
+      return;
+    }
+    this.#settings.sink(line);
+  }
+
   #died(pool: PoolHandle, reason: string): void {
     if (pool.state === "dead" || pool.state === "stopped") return;
     const wasStopping = this.#stopping;
@@ -321,7 +392,21 @@ export class Primary {
       this.#log.warn(`Pool "${pool.name}" ended while stopping: ${reason}`);
       return;
     }
-    this.#log.error(`Pool "${pool.name}" died: ${reason}`);
+    this.#emitError(
+      new ServiceErrorEvent(
+        new ServiceError(
+          pool.name,
+          "*",
+          "uncaught",
+          new Error(`its worker died: ${reason}`),
+        ),
+      ),
+      {
+        level: "error",
+        message: `Pool "${pool.name}" died: ${reason}`,
+        time: Date.now(),
+      },
+    );
     for (const report of pool.services.values()) {
       if (report.status !== "error") {
         report.status = "error";
@@ -457,7 +542,8 @@ export class Primary {
       const ended = await withTimeout(pool.terminated.promise, deadline)
         .then(() => true, () => false);
       if (!ended) {
-        this.#log.warn(
+        pool.missedStop = deadline;
+        this.#log.error(
           `Pool "${pool.name}" did not stop within ${deadline} ms; its worker is terminated`,
         );
       }
@@ -494,6 +580,13 @@ export class Primary {
             `the pool died before its services were built: ${pool.deathReason}`,
         });
       }
+      if (pool.missedStop !== undefined) {
+        failures.push({
+          pool: pool.name,
+          service: "*",
+          message: unstoppableMessage(pool.missedStop),
+        });
+      }
       for (const report of pool.services.values()) {
         if (report.status === "error") {
           failures.push({
@@ -518,6 +611,19 @@ export class Primary {
     for (const signal of signals) {
       let seen = false;
       const listener = (): void => {
+        const now = Date.now();
+        const first = this.#firstSignalAt;
+        if (first !== undefined && now - first < SIGNAL_REPEAT_MS) {
+          // GNU timeout and some process managers signal the process and
+          // its group: two signals microseconds apart are one request.
+          this.#log.debug(
+            `${signal} again ${
+              now - first
+            } ms after the first: the same request`,
+          );
+          return;
+        }
+        this.#firstSignalAt ??= now;
         if (seen || this.#stopping) {
           this.#log.warn(`${signal} again: exiting now`);
           Deno.exit(signal === "SIGINT" ? 130 : 143);

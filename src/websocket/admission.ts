@@ -34,6 +34,9 @@ export function isWebSocketPath(
 /**
  * Whether the request's `Origin` is allowed. Requests without `Origin` come
  * from non-browser clients and are allowed unless a list of origins is given.
+ * `"same-origin"` compares the scheme too: an `https://` page may not
+ * connect to an `http` server on the same host and port (behind a proxy that
+ * ends TLS, list the public origin instead).
  */
 export function isOriginAllowed(
   request: Request,
@@ -45,7 +48,9 @@ export function isOriginAllowed(
     if (origin === null) return true;
     const host = request.headers.get("host");
     try {
-      return host !== null && new URL(origin).host === host.toLowerCase();
+      const from = new URL(origin);
+      return host !== null && from.host === host.toLowerCase() &&
+        from.protocol === new URL(request.url).protocol;
     } catch {
       return false;
     }

@@ -247,9 +247,11 @@ export class Connection {
     }
     // Deno reports 0 when the socket ended without a close frame, and it
     // ends a server socket that receives a data frame after close() was
-    // called: report the code the service sent, then.
+    // called: report the code the service sent, then. A client's close
+    // frame without a status code is 1005 (no status), not 1006.
     if (code === 0 || code === 1005 || code === 1006) {
-      ({ code, reason } = this.#sent ?? { code: 1006, reason });
+      ({ code, reason } = this.#sent ??
+        { code: code === 1005 ? 1005 : 1006, reason });
     }
     const event: ConnectionEvent = {
       ...this.#event(),

@@ -23,7 +23,6 @@
  *       await ctx.publish(meta.replyTo!, `echo: ${data}`);
  *     });
  *   }
- *   override run(): void {}
  * }
  *
  * if (import.meta.main) {

@@ -376,9 +376,9 @@ function invalidRoomReason(room: unknown): string | undefined {
   }
   if (room === "*" || room === ">") return 'a room name may not be "*" or ">"';
   if (room.includes("/")) return 'a room name is one segment: no "/"';
-  const bad = /[\s\p{Cc}]/u.exec(room);
+  const bad = /[\s\p{Cc}\p{Cf}]/u.exec(room);
   if (bad !== null) {
-    return `a room name may not contain white space or a control character (at index ${bad.index})`;
+    return `a room name may not contain white space or a control or invisible character (at index ${bad.index})`;
   }
   return undefined;
 }

@@ -41,6 +41,7 @@ import {
   ROOM_PREFIX,
 } from "./rooms.ts";
 import { CLIENT_PATH, serveClient } from "./client_script.ts";
+import { refusePath } from "./path_limit.ts";
 
 /**
  * Serves WebSocket clients and connects them to the bus, as the Python
@@ -63,9 +64,11 @@ import { CLIENT_PATH, serveClient } from "./client_script.ts";
  * - plain HTTP requests get a file from `staticDir`, the `fallback`
  *   handler's answer, 426 on a WebSocket path, or 404.
  *
- * The server listens once `initialize()` returns and stops in `terminate()`:
- * new connections get 503, open ones are closed with 1001, and the server
- * shuts down once they closed or `closeTimeout` passed.
+ * The server listens once `initialize()` returns. When the program begins
+ * to stop, new connections get 503 and open ones are closed with 1001 (in
+ * `run()`, so their `disconnected` events reach consumers that still run);
+ * `terminate()` shuts the server down once they closed or `closeTimeout`
+ * passed.
  *
  * @example The original's timestamp echo
  * ```ts ignore
@@ -79,7 +82,6 @@ import { CLIENT_PATH, serveClient } from "./client_script.ts";
  *       await ctx.publish("ws://outbound/client", { status: "OK", timestamp });
  *     });
  *   }
- *   override run(): void {}
  * }
  *
  * if (import.meta.main) {
@@ -202,21 +204,49 @@ export class WebSocketService extends Service {
   }
 
   /**
-   * Nothing to do: the server works from `initialize()` to `terminate()`.
+   * The server works from `initialize()` to `terminate()`; `run()` waits for
+   * the stop to begin, then closes every connection with 1001 and waits (up
+   * to `closeTimeout`) until their `ws://disconnected/…` events are
+   * published. The pool waits for `run()` before any service of it
+   * terminates, so those events reach consumers that are still running.
    *
-   * @param _ctx The service's context.
+   * @param ctx The service's context.
    */
-  override run(_ctx: ServiceContext): void {}
+  override async run(ctx: ServiceContext): Promise<void> {
+    if (!ctx.signal.aborted) {
+      await new Promise((resolve) =>
+        ctx.signal.addEventListener("abort", resolve, { once: true })
+      );
+    }
+    await this.#closeAll(ctx);
+  }
 
   /**
-   * Stops accepting, closes every connection with 1001, waits for them up to
-   * `closeTimeout`, then shuts the server down.
+   * Stops accepting, closes every connection still open with 1001, waits
+   * for them up to `closeTimeout`, then shuts the server down.
    *
    * @param ctx The service's context.
    */
   override async terminate(ctx: ServiceContext): Promise<void> {
+    await this.#closeAll(ctx);
+    const subscriptions = this.#subscriptions;
+    this.#subscriptions = [];
+    await Promise.allSettled(subscriptions.map((s) => s.unsubscribe()));
+    const server = this.#server;
+    this.#server = undefined;
+    if (server !== undefined) {
+      // Ends the connections that did not close in time (close 1001).
+      if (!await within(server.shutdown(), this.#options.closeTimeout)) {
+        ctx.log.warn("The HTTP server did not shut down in time");
+      }
+    }
+  }
+
+  /** Stops accepting and closes every connection; waits up to `closeTimeout`. */
+  async #closeAll(ctx: ServiceContext): Promise<void> {
     this.#stopping = true;
     const connections = [...this.#connections.values()];
+    if (connections.length === 0) return;
     for (const connection of connections) {
       connection.close(CloseCode.goingAway, "Server shutting down");
     }
@@ -228,17 +258,6 @@ export class WebSocketService extends Service {
       ctx.log.warn(
         `${this.#connections.size} connection(s) did not close within ${this.#options.closeTimeout} ms`,
       );
-    }
-    const subscriptions = this.#subscriptions;
-    this.#subscriptions = [];
-    await Promise.allSettled(subscriptions.map((s) => s.unsubscribe()));
-    const server = this.#server;
-    this.#server = undefined;
-    if (server !== undefined) {
-      // Ends the connections that did not close in time (close 1001).
-      if (!await within(server.shutdown(), this.#options.closeTimeout)) {
-        ctx.log.warn("The HTTP server did not shut down in time");
-      }
     }
   }
 
@@ -287,6 +306,13 @@ export class WebSocketService extends Service {
     });
     const refusal = refuseUpgrade(request, path, options, state());
     if (refusal !== undefined) return refusal;
+    const badPath = refusePath(path);
+    if (badPath !== undefined) {
+      this.#log?.warn(
+        `Refused a WebSocket upgrade to a path of ${path.length} characters (${badPath.response.status}): ${badPath.reason}`,
+      );
+      return badPath.response;
+    }
     const query = url.search.slice(1);
     let headers: Record<string, string> | undefined;
     if (options.authorize !== undefined) {

@@ -1,0 +1,98 @@
+/**
+ * A fixture program in a child `deno run`, read line by line: for the tests
+ * that need real signals or a real process exit.
+ */
+
+/** A running child program and the lines it printed so far. */
+export class Child {
+  readonly process: Deno.ChildProcess;
+  readonly lines: string[] = [];
+  readonly #reading: Promise<void>;
+  #waiters = new Set<() => void>();
+
+  /** Starts `deno run -A <fixture> ...args`. */
+  constructor(
+    fixture: URL,
+    args: string[],
+    env: Record<string, string> = {},
+  ) {
+    this.process = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--no-check", fixture.href, ...args],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", ...env },
+    }).spawn();
+    this.#reading = Promise.all([
+      this.#read(this.process.stdout),
+      this.#read(this.process.stderr),
+    ]).then(() => {});
+  }
+
+  async #read(stream: ReadableStream<Uint8Array>): Promise<void> {
+    let rest = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop()!;
+      this.lines.push(...parts);
+      for (const wake of [...this.#waiters]) wake();
+    }
+    if (rest !== "") this.lines.push(rest);
+  }
+
+  /** Resolves once `count` lines match. */
+  waitFor(
+    match: (line: string) => boolean,
+    count = 1,
+    timeout = 30_000,
+  ): Promise<void> {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const check = (): void => {
+      if (this.lines.filter(match).length < count) return;
+      clearTimeout(timer);
+      this.#waiters.delete(check);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      this.#waiters.delete(check);
+      reject(
+        new Error(
+          `Timed out waiting for ${count} lines; got:\n${
+            this.lines.join("\n")
+          }`,
+        ),
+      );
+    }, timeout);
+    this.#waiters.add(check);
+    check();
+    return promise;
+  }
+
+  /** Waits for the exit (at most `timeout` ms, then kills) and the last line. */
+  async exit(timeout = 30_000): Promise<Deno.CommandStatus> {
+    const timer = setTimeout(() => this.process.kill("SIGKILL"), timeout);
+    try {
+      const status = await this.process.status;
+      await this.#reading;
+      return status;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The `REPORT {json}` lines, parsed. */
+  reports(): Array<{ service: string; phase?: string }> {
+    return this.lines.filter((l) => l.includes(" REPORT ")).map((l) =>
+      JSON.parse(l.slice(l.indexOf(" REPORT ") + 8))
+    );
+  }
+
+  /** The `RESULT {json}` line (the run's report), parsed. */
+  result(): {
+    failures: Array<
+      { pool: string; service: string; phase?: string; message: string }
+    >;
+  } | undefined {
+    const line = this.lines.find((l) => l.startsWith("RESULT "));
+    return line === undefined ? undefined : JSON.parse(line.slice(7));
+  }
+}
