@@ -394,7 +394,10 @@ export class LogFileService extends Service {
   }
 }
 
+/** `Name: message` on one line (V8's cycle message spans several). */
 function describe(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
+  const text = error instanceof Error
+    ? `${error.name}: ${error.message}`
+    : String(error);
+  return text.replace(/\s+/g, " ");
 }
