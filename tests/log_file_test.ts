@@ -324,6 +324,39 @@ Deno.test("LogFileService takes no more messages while a write is in flight and 
   );
 });
 
+Deno.test("LogFileService with maxBytes rotates between lines: every line once, in order, across the files", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/rotated.jsonl`;
+  const service = new LogFileService({
+    path,
+    maxBytes: 100,
+    keep: 50,
+    bufferBytes: 64,
+  });
+  const stub = stubContext(service.queue);
+  await service.initialize(stub.ctx);
+  for (let turn = 0; turn < 10; turn++) {
+    for (let i = 0; i < 10; i++) await stub.deliver({ n: turn * 10 + i });
+    await Promise.resolve();
+  }
+  await service.terminate(stub.ctx);
+  const { rotations } = service.stats;
+  assert.ok(rotations >= 8, `rotations: ${rotations}`); // 890 bytes, 100 a file
+  const files = [
+    ...Array.from({ length: rotations }, (_, i) => `${path}.${rotations - i}`),
+    path,
+  ];
+  const all: string[] = [];
+  for (const file of files) {
+    assert.ok((await Deno.stat(file)).size <= 100, file);
+    all.push(...await readLines(file));
+  }
+  assert.deepEqual(
+    all,
+    Array.from({ length: 100 }, (_, n) => JSON.stringify({ n })),
+  );
+});
+
 // ---- real workers ------------------------------------------------------------
 
 function start(config: LogFileProgramConfig): ReturnType<typeof startProgram> {
