@@ -4,7 +4,10 @@
  * original's example) against bare `Deno.FsFile` writers appending the same
  * lines in the same run.
  *
- * Rows, each the best of `--rounds` measured rounds after a warm-up:
+ * Rows, each the best of its measured rounds; the rows run in turn,
+ * `--passes` times over (each run a warm-up round and then `--rounds`
+ * measured ones), so that a change in the machine's load weighs on every
+ * row alike:
  * 1. **LogFileService**: from the publisher's first `publish` until the file
  *    holds every line of the round (the publisher watches the size every
  *    millisecond from its own pool). The service has its defaults but
@@ -23,9 +26,10 @@
  * Every file is checked afterwards (every line, in order), and the bus row's
  * counts are exact by construction (rounds end at exact counts).
  *
- * Run: `deno run -A bench/log_file_bench.ts` (about 30 s on 2 cores;
- * `--lines=N` per round, default 300,000; `--rounds=N`, default 3; `--json`
- * also prints the figures as JSON).
+ * Run: `deno run -A bench/log_file_bench.ts` (about a minute on 2 cores;
+ * `--lines=N` per round, default 300,000; `--rounds=N` per pass, default 2;
+ * `--passes=N` over all rows, default 2; `--json` also prints the figures
+ * as JSON).
  *
  * @module
  */
@@ -48,7 +52,8 @@ const option = (name: string, fallback: number): number =>
     ) ?? fallback,
   );
 const LINES = option("lines", 300_000);
-const MEASURED = option("rounds", 3);
+const MEASURED = option("rounds", 2);
+const PASSES = option("passes", 2);
 const WARM_UP = Math.max(10_000, Math.round(LINES / 3));
 const json = Deno.args.includes("--json");
 
@@ -189,50 +194,63 @@ if (import.meta.main) {
     });
     // The write-per-line writer is slow: a tenth of the lines is plenty.
     const tenth = counts.map((n) => Math.round(n / 10));
-    const rows: Array<{ name: string; lines: number; ms: number[] }> = [];
-    rows.push({
-      name: "LogFileService, 2 pools",
-      lines: LINES,
-      ms: await ours(config("file")),
-    });
-    rows.push({
-      name: "bare writer, a write per line",
-      lines: tenth[1]!,
-      ms: await bare(`${dir}/bare-lines.jsonl`, tenth, 0),
-    });
-    rows.push({
-      name: "bare writer, 1 MiB chunks",
-      lines: LINES,
-      ms: await bare(`${dir}/bare-chunks.jsonl`, counts, CHUNK),
-    });
-    rows.push({
-      name: "the bus alone (no file)",
-      lines: LINES,
-      ms: await ours(config("bus")),
-    });
+    const rows: Array<{
+      name: string;
+      lines: number;
+      run: () => Promise<number[]>;
+      ms: number[];
+    }> = [
+      {
+        name: "LogFileService, 2 pools",
+        lines: LINES,
+        run: () => ours(config("file")),
+        ms: [],
+      },
+      {
+        name: "bare writer, a write per line",
+        lines: tenth[1]!,
+        run: () => bare(`${dir}/bare-lines.jsonl`, tenth, 0),
+        ms: [],
+      },
+      {
+        name: "bare writer, 1 MiB chunks",
+        lines: LINES,
+        run: () => bare(`${dir}/bare-chunks.jsonl`, counts, CHUNK),
+        ms: [],
+      },
+      {
+        name: "the bus alone (no file)",
+        lines: LINES,
+        run: () => ours(config("bus")),
+        ms: [],
+      },
+    ];
+    // Passes over all rows, each a warm-up and MEASURED rounds: a change in
+    // the machine's load then weighs on every row alike.
+    for (let pass = 0; pass < PASSES; pass++) {
+      for (const row of rows) row.ms.push(...(await row.run()).slice(1));
+    }
 
-    const perSecond = rows.map((row) =>
-      row.lines / Math.min(...row.ms.slice(1)) * 1000
-    );
+    const perSecond = rows.map((row) => row.lines / Math.min(...row.ms) * 1000);
     const format = (n: number): string => Math.round(n).toLocaleString("en-US");
     print(
       `log-file: ${
         format(LINES)
-      } lines a round (a tenth for the write-per-line writer), best of ${MEASURED} after a warm-up of ${
+      } lines a round (a tenth for the write-per-line writer), best of ${PASSES} passes × ${MEASURED} rounds, each pass after a warm-up of ${
         format(WARM_UP)
       }; every file checked`,
     );
     print(
-      `| row                            |      lines/s | rounds (ms)           | LogFileService / row |`,
+      `| row                            |      lines/s | rounds (ms)                | LogFileService / row |`,
     );
     print(
-      `| ------------------------------ | -----------: | --------------------- | -------------------: |`,
+      `| ------------------------------ | -----------: | -------------------------- | -------------------: |`,
     );
     rows.forEach((row, i) => {
       const ratio = perSecond[0]! / perSecond[i]!;
       print(
         `| ${row.name.padEnd(30)} | ${format(perSecond[i]!).padStart(12)} | ${
-          row.ms.slice(1).map((ms) => ms.toFixed(0)).join(", ").padEnd(21)
+          row.ms.map((ms) => ms.toFixed(0)).join(", ").padEnd(26)
         } | ${(ratio.toFixed(2) + "×").padStart(20)} |`,
       );
     });
