@@ -61,6 +61,66 @@ async function waitForLines(
   }
 }
 
+/** A `deno run --no-check` child with the given arguments, its output collected. */
+class ChildProgram implements AsyncDisposable {
+  readonly process: Deno.ChildProcess;
+  #output = "";
+  #wake = (): void => {};
+  readonly #reading: Promise<void>;
+
+  constructor(args: string[]) {
+    this.process = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-check", ...args],
+      cwd: repo,
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    this.#reading = Promise.all(
+      [this.process.stdout, this.process.stderr].map(async (stream) => {
+        for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+          this.#output += text;
+          this.#wake();
+        }
+      }),
+    ).then(() => this.#wake());
+  }
+
+  /** Resolves once the output contains `text`; rejects after `timeout` ms or at exit. */
+  async waitFor(text: string, timeout = 30_000): Promise<void> {
+    const signal = AbortSignal.timeout(timeout);
+    let ended = false;
+    void this.#reading.then(() => ended = true);
+    while (!this.#output.includes(text)) {
+      if (ended || signal.aborted) {
+        throw new Error(`No "${text}" in the output:\n${this.#output}`);
+      }
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#wake = resolve;
+      const onAbort = (): void => resolve();
+      signal.addEventListener("abort", onAbort, { once: true });
+      await Promise.race([promise, this.#reading]);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Waits for the exit; the exit code and everything printed. */
+  async exit(): Promise<{ code: number; output: string }> {
+    const { code } = await this.process.status;
+    await this.#reading;
+    return { code, output: this.#output };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.process.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+    await this.exit();
+  }
+}
+
 // ---- options -----------------------------------------------------------
 
 Deno.test("new LogFileService() refuses bad options at the call, in std style", () => {
@@ -215,8 +275,8 @@ function stubContext(queue: string): Stub {
     service: "LogFileService",
     signal: new AbortController().signal,
     log: {
-      debug() {},
-      info() {},
+      debug: (): void => {},
+      info: (): void => {},
       warn: (m: string) => errors.push(m),
       error: (m: string) => errors.push(m),
     },
@@ -475,6 +535,25 @@ Deno.test("LogFileService whose file cannot be opened is in error, naming the pa
   }
 });
 
+Deno.test("LogFileService without write permission for its file is in error, naming the path, and the program exits 1", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/denied.jsonl`;
+  const config: LogFileProgramConfig = { scenario: "none", log: { path } };
+  await using child = new ChildProgram([
+    `--allow-read=${repo},${dir.path}`,
+    `--allow-write=${dir.path}/other.jsonl`,
+    fixture.href,
+    JSON.stringify(config),
+  ]);
+  await child.waitFor("failed in initialize()");
+  child.process.kill("SIGTERM");
+  const { code, output } = await child.exit();
+  assert.equal(code, 1, output);
+  assert.ok(output.includes(`Cannot open log file "${path}"`), output);
+  assert.match(output, /write access/);
+  await assert.rejects(Deno.stat(path), Deno.errors.NotFound);
+});
+
 // ---- the original's example, as a child process ------------------------------
 
 Deno.test("SIGTERM mid-stream: the file holds exactly the acknowledged lines, in order, and the program exits 0", async () => {
@@ -482,80 +561,43 @@ Deno.test("SIGTERM mid-stream: the file holds exactly the acknowledged lines, in
   const path = `${dir.path}/dump.jsonl`;
   const config: LogFileProgramConfig = { scenario: "stream", log: { path } };
   // Read for the code, write for the log file alone: nothing more is needed.
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      `--allow-read=${repo},${dir.path}`,
-      `--allow-write=${path}`,
-      "--no-check",
-      fixture.href,
-      JSON.stringify(config),
-    ],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const output: string[] = [];
-  const { promise: midStream, resolve } = Promise.withResolvers<void>();
-  const reading = Promise.all([child.stdout, child.stderr].map(async (s) => {
-    for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
-      output.push(chunk);
-      if (output.join("").includes('REPORT {"progress"')) resolve();
+  await using child = new ChildProgram([
+    `--allow-read=${repo},${dir.path}`,
+    `--allow-write=${path}`,
+    fixture.href,
+    JSON.stringify(config),
+  ]);
+  await child.waitFor('REPORT {"progress"');
+  child.process.kill("SIGTERM");
+  const { code, output } = await child.exit();
+  assert.equal(code, 0, output);
+  const acked = Number(/REPORT \{"acked":(\d+)\}/.exec(output)?.[1]);
+  assert.ok(acked >= 50_000, output);
+  const lines = await readLines(path);
+  assert.equal(lines.length, acked, "exactly the acknowledged lines");
+  for (let i = 0; i < lines.length; i++) {
+    if (JSON.parse(lines[i]!).index !== i) {
+      assert.fail(`line ${i}: ${lines[i]}`);
     }
-  }));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  try {
-    await Promise.race([midStream, child.status]);
-    child.kill("SIGTERM");
-    const status = await child.status;
-    await reading;
-    const text = output.join("");
-    assert.equal(status.code, 0, text);
-    const acked = Number(/REPORT \{"acked":(\d+)\}/.exec(text)?.[1]);
-    assert.ok(acked >= 50_000, text);
-    const lines = await readLines(path);
-    assert.equal(lines.length, acked, "exactly the acknowledged lines");
-    for (let i = 0; i < lines.length; i++) {
-      if (JSON.parse(lines[i]!).index !== i) {
-        assert.fail(`line ${i} is ${lines[i]}`);
-      }
-    }
-  } finally {
-    clearTimeout(timer);
   }
 });
 
 Deno.test("examples/dump_to_file.ts runs with read and write permissions only, and loses nothing at SIGTERM", async () => {
   await using dir = await tempDir();
   const path = `${dir.path}/dump.jsonl`;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      `--allow-read=${repo},${dir.path}`,
-      `--allow-write=${path}`,
-      "--no-check",
-      "examples/dump_to_file.ts",
-      path,
-    ],
-    cwd: repo,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const output = Promise.all(
-    [child.stdout, child.stderr].map((s) => new Response(s).text()),
-  );
-  try {
-    // flushInterval is 1 s in the example: the first write shows it works.
-    await waitForLines(path, 2);
-  } finally {
-    child.kill("SIGTERM");
-  }
-  const status = await child.status;
-  const text = (await output).join("");
-  assert.equal(status.code, 0, text);
-  const published = Number(/published (\d+) records/.exec(text)?.[1]);
+  await using child = new ChildProgram([
+    `--allow-read=${repo},${dir.path}`,
+    `--allow-write=${path}`,
+    "examples/dump_to_file.ts",
+    path,
+  ]);
+  // flushInterval is 1 s in the example: the first write shows it works.
+  await waitForLines(path, 2);
+  child.process.kill("SIGTERM");
+  const { code, output } = await child.exit();
+  assert.equal(code, 0, output);
+  const published = Number(/published (\d+) records/.exec(output)?.[1]);
   const lines = await readLines(path);
-  assert.equal(lines.length, published, text);
+  assert.equal(lines.length, published, output);
   lines.forEach((line, index) => assert.equal(JSON.parse(line).index, index));
 });
