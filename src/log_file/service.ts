@@ -192,6 +192,9 @@ export class LogFileService extends Service {
    */
   override async initialize(ctx: ServiceContext): Promise<void> {
     this.#ctx = ctx;
+    // Fresh state: after a restart, initialize() runs again on this object.
+    this.#closed = false;
+    this.#late = 0;
     const { maxBytes, keep, fsync } = this.#options;
     this.#file = await LogFile.open(this.path, { maxBytes, keep, fsync });
     await ctx.subscribe(this.queue, this.#onMessage);
