@@ -329,6 +329,26 @@ Deno.test("LogFileService writes on the flush interval, not before (fake time)",
   }
 });
 
+Deno.test("LogFileService writes lines whose interval ran out during a write once that write is done (fake time)", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/overlap.jsonl`;
+  mock.timers.enable({ apis: ["setTimeout"] });
+  try {
+    const service = new LogFileService({ path, flushInterval: 1000 });
+    const stub = stubContext(service.queue);
+    await service.initialize(stub.ctx);
+    stub.deliver({ i: 0 });
+    mock.timers.tick(1000); // the first write starts…
+    stub.deliver({ i: 1 });
+    mock.timers.tick(1000); // …and is still in flight when this interval ends
+    await untilIo(() => service.stats.writes === 2, path);
+    assert.deepEqual(await readLines(path), ['{"i":0}', '{"i":1}']);
+    await service.terminate(stub.ctx);
+  } finally {
+    mock.timers.reset();
+  }
+});
+
 Deno.test("LogFileService writes one turn's messages in one write once bufferBytes wait", async () => {
   await using dir = await tempDir();
   const path = `${dir.path}/turn.jsonl`;

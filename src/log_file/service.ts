@@ -144,6 +144,8 @@ export class LogFileService extends Service {
   #writing: Promise<void> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #turnEndQueued = false;
+  /** The interval ran out while a write was in flight. */
+  #due = false;
   #closed = false;
   #late = 0;
   #failedStreak = 0;
@@ -265,6 +267,9 @@ export class LogFileService extends Service {
 
   #onTimer = (): void => {
     this.#timer = undefined;
+    // With a write in flight, #flush() cannot start one: #due makes the
+    // end of that write start it.
+    this.#due = true;
     void this.#flush();
   };
 
@@ -278,12 +283,15 @@ export class LogFileService extends Service {
     if (this.#pending.length === 0) return Promise.resolve();
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#due = false;
     const lines = this.#pending;
     this.#pending = [];
     this.#pendingSize = 0;
     this.#writing = this.#write(lines).finally(() => {
       this.#writing = undefined;
-      if (this.#pendingSize >= this.#options.bufferBytes) void this.#flush();
+      if (this.#due || this.#pendingSize >= this.#options.bufferBytes) {
+        void this.#flush();
+      }
     });
     return this.#writing;
   }
