@@ -199,8 +199,15 @@ export class LogFileService extends Service {
     this.#late = 0;
     const { maxBytes, keep, fsync } = this.#options;
     this.#file = await LogFile.open(this.path, { maxBytes, keep, fsync });
-    await ctx.subscribe(this.queue, this.#onMessage);
-    await ctx.subscribe(this.rejectedQueue, this.#onRejected);
+    try {
+      await ctx.subscribe(this.queue, this.#onMessage);
+      await ctx.subscribe(this.rejectedQueue, this.#onRejected);
+    } catch (error) {
+      const file = this.#file;
+      this.#file = undefined;
+      await file.close();
+      throw error;
+    }
   }
 
   /** Nothing to do: the service works in its message handlers. */
