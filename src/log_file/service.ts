@@ -8,6 +8,7 @@
 import { Service } from "../service.ts";
 import type { Logger, MessageMeta, ServiceContext } from "../types.ts";
 import { LogFile } from "./file.ts";
+import { Rejections } from "./rejections.ts";
 import {
   type LogFileServiceOptions,
   logQueue,
@@ -33,12 +34,6 @@ export interface LogFileStats {
   rotations: number;
   /** Lines lost because a write failed (disk full, file removed, …); each failure is logged. */
   failed: number;
-}
-
-/** Repeats of one kind of rejection, logged in summary. */
-interface RejectionCount {
-  total: number;
-  sinceLastLog: number;
 }
 
 const encoder = new TextEncoder();
@@ -149,13 +144,12 @@ export class LogFileService extends Service {
   #closed = false;
   #late = 0;
   #failedStreak = 0;
-  readonly #rejections = new Map<string, RejectionCount>();
-  #summaryTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #rejections: Rejections;
   readonly #stats: LogFileStats = {
     lines: 0,
     bytes: 0,
     writes: 0,
-    rejected: 0,
+    rejected: 0, // counted by #rejections
     rotations: 0,
     failed: 0,
   };
@@ -174,6 +168,11 @@ export class LogFileService extends Service {
     this.path = resolved.path;
     this.queue = logQueue(resolved.path);
     this.rejectedQueue = rejectedLogQueue(resolved.path);
+    this.#rejections = new Rejections(
+      resolved.path,
+      resolved.flushInterval,
+      () => this.#log,
+    );
   }
 
   /**
@@ -182,7 +181,7 @@ export class LogFileService extends Service {
    * {@linkcode rejectedLogQueue}).
    */
   get stats(): LogFileStats {
-    return { ...this.#stats };
+    return { ...this.#stats, rejected: this.#rejections.total };
   }
 
   /**
@@ -197,6 +196,7 @@ export class LogFileService extends Service {
     // Fresh state: after a restart, initialize() runs again on this object.
     this.#closed = false;
     this.#late = 0;
+    this.#rejections.open();
     const { maxBytes, keep, fsync } = this.#options;
     this.#file = await LogFile.open(this.path, { maxBytes, keep, fsync });
     try {
@@ -226,9 +226,7 @@ export class LogFileService extends Service {
     while (this.#writing !== undefined || this.#pending.length > 0) {
       await this.#flush();
     }
-    clearTimeout(this.#summaryTimer);
-    this.#summaryTimer = undefined;
-    this.#logRepeats();
+    this.#rejections.close();
     const file = this.#file;
     this.#file = undefined;
     await file?.close();
@@ -356,7 +354,8 @@ export class LogFileService extends Service {
     } catch (error) {
       // Cannot happen while the pool runs (the data came through the bus),
       // but a rejection must never go unseen.
-      this.#count(meta.queue, meta.from.pool, meta.from.service, reason);
+      const { pool, service } = meta.from;
+      this.#rejections.count({ queue: meta.queue, pool, service, reason });
       this.#log.error(
         `Cannot republish a rejected message on "${this.rejectedQueue}": ${
           describe(error)
@@ -367,45 +366,13 @@ export class LogFileService extends Service {
 
   #onRejected = (_data: unknown, meta: MessageMeta): void => {
     const headers = meta.headers ?? {};
-    this.#count(
-      headers.queue ?? meta.queue,
-      headers.pool ?? meta.from.pool,
-      headers.service ?? meta.from.service,
-      headers.reason ?? "unknown reason",
-    );
+    this.#rejections.count({
+      queue: headers.queue ?? meta.queue,
+      pool: headers.pool ?? meta.from.pool,
+      service: headers.service ?? meta.from.service,
+      reason: headers.reason ?? "unknown reason",
+    });
   };
-
-  #count(queue: string, pool: string, service: string, reason: string): void {
-    this.#stats.rejected++;
-    const key = JSON.stringify([queue, pool, service, reason]);
-    const count = this.#rejections.get(key);
-    if (count === undefined) {
-      this.#rejections.set(key, { total: 1, sinceLastLog: 0 });
-      this.#log.error(
-        `Cannot write a message on "${queue}" from ${pool}/${service} to "${this.path}": JSON cannot carry it (${reason}); it was not written. Repeats are counted (the delivered count of "${this.rejectedQueue}" in topology()) and summed up every ${this.#options.flushInterval} ms`,
-      );
-      return;
-    }
-    count.total++;
-    count.sinceLastLog++;
-    if (this.#summaryTimer === undefined && !this.#closed) {
-      this.#summaryTimer = setTimeout(() => {
-        this.#summaryTimer = undefined;
-        this.#logRepeats();
-      }, this.#options.flushInterval);
-    }
-  }
-
-  #logRepeats(): void {
-    for (const [key, count] of this.#rejections) {
-      if (count.sinceLastLog === 0) continue;
-      const [queue, pool, service, reason] = JSON.parse(key) as string[];
-      this.#log.error(
-        `${count.sinceLastLog} more messages on "${queue}" from ${pool}/${service} were not written to "${this.path}": JSON cannot carry them (${reason}); ${count.total} in all`,
-      );
-      count.sinceLastLog = 0;
-    }
-  }
 
   get #log(): Logger {
     return this.#ctx!.log;
