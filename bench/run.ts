@@ -5,6 +5,7 @@
  *
  * - `bench/bus_bench.ts` (`deno run -A`): the bus against its raw primitives;
  * - `bench/websocket_bench.ts` (`deno run -A`), when present;
+ * - `bench/log_file_bench.ts` (`deno run -A`), when present;
  * - `bench/snapshot_bench.ts` (`deno bench`).
  *
  * Arguments after `--` go to the `deno run` benchmarks, e.g.
@@ -46,6 +47,13 @@ async function steps(extra: string[]): Promise<Step[]> {
       step: {
         name: "websocket",
         args: ["run", "-A", here("./websocket_bench.ts"), ...extra],
+      },
+    },
+    {
+      file: here("./log_file_bench.ts"),
+      step: {
+        name: "log-file",
+        args: ["run", "-A", here("./log_file_bench.ts")],
       },
     },
     {
