@@ -2,6 +2,7 @@
 const NODE_BUDGET = 64;
 /** What a value counts for beyond its strings and bytes. */
 const VALUE_BYTES = 16;
+const stack: unknown[] = [];
 
 /**
  * About how many bytes `value` takes on the wire: string lengths (two bytes
@@ -24,7 +25,9 @@ export function approximateSize(value: unknown): number {
   if (typeof value !== "object" || value === null) return VALUE_BYTES;
   let bytes = 0;
   let budget = NODE_BUDGET;
-  const stack: unknown[] = [value];
+  // One stack for every call: sizing a message allocates nothing.
+  stack.length = 0;
+  stack.push(value);
   while (stack.length > 0 && budget-- > 0) {
     const node = stack.pop();
     bytes += VALUE_BYTES;
@@ -48,5 +51,6 @@ export function approximateSize(value: unknown): number {
       }
     }
   }
+  stack.length = 0;
   return bytes;
 }
