@@ -37,22 +37,25 @@
  * lines with their own clock (`performance.timeOrigin + performance.now()`,
  * which agrees between workers to a few µs), captured by a `logSink`.
  *
- * Noise: the throughput rows run a warm-up round and then 3 measured rounds
- * in the same workers, and keep the best round of each side; the blocked row
- * runs a warm-up and then 2 × (alone, blocked, spinner) in the same program
- * and keeps the shortest of each; the latency row runs raw, ours three times
- * over (each a warm-up and 2,000 paced messages) and pools the samples. Every
- * round of every row checks its counts (nothing lost, nothing duplicated, in
- * order), and the framework's subscribers also report their grand totals
- * when the program stops.
+ * Noise: the throughput rows run each side twice, alternating (yardstick,
+ * ours, yardstick, ours; `--repeat=N`), each run a warm-up round and then 3
+ * measured rounds in the same workers, and keep the best round of each
+ * side; the blocked row runs a warm-up and then 3 × (alone, blocked,
+ * spinner, in a rotating order) in the same program and keeps the shortest
+ * of each; the latency row runs raw, ours three times over (each a warm-up
+ * and 2,000 paced messages) and pools the samples. Every round of every row
+ * checks its counts (nothing lost, nothing duplicated, in order), and the
+ * framework's subscribers also report their grand totals when the program
+ * stops.
  *
- * Run: `deno run -A bench/bus_bench.ts` (about 2.5 minutes on 2 cores).
+ * Run: `deno run -A bench/bus_bench.ts` (3 to 4 minutes on 2 cores).
  * Options: `--only=1,3` or `--only=idle:ports,latency` for some rows (a name
- * alone runs it on both transports); `--transport=ports` or
- * `--transport=broadcast` for the rows of one transport; `--scale=0.2` for a
- * quick look (fewer messages; the latency and blocked rows keep their pace
- * and their 2 s); `--block-count=N` messages in the blocked row's flow
- * (default 1,000,000); `--json` also prints the figures as JSON.
+ * or a number alone runs the row on both transports); `--transport=ports`
+ * or `--transport=broadcast` for the rows of one transport; `--scale=0.2`
+ * and `--repeat=1` for a quick look (fewer messages and runs; the latency
+ * and blocked rows keep their pace and their 2 s); `--block-count=N`
+ * messages in the blocked row's flow (default 1,000,000); `--json` also
+ * prints the figures as JSON.
  *
  * @module
  */
@@ -88,6 +91,8 @@ const arg = (name: string): string | undefined =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const scale = Number(arg("scale") ?? 1);
 const json = Deno.args.includes("--json");
+/** Runs of each side of a rate row, alternating (yardstick, ours, …). */
+const REPEATS = Number(arg("repeat") ?? 2);
 const ROW_NAMES = ["cross", "idle", "blocked", "local", "latency"] as const;
 type RowName = typeof ROW_NAMES[number];
 /** The issue's row numbers. */
@@ -100,9 +105,9 @@ const NUMBERED: Record<string, [RowName, Transport?]> = {
   "6": ["latency"],
 };
 const only = arg("only")?.split(",").map((entry): [RowName, Transport?] => {
-  const numbered = NUMBERED[entry];
-  if (numbered !== undefined) return numbered;
-  const [name, transport] = entry.split(":");
+  const [key = "", given] = entry.split(":");
+  const [name, numberedTransport] = NUMBERED[key] ?? [key];
+  const transport = given ?? numberedTransport;
   if (!ROW_NAMES.includes(name as RowName)) {
     throw new TypeError(
       `--only: unknown row "${entry}" (1–6, or ${ROW_NAMES.join(", ")})`,
@@ -153,15 +158,25 @@ const LATENCY = rounds(
   1,
 );
 const BLOCK_COUNT = Number(arg("block-count") ?? sized(1_000_000));
-/** Warm-up, then twice: alone, blocked by a loop, next to a spinning worker. */
-const BLOCKED: Round[] = [
-  { count: sized(200_000) },
-  ...Array.from({ length: 2 }, () => [
+/**
+ * A warm-up as long as a round, then three cycles of alone, blocked by a
+ * loop, next to a spinning worker, in a rotating order (so that no kind
+ * always follows the same one).
+ */
+const BLOCKED: Round[] = (() => {
+  const kinds: Round[] = [
     { count: BLOCK_COUNT },
-    { count: BLOCK_COUNT, block: { mode: "loop", ms: BLOCK_MS } as Block },
-    { count: BLOCK_COUNT, block: { mode: "spinner", ms: BLOCK_MS } as Block },
-  ]).flat(),
-];
+    { count: BLOCK_COUNT, block: { mode: "loop", ms: BLOCK_MS } },
+    { count: BLOCK_COUNT, block: { mode: "spinner", ms: BLOCK_MS } },
+  ];
+  const plan: Round[] = [{ count: BLOCK_COUNT }];
+  for (let cycle = 0; cycle < 3; cycle++) {
+    for (let i = 0; i < kinds.length; i++) {
+      plan.push(kinds[(cycle + i) % kinds.length]!);
+    }
+  }
+  return plan;
+})();
 
 // deno-lint-ignore no-console
 const print = (line = ""): void => console.log(line);
@@ -548,6 +563,19 @@ async function rawFlow(
   }
 }
 
+/** Runs `yardstick` and `ours` in turn, `REPEATS` times each; merges each side. */
+async function alternate(
+  yardstick: () => Promise<Measurement>,
+  ours: () => Promise<Measurement>,
+): Promise<[Measurement, Measurement]> {
+  const sides: [Measurement[], Measurement[]] = [[], []];
+  for (let i = 0; i < REPEATS; i++) {
+    sides[0].push(await yardstick());
+    sides[1].push(await ours());
+  }
+  return [merge(sides[0]), merge(sides[1])];
+}
+
 // ---- the table ------------------------------------------------------------
 
 interface Row {
@@ -561,6 +589,8 @@ interface Row {
 }
 
 const rows: Row[] = [];
+/** Lines printed under the table. */
+const notes: string[] = [];
 const figures: Record<string, unknown> = {};
 
 function rate(value: number | undefined): string {
@@ -572,9 +602,9 @@ function rate(value: number | undefined): string {
 function ms(value: number | undefined): string {
   if (value === undefined) return "—";
   if (value >= 1000) return `${(value / 1000).toFixed(2)} s`;
-  return value >= 10
-    ? `${value.toFixed(1)} ms`
-    : `${(value * 1000).toFixed(0)} µs`;
+  if (value >= 10) return `${value.toFixed(1)} ms`;
+  if (value >= 1) return `${value.toFixed(2)} ms`;
+  return `${(value * 1000).toFixed(0)} µs`;
 }
 
 function countsOf(ours: Measurement, raw: Measurement): string {
@@ -649,7 +679,7 @@ function addBlockedRows(transport: Transport, m: Measurement): void {
   const ok = m.problems.length === 0;
   const n = BLOCK_COUNT.toLocaleString("en");
   const counts = ok
-    ? `ok, ${m.deliveries.toLocaleString("en")} checked; ${spinWindows(m)}`
+    ? `ok, ${m.deliveries.toLocaleString("en")} checked`
     : `FAILED: ${[...new Set(m.problems)].slice(0, 4).join("; ")}`;
   const add = (
     what: string,
@@ -687,6 +717,15 @@ function addBlockedRows(transport: Transport, m: Measurement): void {
     alone,
     "alone",
   );
+  notes.push(
+    `Row 4, ${transport}: blocked / spinner ${
+      loop !== undefined && spinner !== undefined
+        ? `${(loop / spinner).toFixed(2)}×`
+        : "—"
+    } (what the blocked event loop costs beyond the CPU it takes); ${
+      spinWindows(m)
+    }.`,
+  );
   figures[`4. blocked, ${transport}`] = {
     rounds: m.rounds.map((r) => ({ ...r, block: BLOCKED[r.round]?.block })),
     blocked: m.blocked,
@@ -694,20 +733,23 @@ function addBlockedRows(transport: Transport, m: Measurement): void {
   };
 }
 
-/** Where each spin fell in its round: "loop 0–2.00 s of a 1.10 s flow, …". */
+/** Where each spin fell in its round: "loop 0.00–2.00 s into a 1.10 s flow, …". */
 function spinWindows(m: Measurement): string {
   const parts: string[] = [];
   for (const b of m.blocked) {
     const figure = m.rounds.find((r) => r.round === b.round);
     if (figure === undefined) continue;
-    const start = b.from - (m.starts.get(b.round) ?? b.from);
+    // From the publish of the block message, just before the round's start.
+    const start = Math.max(0, b.from - (m.starts.get(b.round) ?? b.from));
     parts.push(
       `${b.mode} ${(start / 1000).toFixed(2)}–${
         ((start + b.to - b.from) / 1000).toFixed(2)
-      } s of ${(figure.ms / 1000).toFixed(2)} s`,
+      } s into a ${(figure.ms / 1000).toFixed(2)} s flow`,
     );
   }
-  return `spins: ${parts.join(", ")}`;
+  return `spins (round ${m.blocked.map((b) => b.round).join(", ")}): ${
+    parts.join(", ")
+  }`;
 }
 
 function addLatencyRows(
@@ -788,7 +830,7 @@ if (import.meta.main) {
       n(CROSS[0]!.count)
     } warm-up + ${MEASURED_ROUNDS} × ${
       n(CROSS[1]!.count)
-    } (batches of ${BATCH}); blocked ${n(BLOCKED[0]!.count)} + 2 × 3 × ${
+    } (batches of ${BATCH}); blocked ${n(BLOCKED[0]!.count)} + 3 × 3 × ${
       n(BLOCK_COUNT)
     }; same pool ${n(LOCAL[0]!.count)} + ${MEASURED_ROUNDS} × ${
       n(LOCAL[1]!.count)
@@ -806,8 +848,10 @@ if (import.meta.main) {
     if (!runs("cross", transport)) continue;
     for (const receivers of [1, 4]) {
       progress(`across pools, ${transport}, ${receivers} subscriber pool(s)`);
-      const raw = await rawFlow(transport, receivers, CROSS);
-      const ours = await oursCross(transport, receivers, CROSS);
+      const [raw, ours] = await alternate(
+        () => rawFlow(transport, receivers, CROSS),
+        () => oursCross(transport, receivers, CROSS),
+      );
       const [number, yardstick, target] = transport === "ports"
         ? [1, "bare MessagePort", 0.7]
         : [2, "bare BroadcastChannel", 0.8];
@@ -825,8 +869,10 @@ if (import.meta.main) {
   for (const transport of TRANSPORTS) {
     if (!runs("idle", transport)) continue;
     progress(`1:1 flow, ${transport}, without and with ${IDLE_POOLS} idle`);
-    const alone = await oursCross(transport, 1, CROSS);
-    const idle = await oursCross(transport, 1, CROSS, idlePools(IDLE_POOLS));
+    const [alone, idle] = await alternate(
+      () => oursCross(transport, 1, CROSS),
+      () => oursCross(transport, 1, CROSS, idlePools(IDLE_POOLS)),
+    );
     addRateRow(
       `3. 1:1 flow with ${IDLE_POOLS} idle pools, ${transport} (vs no idle pool)`,
       idle,
@@ -855,8 +901,10 @@ if (import.meta.main) {
 
   for (const subscribers of runs("local") ? [1, 4] : []) {
     progress(`same pool, ${subscribers} subscriber(s)`);
-    const raw = await rawLocal(subscribers);
-    const ours = await oursLocal(subscribers);
+    const [raw, ours] = await alternate(
+      () => rawLocal(subscribers),
+      () => oursLocal(subscribers),
+    );
     addRateRow(
       `5. same pool, ${plural(subscribers, "subscriber")} (vs Map + clone)`,
       ours,
@@ -900,6 +948,7 @@ if (import.meta.main) {
   print(
     "Yardstick 5 clones once per message (shared by its handlers); ours copies once per subscription.",
   );
+  for (const note of notes) print(note);
   print(
     `Latency: publish → handler, ${LATENCY_REPEATS} alternating runs pooled. Total time ${
       ((performance.now() - began) / 1000).toFixed(1)
