@@ -24,6 +24,8 @@ export interface EncodedBatch {
    * each a run of its own: `[position, fields, …]`.
    */
   extras?: unknown[];
+  /** Batches of the other direction this one acknowledges (port links). */
+  acks?: number;
 }
 
 type Extras = Pick<

@@ -21,7 +21,8 @@ type Sent = Pick<EncodedBatch, "names" | "runs">;
 /**
  * One pool's end of a `MessageChannel` to one other pool. Both directions
  * share the port: batches are objects, acknowledgements are numbers (how many
- * batches were routed, sent at most once per task), and `"bye"` is the last
+ * batches were routed, sent at most once per turn) or ride in a batch going
+ * the other way (its `acks`), and `"bye"` is the last
  * message of a pool that closes its end: every batch it had received is
  * acknowledged by then, so whatever is still unacknowledged never reached
  * it, and is counted as unsent.
@@ -46,6 +47,7 @@ export class PortLink {
   #held = 0;
   #closed = false;
   #onBye: () => void;
+  #scheduler: Scheduler;
 
   /**
    * @param peer The peer pool's index.
@@ -67,6 +69,7 @@ export class PortLink {
     this.#port = port;
     this.#unsent = unsent;
     this.#onBye = onBye;
+    this.#scheduler = scheduler;
     this.#outbox = new Outbox<WireMessage>(
       {
         trySend: (items, start, end) => this.#trySend(items, start, end),
@@ -80,7 +83,10 @@ export class PortLink {
       const message = event.data;
       if (typeof message === "number") this.#acknowledged(message);
       else if (message === BYE) this.#peerClosed();
-      else if (typeof message === "object") this.#receive(message, receive);
+      else if (typeof message === "object") {
+        if (message.acks !== undefined) this.#acknowledged(message.acks);
+        this.#receive(message, receive);
+      }
     };
   }
 
@@ -171,6 +177,11 @@ export class PortLink {
     if (this.#closed) return true;
     if (this.#inFlightCount >= WINDOW) return false;
     const batch = encodeBatch(items, start, end);
+    if (this.#acks > 0) {
+      // The acknowledgements due ride with the batch: one message less.
+      batch.acks = this.#acks;
+      this.#acks = 0;
+    }
     this.#inFlight.push({ names: batch.names, runs: batch.runs });
     this.#sent++;
     this.#port.postMessage(batch);
@@ -222,8 +233,10 @@ export class PortLink {
         if (acked || this.#closed) return;
         acked = true;
         this.#held--;
-        // Acknowledgements of one task go back as one message.
-        if (this.#acks++ === 0) queueMicrotask(() => this.#sendAcks());
+        // Acknowledgements go back on the next macrotask, as one message,
+        // unless a batch to the peer leaves first and takes them along (a
+        // reply published by a handler of this batch, say).
+        if (this.#acks++ === 0) this.#scheduler.defer(() => this.#sendAcks());
       },
     });
   }
