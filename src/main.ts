@@ -1,7 +1,7 @@
 import { StateError } from "./errors.ts";
 import { consoleSink, resolveLogLevel } from "./logger.ts";
 import { readEnv } from "./_util/env.ts";
-import { boot, isPoolWorker } from "./pool/boot.ts";
+import { boot, isPoolWorker, POOL_WORKER_HASH } from "./pool/boot.ts";
 import { runWorker } from "./pool/worker_main.ts";
 import { workerScope } from "./pool/worker_scope.ts";
 import { TRANSPORT_KINDS, type TransportKind } from "./transport/transport.ts";
@@ -463,8 +463,10 @@ function resolveOptions(options: RunOptions): PrimarySettings {
       );
     }
   }
+  const module = new URL(String(moduleSpecifier));
+  module.hash = POOL_WORKER_HASH;
   return {
-    module: new URL(String(moduleSpecifier)),
+    launch: (pool) => new Worker(module, { type: "module", name: pool }),
     workerData,
     transport: resolveTransport(options.transport),
     signals: options.signals ?? true,
