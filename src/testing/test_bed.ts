@@ -2,7 +2,7 @@ import { checkDuration } from "../_util/duration.ts";
 import { isPattern, matchesQueue } from "../bus/queue_name.ts";
 import { ServiceErrorEvent } from "../error_event.ts";
 import { StateError, TimeoutError } from "../errors.ts";
-import { consoleSink, resolveLogLevel } from "../logger.ts";
+import { consoleSink, type LogSink, resolveLogLevel } from "../logger.ts";
 import { validatePools } from "../main.ts";
 import { Primary, type RunReport } from "../primary/primary.ts";
 import { Service, type ServiceEntry } from "../service.ts";
@@ -219,6 +219,9 @@ export class TestBed implements AsyncDisposable {
   #timeout: number;
   #stopping: Promise<TestReport> | undefined;
   #stoppedByTest = false;
+  #sink: LogSink;
+  /** Where an unclean stop is logged (nowhere at level `silent`). */
+  #problemSink: LogSink;
 
   /** Use {@linkcode startServices}. */
   constructor(
@@ -229,6 +232,8 @@ export class TestBed implements AsyncDisposable {
     settings: Settings,
   ) {
     this.#timeout = timeout;
+    this.#sink = options.logSink ?? consoleSink;
+    this.#problemSink = settings.logLevel === "silent" ? () => {} : this.#sink;
     const pools: Record<string, readonly ServiceEntry[]> = {
       [TEST_POOL]: [new BedService(this, watch)],
     };
@@ -244,7 +249,7 @@ export class TestBed implements AsyncDisposable {
       terminateTimeout: settings.terminateTimeout,
       stallThreshold: 60_000,
       startTimeout: settings.startTimeout,
-      sink: options.logSink ?? consoleSink,
+      sink: this.#sink,
       config: {
         logLevel: settings.logLevel,
         terminateTimeout: settings.terminateTimeout,
@@ -436,7 +441,7 @@ export class TestBed implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     const checked = !this.#stoppedByTest;
     const report = await this.#stop();
-    if (checked) assertClean(report);
+    if (checked) assertClean(report, this.#problemSink);
   }
 
   #stop(): Promise<TestReport> {
@@ -489,14 +494,19 @@ function coveredBy(pattern: string, queue: string): boolean {
   return !isPattern(queue) && matchesQueue(pattern, queue);
 }
 
-/** Throws when a report is not clean. */
-function assertClean(report: TestReport): void {
+/**
+ * Throws when a report is not clean. The problems are also logged: when the
+ * test's body threw too, Deno shows only "An error was suppressed during
+ * disposal", with neither message.
+ */
+function assertClean(report: TestReport, sink: LogSink): void {
   const problems: string[] = [];
   for (const f of report.failures) {
+    // A phase's failure names its pool and service; a pool's death does not.
     problems.push(
-      `${f.pool}/${f.service} failed${
-        f.phase === undefined ? "" : ` in ${f.phase}`
-      }: ${f.message}`,
+      f.phase === undefined
+        ? `${f.pool}/${f.service}: ${f.message}`
+        : f.message,
     );
   }
   for (const e of report.errors) {
@@ -509,11 +519,10 @@ function assertClean(report: TestReport): void {
       `${u.count} messages on "${u.queue}" for pool "${u.pool}" were never handled`,
     );
   }
-  if (problems.length > 0) {
-    throw new Error(
-      `Cannot stop the test bed cleanly: ${
-        problems.join("; ")
-      } (call bed.stop() to read the report instead)`,
-    );
-  }
+  if (problems.length === 0) return;
+  const message = `Cannot stop the test bed cleanly: ${
+    problems.join("; ")
+  } (call bed.stop() to read the report instead)`;
+  sink({ level: "error", pool: TEST_POOL, message, time: Date.now() });
+  throw new Error(message);
 }
