@@ -284,7 +284,7 @@ Deno.test("await using fails on an unclean run; stop() returns the report", asyn
   ]]);
   assert.deepEqual(await bed.stop(), report, "stop() again: the same report");
   await bed[Symbol.asyncDispose](); // the test read the report: no throw
-  assert.throws(() => bed.publish("q://in", 1), {
+  await assert.rejects(bed.publish("q://in", 1), {
     name: "StateError",
     message: 'Cannot publish on "q://in": the test bed has stopped',
   });

@@ -31,21 +31,21 @@ export async function runWorker(
     scope.postMessage({ mf: 1, kind: "exit", reason });
   };
   patchExits(scope, originalClose, exit);
-  let host: PoolHost | undefined;
+  // Messages arrive in later tasks: the listeners below are in place first.
+  const host = hostPool(scope, pools, exit, originalClose);
   scope.addEventListener("error", (event) => {
     event.preventDefault();
     const error = (event as ErrorEvent).error ?? (event as ErrorEvent).message;
-    const runtime = host?.runtime;
+    const runtime = host.runtime;
     if (runtime !== undefined) runtime.uncaught("error", error);
     else exit(`uncaught error before the pool started: ${String(error)}`);
   });
   scope.addEventListener("unhandledrejection", (event) => {
     event.preventDefault();
     const reason = (event as PromiseRejectionEvent).reason;
-    const runtime = host?.runtime;
+    const runtime = host.runtime;
     if (runtime !== undefined) runtime.uncaught("promise rejection", reason);
   });
-  host = hostPool(scope, pools, exit, originalClose);
   await host.finished;
 }
 

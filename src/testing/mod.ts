@@ -37,6 +37,6 @@
  *
  * @module
  */
-export { startServices, TEST_POOL, TEST_SERVICE, TestBed } from "./test_bed.ts";
-export type { TestBedOptions, TestReport } from "./test_bed.ts";
+export { startServices, TEST_POOL, TEST_SERVICE } from "./test_bed.ts";
+export type { TestBed, TestBedOptions, TestReport } from "./test_bed.ts";
 export type { Received, TakeOptions } from "./inbox.ts";

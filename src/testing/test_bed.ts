@@ -1,11 +1,10 @@
 import { checkDuration } from "../_util/duration.ts";
-import { isPattern, matchesQueue } from "../bus/queue_name.ts";
-import { ServiceErrorEvent } from "../error_event.ts";
-import { StateError, TimeoutError } from "../errors.ts";
-import { consoleSink, type LogSink, resolveLogLevel } from "../logger.ts";
+import { validateQueueName } from "../bus/queue_name.ts";
+import type { ServiceErrorEvent } from "../error_event.ts";
+import { resolveLogLevel } from "../logger.ts";
 import { validatePools } from "../main.ts";
-import { Primary, type RunReport } from "../primary/primary.ts";
-import { Service, type ServiceEntry } from "../service.ts";
+import type { RunReport } from "../primary/primary.ts";
+import type { ServiceEntry } from "../service.ts";
 import type { TransportKind } from "../transport/transport.ts";
 import type {
   LogLevel,
@@ -15,13 +14,10 @@ import type {
   ServiceContext,
   Topology,
 } from "../types.ts";
-import { InThreadPool } from "./in_thread_pool.ts";
-import { Inbox, type Received, type TakeOptions } from "./inbox.ts";
+import type { Received, TakeOptions } from "./inbox.ts";
+import { RunningBed, TEST_POOL } from "./running_bed.ts";
 
-/** The pool of the test bed's own service, declared before the others. */
-export const TEST_POOL = "test";
-/** The name of the test bed's own service: `meta.from` of what the bed publishes. */
-export const TEST_SERVICE = "test";
+export { TEST_POOL, TEST_SERVICE } from "./running_bed.ts";
 
 /** Options of {@linkcode startServices}. */
 export interface TestBedOptions {
@@ -75,6 +71,7 @@ export interface TestReport extends RunReport {
  * @param options The pools, the queues to watch, and run options.
  * @returns The running test bed; `await using` stops it at the end of the scope.
  * @throws {TypeError} When a pool or an option is malformed, or a pool is named `test`.
+ * @throws {QueueNameError} When a queue to watch is malformed.
  * @throws {RangeError} When a duration or `bufferSize` is out of range.
  * @throws {TimeoutError} When the services are not initialized within `startTimeout`.
  *
@@ -149,7 +146,8 @@ export async function startServices(options: TestBedOptions): Promise<TestBed> {
     );
   }
   const watch = [...(options.watch ?? [])];
-  const bed = new TestBed(options, names, watch, timeout, {
+  for (const queue of watch) validateQueueName(queue, "subscribe");
+  const bed = new RunningBed(options, names, watch, timeout, {
     transport,
     terminateTimeout,
     startTimeout,
@@ -159,30 +157,6 @@ export async function startServices(options: TestBedOptions): Promise<TestBed> {
   });
   await bed.started(startTimeout);
   return bed;
-}
-
-interface Settings {
-  transport: TransportKind;
-  terminateTimeout: number;
-  startTimeout: number;
-  stuckThreshold: number;
-  bufferSize: number;
-  logLevel: LogLevel;
-}
-
-/** The bed's own service: its context is how the test talks to the bus. */
-class BedService extends Service {
-  #bed: TestBed;
-  #watch: readonly string[];
-  constructor(bed: TestBed, watch: readonly string[]) {
-    super(TEST_SERVICE);
-    this.#bed = bed;
-    this.#watch = watch;
-  }
-
-  override async initialize(ctx: ServiceContext): Promise<void> {
-    await this.#bed.attach(ctx, this.#watch);
-  }
 }
 
 /**
@@ -209,94 +183,17 @@ class BedService extends Service {
  * assert.deepEqual(Object.keys(topology["q://add"]!), ["math"]);
  * ```
  */
-export class TestBed implements AsyncDisposable {
-  #primary: Primary;
-  #events = new EventTarget();
-  #running: Promise<RunReport>;
-  #ctx: ServiceContext | undefined;
-  #inboxes: Inbox[] = [];
-  #errors: ServiceErrorEvent[] = [];
-  #timeout: number;
-  #stopping: Promise<TestReport> | undefined;
-  #stoppedByTest = false;
-  #sink: LogSink;
-  /** Where an unclean stop is logged (nowhere at level `silent`). */
-  #problemSink: LogSink;
-
-  /** Use {@linkcode startServices}. */
-  constructor(
-    options: TestBedOptions,
-    names: readonly string[],
-    watch: readonly string[],
-    timeout: number,
-    settings: Settings,
-  ) {
-    this.#timeout = timeout;
-    this.#sink = options.logSink ?? consoleSink;
-    this.#problemSink = settings.logLevel === "silent" ? () => {} : this.#sink;
-    const pools: Record<string, readonly ServiceEntry[]> = {
-      [TEST_POOL]: [new BedService(this, watch)],
-    };
-    for (const name of names) pools[name] = options.pools[name]!;
-    this.#events.addEventListener("error", (event) => {
-      if (event instanceof ServiceErrorEvent) this.#errors.push(event);
-    });
-    this.#primary = new Primary(this.#events, Object.keys(pools), {
-      launch: (pool) => new InThreadPool(pool, pools[pool]!),
-      workerData: undefined,
-      transport: settings.transport,
-      signals: false,
-      terminateTimeout: settings.terminateTimeout,
-      stallThreshold: 60_000,
-      startTimeout: settings.startTimeout,
-      sink: this.#sink,
-      config: {
-        logLevel: settings.logLevel,
-        terminateTimeout: settings.terminateTimeout,
-        bufferSize: settings.bufferSize,
-        stuckThreshold: settings.stuckThreshold,
-        runId: crypto.randomUUID(),
-      },
-    });
-    this.#running = this.#primary.run();
-  }
-
-  /** @internal Waits for the start barrier (every `initialize()` done). */
-  async started(timeout: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<"late">((resolve) => {
-      timer = setTimeout(() => resolve("late"), timeout);
-    });
-    const outcome = await Promise.race([this.#primary.ready.promise, late]);
-    clearTimeout(timer);
-    if (outcome === "late" || this.#ctx === undefined) {
-      await this.#stop();
-      throw new TimeoutError(
-        `Cannot start services: initialize() did not finish within ${timeout} ms in every pool${this.#context()}`,
-      );
-    }
-  }
-
-  /** @internal Called by the bed's service in `initialize()`. */
-  async attach(ctx: ServiceContext, watch: readonly string[]): Promise<void> {
-    this.#ctx = ctx;
-    for (const queue of watch) await this.#subscribe(queue);
-  }
-
+export interface TestBed extends AsyncDisposable {
   /**
    * The bed's own service context (pool `test`, service `test`), for what
    * the bed does not wrap: `subscribe` with your own handler, `unsubscribe`,
    * `dumpQueueTree`, …
+   *
+   * @throws {StateError} Once the bed has stopped.
    */
-  get context(): ServiceContext {
-    return this.#live("use the context");
-  }
-
-  /** Every `error` event so far (failed phases, handlers that threw). */
-  get errors(): readonly ServiceErrorEvent[] {
-    return this.#errors;
-  }
-
+  readonly context: ServiceContext;
+  /** Every `error` event so far (failed phases, handlers that threw), in order. */
+  readonly errors: readonly ServiceErrorEvent[];
   /**
    * Publishes `data` on `queue` as the service `test` of pool `test`;
    * resolves when the bus accepted it (it waits while a subscriber is full,
@@ -305,48 +202,41 @@ export class TestBed implements AsyncDisposable {
    * @param queue A concrete queue name (or a `meta.replyTo` to answer).
    * @param data The data; copied as the bus copies it.
    * @param options `headers` and `replyTo`, as `ctx.publish` takes them.
+   * @returns Resolves once the bus accepted the message.
+   * @throws {StateError} Once the bed has stopped.
    */
   publish(
     queue: string,
     data: unknown,
     options?: PublishOptions,
-  ): Promise<void> {
-    return this.#live(`publish on "${queue}"`).publish(queue, data, options);
-  }
-
+  ): Promise<void>;
   /**
    * Publishes with a `replyTo` and resolves with the first answer.
    *
    * @param queue The queue a responder subscribes to.
    * @param data The request.
    * @param options `timeout` (default the bed's) and `headers`.
+   * @returns The answer.
    * @throws {TimeoutError} When no answer comes in time.
    * @throws {NoRespondersError} When no subscription matches `queue`.
    */
   request<T = unknown>(
     queue: string,
     data: unknown,
-    options: RequestOptions = {},
-  ): Promise<T> {
-    return this.#live(`request on "${queue}"`).request<T>(queue, data, {
-      timeout: this.#timeout,
-      ...options,
-    });
-  }
-
+    options?: RequestOptions,
+  ): Promise<T>;
   /**
    * Subscribes the bed to `queue` (a name or a pattern) now; resolves once
    * every pool knows, so whatever is published from then on is kept for
    * `next` and `take`. Watching a queue twice is allowed (once is kept).
+   * Queues that services publish on from `run()` belong in
+   * `startServices({ watch })` instead, which subscribes before any `run()`.
    *
    * @param queue The queue name or pattern.
+   * @returns Resolves once the subscription is in force in every pool.
+   * @throws {QueueNameError} When `queue` is malformed.
    */
-  async watch(queue: string): Promise<void> {
-    this.#live(`watch "${queue}"`);
-    if (this.#inboxes.some((inbox) => inbox.pattern === queue)) return;
-    await this.#subscribe(queue);
-  }
-
+  watch(queue: string): Promise<void>;
   /**
    * The next message on `queue` that no `next` or `take` took yet, oldest
    * first: one the bed already received, or the next to arrive. `queue` is a
@@ -354,175 +244,61 @@ export class TestBed implements AsyncDisposable {
    *
    * @param queue The queue to take from.
    * @param options `timeout` (default the bed's) and a `where` filter.
+   * @returns The message's data and meta.
    * @throws {TypeError} When no watch covers `queue`.
    * @throws {TimeoutError} When nothing comes in time; the message names the
-   * queue and what the bed saw on it.
+   * queue, what the bed saw on it and the errors meanwhile.
    */
-  async next<T = unknown>(
+  next<T = unknown>(
     queue: string,
-    options: TakeOptions<T> = {},
-  ): Promise<Received<T>> {
-    const [message] = await this.take<T>(queue, 1, options);
-    return message!;
-  }
-
+    options?: TakeOptions<T>,
+  ): Promise<Received<T>>;
   /**
    * The next `count` messages on `queue`, as {@linkcode TestBed.next} takes
-   * them one by one; all or none (on a timeout none is taken).
+   * them; all or none (after a timeout, none is taken).
    *
    * @param queue The queue to take from.
    * @param count How many.
    * @param options `timeout` (default the bed's) and a `where` filter.
+   * @returns The messages, oldest first.
    * @throws {TypeError} When no watch covers `queue`.
    * @throws {TimeoutError} When fewer arrive in time.
    */
   take<T = unknown>(
     queue: string,
     count: number,
-    options: TakeOptions<T> = {},
-  ): Promise<Received<T>[]> {
-    if (!Number.isInteger(count) || count < 1) {
-      return Promise.reject(
-        new RangeError(
-          `Cannot take from "${queue}": count must be an integer >= 1, got ${count}`,
-        ),
-      );
-    }
-    const timeout = checkDuration(
-      `Cannot take from "${queue}"`,
-      "timeout",
-      options.timeout ?? this.#timeout,
-    );
-    const inbox = this.#inboxFor(queue, "take from");
-    const where = (options.where ?? (() => true)) as (m: Received) => boolean;
-    return inbox.take(
-      queue,
-      count,
-      timeout,
-      where,
-      () => this.#context(),
-    ) as Promise<Received<T>[]>;
-  }
-
+    options?: TakeOptions<T>,
+  ): Promise<Received<T>[]>;
   /**
-   * Every message received on `queue` so far (taken or not), in order.
+   * Every message received on `queue` so far (taken or not), in order; also
+   * after the stop.
    *
    * @param queue A watched queue or pattern, or a concrete queue one covers.
+   * @returns The messages.
    * @throws {TypeError} When no watch covers `queue`.
    */
-  seen<T = unknown>(queue: string): Received<T>[] {
-    const inbox = this.#inboxFor(queue, "read");
-    return (queue === inbox.pattern
-      ? inbox.seen
-      : inbox.seen.filter((m) => m.meta.queue === queue)) as Received<T>[];
-  }
-
-  /** Every pool's subscriptions (the bed's own under pool `test`), as `ctx.topology()`. */
-  topology(): Promise<Topology> {
-    return this.#primary.topology();
-  }
-
+  seen<T = unknown>(queue: string): Received<T>[];
+  /**
+   * Every pool's subscriptions (the bed's own under pool `test`), as
+   * `ctx.topology()` gives them.
+   *
+   * @returns Queue → pool → subscriptions.
+   */
+  topology(): Promise<Topology>;
   /**
    * Stops every service as `main.run()` does (pools in reverse order,
-   * pending messages delivered first) and resolves with the report. Waiting
+   * pending messages delivered first) and resolves with the report; waiting
    * `next`/`take` calls fail. Calling it again returns the same report.
+   *
+   * @returns `main.run()`'s report plus the `error` events.
    */
-  stop(): Promise<TestReport> {
-    this.#stoppedByTest = true;
-    return this.#stop();
-  }
-
+  stop(): Promise<TestReport>;
   /**
    * Stops the bed (as {@linkcode TestBed.stop}). Unless the test called
    * `stop()` itself (and so reads the report), it throws when the run was
    * not clean: a service failed, a handler threw, or a message was left
-   * undelivered.
+   * undelivered. The problems are also logged, since Deno shows only "An
+   * error was suppressed during disposal" when the test's body threw too.
    */
-  async [Symbol.asyncDispose](): Promise<void> {
-    const checked = !this.#stoppedByTest;
-    const report = await this.#stop();
-    if (checked) assertClean(report, this.#problemSink);
-  }
-
-  #stop(): Promise<TestReport> {
-    return this.#stopping ??= (async () => {
-      this.#primary.requestStop("the test bed was stopped");
-      const report = await this.#running;
-      for (const inbox of this.#inboxes) inbox.close();
-      return { ...report, errors: [...this.#errors] };
-    })();
-  }
-
-  async #subscribe(queue: string): Promise<void> {
-    const inbox = new Inbox(queue);
-    await this.#ctx!.subscribe(queue, (data, meta) => {
-      inbox.push({ data, meta });
-    });
-    this.#inboxes.push(inbox);
-  }
-
-  #inboxFor(queue: string, verb: string): Inbox {
-    const inbox = this.#inboxes.find((i) => i.pattern === queue) ??
-      this.#inboxes.find((i) => coveredBy(i.pattern, queue));
-    if (inbox === undefined) {
-      throw new TypeError(
-        `Cannot ${verb} "${queue}": the test bed does not watch it; pass it in startServices({ watch }) or await bed.watch() before it is published`,
-      );
-    }
-    return inbox;
-  }
-
-  #live(what: string): ServiceContext {
-    if (this.#stopping !== undefined || this.#ctx === undefined) {
-      throw new StateError(`Cannot ${what}: the test bed has stopped`);
-    }
-    return this.#ctx;
-  }
-
-  /** What went wrong meanwhile, for a deadline's message. */
-  #context(): string {
-    if (this.#errors.length === 0) return "";
-    const lines = this.#errors.slice(-3).map((e) => e.message);
-    return `; errors meanwhile: ${lines.join("; ")}`;
-  }
-}
-
-/** Whether a watch on `pattern` receives every message on `queue`. */
-function coveredBy(pattern: string, queue: string): boolean {
-  // A concrete queue is covered when the pattern matches it; a pattern is
-  // covered only by itself (checked by the caller).
-  return !isPattern(queue) && matchesQueue(pattern, queue);
-}
-
-/**
- * Throws when a report is not clean. The problems are also logged: when the
- * test's body threw too, Deno shows only "An error was suppressed during
- * disposal", with neither message.
- */
-function assertClean(report: TestReport, sink: LogSink): void {
-  const problems: string[] = [];
-  for (const f of report.failures) {
-    // A phase's failure names its pool and service; a pool's death does not.
-    problems.push(
-      f.phase === undefined
-        ? `${f.pool}/${f.service}: ${f.message}`
-        : f.message,
-    );
-  }
-  for (const e of report.errors) {
-    if (e.phase === "handler" || e.phase === "uncaught") {
-      problems.push(e.message);
-    }
-  }
-  for (const u of report.undelivered) {
-    problems.push(
-      `${u.count} messages on "${u.queue}" for pool "${u.pool}" were never handled`,
-    );
-  }
-  if (problems.length === 0) return;
-  const message = `Cannot stop the test bed cleanly: ${
-    problems.join("; ")
-  } (call bed.stop() to read the report instead)`;
-  sink({ level: "error", pool: TEST_POOL, message, time: Date.now() });
-  throw new Error(message);
+  [Symbol.asyncDispose](): Promise<void>;
 }
