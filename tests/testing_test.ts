@@ -108,25 +108,22 @@ Deno.test("TestBed.request() gets a service's reply; a service's request gets th
     }
   }
   class Asker extends Service {
-    answer: unknown;
     override async run(ctx: ServiceContext): Promise<void> {
-      this.answer = await ctx.request("q://ask", "what time is it?");
+      const answer = await ctx.request("q://ask", "what time is it?");
+      await ctx.publish("q://answered", answer);
     }
   }
-  const asker = new Asker("asker");
   await using bed = await startServices({
-    pools: { math: [new Adder("adder")], app: [asker] },
-    watch: ["q://ask"],
+    pools: { math: [new Adder("adder")], app: [new Asker("asker")] },
+    watch: ["q://ask", "q://answered"],
   });
   assert.equal(await bed.request<number>("q://add", { a: 2, b: 3 }), 5);
   await assert.rejects(bed.request("q://nobody", 1), NoRespondersError);
   const question = await bed.next("q://ask");
   assert.equal(question.data, "what time is it?");
+  assert.deepEqual(question.meta.from, { pool: "app", service: "asker" });
   await bed.publish(question.meta.replyTo!, "noon");
-  // The asker stores the answer; a second request from the test proves the
-  // reply went through (the bus delivers in order within a pool).
-  await bed.request("q://add", { a: 0, b: 0 });
-  assert.equal(asker.answer, "noon");
+  assert.equal((await bed.next("q://answered")).data, "noon");
 });
 
 /** Publishes `total` numbers on `q://flow` as fast as the bus takes them. */
@@ -321,6 +318,29 @@ Deno.test("startServices() runs initialize, run and terminate in order, and leav
   assert.deepEqual(steps.slice(4), ["s2 terminate", "s1 terminate"]);
 });
 
+Deno.test("startServices() fails at startTimeout naming the service still in initialize()", async () => {
+  class Slow extends Service {
+    override async initialize(ctx: ServiceContext): Promise<void> {
+      // Returns only when the stop begins.
+      await new Promise((resolve) =>
+        ctx.signal.addEventListener("abort", resolve, { once: true })
+      );
+    }
+  }
+  await assert.rejects(
+    startServices({
+      pools: { fast: [new Relay("relay")], slow: [new Slow("sloth")] },
+      startTimeout: 100,
+      logLevel: "silent",
+    }),
+    {
+      name: "TimeoutError",
+      message:
+        "Cannot start services: initialize() did not finish within 100 ms in every pool (still in initialize(): slow/sloth)",
+    },
+  );
+});
+
 Deno.test("startServices() refuses bad pools and options before anything starts", async () => {
   await assert.rejects(startServices({ pools: {} }), {
     name: "TypeError",
@@ -333,6 +353,14 @@ Deno.test("startServices() refuses bad pools and options before anything starts"
   });
   await assert.rejects(
     startServices({ pools: { a: [] }, timeout: -1 }),
-    { name: "RangeError" },
+    {
+      name: "RangeError",
+      message:
+        "Cannot start services: timeout must be a number > 0 and <= 2147483647 (about 24.8 days), got -1",
+    },
+  );
+  await assert.rejects(
+    startServices({ pools: { a: [] }, watch: ["q://a b"] }),
+    { name: "QueueNameError" },
   );
 });

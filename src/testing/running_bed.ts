@@ -4,7 +4,7 @@ import { ServiceErrorEvent } from "../error_event.ts";
 import { StateError, TimeoutError } from "../errors.ts";
 import { consoleSink, type LogSink } from "../logger.ts";
 import { Primary, type RunReport } from "../primary/primary.ts";
-import { Service, type ServiceEntry } from "../service.ts";
+import { Service, type ServiceEntry, ServiceStatus } from "../service.ts";
 import type { TransportKind } from "../transport/transport.ts";
 import type {
   LogLevel,
@@ -52,6 +52,7 @@ export class RunningBed implements TestBed {
   #events = new EventTarget();
   #running: Promise<RunReport>;
   #ctx: ServiceContext | undefined;
+  #pools: Record<string, readonly ServiceEntry[]>;
   /** `"attached"` once the bed's service subscribed; else what it threw. */
   #attached: unknown = undefined;
   #inboxes: Inbox[] = [];
@@ -77,6 +78,7 @@ export class RunningBed implements TestBed {
       [TEST_POOL]: [new BedService(this, watch)],
     };
     for (const name of names) pools[name] = options.pools[name]!;
+    this.#pools = pools;
     this.#events.addEventListener("error", (event) => {
       if (event instanceof ServiceErrorEvent) this.#errors.push(event);
     });
@@ -109,9 +111,19 @@ export class RunningBed implements TestBed {
     const outcome = await Promise.race([this.#primary.ready.promise, late]);
     clearTimeout(timer);
     if (outcome === "late") {
+      // Same thread: the services' statuses can be read directly.
+      const waiting = Object.entries(this.#pools).flatMap(([pool, entries]) =>
+        entries.filter((entry): entry is Service =>
+          entry instanceof Service &&
+          entry.status === ServiceStatus.uninitialized
+        ).map((service) => `${pool}/${service.name}`)
+      );
+      const which = waiting.length === 0
+        ? ""
+        : ` (still in initialize(): ${waiting.join(", ")})`;
       await this.#stop();
       throw new TimeoutError(
-        `Cannot start services: initialize() did not finish within ${timeout} ms in every pool${this.#context()}`,
+        `Cannot start services: initialize() did not finish within ${timeout} ms in every pool${which}${this.#context()}`,
       );
     }
     if (this.#attached !== "attached") {
