@@ -171,14 +171,14 @@ Deno.test("a full subscriber blocks a publisher in another pool until it catches
     timeout: 20_000,
   });
   await gated.first.promise;
-  // Not synchronisation: time for the producer to overrun if it could.
-  await delay(300);
-  const blockedAt = producer.sent;
-  await delay(300);
+  // Not synchronisation: time for the producer to overrun if it could. It
+  // shares this thread, so a count that stays put for 200 ms means blocked.
+  let blockedAt = -1;
+  for (let tries = 0; tries < 50 && producer.sent !== blockedAt; tries++) {
+    blockedAt = producer.sent;
+    await delay(200);
+  }
   assert.equal(producer.sent, blockedAt, "the producer makes no progress");
-  // At most WINDOW batches wait unacknowledged on the link, the outbox
-  // holds two more batches unsent, the subscription buffers 4 and its
-  // handler holds 1 (62,983 to 65,999 here).
   assert.ok(blockedAt < total, `the producer finished: ${blockedAt}`);
   assert.ok(
     blockedAt <= (WINDOW + 2) * BATCH_MESSAGES + 5,

@@ -2,7 +2,30 @@ import { StateError, TimeoutError } from "../errors.ts";
 import { matchesQueue } from "../bus/queue_name.ts";
 import type { MessageMeta } from "../types.ts";
 
-/** A message the test bed received: its data and its `meta`. */
+/**
+ * A message the test bed received: its data and its `meta`.
+ *
+ * @example Read the headers of what a service published
+ * ```ts
+ * import { Service, type ServiceContext } from "@magic/foundation";
+ * import { type Received, startServices } from "@magic/foundation/testing";
+ * import assert from "node:assert/strict";
+ *
+ * class Stamper extends Service {
+ *   override run(ctx: ServiceContext): Promise<void> {
+ *     return ctx.publish("q://stamped", 1, { headers: { by: ctx.service } });
+ *   }
+ * }
+ *
+ * await using bed = await startServices({
+ *   pools: { app: [new Stamper("stamper")] },
+ *   watch: ["q://stamped"],
+ * });
+ * const message: Received<number> = await bed.next<number>("q://stamped");
+ * assert.equal(message.data, 1);
+ * assert.deepEqual(message.meta.headers, { by: "stamper" });
+ * ```
+ */
 export interface Received<T = unknown> {
   /** The data, as the bus copied it for the bed's subscription. */
   readonly data: T;
@@ -10,7 +33,33 @@ export interface Received<T = unknown> {
   readonly meta: MessageMeta;
 }
 
-/** Options of `next` and `take`. */
+/**
+ * Options of `next` and `take`.
+ *
+ * @example Take what one pool published, leave the rest
+ * ```ts
+ * import { Service, type ServiceContext } from "@magic/foundation";
+ * import { startServices } from "@magic/foundation/testing";
+ * import assert from "node:assert/strict";
+ *
+ * class Announcer extends Service {
+ *   override run(ctx: ServiceContext): Promise<void> {
+ *     return ctx.publish("q://up", ctx.pool);
+ *   }
+ * }
+ *
+ * await using bed = await startServices({
+ *   pools: { a: [new Announcer("x")], b: [new Announcer("x")] },
+ *   watch: ["q://up"],
+ * });
+ * const fromB = await bed.next<string>("q://up", {
+ *   where: (m) => m.meta.from.pool === "b",
+ *   timeout: 1000,
+ * });
+ * assert.equal(fromB.data, "b");
+ * assert.equal((await bed.next<string>("q://up")).data, "a");
+ * ```
+ */
 export interface TakeOptions<T = unknown> {
   /** How long to wait, in ms. Default: the bed's `timeout`. */
   timeout?: number;

@@ -17,9 +17,43 @@ import { InThreadPool } from "./in_thread_pool.ts";
 import { Inbox, type Received, type TakeOptions } from "./inbox.ts";
 import type { TestBed, TestBedOptions, TestReport } from "./test_bed.ts";
 
-/** The pool of the test bed's own service, declared before the others. */
+/**
+ * The pool of the test bed's own service, declared before the others (so it
+ * stops last); a pool of the test cannot have this name.
+ *
+ * @example What the bed publishes comes from pool `test`, service `test`
+ * ```ts
+ * import { startServices, TEST_POOL, TEST_SERVICE } from "@magic/foundation/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using bed = await startServices({ pools: { app: [] }, watch: ["q://echo"] });
+ * await bed.publish("q://echo", "hi");
+ * const { meta } = await bed.next("q://echo");
+ * assert.deepEqual(meta.from, { pool: TEST_POOL, service: TEST_SERVICE });
+ * ```
+ */
 export const TEST_POOL = "test";
-/** The name of the test bed's own service: `meta.from` of what the bed publishes. */
+/**
+ * The name of the test bed's own service: `meta.from.service` of what the
+ * bed publishes.
+ *
+ * @example A service that answers only the test
+ * ```ts
+ * import { Service, type ServiceContext } from "@magic/foundation";
+ * import { startServices, TEST_SERVICE } from "@magic/foundation/testing";
+ * import assert from "node:assert/strict";
+ *
+ * class Admin extends Service {
+ *   override async initialize(ctx: ServiceContext): Promise<void> {
+ *     await ctx.subscribe("q://admin", (_data, meta) =>
+ *       ctx.publish(meta.replyTo!, meta.from.service === TEST_SERVICE));
+ *   }
+ * }
+ *
+ * await using bed = await startServices({ pools: { app: [new Admin("admin")] } });
+ * assert.equal(await bed.request("q://admin", {}), true);
+ * ```
+ */
 export const TEST_SERVICE = "test";
 
 export interface Settings {

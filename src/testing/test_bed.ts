@@ -19,7 +19,35 @@ import { RunningBed, TEST_POOL } from "./running_bed.ts";
 
 export { TEST_POOL, TEST_SERVICE } from "./running_bed.ts";
 
-/** Options of {@linkcode startServices}. */
+/**
+ * Options of {@linkcode startServices}.
+ *
+ * @example Two pools on the broadcast transport, log lines kept by the test
+ * ```ts
+ * import { Service, type LogRecord, type ServiceContext } from "@magic/foundation";
+ * import { startServices } from "@magic/foundation/testing";
+ * import assert from "node:assert/strict";
+ *
+ * class Greeter extends Service {
+ *   override run(ctx: ServiceContext): void {
+ *     ctx.log.warn("hello from run()");
+ *   }
+ * }
+ *
+ * const lines: LogRecord[] = [];
+ * {
+ *   await using _bed = await startServices({
+ *     pools: { a: [new Greeter("g1")], b: [new Greeter("g2")] },
+ *     transport: "broadcast",
+ *     logSink: (record) => lines.push(record),
+ *   });
+ * }
+ * assert.deepEqual(
+ *   lines.map((l) => `${l.pool}/${l.service}: ${l.message}`).sort(),
+ *   ["a/g1: hello from run()", "b/g2: hello from run()"],
+ * );
+ * ```
+ */
 export interface TestBedOptions {
   /** The pools to run, as `main.servicePools`: pool name → services (or factories). */
   pools: Record<string, readonly ServiceEntry[]>;
@@ -47,7 +75,36 @@ export interface TestBedOptions {
   logSink?: (record: LogRecord) => void;
 }
 
-/** What {@linkcode TestBed.stop} resolves with: `main.run()`'s report, plus the errors seen. */
+/**
+ * What {@linkcode TestBed.stop} resolves with: `main.run()`'s report, plus
+ * the errors seen.
+ *
+ * @example A handler that throws is an error event, not a failure
+ * ```ts
+ * import { Service, type ServiceContext } from "@magic/foundation";
+ * import { startServices } from "@magic/foundation/testing";
+ * import assert from "node:assert/strict";
+ *
+ * class Picky extends Service {
+ *   override async initialize(ctx: ServiceContext): Promise<void> {
+ *     await ctx.subscribe<number>("q://n", (n) => {
+ *       if (n < 0) throw new RangeError(`negative: ${n}`);
+ *     });
+ *   }
+ * }
+ *
+ * const bed = await startServices({
+ *   pools: { app: [new Picky("picky")] },
+ *   logLevel: "silent",
+ * });
+ * await bed.publish("q://n", -1);
+ * const report = await bed.stop();
+ * assert.deepEqual(report.failures, []);
+ * assert.deepEqual(report.undelivered, []);
+ * assert.equal(report.errors[0]?.phase, "handler");
+ * assert.equal((report.errors[0]?.error.cause as Error).message, "negative: -1");
+ * ```
+ */
 export interface TestReport extends RunReport {
   /**
    * Every `error` event of the run (a phase that failed, a handler that
