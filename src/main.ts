@@ -1,7 +1,7 @@
 import { StateError } from "./errors.ts";
 import { consoleSink, resolveLogLevel } from "./logger.ts";
 import { readEnv } from "./_util/env.ts";
-import { boot, isPoolWorker } from "./pool/boot.ts";
+import { boot, isPoolWorker, POOL_WORKER_HASH } from "./pool/boot.ts";
 import { runWorker } from "./pool/worker_main.ts";
 import { workerScope } from "./pool/worker_scope.ts";
 import { TRANSPORT_KINDS, type TransportKind } from "./transport/transport.ts";
@@ -376,36 +376,39 @@ export class Main extends EventTarget {
   }
 }
 
-/** Checks the pools' shape; returns their names in declaration order. */
-function validatePools(pools: unknown): string[] {
+/**
+ * Checks the pools' shape; returns their names in declaration order.
+ * `where` starts each error message.
+ */
+export function validatePools(pools: unknown, where = "Cannot run"): string[] {
   if (typeof pools !== "object" || pools === null) {
     throw new TypeError(
-      "Cannot run: servicePools must be an object of pool name → services",
+      `${where}: servicePools must be an object of pool name → services`,
     );
   }
   const entries = Object.entries(pools);
   if (entries.length === 0) {
-    throw new TypeError("Cannot run: servicePools declares no pool");
+    throw new TypeError(`${where}: servicePools declares no pool`);
   }
   return entries.map(([name, services]) => {
     if (name.trim() === "") {
-      throw new TypeError("Cannot run: a pool name is empty");
+      throw new TypeError(`${where}: a pool name is empty`);
     }
     if (isArrayIndex(name)) {
       throw new TypeError(
-        `Cannot run: pool name "${name}" is an integer, and JavaScript lists integer keys before the others, which would change the start and stop order; use a name such as "p${name}"`,
+        `${where}: pool name "${name}" is an integer, and JavaScript lists integer keys before the others, which would change the start and stop order; use a name such as "p${name}"`,
       );
     }
     if (!Array.isArray(services)) {
       throw new TypeError(
-        `Cannot run: pool "${name}" must be an array of services`,
+        `${where}: pool "${name}" must be an array of services`,
       );
     }
     const names = new Set<string>();
     for (const service of services) {
       if (!(service instanceof Service) && typeof service !== "function") {
         throw new TypeError(
-          `Cannot run: pool "${name}" holds ${
+          `${where}: pool "${name}" holds ${
             String(service)
           }, not a Service or a function returning one`,
         );
@@ -413,7 +416,7 @@ function validatePools(pools: unknown): string[] {
       if (service instanceof Service) {
         if (names.has(service.name)) {
           throw new TypeError(
-            `Cannot run: pool "${name}" has two services named "${service.name}"`,
+            `${where}: pool "${name}" has two services named "${service.name}"`,
           );
         }
         names.add(service.name);
@@ -463,8 +466,10 @@ function resolveOptions(options: RunOptions): PrimarySettings {
       );
     }
   }
+  const module = new URL(String(moduleSpecifier));
+  module.hash = POOL_WORKER_HASH;
   return {
-    module: new URL(String(moduleSpecifier)),
+    launch: (pool) => new Worker(module, { type: "module", name: pool }),
     workerData,
     transport: resolveTransport(options.transport),
     signals: options.signals ?? true,

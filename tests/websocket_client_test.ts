@@ -7,19 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { ReconnectingWebSocket } from "../src/websocket/client.ts";
-import { type Harness, startService } from "./fixtures/websocket_harness.ts";
 import {
-  deadline,
-  type FakeBus,
-  freePort,
-} from "./fixtures/websocket_helpers.ts";
-
-/** Answers every frame of `path` on its sender's `replyTo`. */
-function echo(bus: FakeBus, path = "/echo"): void {
-  bus.subscribe(`ws://inbound${path}`, (data, meta) => {
-    bus.publish(meta.replyTo!, data);
-  });
-}
+  echo,
+  type Harness,
+  startService,
+} from "./fixtures/websocket_harness.ts";
+import { deadline, freePort } from "./fixtures/websocket_helpers.ts";
 
 /** Records a client's events and awaits them with deadlines. */
 class Events {
@@ -79,7 +72,7 @@ async function closeClient(
 
 Deno.test("WebSocketService serves the client at /_magic/client.js, and the served module works", async () => {
   await using h = await startService();
-  echo(h.bus);
+  await echo(h, "/echo");
   const response = await fetch(h.http("/_magic/client.js"));
   assert.equal(response.status, 200);
   assert.equal(
@@ -111,7 +104,7 @@ Deno.test("WebSocketService serves the client at /_magic/client.js, and the serv
 Deno.test("ReconnectingWebSocket reconnects after its server restarts and sends what was queued meanwhile, in order", async () => {
   const port = freePort();
   let h: Harness | undefined = await startService({ port });
-  echo(h.bus);
+  await echo(h, "/echo");
   const client = new ReconnectingWebSocket(`ws://127.0.0.1:${port}/echo`, {
     minDelay: 20,
     maxDelay: 100,
@@ -138,7 +131,7 @@ Deno.test("ReconnectingWebSocket reconnects after its server restarts and sends 
     await events.until("reconnecting", 2);
 
     h = await startService({ port });
-    echo(h.bus);
+    await echo(h, "/echo");
     await events.until("open", 2);
     assert.equal(client.queued, 0);
     client.send("after");
@@ -149,7 +142,7 @@ Deno.test("ReconnectingWebSocket reconnects after its server restarts and sends 
       "three",
       "after",
     ]);
-    const inbound = h.bus.log.filter((m) => m.queue === "ws://inbound/echo");
+    const inbound = h.bed.seen("ws://inbound/echo");
     assert.deepEqual(inbound.map((m) => show(m.data)), [
       "one",
       "7,8,9",
@@ -217,7 +210,7 @@ Deno.test("ReconnectingWebSocket rejects a send when its queue is full, and any 
 
 Deno.test("ReconnectingWebSocket.close() while connected ends it for good", async () => {
   await using h = await startService();
-  echo(h.bus);
+  await echo(h, "/echo");
   const client = new ReconnectingWebSocket(h.ws("/echo"), { minDelay: 1 });
   const events = new Events(client);
   await events.until("open");

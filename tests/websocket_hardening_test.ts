@@ -20,12 +20,12 @@ Deno.test("WebSocketService refuses a path too long for a queue name with 414 an
   await using h = await startService();
   const long = `/${"a".repeat(1100)}`;
   assert.equal(await upgradeStatus(h.port, long), 414);
-  assert.equal(h.bus.warnings.length, 1, h.bus.warnings.join("\n"));
+  assert.equal(h.warnings.length, 1, h.warnings.join("\n"));
   assert.match(
-    h.bus.warnings[0]!,
+    h.warnings[0]!,
     /^Refused a WebSocket upgrade to a path of 1101 characters \(414\): the path's queue name has 1118 characters \(at most 1024\)$/,
   );
-  assert.deepEqual(h.bus.log.map((p) => p.queue), [], "no event published");
+  assert.deepEqual(h.bed.seen("ws://>"), [], "no event published");
   // The longest path that fits still connects.
   const fits = `/${"a".repeat(1024 - "ws://disconnected/".length)}`;
   assert.equal(await upgradeStatus(h.port, fits), 101);
@@ -33,7 +33,7 @@ Deno.test("WebSocketService refuses a path too long for a queue name with 414 an
 
 Deno.test("a client's close without a status code is reported as 1005, not 1006", async () => {
   await using h = await startService();
-  const gone = h.bus.next("ws://disconnected/client");
+  const gone = h.bed.next("ws://disconnected/client");
   const client = await h.connect("/client");
   await client.close();
   const event = (await deadline(gone, "the disconnected event"))

@@ -1,10 +1,10 @@
 /**
  * Rooms without workers: room names, the registry, and one WebSocketService
- * on the in-process bus answering joinRoom / leaveRoom / roomReport. The
- * same across pools is in websocket_rooms_test.ts.
+ * on the real bus in the test's thread answering joinRoom / leaveRoom /
+ * roomReport. The same across worker pools is in websocket_rooms_test.ts.
  */
 import assert from "node:assert/strict";
-import type { MessageMeta, ServiceContext } from "../src/types.ts";
+import type { MessageMeta } from "../src/types.ts";
 import type { Connection } from "../src/websocket/connection.ts";
 import {
   joinRoom,
@@ -15,8 +15,7 @@ import {
   validateRoomName,
 } from "../src/websocket/mod.ts";
 import { RoomRegistry } from "../src/websocket/room_registry.ts";
-import { startService } from "./fixtures/websocket_harness.ts";
-import type { FakeBus } from "./fixtures/websocket_helpers.ts";
+import { SERVICE_POOL, startService } from "./fixtures/websocket_harness.ts";
 
 Deno.test("validateRoomName() accepts one queue segment and refuses the rest", () => {
   for (const room of ["lobby", "a*b", "user:ann", "table-7", "é", ">x"]) {
@@ -74,29 +73,6 @@ Deno.test("RoomRegistry joins, leaves, counts, and holds a connection to its lim
   assert.deepEqual([...registry.roomsOf(a)], []);
 });
 
-/**
- * `ctx.request` over the in-process bus (publish with a replyTo, await the
- * reply), and a topology holding `controlQueues`.
- */
-function withRequest(
-  bus: FakeBus,
-  controlQueues: () => string[] = () => [],
-): Pick<ServiceContext, "request" | "topology"> {
-  let next = 0;
-  return {
-    request: async <T>(queue: string, data: unknown): Promise<T> => {
-      const replyTo = `test://reply/${++next}`;
-      const reply = bus.next(replyTo);
-      bus.publish(queue, data, { replyTo });
-      return (await reply).data as T;
-    },
-    topology: () =>
-      Promise.resolve(
-        Object.fromEntries(controlQueues().map((queue) => [queue, {}])),
-      ),
-  };
-}
-
 Deno.test("WebSocketService answers joinRoom and leaveRoom: a room publish after the join reaches the connection", async () => {
   await using h = await startService({
     maxRoomsPerConnection: 2,
@@ -105,14 +81,14 @@ Deno.test("WebSocketService answers joinRoom and leaveRoom: a room publish after
   const a = await h.connect("/chat");
   const b = await h.connect("/chat");
   a.send("hi");
-  const { meta } = await h.bus.next("ws://inbound/chat");
-  const ctx = withRequest(h.bus, () => [meta.headers!.controlQueue!]);
+  const { meta } = await h.bed.next("ws://inbound/chat");
+  const ctx = h.bed.context; // the test's own service: real request/reply
   assert.equal(meta.headers!.user, "ann");
   assert.match(meta.headers!.controlQueue!, /^ws:\/\/control\//, "not forged");
 
   await joinRoom(ctx, meta, "lobby");
-  h.bus.publish(roomQueue("lobby"), "in the lobby");
-  h.bus.publish("ws://outbound/chat", "marker");
+  await ctx.publish(roomQueue("lobby"), "in the lobby");
+  await ctx.publish("ws://outbound/chat", "marker");
   assert.equal(await a.next(), "in the lobby");
   assert.equal(await a.next(), "marker");
   assert.equal(await b.next(), "marker", "b is in no room");
@@ -136,13 +112,13 @@ Deno.test("WebSocketService answers joinRoom and leaveRoom: a room publish after
   assert.equal(await leaveRoom(ctx, meta, "lobby"), false);
   assert.deepEqual(await roomReport(ctx), [{
     service: "WebSocketService",
-    pool: "main",
+    pool: SERVICE_POOL,
     connections: 2,
     rooms: { second: 1 },
   }]);
 
   await a.close();
-  await h.bus.next("ws://disconnected/chat");
+  await h.bed.next("ws://disconnected/chat");
   assert.deepEqual(h.service.rooms, {}, "a left its rooms when it closed");
   await assert.rejects(joinRoom(ctx, meta, "lobby"), {
     name: "RoomError",
@@ -181,16 +157,21 @@ Deno.test("WebSocketService ignores a malformed request on its control queue", a
   await using h = await startService();
   const client = await h.connect("/chat");
   client.send("hi");
-  const { meta } = await h.bus.next("ws://inbound/chat");
+  const { meta } = await h.bed.next("ws://inbound/chat");
   const control = meta.headers!.controlQueue!;
-  h.bus.publish(control, { kind: "join", connectionId: "x", room: "a/b" }, {
-    replyTo: "test://reply/1",
+  await h.bed.watch("test://reply/>");
+  await h.bed.publish(
+    control,
+    { kind: "join", connectionId: "x", room: "a/b" },
+    { replyTo: "test://reply/1" },
+  );
+  await h.bed.publish(control, { kind: "report" }, {
+    replyTo: "test://reply/2",
   });
-  h.bus.publish(control, { kind: "report" }, { replyTo: "test://reply/2" });
-  const { data } = await h.bus.next("test://reply/2");
+  const { data } = await h.bed.next("test://reply/2");
   assert.equal((data as { kind: string }).kind, "report");
-  assert.equal(h.bus.log.some((m) => m.queue === "test://reply/1"), false);
-  assert.deepEqual(h.bus.warnings, [
+  assert.deepEqual(h.bed.seen("test://reply/1"), [], "no reply to it");
+  assert.deepEqual(h.warnings, [
     `Ignoring a malformed request on "${control}"`,
   ]);
 });

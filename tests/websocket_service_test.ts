@@ -1,34 +1,35 @@
 /**
- * The WebSocketService with real sockets on an in-process bus: routing,
- * replies, events, limits, static files and stopping. The same behaviour
- * across worker pools is in websocket_pools_test.ts.
+ * The WebSocketService with real sockets on the real bus in the test's
+ * thread (`@magic/foundation/testing`): routing, replies, events, limits,
+ * backpressure, static files and stopping. The same behaviour across worker
+ * pools is in websocket_pools_test.ts.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CloseCode, WebSocketService } from "../src/websocket/mod.ts";
 import type { AuthorizeResult, ConnectionEvent } from "../src/websocket/mod.ts";
-import { startService } from "./fixtures/websocket_harness.ts";
+import {
+  echo,
+  type Harness,
+  SERVICE_POOL,
+  startService,
+} from "./fixtures/websocket_harness.ts";
 import {
   deadline,
-  FakeBus,
   rawHandshake,
   readUntilClose,
   upgradeStatus,
 } from "./fixtures/websocket_helpers.ts";
-import type { PublishOptions, ServiceContext } from "../src/types.ts";
-
-/** Answers every frame of `path` on its sender's `replyTo`. */
-function echo(bus: FakeBus, path = "/client"): void {
-  bus.subscribe(`ws://inbound${path}`, (data, meta) => {
-    bus.publish(meta.replyTo!, data);
-  });
-}
+import { Service } from "../src/service.ts";
+import type { ServiceContext } from "../src/types.ts";
+import { startServices } from "../src/testing/mod.ts";
 
 Deno.test("WebSocketService routes /client frames to ws://inbound/client and ws://outbound/client back", async () => {
   await using h = await startService();
-  h.bus.subscribe("ws://inbound/client", (data) => {
+  const ctx = h.bed.context;
+  await ctx.subscribe("ws://inbound/client", async (data) => {
     const { timestamp } = JSON.parse(data as string);
-    h.bus.publish("ws://outbound/client", { status: "OK", timestamp });
+    await ctx.publish("ws://outbound/client", { status: "OK", timestamp });
   });
   const client = await h.connect("/client");
   client.send(JSON.stringify({ timestamp: 1234 }));
@@ -37,13 +38,13 @@ Deno.test("WebSocketService routes /client frames to ws://inbound/client and ws:
 
 Deno.test("WebSocketService keeps text as string and binary as Uint8Array both ways", async () => {
   await using h = await startService();
-  echo(h.bus);
+  await echo(h);
   const client = await h.connect("/client");
   client.send("text");
   client.send(new Uint8Array([1, 2, 3]));
   assert.equal(await client.next(), "text");
   assert.deepEqual(await client.next(), new Uint8Array([1, 2, 3]));
-  const inbound = h.bus.log.filter((m) => m.queue === "ws://inbound/client");
+  const inbound = h.bed.seen("ws://inbound/client");
   assert.equal(typeof inbound[0]!.data, "string");
   assert.ok(inbound[1]!.data instanceof Uint8Array);
 });
@@ -52,7 +53,7 @@ Deno.test("WebSocketService puts replyTo, connectionId, path and query in meta",
   await using h = await startService();
   const client = await h.connect("/chat/room1/?user=ann&x=1");
   client.send("hello");
-  const { meta } = await h.bus.next("ws://inbound/chat/room1");
+  const { meta } = await h.bed.next("ws://inbound/chat/room1");
   const id = meta.headers!.connectionId!;
   assert.match(id, /^[0-9a-f-]{36}$/);
   assert.equal(meta.replyTo, `ws://connection/WebSocketService/${id}`);
@@ -72,7 +73,7 @@ Deno.test("WebSocketService keeps each connection's frames in order", async () =
   await using h = await startService();
   const received: string[] = [];
   const done = Promise.withResolvers<void>();
-  h.bus.subscribe("ws://inbound/client", async (data) => {
+  await h.bed.context.subscribe("ws://inbound/client", async (data) => {
     await new Promise((r) => setTimeout(r, 0));
     received.push(data as string);
     if (received.length === 200) done.resolve();
@@ -89,9 +90,9 @@ Deno.test("WebSocketService broadcasts ws://outbound/<path> to every connection 
   const b = await h.connect("/client");
   const other = await h.connect("/other");
   const nested = await h.connect("/client/sub");
-  h.bus.publish("ws://outbound/client", "to all clients");
-  h.bus.publish("ws://outbound/other", "marker");
-  h.bus.publish("ws://outbound/client/sub", "marker");
+  await h.bed.publish("ws://outbound/client", "to all clients");
+  await h.bed.publish("ws://outbound/other", "marker");
+  await h.bed.publish("ws://outbound/client/sub", "marker");
   assert.equal(await a.next(), "to all clients");
   assert.equal(await b.next(), "to all clients");
   // Sent after the broadcast: anything broadcast there would come first.
@@ -101,12 +102,12 @@ Deno.test("WebSocketService broadcasts ws://outbound/<path> to every connection 
 
 Deno.test("WebSocketService sends a reply on meta.replyTo to the sending connection only", async () => {
   await using h = await startService();
-  echo(h.bus);
+  await echo(h);
   const a = await h.connect("/client");
   const b = await h.connect("/client");
   b.send("from b");
   assert.equal(await b.next(), "from b");
-  h.bus.publish("ws://outbound/client", "marker");
+  await h.bed.publish("ws://outbound/client", "marker");
   assert.equal(await a.next(), "marker", "a got nothing before the marker");
   assert.equal(await b.next(), "marker");
 });
@@ -114,11 +115,12 @@ Deno.test("WebSocketService sends a reply on meta.replyTo to the sending connect
 Deno.test("WebSocketService announces connections on ws://connected and ws://disconnected", async () => {
   await using h = await startService();
   // A greeting on the event's replyTo reaches the new client.
-  h.bus.subscribe("ws://connected/>", (_data, meta) => {
-    h.bus.publish(meta.replyTo!, "welcome");
+  const ctx = h.bed.context;
+  await ctx.subscribe("ws://connected/>", async (_data, meta) => {
+    await ctx.publish(meta.replyTo!, "welcome");
   });
   const client = await h.connect("/lobby?room=7");
-  const connected = await h.bus.next("ws://connected/lobby");
+  const connected = await h.bed.next("ws://connected/lobby");
   const event = connected.data as ConnectionEvent;
   assert.deepEqual(event, {
     id: connected.meta.headers!.connectionId,
@@ -128,14 +130,14 @@ Deno.test("WebSocketService announces connections on ws://connected and ws://dis
   assert.equal(await client.next(), "welcome");
   client.send("last words");
   await client.close(4001, "bye");
-  const disconnected = await h.bus.next("ws://disconnected/lobby");
+  const disconnected = await h.bed.next("ws://disconnected/lobby");
   assert.deepEqual(disconnected.data, {
     ...event,
     code: 4001,
     reason: "bye",
     dropped: 0,
   });
-  const order = h.bus.log.map((m) => m.queue.split("/")[2]);
+  const order = h.bed.seen("ws://>").map((m) => m.meta.queue.split("/")[2]);
   assert.deepEqual(order.filter((q) => q !== "connection"), [
     "connected",
     "inbound",
@@ -146,7 +148,7 @@ Deno.test("WebSocketService announces connections on ws://connected and ws://dis
 
 Deno.test("WebSocketService closes a connection with 1009 when a frame passes maxFrameSize", async () => {
   await using h = await startService({ maxFrameSize: 1024 });
-  echo(h.bus);
+  await echo(h);
   const client = await h.connect("/client");
   client.send("x".repeat(1024));
   assert.equal((await client.next() as string).length, 1024);
@@ -154,7 +156,7 @@ Deno.test("WebSocketService closes a connection with 1009 when a frame passes ma
   const closed = await deadline(client.closed, "close 1009");
   assert.equal(closed.code, CloseCode.messageTooBig);
   assert.equal(closed.code, 1009);
-  const event = await h.bus.next("ws://disconnected/client");
+  const event = await h.bed.next("ws://disconnected/client");
   assert.equal((event.data as ConnectionEvent).code, 1009);
 });
 
@@ -164,7 +166,7 @@ Deno.test("WebSocketService refuses connections past maxConnections with 503", a
   await h.connect("/client");
   assert.equal(await upgradeStatus(h.port, "/client"), 503);
   await a.close();
-  await h.bus.next("ws://disconnected/client");
+  await h.bed.next("ws://disconnected/client");
   await h.connect("/client");
 });
 
@@ -233,7 +235,7 @@ Deno.test("WebSocketService asks authorize(): false is 403, a Response is sent, 
   );
   const client = await h.connect("/client", { Authorization: "Bearer ann" });
   client.send("hi");
-  const { meta } = await h.bus.next("ws://inbound/client");
+  const { meta } = await h.bed.next("ws://inbound/client");
   assert.equal(meta.headers!.user, "ann");
   assert.equal(meta.headers!.via, "/client");
   assert.equal(meta.headers!.path, "/client", "authorize cannot override path");
@@ -272,7 +274,7 @@ Deno.test("WebSocketService serves staticDir and the fallback handler to plain H
     assert.equal(missing.status, 404);
     await missing.body?.cancel();
     // The root path still speaks WebSocket.
-    echo(h.bus, "/");
+    await echo(h, "/");
     const client = await h.connect("/");
     client.send("root");
     assert.equal(await client.next(), "root");
@@ -297,14 +299,20 @@ Deno.test("WebSocketService closes an idle client that does not answer pings", a
   } finally {
     raw.conn.close();
   }
-  const event = await h.bus.next("ws://disconnected/client");
+  const event = await h.bed.next("ws://disconnected/client");
   assert.equal((event.data as ConnectionEvent).code, 1001);
 });
 
 /** Publishes `count` frames of `size` bytes on ws://outbound/client. */
-function flood(bus: FakeBus, count: number, size: number): number {
+async function flood(
+  h: Harness,
+  count: number,
+  size: number,
+): Promise<number> {
   const frame = new Uint8Array(size);
-  for (let i = 0; i < count; i++) bus.publish("ws://outbound/client", frame);
+  for (let i = 0; i < count; i++) {
+    await h.bed.publish("ws://outbound/client", frame);
+  }
   return count * size;
 }
 
@@ -315,9 +323,9 @@ Deno.test("WebSocketService closes a slow client with 1008 under the close polic
   });
   const raw = await rawHandshake(h.port, "/client");
   try {
-    await h.bus.next("ws://connected/client");
+    await h.bed.next("ws://connected/client");
     // The client reads nothing while 16 MiB are published for it.
-    const sent = flood(h.bus, 256, 64 * 1024);
+    const sent = await flood(h, 256, 64 * 1024);
     const { code, bytes } = await deadline(
       readUntilClose(raw.conn, raw.rest),
       "the slow-client close",
@@ -327,8 +335,8 @@ Deno.test("WebSocketService closes a slow client with 1008 under the close polic
   } finally {
     raw.conn.close();
   }
-  await h.bus.next("ws://disconnected/client");
-  assert.ok(h.bus.warnings.some((w) => w.startsWith("Closing slow client")));
+  await h.bed.next("ws://disconnected/client");
+  assert.ok(h.warnings.some((w) => w.startsWith("Closing slow client")));
 });
 
 Deno.test("WebSocketService drops and counts messages for a slow client under the drop policy", async () => {
@@ -338,9 +346,9 @@ Deno.test("WebSocketService drops and counts messages for a slow client under th
   });
   const raw = await rawHandshake(h.port, "/client");
   try {
-    await h.bus.next("ws://connected/client");
-    const sent = flood(h.bus, 256, 64 * 1024);
-    h.bus.publish("ws://outbound/client", "still open?");
+    await h.bed.next("ws://connected/client");
+    const sent = await flood(h, 256, 64 * 1024);
+    await h.bed.publish("ws://outbound/client", "still open?");
     // Reads what was kept, then closes without a close frame.
     const chunk = new Uint8Array(65_536);
     let received = 0;
@@ -353,44 +361,56 @@ Deno.test("WebSocketService drops and counts messages for a slow client under th
   } finally {
     raw.conn.close();
   }
-  const event = await h.bus.next("ws://disconnected/client");
+  const event = await h.bed.next("ws://disconnected/client");
   const { dropped, code } = event.data as ConnectionEvent;
   assert.equal(code, 1006, "closed without a close frame");
   assert.ok(dropped! > 100, `dropped ${dropped}`);
 });
 
-Deno.test("WebSocketService closes with 1013 when maxPendingMessages frames wait for the bus", async () => {
-  const gate = Promise.withResolvers<void>();
-  await using h = await startService(
-    { maxPendingMessages: 4 },
-    (bus, service) => {
-      const ctx = bus.context(service);
-      return {
-        ...ctx,
-        async publish(
-          queue: string,
-          data: unknown,
-          options?: PublishOptions,
-        ): Promise<void> {
-          if (queue.startsWith("ws://inbound")) await gate.promise;
-          return ctx.publish(queue, data, options);
-        },
-      } satisfies ServiceContext;
-    },
-  );
+/** Handles `ws://inbound/client` with a buffer of one, once its gate opens. */
+class GatedConsumer extends Service {
+  readonly gate = Promise.withResolvers<void>();
+  readonly got: unknown[] = [];
+  override async initialize(ctx: ServiceContext): Promise<void> {
+    await ctx.subscribe("ws://inbound/client", async (data) => {
+      await this.gate.promise;
+      this.got.push(data);
+    }, { bufferSize: 1 });
+  }
+}
+
+Deno.test("WebSocketService closes with 1013 when maxPendingMessages frames wait for a full consumer", async () => {
+  // The real bus blocks a publisher while a subscriber in its pool is full:
+  // the service's publish of a frame waits, and the frames behind it pile up.
+  const consumer = new GatedConsumer("consumer");
+  await using h = await startService({ maxPendingMessages: 4 }, {
+    with: [consumer],
+  });
   const client = await h.connect("/client");
-  // "0" waits in publish, "1".."4" fill the buffer, "5" is one too many.
-  // (No frame after it: Deno aborts a closing server socket that receives
-  // one, and the client would see 1006 instead.)
-  for (let i = 0; i < 6; i++) client.send(String(i));
+  // "0" is in the consumer's handler, "1" fills its buffer, "2" waits in
+  // publish, "3".."6" wait for the bus, "7" is one too many. (No frame after
+  // it: Deno aborts a closing server socket that receives one, and the
+  // client would see 1006 instead.)
+  for (let i = 0; i < 8; i++) client.send(String(i));
   const closed = await deadline(client.closed, "close 1013");
   assert.equal(closed.code, CloseCode.tryAgainLater);
-  gate.resolve();
-  await h.bus.next("ws://disconnected/client");
-  const inbound = h.bus.log.filter((m) => m.queue === "ws://inbound/client");
-  assert.deepEqual(inbound.map((m) => m.data), ["0", "1", "2", "3", "4"]);
-  const event = await h.bus.next("ws://disconnected/client");
+  assert.deepEqual(consumer.got, [], "the consumer handled nothing yet");
+  consumer.gate.resolve();
+  const event = await h.bed.next("ws://disconnected/client");
   assert.equal((event.data as ConnectionEvent).code, 1013);
+  const inbound = await h.bed.take("ws://inbound/client", 7);
+  assert.deepEqual(inbound.map((m) => m.data), [
+    "0",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "6",
+  ]);
+  await h.stop();
+  assert.deepEqual(consumer.got, ["0", "1", "2", "3", "4", "5", "6"]);
+  assert.equal(h.bed.seen("ws://inbound/client").length, 7, "not the 8th");
 });
 
 Deno.test("WebSocketService.terminate() closes every connection with 1001 and stops listening", async () => {
@@ -400,14 +420,16 @@ Deno.test("WebSocketService.terminate() closes every connection with 1001 and st
     h.connect("/a"),
     h.connect("/b"),
   ]);
-  await h.bus.next("ws://connected/b");
+  await h.bed.next("ws://connected/b");
   await h.stop();
   for (const client of clients) {
     const closed = await deadline(client.closed, "close 1001");
     assert.equal(closed.code, 1001);
     assert.equal(closed.reason, "Server shutting down");
   }
-  const gone = h.bus.log.filter((m) => m.queue.startsWith("ws://disconnected"));
+  const gone = h.bed.seen("ws://>").filter((m) =>
+    m.meta.queue.startsWith("ws://disconnected")
+  );
   assert.equal(gone.length, 3);
   await assert.rejects(
     Deno.connect({ hostname: "127.0.0.1", port: h.port }),
@@ -416,34 +438,60 @@ Deno.test("WebSocketService.terminate() closes every connection with 1001 and st
   assert.equal(h.service.addr, undefined);
 });
 
+/** Holds the stop of its pool in `terminate()` until `release()`. */
+class StopHolder extends Service {
+  readonly stopping = Promise.withResolvers<void>();
+  readonly #gate = Promise.withResolvers<void>();
+  release(): void {
+    this.#gate.resolve();
+  }
+  override async terminate(): Promise<void> {
+    this.stopping.resolve();
+    await this.#gate.promise;
+  }
+}
+
 Deno.test("WebSocketService refuses new clients with 503 and closes open ones with 1001 once the program begins to stop", async () => {
-  await using h = await startService();
+  // Pools stop in reverse order: "hold", declared after the service's pool,
+  // stops first and holds the service's pool (still serving) until released.
+  const holder = new StopHolder("holder");
+  await using h = await startService({}, { after: { hold: [holder] } });
   const client = await h.connect("/client");
-  h.bus.abort();
+  await h.bed.next("ws://connected/client");
+  const stopped = h.stop();
+  await deadline(holder.stopping.promise, "the stop to begin");
   assert.equal(await upgradeStatus(h.port, "/client"), 503);
   // Closed at once, before terminate(), so consumers still get the event.
   assert.equal((await deadline(client.closed, "the close")).code, 1001);
-  const gone = await h.bus.next("ws://disconnected/client");
+  const gone = await h.bed.next("ws://disconnected/client");
   assert.equal((gone.data as { code: number }).code, 1001);
+  assert.notEqual(h.service.addr, undefined, "terminate() has not run yet");
+  holder.release();
+  const report = await stopped;
+  assert.deepEqual(report.failures, []);
+  assert.deepEqual(report.undelivered, []);
+  assert.equal(h.service.addr, undefined);
 });
 
 Deno.test("WebSocketService.terminate() refuses new clients with 503 and waits at most closeTimeout", async () => {
-  const h = await startService({ closeTimeout: 500 });
+  await using h = await startService({ closeTimeout: 500 });
   // A raw client never answers the close frame.
   const stuck = await rawHandshake(h.port, "/client");
   try {
-    await h.bus.next("ws://connected/client");
+    await h.bed.next("ws://connected/client");
     const started = performance.now();
     const stopping = h.stop();
-    assert.equal(await upgradeStatus(h.port, "/client"), 503);
-    await deadline(stopping, "terminate()");
-    const took = performance.now() - started;
-    assert.ok(took >= 450 && took < 3000, `took ${took} ms`);
     const { code } = await deadline(
       readUntilClose(stuck.conn, stuck.rest),
       "the close frame",
     );
     assert.equal(code, 1001);
+    assert.equal(await upgradeStatus(h.port, "/client"), 503);
+    await deadline(stopping, "the stop");
+    const took = performance.now() - started;
+    // run() waits closeTimeout for the close, terminate() once more before
+    // it shuts the server down.
+    assert.ok(took >= 450 && took < 3000, `took ${took} ms`);
   } finally {
     stuck.conn.close();
   }
@@ -452,33 +500,50 @@ Deno.test("WebSocketService.terminate() refuses new clients with 503 and waits a
 Deno.test("WebSocketService.initialize() fails with host:port when the port is in use", async () => {
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
-    const bus = new FakeBus();
     const service = new WebSocketService({
       hostname: "127.0.0.1",
       port: taken.addr.port,
     });
-    await assert.rejects(
-      () => Promise.resolve(service.initialize(bus.context(service.name))),
-      {
-        name: "AddrInUse",
-        message:
-          `Cannot start WebSocketService "WebSocketService": 127.0.0.1:${taken.addr.port} is already in use`,
-      },
-    );
-    assert.equal(bus.subscriptions, 0, "nothing subscribed");
+    const bed = await startServices({
+      pools: { [SERVICE_POOL]: [service] },
+      logLevel: "silent",
+    });
+    const topology = await bed.topology();
+    assert.deepEqual(Object.keys(topology), [], "nothing subscribed");
+    const report = await bed.stop();
+    const message =
+      `Cannot start WebSocketService "WebSocketService": 127.0.0.1:${taken.addr.port} is already in use`;
+    assert.deepEqual(report.failures, [{
+      pool: SERVICE_POOL,
+      service: "WebSocketService",
+      phase: "initialize",
+      message:
+        `Service "WebSocketService" in pool "${SERVICE_POOL}" failed in initialize(): ${message}`,
+    }]);
+    const cause = report.errors[0]!.error.cause as Error;
+    assert.equal(cause.name, "AddrInUse");
+    assert.equal(cause.message, message);
   } finally {
     taken.close();
   }
 });
 
 Deno.test("WebSocketService can be initialized again after terminate()", async () => {
-  const bus = new FakeBus();
   const service = new WebSocketService({ hostname: "127.0.0.1", port: 0 });
-  const ctx = bus.context(service.name);
   for (let round = 0; round < 2; round++) {
-    await service.initialize(ctx);
+    await using bed = await startServices({
+      pools: { [SERVICE_POOL]: [service] },
+    });
     assert.ok(service.addr!.port > 0);
-    await service.terminate(ctx);
-    assert.equal(bus.subscriptions, 0);
+    const topology = await bed.topology();
+    for (const [queue, pools] of Object.entries(topology)) {
+      assert.equal(
+        pools[SERVICE_POOL]?.length,
+        1,
+        `one subscription: ${queue}`,
+      );
+    }
+    await bed.stop();
+    assert.equal(service.addr, undefined, "terminate() shut the server down");
   }
 });

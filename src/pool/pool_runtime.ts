@@ -14,7 +14,7 @@ import type { FromPool, ServiceReport, ToPool } from "./protocol.ts";
 import { Scheduler } from "../scheduler.ts";
 import { beat } from "./heartbeat.ts";
 import { type RunnerHost, ServiceRunner } from "./service_runner.ts";
-import type { WorkerScope } from "./worker_scope.ts";
+import type { PoolScope } from "./worker_scope.ts";
 import { withTimeout } from "../_util/time.ts";
 
 type Init = Extract<ToPool, { kind: "init" }>;
@@ -31,7 +31,7 @@ export class PoolRuntime implements RunnerHost {
   readonly pool: string;
   readonly terminateTimeout: number;
   started: boolean;
-  #scope: WorkerScope;
+  #scope: PoolScope;
   #init: Init;
   #controller = new AbortController();
   #scheduler = new Scheduler();
@@ -47,7 +47,7 @@ export class PoolRuntime implements RunnerHost {
   #done = Promise.withResolvers<void>();
 
   constructor(
-    scope: WorkerScope,
+    scope: PoolScope,
     init: Init,
     entries: readonly ServiceEntry[],
   ) {

@@ -20,6 +20,19 @@ export interface WorkerScope {
   close(): void;
 }
 
+/**
+ * What a pool's runtime needs of its scope: where the primary's messages
+ * arrive and its own go. A worker's global scope is one; so is a
+ * `MessagePort`.
+ */
+export interface PoolScope {
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+  addEventListener(
+    type: "message",
+    listener: (event: MessageEvent) => void,
+  ): void;
+}
+
 /** Whether this code runs in a Web Worker. */
 export function inWorker(): boolean {
   const scope =

@@ -1,5 +1,20 @@
 import type { FromPool, ServiceReport, ToPool } from "../pool/protocol.ts";
 
+/**
+ * What the primary needs of a pool's worker: a Web `Worker`, or anything
+ * that carries the same protocol (the test bed runs pools in its own thread).
+ */
+export interface PoolWorker {
+  postMessage(message: ToPool, transfer: Transferable[]): void;
+  terminate(): void;
+  onmessage: ((event: MessageEvent) => void) | null;
+  onerror: ((event: ErrorEvent) => void) | null;
+  onmessageerror: ((event: MessageEvent) => void) | null;
+}
+
+/** Starts the worker of pool `pool`, which then says `hello` or `ready`. */
+export type LaunchPool = (pool: string) => PoolWorker;
+
 /** Where a pool's worker is in its life. */
 export type PoolState = "starting" | "live" | "stopping" | "stopped" | "dead";
 
@@ -9,7 +24,7 @@ export class PoolHandle {
   readonly index: number;
   incarnation = 0;
   state: PoolState = "starting";
-  worker: Worker | undefined;
+  worker: PoolWorker | undefined;
   /** Latest report of each service, by name. */
   services = new Map<string, ServiceReport>();
   /** Resolves when the pool first reports `initialized` (or can never). */

@@ -6,7 +6,6 @@ import {
   ServiceError,
 } from "../errors.ts";
 import { createLogger, type LogSink } from "../logger.ts";
-import { POOL_WORKER_HASH } from "../pool/boot.ts";
 import {
   createHeartbeats,
   resetHeartbeat,
@@ -18,7 +17,7 @@ import { createHub } from "../transport/open.ts";
 import type { TransportHub, TransportKind } from "../transport/transport.ts";
 import type { Logger, LogRecord, Topology, Undelivered } from "../types.ts";
 import type { ServiceStatus } from "../service.ts";
-import { PoolHandle } from "./pool_handle.ts";
+import { type LaunchPool, PoolHandle } from "./pool_handle.ts";
 import { ServiceErrorEvent } from "../error_event.ts";
 import { withTimeout } from "../_util/time.ts";
 import { endProcessAfterReport, unstoppableMessage } from "./stop_deadline.ts";
@@ -60,7 +59,8 @@ export interface StatusChange {
 
 /** Settings the primary runs with (defaults applied). */
 export interface PrimarySettings {
-  module: URL;
+  /** Starts a pool's worker. */
+  launch: LaunchPool;
   workerData: unknown;
   transport: TransportKind;
   signals: boolean;
@@ -194,9 +194,7 @@ export class Primary {
     pool.state = "starting";
     pool.terminated = Promise.withResolvers<void>();
     resetHeartbeat(this.#heartbeats, pool.index);
-    const url = new URL(this.#settings.module);
-    url.hash = POOL_WORKER_HASH;
-    const worker = new Worker(url, { type: "module", name: pool.name });
+    const worker = this.#settings.launch(pool.name);
     pool.worker = worker;
     const incarnation = pool.incarnation;
     worker.onmessage = (event: MessageEvent) => {
