@@ -76,6 +76,8 @@ export interface Program {
   waitUntil(check: () => boolean, timeout?: number): Promise<void>;
   /** Records whose message starts with `REPORT `, parsed (untyped). */
   reports<T>(): T[];
+  /** Every typed report so far, in log order. */
+  scenarioReports(): Report[];
   /** The typed reports of `kind` so far, in log order. */
   reportsOf<K extends ReportKind>(kind: K): ReportOf<K>[];
   /**
@@ -177,15 +179,18 @@ export function startProgram(
     logs.filter((r) => r.message.startsWith("REPORT ")).map((r) =>
       JSON.parse(r.message.slice("REPORT ".length)) as T
     );
-  const reportsOf = <K extends ReportKind>(kind: K): ReportOf<K>[] =>
+  const scenarioReports = (): Report[] =>
     logs.flatMap((r) => {
       if (!r.message.startsWith(REPORT_PREFIX)) return [];
       const parsed = parseReport(r.message);
-      return parsed?.kind === kind ? [parsed as ReportOf<K>] : [];
+      return parsed === undefined ? [] : [parsed];
     });
+  const reportsOf = <K extends ReportKind>(kind: K): ReportOf<K>[] =>
+    scenarioReports().filter((r): r is ReportOf<K> => r.kind === kind);
   return {
     main,
     logs,
+    scenarioReports,
     reportsOf,
     waitForReport: <K extends ReportKind>(
       kind: K,
