@@ -36,7 +36,9 @@ testEachTransport(
     const count = 50_000;
     const program = start(
       "blockedNeighbour",
-      { count, blockMs: 6000 },
+      // The stall is seen within about 450 ms, and the flow between the two
+      // other pools takes well under a second: 2.5 s leaves a wide margin.
+      { count, blockMs: 2500 },
       {
         stallThreshold: 300,
       },
@@ -70,6 +72,9 @@ testEachTransport(
   async () => {
     const program = start("stuckSubscriber", undefined, {
       stuckThreshold: 300,
+      // Stuck never finishes its handler; the stop's waits for it are bounded
+      // by this timeout (the default of startProgram, 2 s, cost 6 s a run).
+      terminateTimeout: 300,
     });
     await program.waitForLog((r) => r.message.includes("is stuck"));
     const report = await program.stop();
