@@ -156,34 +156,37 @@ testEachTransport(
   },
 );
 
-Deno.test("bad input gets a typed error at the call; nothing is sent", async () => {
-  const program = start("badCalls");
-  const [report] = await program.waitForReport("callErrors");
-  await program.stop();
-  const { errors } = report!;
-  assert.match(
-    errors.function!,
-    /^DataCloneError: Cannot publish on "q:\/\/bad"/,
-  );
-  assert.match(errors.symbol!, /^DataCloneError/);
-  for (
-    const key of [
-      "empty",
-      "noScheme",
-      "whitespace",
-      "wildcard",
-      "tail",
-      "subscribeBad",
-    ]
-  ) {
-    assert.match(errors[key]!, /^QueueNameError: Invalid queue name/, key);
-  }
-  assert.match(errors.noResponders!, /^NoRespondersError/);
-  const listener = program.reportsOf("tally").find((r) =>
-    r.service === "Listener" && r.when === "terminate"
-  );
-  assert.equal(listener?.count, 0);
-});
+testEachTransport(
+  "bad input gets a typed error at the call; nothing is sent",
+  async () => {
+    const program = start("badCalls");
+    const [report] = await program.waitForReport("callErrors");
+    await program.stop();
+    const { errors } = report!;
+    assert.match(
+      errors.function!,
+      /^DataCloneError: Cannot publish on "q:\/\/bad"/,
+    );
+    assert.match(errors.symbol!, /^DataCloneError/);
+    for (
+      const key of [
+        "empty",
+        "noScheme",
+        "whitespace",
+        "wildcard",
+        "tail",
+        "subscribeBad",
+      ]
+    ) {
+      assert.match(errors[key]!, /^QueueNameError: Invalid queue name/, key);
+    }
+    assert.match(errors.noResponders!, /^NoRespondersError/);
+    const listener = program.reportsOf("tally").find((r) =>
+      r.service === "Listener" && r.when === "terminate"
+    );
+    assert.equal(listener?.count, 0);
+  },
+);
 
 testEachTransport("topology() lists every pool's subscriptions", async () => {
   const program = start("topology");
@@ -252,12 +255,15 @@ testEachTransport(
   },
 );
 
-Deno.test("concurrency: n lets a subscription handle n messages at once; the default handles one", async () => {
-  const { tallies } = await runToCompletion("concurrency", 1);
-  assert.equal(tallyOf(tallies, "Serial").maxActive, 1);
-  assert.equal(tallyOf(tallies, "Parallel").maxActive, 4);
-  assert.equal(tallyOf(tallies, "Parallel").count, 40);
-});
+testEachTransport(
+  "concurrency: n lets a subscription handle n messages at once; the default handles one",
+  async () => {
+    const { tallies } = await runToCompletion("concurrency", 1);
+    assert.equal(tallyOf(tallies, "Serial").maxActive, 1);
+    assert.equal(tallyOf(tallies, "Parallel").maxActive, 4);
+    assert.equal(tallyOf(tallies, "Parallel").count, 40);
+  },
+);
 
 testEachTransport(
   "a group loses nothing and duplicates nothing while members join mid-stream",
@@ -310,12 +316,15 @@ testEachTransport(
   },
 );
 
-Deno.test("dumpQueueTree() logs queue → pool → subscriptions", async () => {
-  const program = start("queueTree");
-  const line = await program.waitForLog((r) =>
-    r.message.startsWith("queue tree:")
-  );
-  await program.stop();
-  assert.match(line.message, /q:\/\/tree\n {4}a\n {6}Dumper buffered=0/);
-  assert.match(line.message, / {4}b\n {6}Other group=g buffered=0/);
-});
+testEachTransport(
+  "dumpQueueTree() logs queue → pool → subscriptions",
+  async () => {
+    const program = start("queueTree");
+    const line = await program.waitForLog((r) =>
+      r.message.startsWith("queue tree:")
+    );
+    await program.stop();
+    assert.match(line.message, /q:\/\/tree\n {4}a\n {6}Dumper buffered=0/);
+    assert.match(line.message, / {4}b\n {6}Other group=g buffered=0/);
+  },
+);
