@@ -1,14 +1,14 @@
 /**
  * Supervision: restart policies and their backoff, a worker that dies, a
  * pool whose event loop is blocked, and timers under a flood of deliveries.
- * The programs are the named scenarios of `fixtures/lifecycle_scenarios.ts`.
+ * The programs are the named scenarios of `fixtures/supervision_scenarios.ts`.
  */
 import assert from "node:assert/strict";
 import type { RunOptions } from "../mod.ts";
 import {
-  type LifecycleScenario,
   scenarios,
-} from "./fixtures/lifecycle_scenarios.ts";
+  type SupervisionScenario,
+} from "./fixtures/supervision_scenarios.ts";
 import {
   type Program,
   startScenario,
@@ -16,9 +16,9 @@ import {
   testEachTransport,
 } from "./_helpers.ts";
 
-const fixture = new URL("./fixtures/lifecycle_scenarios.ts", import.meta.url);
+const fixture = new URL("./fixtures/supervision_scenarios.ts", import.meta.url);
 
-function start<N extends LifecycleScenario>(
+function start<N extends SupervisionScenario>(
   scenario: N,
   params?: Parameters<(typeof scenarios)[N]>[0],
   options?: RunOptions,
