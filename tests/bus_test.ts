@@ -303,10 +303,16 @@ testEachTransport(
     await program.stop();
     assert.equal(line.level, "warn");
     assert.equal(line.pool, "b");
-    assert.match(
-      line.message,
-      /^Subscriber Sleeper on "q:\/\/stuck" is stuck: no message handled for over 200 ms while 10 wait in its buffer \(capacity 10\), 39 more from other pools behind it and 0 publishers of this pool$/,
-    );
+    const stuck =
+      /^Subscriber Sleeper on "q:\/\/stuck" is stuck: no message handled for over 200 ms while (\d+) wait in its buffer \(capacity 10\), (\d+) more from other pools behind it and 0 publishers of this pool$/
+        .exec(line.message);
+    assert.ok(stuck, line.message);
+    // Of 50, one is in the handler and 49 wait. The report may catch the
+    // buffer while a message moves into it from behind (9 + 40 instead of
+    // 10 + 39, seen once in six runs of the old test on a loaded machine).
+    const [buffered, behind] = [Number(stuck[1]), Number(stuck[2])];
+    assert.equal(buffered + behind, 49, line.message);
+    assert.ok(buffered >= 9 && buffered <= 10, line.message);
     assert.deepEqual(
       program.logs.filter((r) => r.message.includes("is stuck")).map((r) =>
         r.message.split(" on ")[0]
