@@ -2,6 +2,8 @@
  * A fixture program in a child `deno run`, read line by line: for the tests
  * that need real signals or a real process exit.
  */
+import { parseReport } from "./_helpers.ts";
+import type { ReportKind, ReportOf } from "./fixtures/scenario.ts";
 
 /** A running child program and the lines it printed so far. */
 export class Child {
@@ -79,10 +81,18 @@ export class Child {
     }
   }
 
-  /** The `REPORT {json}` lines, parsed. */
-  reports(): Array<{ service: string; phase?: string }> {
-    return this.lines.filter((l) => l.includes(" REPORT ")).map((l) =>
-      JSON.parse(l.slice(l.indexOf(" REPORT ") + 8))
+  /** The typed reports of `kind` printed so far, in order. */
+  reportsOf<K extends ReportKind>(kind: K): ReportOf<K>[] {
+    return this.lines.flatMap((line) => {
+      const report = parseReport(line);
+      return report?.kind === kind ? [report as ReportOf<K>] : [];
+    });
+  }
+
+  /** The services that reported entering `phase`, in order. */
+  entered(phase: ReportOf<"phase">["phase"]): string[] {
+    return this.reportsOf("phase").filter((r) => r.phase === phase).map((r) =>
+      r.service
     );
   }
 

@@ -10,6 +10,32 @@ import {
 } from "../mod.ts";
 import type { LogRecord, ServicePools, TransportKind } from "../mod.ts";
 import { TRANSPORT_KINDS } from "../src/transport/transport.ts";
+import {
+  type Report,
+  REPORT_PREFIX,
+  type ReportKind,
+  type ReportOf,
+  type ScenarioData,
+  scenarioPools,
+  type Scenarios,
+} from "./fixtures/scenario.ts";
+
+/**
+ * The one parser of report lines: the `Report` in a `REPORT {json}` log
+ * message (or in a child's output line), or `undefined` for other lines.
+ */
+export function parseReport(line: string): Report | undefined {
+  const at = line.indexOf(REPORT_PREFIX);
+  if (at === -1 || (at > 0 && line[at - 1] !== " ")) return undefined;
+  const value: unknown = JSON.parse(line.slice(at + REPORT_PREFIX.length));
+  if (
+    typeof value !== "object" || value === null ||
+    typeof (value as { kind?: unknown }).kind !== "string"
+  ) {
+    throw new TypeError(`Cannot parse report: no kind in ${line}`);
+  }
+  return value as Report;
+}
 
 /** The transport of the test `testEachTransport` is running, if any. */
 let transportOfTest: TransportKind | undefined;
@@ -48,8 +74,22 @@ export interface Program {
   ): Promise<LogRecord>;
   /** Resolves once `check()` holds (checked at every log line and status change). */
   waitUntil(check: () => boolean, timeout?: number): Promise<void>;
-  /** Records whose message starts with `REPORT `, parsed. */
+  /** Records whose message starts with `REPORT `, parsed (untyped). */
   reports<T>(): T[];
+  /** Every typed report so far, in log order. */
+  scenarioReports(): Report[];
+  /** The typed reports of `kind` so far, in log order. */
+  reportsOf<K extends ReportKind>(kind: K): ReportOf<K>[];
+  /**
+   * Resolves with the reports of `kind` once `count` of them (past or
+   * future) pass `filter`.
+   */
+  waitForReport<K extends ReportKind>(
+    kind: K,
+    filter?: (report: ReportOf<K>) => boolean,
+    count?: number,
+    timeout?: number,
+  ): Promise<ReportOf<K>[]>;
   /** Resolves once `count` reports (past or future) matched. */
   waitForReports<T>(
     count: number,
@@ -139,9 +179,33 @@ export function startProgram(
     logs.filter((r) => r.message.startsWith("REPORT ")).map((r) =>
       JSON.parse(r.message.slice("REPORT ".length)) as T
     );
+  const scenarioReports = (): Report[] =>
+    logs.flatMap((r) => {
+      if (!r.message.startsWith(REPORT_PREFIX)) return [];
+      const parsed = parseReport(r.message);
+      return parsed === undefined ? [] : [parsed];
+    });
+  const reportsOf = <K extends ReportKind>(kind: K): ReportOf<K>[] =>
+    scenarioReports().filter((r): r is ReportOf<K> => r.kind === kind);
   return {
     main,
     logs,
+    scenarioReports,
+    reportsOf,
+    waitForReport: <K extends ReportKind>(
+      kind: K,
+      filter: (report: ReportOf<K>) => boolean = () => true,
+      count = 1,
+      timeout = 60_000,
+    ) =>
+      until(
+        () => {
+          const found = reportsOf(kind).filter(filter);
+          return found.length >= count ? found : undefined;
+        },
+        timeout,
+        `${count} "${kind}" reports`,
+      ),
     statuses,
     done,
     waitForLog: (match, timeout = 30_000) =>
@@ -169,6 +233,27 @@ export function startProgram(
       return await done;
     },
   };
+}
+
+/**
+ * Starts `scenario` of the fixture module `fixture` (whose `scenarios` are
+ * passed too, to build the same pools in this thread) with typed `params`
+ * (leave them out for a scenario that takes none).
+ */
+export function startScenario<S extends Scenarios, N extends keyof S & string>(
+  fixture: URL,
+  scenarios: S,
+  scenario: N,
+  params?: Parameters<S[N]>[0],
+  options: RunOptions = {},
+): Program {
+  const data: ScenarioData = { scenario, params };
+  return startProgram(
+    fixture,
+    scenarioPools(scenarios, scenario, params),
+    data,
+    options,
+  );
 }
 
 /** The statuses one service went through, in order. */

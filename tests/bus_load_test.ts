@@ -1,12 +1,13 @@
+/**
+ * The bus under load: a million messages from four publisher pools to four
+ * subscriber pools, one of them slow (scenario `load` of
+ * `fixtures/bus_scenarios.ts`).
+ */
 import assert from "node:assert/strict";
-import {
-  pools,
-  type ProgramConfig,
-  type ServiceSpec,
-} from "./fixtures/program.ts";
-import { startProgram, testEachTransport } from "./_helpers.ts";
+import { scenarios } from "./fixtures/bus_scenarios.ts";
+import { startScenario, testEachTransport } from "./_helpers.ts";
 
-const fixture = new URL("./fixtures/program.ts", import.meta.url);
+const fixture = new URL("./fixtures/bus_scenarios.ts", import.meta.url);
 const PER_PUBLISHER = 250_000;
 const PUBLISHERS = 4;
 const TOTAL = PER_PUBLISHER * PUBLISHERS;
@@ -15,33 +16,10 @@ const BUFFER = 1024;
 testEachTransport(
   "1,000,000 messages from 4 publisher pools reach 4 subscriber pools (one slow): exact, no duplicates, bounded",
   async () => {
-    const publisher = (name: string): ServiceSpec => ({
-      name,
-      publish: [{ queue: "q://load", count: PER_PUBLISHER }],
-    });
-    const subscriber = (name: string, slow = false): ServiceSpec => ({
-      name,
-      subscribe: [{
-        queue: "q://load",
-        reportAt: TOTAL,
-        ...(slow ? { slowEvery: 1000 } : {}),
-      }],
-    });
-    const config: ProgramConfig = {
-      pools: {
-        pub1: [publisher("P1")],
-        pub2: [publisher("P2")],
-        pub3: [publisher("P3")],
-        pub4: [publisher("P4")],
-        sub1: [subscriber("S1")],
-        sub2: [subscriber("S2")],
-        sub3: [subscriber("S3")],
-        slow: [subscriber("Slow", true)],
-      },
-    };
-    const program = startProgram(fixture, pools(config), config, {
-      bufferSize: BUFFER,
-    });
+    const program = startScenario(fixture, scenarios, "load", {
+      publishers: PUBLISHERS,
+      perPublisher: PER_PUBLISHER,
+    }, { bufferSize: BUFFER });
     let peakRss = 0;
     let peakHighWater = 0;
     const sampler = setInterval(() => {
@@ -54,17 +32,10 @@ testEachTransport(
       // process first, and the compiler's memory is no part of the bus's.
       readyRss = Deno.memoryUsage().rss;
       peakRss = readyRss;
-      const reached = await program.waitForReports<
-        {
-          service: string;
-          count: number;
-          duplicates: number;
-          outOfOrder: number;
-          publishers: number;
-        }
-      >(
+      const reached = await program.waitForReport(
+        "tally",
+        (r) => r.when === "reached",
         4,
-        (r) => (r as { reached?: number }).reached === TOTAL,
         240_000,
       );
       const topology = await program.main.topology();
@@ -79,13 +50,16 @@ testEachTransport(
         assert.equal(r.outOfOrder, 0, r.service);
         assert.equal(r.publishers, PUBLISHERS, r.service);
       }
-      const finals = program.reports<
-        { phase?: string; service: string; stats?: { count: number }[] }
-      >()
-        .filter((r) => r.phase === "terminate" && r.service.startsWith("S"));
+      const finals = program.reportsOf("tally").filter((r) =>
+        r.when === "terminate"
+      );
+      assert.deepEqual(
+        finals.map((f) => f.service).sort(),
+        ["S1", "S2", "S3", "Slow"],
+      );
       for (const f of finals) {
         assert.equal(
-          f.stats![0]!.count,
+          f.count,
           TOTAL,
           `${f.service}: nothing arrives twice or late`,
         );

@@ -1,19 +1,33 @@
+/**
+ * The lifecycle of services in pools: initialize → run → terminate, the
+ * order across pools, failures in each phase, and the stop. The programs are
+ * the named scenarios of `fixtures/lifecycle_scenarios.ts`.
+ */
 import assert from "node:assert/strict";
 import type { RunOptions } from "../mod.ts";
-import { pools, type ProgramConfig } from "./fixtures/program.ts";
-import { type Program, startProgram, statusesOf } from "./_helpers.ts";
+import {
+  type LifecycleScenario,
+  scenarios,
+} from "./fixtures/lifecycle_scenarios.ts";
+import {
+  type Program,
+  startProgram,
+  startScenario,
+  statusesOf,
+} from "./_helpers.ts";
 
-const fixture = new URL("./fixtures/program.ts", import.meta.url);
+const fixture = new URL("./fixtures/lifecycle_scenarios.ts", import.meta.url);
 
-function start(config: ProgramConfig, options: RunOptions = {}): Program {
-  return startProgram(fixture, pools(config), config, options);
+function start<N extends LifecycleScenario>(
+  scenario: N,
+  params?: Parameters<(typeof scenarios)[N]>[0],
+  options?: RunOptions,
+): Program {
+  return startScenario(fixture, scenarios, scenario, params, options);
 }
 
 Deno.test("Main.run() drives a service through its lifecycle in one pool", async () => {
-  const config: ProgramConfig = {
-    pools: { th1: [{ name: "Service_1", loop: true }] },
-  };
-  const program = start(config);
+  const program = start("onePool");
   await program.main.ready;
   const report = await program.stop();
   assert.deepEqual(report.failures, []);
@@ -22,18 +36,12 @@ Deno.test("Main.run() drives a service through its lifecycle in one pool", async
     "running",
     "terminated",
   ]);
-  const phases = program.reports<{ phase?: string }>().map((r) => r.phase);
+  const phases = program.reportsOf("phase").map((r) => r.phase);
   assert.deepEqual(phases, ["initialize", "run", "terminate"]);
 });
 
 Deno.test("Main.run() runs two pools, each service through its lifecycle", async () => {
-  const config: ProgramConfig = {
-    pools: {
-      th1: [{ name: "Service_1", loop: true }],
-      th2: [{ name: "Service_2", loop: true }],
-    },
-  };
-  const program = start(config);
+  const program = start("twoPools");
   await program.main.ready;
   const report = await program.stop();
   assert.deepEqual(report.failures, []);
@@ -47,18 +55,11 @@ Deno.test("Main.run() runs two pools, each service through its lifecycle", async
 });
 
 Deno.test("every initialize() finishes before any run() starts, across pools", async () => {
-  const config: ProgramConfig = {
-    pools: {
-      a: [{ name: "A1" }, { name: "A2" }],
-      b: [{ name: "B1" }],
-      c: [{ name: "C1" }],
-    },
-  };
-  const program = start(config);
+  const program = start("threePools");
   await program.main.ready;
-  await program.waitForReports(4, (r: { phase?: string }) => r.phase === "run");
+  await program.waitForReport("phase", (r) => r.phase === "run", 4);
   await program.stop();
-  const phases = program.reports<{ phase?: string }>().map((r) => r.phase)
+  const phases = program.reportsOf("phase").map((r) => r.phase)
     .filter((p) => p !== "terminate");
   const lastInit = phases.lastIndexOf("initialize");
   const firstRun = phases.indexOf("run");
@@ -67,13 +68,7 @@ Deno.test("every initialize() finishes before any run() starts, across pools", a
 
 for (const phase of ["initialize", "run", "terminate"] as const) {
   Deno.test(`a throw in ${phase}() puts only that service in error`, async () => {
-    const config: ProgramConfig = {
-      pools: {
-        th1: [{ name: "Bad", throwIn: phase }, { name: "Good", loop: true }],
-        th2: [{ name: "Other", loop: true }],
-      },
-    };
-    const program = start(config);
+    const program = start("throwsIn", { phase });
     await program.main.ready;
     if (phase !== "terminate") {
       await program.waitForLog((r) =>
@@ -110,25 +105,18 @@ for (const phase of ["initialize", "run", "terminate"] as const) {
 }
 
 Deno.test("services terminate in reverse order: pools last to first, services last to first", async () => {
-  const config: ProgramConfig = {
-    pools: {
-      p1: [{ name: "S1" }, { name: "S2" }],
-      p2: [{ name: "S3" }, { name: "S4" }],
-    },
-  };
-  const program = start(config);
+  const program = start("twoByTwo");
   await program.main.ready;
   await program.stop();
-  const order = program.reports<{ phase?: string; service: string }>()
+  const order = program.reportsOf("phase")
     .filter((r) => r.phase === "terminate").map((r) => r.service);
   assert.deepEqual(order, ["S4", "S3", "S2", "S1"]);
 });
 
 Deno.test("a terminate() that hangs is cut off by the terminate timeout", async () => {
-  const config: ProgramConfig = {
-    pools: { p1: [{ name: "Stuck", hangInTerminate: true }, { name: "Fine" }] },
-  };
-  const program = start(config, { terminateTimeout: 300 });
+  const program = start("hangingTerminate", undefined, {
+    terminateTimeout: 300,
+  });
   await program.main.ready;
   const report = await program.stop();
   assert.equal(report.failures.length, 1);
@@ -140,13 +128,7 @@ Deno.test("a terminate() that hangs is cut off by the terminate timeout", async 
 });
 
 Deno.test("main.stop() called inside a pool stops the whole program", async () => {
-  const config: ProgramConfig = {
-    pools: {
-      p1: [{ name: "Quitter", stopWhenDone: true }],
-      p2: [{ name: "Looper", loop: true }],
-    },
-  };
-  const program = start(config);
+  const program = start("stopFromPool");
   const report = await program.done;
   assert.deepEqual(report.failures, []);
   assert.ok(
@@ -161,30 +143,18 @@ Deno.test("main.stop() called inside a pool stops the whole program", async () =
 });
 
 Deno.test("in a pool, Main.isPrimary is false and Main.poolName names the pool", async () => {
-  const config: ProgramConfig = {
-    pools: {
-      first: [{ name: "Who", reportIdentity: true }],
-      second: [{ name: "Me", reportIdentity: true }],
-    },
-  };
-  const program = start(config);
-  const reports = await program.waitForReports<
-    {
-      service: string;
-      isPrimary: boolean;
-      poolName: string;
-      workerData: unknown;
-    }
-  >(
-    2,
-    (r) => (r as { isPrimary?: boolean }).isPrimary !== undefined,
-  );
+  const program = start("identity", { tag: "from the test" });
+  const reports = await program.waitForReport("identity", undefined, 2);
   await program.stop();
   const byService = Object.fromEntries(reports.map((r) => [r.service, r]));
   assert.equal(byService.Who!.isPrimary, false);
   assert.equal(byService.Who!.poolName, "first");
+  assert.equal(byService.Me!.isPrimary, false);
   assert.equal(byService.Me!.poolName, "second");
-  assert.deepEqual(byService.Me!.workerData, config);
+  assert.deepEqual(byService.Me!.workerData, {
+    scenario: "identity",
+    params: { tag: "from the test" },
+  });
 });
 
 Deno.test("a worker that never calls main.run() is reported after the start timeout", async () => {

@@ -13,11 +13,7 @@ Deno.test("SIGTERM during initialize(): no run() starts, and the stop is gracefu
   const status = await child.exit();
   const output = child.lines.join("\n");
   assert.equal(status.code, 0, output);
-  assert.deepEqual(
-    child.reports().filter((r) => r.phase === "run"),
-    [],
-    output,
-  );
+  assert.deepEqual(child.entered("run"), [], output);
   assert.deepEqual(
     child.result(),
     { failures: [], undelivered: [] },
@@ -64,7 +60,7 @@ Deno.test("a pool spinning in a synchronous loop is reported and the process exi
   assert.match(failures![0]!.message, /did not stop within \d+ ms/);
   // The other pool still stopped gracefully.
   assert.ok(
-    child.reports().some((r) => r.service === "A" && r.phase === "terminate"),
+    child.entered("terminate").includes("A"),
     output,
   );
 });
@@ -82,7 +78,5 @@ Deno.test("two SIGTERMs microseconds apart are one request: the stop is graceful
   const status = await child.exit();
   const output = child.lines.join("\n");
   assert.equal(status.code, 0, output);
-  const terminated = child.reports().filter((r) => r.phase === "terminate")
-    .map((r) => r.service);
-  assert.deepEqual(terminated, ["B", "A"], output);
+  assert.deepEqual(child.entered("terminate"), ["B", "A"], output);
 });
