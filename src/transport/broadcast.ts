@@ -85,6 +85,10 @@ export class BroadcastTransport implements Transport {
 
   send(to: readonly number[], message: WireMessage): Promise<void> | undefined {
     if (to.length === 0) return undefined;
+    if (this.#closed) {
+      for (const peer of to) this.#unsent.add(peer, message.queue, 1);
+      return undefined;
+    }
     this.#outbox.push({ message, to });
     return this.#outbox.full ? this.#outbox.whenSpace() : undefined;
   }

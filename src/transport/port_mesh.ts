@@ -47,9 +47,13 @@ export class PortMeshTransport implements Transport {
     for (let i = 0; i < to.length; i++) {
       const peer = to[i]!;
       const link = this.#links[peer];
-      const full = link === undefined
-        ? void this.#unsent.add(peer, message.queue, 1)
-        : link.push(message);
+      if (link === undefined) {
+        // The peer is gone (its departure and the table's change are on
+        // their way): counted, not lost silently.
+        this.#unsent.add(peer, message.queue, 1);
+        continue;
+      }
+      const full = link.push(message);
       if (full === undefined) continue;
       if (wait === undefined) wait = full;
       else (waits ??= [wait]).push(full);
