@@ -195,6 +195,93 @@ export interface ServiceContext {
   ): Promise<T>;
   /** Every subscription in every pool, by queue and pool. */
   topology(): Promise<Topology>;
+  /**
+   * One snapshot of the whole program's counters: every pool's
+   * subscriptions and services, and the pools (see the README,
+   * "Observability").
+   */
+  metrics(): Promise<MetricsSnapshot>;
   /** Logs {@linkcode ServiceContext.topology} as a tree. */
   dumpQueueTree(): Promise<void>;
+}
+
+/**
+ * A histogram with fixed buckets, as {@linkcode SubscriptionMetrics} gives
+ * the handler's time.
+ */
+export interface HistogramSnapshot {
+  /** The buckets' upper bounds, in seconds, ascending (`+Inf` is implied). */
+  bounds: number[];
+  /** Observations at or below each bound: cumulative, one per bound. */
+  cumulative: number[];
+  /** Every observation (the `+Inf` bucket). */
+  count: number;
+  /** The sum of the observations, in seconds. */
+  sum: number;
+}
+
+/**
+ * The counters of one subscription in {@linkcode MetricsSnapshot}. They are
+ * kept per service, pattern and group: they go on counting across an
+ * unsubscribe and a new subscription to the same pattern, and restart from
+ * zero only with the pool's worker.
+ */
+export interface SubscriptionMetrics {
+  /** The pool of the subscribing service. */
+  pool: string;
+  /** The subscribing service. */
+  service: string;
+  /** The queue or pattern subscribed to (never one concrete queue it matched). */
+  queue: string;
+  /** The group, when it is a competing consumer. */
+  group?: string | undefined;
+  /** Messages routed to the subscription (into its buffer or waiting behind it). */
+  published: number;
+  /** Messages handed to the handler. */
+  delivered: number;
+  /** Messages waiting for the handler now (a gauge). */
+  buffered: number;
+  /** Handler calls that threw or rejected. */
+  handlerErrors: number;
+  /** How long each handler call took, in seconds. */
+  handlerSeconds: HistogramSnapshot;
+}
+
+/** One service in {@linkcode MetricsSnapshot}. */
+export interface ServiceMetrics {
+  /** The service's pool. */
+  pool: string;
+  /** The service's name. */
+  service: string;
+  /** Its status now: `initialized`, `running`, `terminated` or `error`. */
+  status: string;
+  /** Times its pool restarted it (after `run()` failed or returned), since the worker started. */
+  restarts: number;
+}
+
+/** One pool in {@linkcode MetricsSnapshot}, as the main thread sees it. */
+export interface PoolMetrics {
+  /** The pool's name. */
+  pool: string;
+  /** Times its worker died and was started again. */
+  restarts: number;
+  /** Times its event loop stopped turning for longer than the stall threshold. */
+  stalls: number;
+  /** Whether it is stalled now (its counters are then missing from the snapshot). */
+  stalled: boolean;
+}
+
+/**
+ * The counters of the whole program at one moment, as `main.metrics()` and
+ * `ctx.metrics()` return it: plain data, ready for `JSON.stringify`.
+ */
+export interface MetricsSnapshot {
+  /** When it was taken (`Date.now()`). */
+  takenAt: number;
+  /** Every pool's subscriptions. */
+  subscriptions: SubscriptionMetrics[];
+  /** Every pool's services. */
+  services: ServiceMetrics[];
+  /** Every pool. */
+  pools: PoolMetrics[];
 }

@@ -5,13 +5,16 @@ import type {
   Logger,
   MessageHandler,
   MessageMeta,
+  MetricsSnapshot,
   PublishOptions,
   RequestOptions,
   SubscribeOptions,
   Subscription,
+  SubscriptionMetrics,
   Topology,
   Undelivered,
 } from "../types.ts";
+import { countersKey, SubscriptionCounters } from "./counters.ts";
 import type { SubscriptionEntry } from "./entry.ts";
 import { Inbound } from "./inbound.ts";
 import { MetaFactory } from "./meta.ts";
@@ -29,6 +32,8 @@ export interface PrimaryLink {
   unsubscribe(ids: string[]): Promise<void>;
   /** Collects every pool's part of the topology. */
   topology(): Promise<Topology>;
+  /** Collects every pool's counters. */
+  metrics(): Promise<MetricsSnapshot>;
 }
 
 /** Settings of one pool's bus. */
@@ -42,6 +47,8 @@ export interface BusOptions {
   primary: PrimaryLink;
   log: Logger;
   bufferSize: number;
+  /** Whether each handler call is timed (see `SubscriptionHost.timeHandlers`). */
+  timeHandlers: boolean;
   /** Reports a handler that threw or rejected; delivery goes on. */
   onHandlerError(service: string, error: unknown, meta: MessageMeta): void;
 }
@@ -55,7 +62,10 @@ export class PoolBus implements SubscriptionHost {
   readonly scheduler: Scheduler;
   readonly pool: string;
   readonly index: number;
+  readonly timeHandlers: boolean;
   #options: BusOptions;
+  /** Counters per service, pattern and group; they outlive subscriptions. */
+  #counters = new Map<string, SubscriptionCounters>();
   #transport: Transport;
   #log: Logger;
   #routes: Routes;
@@ -75,6 +85,7 @@ export class PoolBus implements SubscriptionHost {
     this.scheduler = options.scheduler;
     this.pool = options.pool;
     this.index = options.index;
+    this.timeHandlers = options.timeHandlers;
     this.#requests = new Requests(options.index, options.incarnation);
     this.#routes = new Routes(options.index);
     this.#metas = new MetaFactory(options.pools);
@@ -162,13 +173,19 @@ export class PoolBus implements SubscriptionHost {
       );
     }
     const id = `${this.index}.${this.#options.incarnation}.${this.#nextId++}`;
+    const key = countersKey(service, queue, group);
+    let counters = this.#counters.get(key);
+    if (counters === undefined) {
+      counters = new SubscriptionCounters(service, queue, group);
+      this.#counters.set(key, counters);
+    }
     const subscription = new LocalSubscription(
       this,
       id,
       service,
       queue,
       handler as MessageHandler<never>,
-      { group, concurrency, capacity },
+      { group, concurrency, capacity, counters },
     );
     this.#routes.add(subscription);
     await this.#options.primary.subscribe({
@@ -322,6 +339,27 @@ export class PoolBus implements SubscriptionHost {
       });
     }
     return topology;
+  }
+
+  /**
+   * This pool's subscription counters, one entry per service, pattern and
+   * group, with what waits in its live subscriptions as `buffered`.
+   */
+  metrics(): SubscriptionMetrics[] {
+    const buffered = new Map<SubscriptionCounters, number>();
+    for (const subscription of this.#routes.subscriptions()) {
+      const waiting = subscription.size + subscription.overflowed;
+      const counters = subscription.counters;
+      buffered.set(counters, (buffered.get(counters) ?? 0) + waiting);
+    }
+    return [...this.#counters.values()].map((counters) =>
+      counters.snapshot(this.pool, buffered.get(counters) ?? 0)
+    );
+  }
+
+  /** Every pool's counters; see `ServiceContext.metrics`. */
+  globalMetrics(): Promise<MetricsSnapshot> {
+    return this.#options.primary.metrics();
   }
 
   /** Every pool's subscriptions; see `ServiceContext.topology`. */

@@ -9,7 +9,14 @@ import type {
   SerializedError,
 } from "../errors.ts";
 import type { ServiceStatus } from "../service.ts";
-import type { LogLevel, LogRecord, Topology, Undelivered } from "../types.ts";
+import type {
+  LogLevel,
+  LogRecord,
+  ServiceMetrics,
+  SubscriptionMetrics,
+  Topology,
+  Undelivered,
+} from "../types.ts";
 import type { SubscriptionEntry } from "../bus/entry.ts";
 import type {
   TransportSetup,
@@ -37,7 +44,15 @@ export interface PoolConfig {
   terminateTimeout: number;
   bufferSize: number;
   stuckThreshold: number;
+  /** Whether handler calls are timed for the metrics' histogram. */
+  timeHandlers: boolean;
   runId: string;
+}
+
+/** One pool's part of a metrics snapshot. */
+export interface PoolMetricsPart {
+  subscriptions: SubscriptionMetrics[];
+  services: ServiceMetrics[];
 }
 
 /** Primary → worker. */
@@ -89,6 +104,7 @@ export type ToPool =
   }
   | { mf: 1; kind: "drain"; request: number }
   | { mf: 1; kind: "topology"; request: number }
+  | { mf: 1; kind: "metrics"; request: number }
   | { mf: 1; kind: "stopping" }
   | { mf: 1; kind: "stop" };
 
@@ -124,6 +140,8 @@ export type FromPool =
   | { mf: 1; kind: "drained"; request: number; busy: boolean }
   | { mf: 1; kind: "topology-request"; request: number }
   | { mf: 1; kind: "topology-part"; request: number; topology: Topology }
+  | { mf: 1; kind: "metrics-request"; request: number }
+  | { mf: 1; kind: "metrics-part"; request: number; part: PoolMetricsPart }
   | { mf: 1; kind: "stop-all" }
   | {
     mf: 1;

@@ -130,6 +130,7 @@ export class RunningBed implements TestBed {
         terminateTimeout: settings.terminateTimeout,
         bufferSize: settings.bufferSize,
         stuckThreshold: settings.stuckThreshold,
+        timeHandlers: true,
         runId: crypto.randomUUID(),
       },
     });
