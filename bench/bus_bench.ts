@@ -32,6 +32,10 @@
  *    handler, each transport. Yardstick: one bare message per post at the
  *    same pace between two workers, on a `MessageChannel` port for `ports`
  *    (target p99 ≤ 2×), on a BroadcastChannel for `broadcast` (information).
+ * 7. `metrics` — the cost of the metrics: rows 5 (same pool) and 1 (across
+ *    pools, `ports`) with every handler call timed for the histogram (the
+ *    default), against the same with `timeHandlers: false` (the counters
+ *    alone). Target ≥ 0.95×.
  *
  * The framework is timed from outside: its services log `REPORT {json}`
  * lines with their own clock (`performance.timeOrigin + performance.now()`,
@@ -93,7 +97,14 @@ const scale = Number(arg("scale") ?? 1);
 const json = Deno.args.includes("--json");
 /** Runs of each side of a rate row, alternating (yardstick, ours, …). */
 const REPEATS = Number(arg("repeat") ?? 2);
-const ROW_NAMES = ["cross", "idle", "blocked", "local", "latency"] as const;
+const ROW_NAMES = [
+  "cross",
+  "idle",
+  "blocked",
+  "local",
+  "latency",
+  "metrics",
+] as const;
 type RowName = typeof ROW_NAMES[number];
 /** The issue's row numbers. */
 const NUMBERED: Record<string, [RowName, Transport?]> = {
@@ -103,6 +114,7 @@ const NUMBERED: Record<string, [RowName, Transport?]> = {
   "4": ["blocked"],
   "5": ["local"],
   "6": ["latency"],
+  "7": ["metrics"],
 };
 const only = arg("only")?.split(",").map((entry): [RowName, Transport?] => {
   const [key = "", given] = entry.split(":");
@@ -110,7 +122,7 @@ const only = arg("only")?.split(",").map((entry): [RowName, Transport?] => {
   const transport = given ?? numberedTransport;
   if (!ROW_NAMES.includes(name as RowName)) {
     throw new TypeError(
-      `--only: unknown row "${entry}" (1–6, or ${ROW_NAMES.join(", ")})`,
+      `--only: unknown row "${entry}" (1–7, or ${ROW_NAMES.join(", ")})`,
     );
   }
   if (transport !== undefined && !TRANSPORTS.includes(transport as Transport)) {
@@ -284,11 +296,15 @@ function merge(measurements: Measurement[]): Measurement {
 
 // ---- the framework --------------------------------------------------------
 
+/** Whether the program times each handler call (`RunOptions.timeHandlers`). */
+type Timing = "timed" | "untimed";
+
 /** Runs the bench program with `config` until its publisher is done, then stops it. */
 async function runProgram(
   config: BenchConfig,
   subscriptions: number,
   transport: Transport,
+  timing: Timing = "timed",
 ): Promise<RunResult> {
   const main = new Main();
   main.servicePools = pools(config);
@@ -321,6 +337,7 @@ async function runProgram(
     // The blocked row blocks a pool on purpose, for 2 s.
     stallThreshold: 4 * BLOCK_MS,
     stuckThreshold: 4 * BLOCK_MS,
+    timeHandlers: timing === "timed",
   });
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = new Promise<boolean>((resolve) => {
@@ -367,13 +384,16 @@ async function runProgram(
   return { starts, ends, blocked, problems };
 }
 
-async function oursLocal(subscribers: number): Promise<Measurement> {
+async function oursLocal(
+  subscribers: number,
+  timing: Timing = "timed",
+): Promise<Measurement> {
   const config: BenchConfig = {
     pools: { bench: { publisher: true, subscriptions: subscribers } },
     rounds: LOCAL,
   };
   return measure(
-    await runProgram(config, subscribers, "ports"),
+    await runProgram(config, subscribers, "ports", timing),
     LOCAL,
     subscribers,
   );
@@ -385,6 +405,7 @@ async function oursCross(
   receivers: number,
   plan: Round[],
   others: Record<string, PoolSpec> = {},
+  timing: Timing = "timed",
 ): Promise<Measurement> {
   const config: BenchConfig = {
     pools: { publisher: { publisher: true } },
@@ -395,7 +416,7 @@ async function oursCross(
   }
   Object.assign(config.pools, others);
   return measure(
-    await runProgram(config, receivers, transport),
+    await runProgram(config, receivers, transport, timing),
     plan,
     receivers,
   );
@@ -933,6 +954,37 @@ if (import.meta.main) {
       merge(oursRuns),
       merge(rawRuns),
       transport === "ports" ? 2 : undefined,
+    );
+  }
+
+  for (const subscribers of runs("metrics") ? [1, 4] : []) {
+    progress(`same pool, ${subscribers} subscriber(s), metrics cost`);
+    const [off, on] = await alternate(
+      () => oursLocal(subscribers, "untimed"),
+      () => oursLocal(subscribers, "timed"),
+    );
+    addRateRow(
+      `7. same pool, ${
+        plural(subscribers, "subscriber")
+      }, handlers timed (vs not)`,
+      on,
+      off,
+      0.95,
+    );
+  }
+  for (const receivers of runs("metrics") ? [1, 4] : []) {
+    progress(`across pools, ${receivers} subscriber pool(s), metrics cost`);
+    const [off, on] = await alternate(
+      () => oursCross("ports", receivers, CROSS, {}, "untimed"),
+      () => oursCross("ports", receivers, CROSS, {}, "timed"),
+    );
+    addRateRow(
+      `7. across pools, ${
+        plural(receivers, "subscriber pool")
+      }, ports, handlers timed (vs not)`,
+      on,
+      off,
+      0.95,
     );
   }
 
