@@ -58,6 +58,7 @@ export {
   TimeoutError,
 } from "./src/errors.ts";
 export type {
+  HandlerTiming,
   HistogramSnapshot,
   Logger,
   LogLevel,

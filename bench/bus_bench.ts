@@ -33,9 +33,10 @@
  *    same pace between two workers, on a `MessageChannel` port for `ports`
  *    (target p99 ≤ 2×), on a BroadcastChannel for `broadcast` (information).
  * 7. `metrics` — the cost of the metrics: rows 5 (same pool) and 1 (across
- *    pools, `ports`) with every handler call timed for the histogram (the
- *    default), against the same with `timeHandlers: false` (the counters
- *    alone). Target ≥ 0.95×.
+ *    pools, `ports`) with the default `handlerTiming: "sampled"`, against
+ *    the same with `"off"` (the counters alone, no clock read). Target
+ *    ≥ 0.95×. Then, for information, `"every"` (each call timed) against
+ *    `"off"`, same pool, 1 subscriber.
  *
  * The framework is timed from outside: its services log `REPORT {json}`
  * lines with their own clock (`performance.timeOrigin + performance.now()`,
@@ -64,7 +65,7 @@
  * @module
  */
 import { Main } from "../mod.ts";
-import type { LogRecord } from "../mod.ts";
+import type { HandlerTiming, LogRecord } from "../mod.ts";
 import {
   type BenchConfig,
   type BenchReport,
@@ -296,15 +297,15 @@ function merge(measurements: Measurement[]): Measurement {
 
 // ---- the framework --------------------------------------------------------
 
-/** Whether the program times each handler call (`RunOptions.timeHandlers`). */
-type Timing = "timed" | "untimed";
+/** Which handler calls the program times (`RunOptions.handlerTiming`). */
+type Timing = HandlerTiming;
 
 /** Runs the bench program with `config` until its publisher is done, then stops it. */
 async function runProgram(
   config: BenchConfig,
   subscriptions: number,
   transport: Transport,
-  timing: Timing = "timed",
+  timing: Timing = "sampled",
 ): Promise<RunResult> {
   const main = new Main();
   main.servicePools = pools(config);
@@ -337,7 +338,7 @@ async function runProgram(
     // The blocked row blocks a pool on purpose, for 2 s.
     stallThreshold: 4 * BLOCK_MS,
     stuckThreshold: 4 * BLOCK_MS,
-    timeHandlers: timing === "timed",
+    handlerTiming: timing,
   });
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = new Promise<boolean>((resolve) => {
@@ -386,7 +387,7 @@ async function runProgram(
 
 async function oursLocal(
   subscribers: number,
-  timing: Timing = "timed",
+  timing: Timing = "sampled",
 ): Promise<Measurement> {
   const config: BenchConfig = {
     pools: { bench: { publisher: true, subscriptions: subscribers } },
@@ -405,7 +406,7 @@ async function oursCross(
   receivers: number,
   plan: Round[],
   others: Record<string, PoolSpec> = {},
-  timing: Timing = "timed",
+  timing: Timing = "sampled",
 ): Promise<Measurement> {
   const config: BenchConfig = {
     pools: { publisher: { publisher: true } },
@@ -957,34 +958,38 @@ if (import.meta.main) {
     );
   }
 
-  for (const subscribers of runs("metrics") ? [1, 4] : []) {
-    progress(`same pool, ${subscribers} subscriber(s), metrics cost`);
-    const [off, on] = await alternate(
-      () => oursLocal(subscribers, "untimed"),
-      () => oursLocal(subscribers, "timed"),
-    );
-    addRateRow(
-      `7. same pool, ${
-        plural(subscribers, "subscriber")
-      }, handlers timed (vs not)`,
-      on,
-      off,
-      0.95,
-    );
-  }
-  for (const receivers of runs("metrics") ? [1, 4] : []) {
-    progress(`across pools, ${receivers} subscriber pool(s), metrics cost`);
-    const [off, on] = await alternate(
-      () => oursCross("ports", receivers, CROSS, {}, "untimed"),
-      () => oursCross("ports", receivers, CROSS, {}, "timed"),
-    );
-    addRateRow(
-      `7. across pools, ${
-        plural(receivers, "subscriber pool")
-      }, ports, handlers timed (vs not)`,
-      on,
-      off,
-      0.95,
+  const metricsCost = async (
+    what: string,
+    side: (timing: Timing) => Promise<Measurement>,
+    timing: Timing,
+    target: number | undefined,
+  ): Promise<void> => {
+    progress(`${what}, handlerTiming ${timing} vs off`);
+    const [off, on] = await alternate(() => side("off"), () => side(timing));
+    addRateRow(`7. ${what}, timing ${timing} (vs off)`, on, off, target);
+  };
+  if (runs("metrics")) {
+    for (const subscribers of [1, 4]) {
+      await metricsCost(
+        `same pool, ${plural(subscribers, "subscriber")}`,
+        (timing) => oursLocal(subscribers, timing),
+        "sampled",
+        0.95,
+      );
+    }
+    for (const receivers of [1, 4]) {
+      await metricsCost(
+        `across pools, ${plural(receivers, "subscriber pool")}, ports`,
+        (timing) => oursCross("ports", receivers, CROSS, {}, timing),
+        "sampled",
+        0.95,
+      );
+    }
+    await metricsCost(
+      "same pool, 1 subscriber",
+      (timing) => oursLocal(1, timing),
+      "every",
+      undefined,
     );
   }
 

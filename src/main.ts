@@ -1,3 +1,4 @@
+import { checkHandlerTiming } from "./bus/counters.ts";
 import { StateError } from "./errors.ts";
 import { consoleSink, resolveLogLevel } from "./logger.ts";
 import { readEnv } from "./_util/env.ts";
@@ -15,6 +16,7 @@ import type { ServiceErrorEvent } from "./error_event.ts";
 import { Service, type ServiceEntry } from "./service.ts";
 import { checkDuration } from "./_util/duration.ts";
 import type {
+  HandlerTiming,
   LogLevel,
   LogRecord,
   MetricsSnapshot,
@@ -55,11 +57,11 @@ export interface RunOptions {
   /** How long a worker may take to call `main.run()`, in ms. Default 60 000. */
   startTimeout?: number;
   /**
-   * Time every handler call for `magic_foundation_handler_duration_seconds`
-   * (two `performance.now()` calls per message). With `false`, the other
-   * counters are still kept and the histogram stays empty. Default `true`.
+   * Which handler calls are timed for the handler-time histogram
+   * (`magic_foundation_handler_duration_seconds`): `"sampled"` (one call in 32), `"every"` or `"off"`; see
+   * {@linkcode HandlerTiming}. Default `"sampled"`.
    */
-  timeHandlers?: boolean;
+  handlerTiming?: HandlerTiming;
   /** The default buffer of a subscription, in messages. Default 1024. */
   bufferSize?: number;
   /** The log level. Default: `MAGIC_FOUNDATION_LOG`, else `info`. */
@@ -518,7 +520,7 @@ function resolveOptions(options: RunOptions): PrimarySettings {
       terminateTimeout,
       bufferSize: checkBufferSize(options.bufferSize ?? 1024),
       stuckThreshold: number("stuckThreshold", options.stuckThreshold, 5000),
-      timeHandlers: options.timeHandlers ?? true,
+      handlerTiming: checkHandlerTiming("Cannot run", options.handlerTiming),
       runId: crypto.randomUUID(),
     },
   };

@@ -9,7 +9,9 @@ import {
   type SubscriptionMetrics,
   type TransportKind,
 } from "@magic/foundation";
+import { MetricsService } from "@magic/foundation/metrics";
 import { startServices } from "@magic/foundation/testing";
+import { promtool } from "./fixtures/promtool.ts";
 
 const MESSAGES = 1234;
 /** Concrete queues the messages are spread over; both patterns match each. */
@@ -57,6 +59,7 @@ for (const transport of ["ports", "broadcast"] as TransportKind[]) {
       pools: { a: [star, new Producer("producer")], b: [rest] },
       bufferSize: 16,
       transport,
+      handlerTiming: "every",
       logSink: () => {},
     });
     try {
@@ -109,3 +112,122 @@ for (const transport of ["ports", "broadcast"] as TransportKind[]) {
     }
   });
 }
+
+Deno.test("MetricsService serves GET /metrics: one series per pattern, exact counts, valid for promtool", async () => {
+  const star = new Counter("star", "q://orders/*");
+  const rest = new Counter("rest", "q://orders/>");
+  const metrics = new MetricsService({ port: 0 });
+  const bed = await startServices({
+    pools: { a: [star, new Producer("producer")], b: [rest], ops: [metrics] },
+    handlerTiming: "every",
+    logSink: () => {},
+  });
+  try {
+    await Promise.all([star.done.promise, rest.done.promise]);
+    const base = `http://127.0.0.1:${metrics.addr!.port}`;
+    const response = await fetch(`${base}/metrics`);
+    assert.equal(response.status, 200);
+    assert.equal(
+      response.headers.get("content-type"),
+      "text/plain; version=0.0.4; charset=utf-8",
+    );
+    const text = await response.text();
+    const samples = (name: string, queue: string): string[] =>
+      text.split("\n").filter((line) =>
+        line.startsWith(`magic_foundation_${name}{queue="${queue}",`)
+      );
+    // However many concrete queues matched, one series per pattern.
+    assert.deepEqual(samples("published_total", "q://orders/*"), [
+      `magic_foundation_published_total{queue="q://orders/*",pool="a",service="star"} ${MESSAGES}`,
+    ]);
+    assert.deepEqual(samples("delivered_total", "q://orders/>"), [
+      `magic_foundation_delivered_total{queue="q://orders/>",pool="b",service="rest"} ${MESSAGES}`,
+    ]);
+    assert.deepEqual(
+      samples("handler_duration_seconds_count", "q://orders/*"),
+      [
+        `magic_foundation_handler_duration_seconds_count{queue="q://orders/*",pool="a",service="star"} ${MESSAGES}`,
+      ],
+    );
+    assert.ok(!text.includes("q://orders/0"), "no concrete queue as a label");
+    for (
+      const name of [
+        "magic_foundation_buffered{",
+        "magic_foundation_handler_errors_total{",
+        "magic_foundation_service_restarts_total{",
+        "magic_foundation_pool_stalls_total{",
+      ]
+    ) {
+      assert.ok(text.includes(name), name);
+    }
+    const result = await promtool(text);
+    if ("problems" in result) assert.equal(result.problems, "");
+
+    const missing = await fetch(`${base}/`);
+    await missing.body?.cancel();
+    assert.equal(missing.status, 404);
+    const posted = await fetch(`${base}/metrics`, { method: "POST" });
+    await posted.body?.cancel();
+    assert.equal(posted.status, 405);
+  } finally {
+    await bed.stop();
+  }
+  assert.equal(metrics.addr, undefined, "the server stopped");
+});
+
+Deno.test("MetricsService refuses a port in use with AddrInUse naming it", async () => {
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen(): void {} },
+    () => new Response(),
+  );
+  const metrics = new MetricsService({ port: server.addr.port });
+  const quiet = (): void => {};
+  const ctx = {
+    log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+  } as unknown as ServiceContext;
+  assert.throws(() => metrics.initialize(ctx), {
+    name: "AddrInUse",
+    message:
+      `Cannot start MetricsService "MetricsService": 127.0.0.1:${server.addr.port} is already in use`,
+  });
+});
+
+Deno.test("handlerTiming: sampled (default) times one handler call in 32, off times none", async () => {
+  for (const timing of ["sampled", "off"] as const) {
+    const star = new Counter("star", "q://orders/*");
+    const bed = await startServices({
+      pools: { a: [star, new Producer("producer")] },
+      handlerTiming: timing === "sampled" ? undefined : timing,
+      logSink: () => {},
+    });
+    try {
+      await star.done.promise;
+      const s = only(
+        (await bed.context.metrics()).subscriptions,
+        "q://orders/*",
+      );
+      assert.equal(s.delivered, MESSAGES);
+      const { count, cumulative } = s.handlerSeconds;
+      if (timing === "off") {
+        assert.equal(count, 0);
+      } else {
+        // Calls 1, 33, 65, …: one in 32, the first included.
+        assert.equal(count, Math.ceil(MESSAGES / 32));
+      }
+      assert.ok(cumulative.at(-1)! <= count);
+    } finally {
+      await bed.stop();
+    }
+  }
+  await assert.rejects(
+    startServices({
+      pools: { a: [new Producer("producer")] },
+      handlerTiming: "always" as "every",
+    }),
+    {
+      name: "TypeError",
+      message:
+        'Cannot start services: handlerTiming must be "sampled", "every" or "off", got "always"',
+    },
+  );
+});

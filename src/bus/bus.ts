@@ -2,6 +2,7 @@ import { NoRespondersError, QueueNameError, StateError } from "../errors.ts";
 import type { Scheduler } from "../scheduler.ts";
 import type { Transport } from "../transport/transport.ts";
 import type {
+  HandlerTiming,
   Logger,
   MessageHandler,
   MessageMeta,
@@ -14,7 +15,11 @@ import type {
   Topology,
   Undelivered,
 } from "../types.ts";
-import { countersKey, SubscriptionCounters } from "./counters.ts";
+import {
+  countersKey,
+  SubscriptionCounters,
+  timingInterval,
+} from "./counters.ts";
 import type { SubscriptionEntry } from "./entry.ts";
 import { Inbound } from "./inbound.ts";
 import { MetaFactory } from "./meta.ts";
@@ -47,8 +52,8 @@ export interface BusOptions {
   primary: PrimaryLink;
   log: Logger;
   bufferSize: number;
-  /** Whether each handler call is timed (see `SubscriptionHost.timeHandlers`). */
-  timeHandlers: boolean;
+  /** Which handler calls are timed. */
+  handlerTiming: HandlerTiming;
   /** Reports a handler that threw or rejected; delivery goes on. */
   onHandlerError(service: string, error: unknown, meta: MessageMeta): void;
 }
@@ -62,7 +67,7 @@ export class PoolBus implements SubscriptionHost {
   readonly scheduler: Scheduler;
   readonly pool: string;
   readonly index: number;
-  readonly timeHandlers: boolean;
+  readonly timeEvery: number;
   #options: BusOptions;
   /** Counters per service, pattern and group; they outlive subscriptions. */
   #counters = new Map<string, SubscriptionCounters>();
@@ -85,7 +90,7 @@ export class PoolBus implements SubscriptionHost {
     this.scheduler = options.scheduler;
     this.pool = options.pool;
     this.index = options.index;
-    this.timeHandlers = options.timeHandlers;
+    this.timeEvery = timingInterval(options.handlerTiming);
     this.#requests = new Requests(options.index, options.incarnation);
     this.#routes = new Routes(options.index);
     this.#metas = new MetaFactory(options.pools);

@@ -1,4 +1,8 @@
-import type { HistogramSnapshot, SubscriptionMetrics } from "../types.ts";
+import type {
+  HandlerTiming,
+  HistogramSnapshot,
+  SubscriptionMetrics,
+} from "../types.ts";
 
 /**
  * Upper bounds of the handler-time buckets, in seconds: fixed, so that a
@@ -18,6 +22,30 @@ export const HANDLER_BUCKETS: readonly number[] = Object.freeze([
   1,
   5,
 ]);
+
+/** With `handlerTiming: "sampled"`, one handler call in this many is timed. */
+export const SAMPLE_EVERY = 32;
+
+/** How often handler calls are timed: every `n`th (0: never). */
+export function timingInterval(timing: HandlerTiming): number {
+  return timing === "every" ? 1 : timing === "off" ? 0 : SAMPLE_EVERY;
+}
+
+/** The `handlerTiming` option, checked (`where` starts the error message). */
+export function checkHandlerTiming(
+  where: string,
+  option: unknown,
+): HandlerTiming {
+  if (option === undefined) return "sampled";
+  if (option === "sampled" || option === "every" || option === "off") {
+    return option;
+  }
+  throw new TypeError(
+    `${where}: handlerTiming must be "sampled", "every" or "off", got ${
+      JSON.stringify(option)
+    }`,
+  );
+}
 
 /**
  * The counters of one service's subscriptions to one pattern (and group) in

@@ -24,10 +24,12 @@ interface Segment {
 export interface SubscriptionHost {
   readonly scheduler: Scheduler;
   /**
-   * Whether each handler call is timed into the counters' histogram (two
-   * `performance.now()` calls per message).
+   * Every how many handler calls one is timed into the counters' histogram
+   * (0: none; the first call is one of them). Timing costs
+   * two `performance.now()` calls, about 0.2 µs: 30% of the same-pool
+   * throughput if every call were timed (bench row 7).
    */
-  readonly timeHandlers: boolean;
+  readonly timeEvery: number;
   /** Called when a handler throws or rejects. */
   handlerFailed(
     subscription: LocalSubscription,
@@ -260,7 +262,9 @@ export class LocalSubscription {
     const scheduler = this.#host.scheduler;
     const handler = this.handler as MessageHandler<unknown>;
     const counters = this.counters;
-    const timed = this.#host.timeHandlers;
+    const every = this.#host.timeEvery;
+    // Calls 1, 1 + every, 1 + 2 × every, … are timed (none when 0).
+    const remainder = 1 % every;
     try {
       while (!this.closed && this.#items.length > 0) {
         const data = this.#items.firstA();
@@ -268,6 +272,7 @@ export class LocalSubscription {
         this.#advance();
         this.delivered++;
         counters.delivered++;
+        const timed = every !== 0 && counters.delivered % every === remainder;
         const started = timed ? performance.now() : 0;
         try {
           const result = handler(data, meta);

@@ -82,7 +82,7 @@ export class PoolRuntime implements RunnerHost {
       primary: this.#primaryLink(),
       log: this.#log,
       bufferSize: init.config.bufferSize,
-      timeHandlers: init.config.timeHandlers,
+      handlerTiming: init.config.handlerTiming,
       onHandlerError: (service, error, meta) =>
         this.#reportError(service, "handler", error, meta.queue),
     });

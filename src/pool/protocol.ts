@@ -10,6 +10,7 @@ import type {
 } from "../errors.ts";
 import type { ServiceStatus } from "../service.ts";
 import type {
+  HandlerTiming,
   LogLevel,
   LogRecord,
   ServiceMetrics,
@@ -44,8 +45,8 @@ export interface PoolConfig {
   terminateTimeout: number;
   bufferSize: number;
   stuckThreshold: number;
-  /** Whether handler calls are timed for the metrics' histogram. */
-  timeHandlers: boolean;
+  /** Which handler calls are timed for the metrics' histogram. */
+  handlerTiming: HandlerTiming;
   runId: string;
 }
 
