@@ -75,6 +75,8 @@ export class LocalSubscription {
   #overflowHead = 0;
   /** `delivered` at the last `stalled()` call that saw progress, and when. */
   #stall = { delivered: 0, since: 0, reported: false };
+  /** Handler calls until the next timed one; 0: none is timed. */
+  #untilTimed: number;
 
   constructor(
     host: SubscriptionHost,
@@ -98,6 +100,7 @@ export class LocalSubscription {
     this.concurrency = options.concurrency;
     this.capacity = options.capacity;
     this.counters = options.counters;
+    this.#untilTimed = host.timeEvery === 0 ? 0 : 1;
     this.#lowWater = options.capacity -
       Math.max(1, Math.floor(options.capacity / 4));
   }
@@ -263,8 +266,6 @@ export class LocalSubscription {
     const handler = this.handler as MessageHandler<unknown>;
     const counters = this.counters;
     const every = this.#host.timeEvery;
-    // Calls 1, 1 + every, 1 + 2 × every, … are timed (none when 0).
-    const remainder = 1 % every;
     try {
       while (!this.closed && this.#items.length > 0) {
         const data = this.#items.firstA();
@@ -272,7 +273,13 @@ export class LocalSubscription {
         this.#advance();
         this.delivered++;
         counters.delivered++;
-        const timed = every !== 0 && counters.delivered % every === remainder;
+        // Calls 1, 1 + every, 1 + 2 × every, … are timed (none when 0): a
+        // countdown, cheaper than a modulo per message.
+        let timed = false;
+        if (this.#untilTimed > 0 && --this.#untilTimed === 0) {
+          this.#untilTimed = every;
+          timed = true;
+        }
         const started = timed ? performance.now() : 0;
         try {
           const result = handler(data, meta);
