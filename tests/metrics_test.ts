@@ -12,6 +12,13 @@ import {
 import { MetricsService } from "@magic/foundation/metrics";
 import { startServices } from "@magic/foundation/testing";
 import { promtool } from "./fixtures/promtool.ts";
+import { startScenario, statusesOf, testEachTransport } from "./_helpers.ts";
+import {
+  MESSAGES as WORKLOAD,
+  scenarios,
+} from "./fixtures/metrics_scenarios.ts";
+
+const fixture = new URL("./fixtures/metrics_scenarios.ts", import.meta.url);
 
 const MESSAGES = 1234;
 /** Concrete queues the messages are spread over; both patterns match each. */
@@ -230,4 +237,78 @@ Deno.test("handlerTiming: sampled (default) times one handler call in 32, off ti
         'Cannot start services: handlerTiming must be "sampled", "every" or "off", got "always"',
     },
   );
+});
+
+testEachTransport(
+  "main.metrics() on real workers: exact counts, a service restart, a pool stall",
+  async () => {
+    const program = startScenario(
+      fixture,
+      scenarios,
+      "workload",
+      { blockMs: 800 },
+      { stallThreshold: 200, handlerTiming: "every" },
+    );
+    try {
+      await program.waitForReport("received", () => true, 2);
+      await program.waitForReport("unblocked");
+      await program.waitUntil(() =>
+        statusesOf(program.statuses, "c", "flaky").filter((s) =>
+          s === "running"
+        ).length >= 2
+      );
+      const snapshot = await program.main.metrics();
+      for (
+        const [queue, pool, service] of [
+          ["q://orders/*", "a", "star"],
+          ["q://orders/>", "b", "rest"],
+        ] as const
+      ) {
+        const s = only(snapshot.subscriptions, queue);
+        assert.deepEqual(
+          [s.pool, s.service, s.published, s.delivered, s.handlerErrors],
+          [pool, service, WORKLOAD, WORKLOAD, 0],
+        );
+        assert.equal(s.handlerSeconds.count, WORKLOAD);
+      }
+      const flaky = snapshot.services.find((s) => s.service === "flaky");
+      assert.deepEqual(flaky, {
+        pool: "c",
+        service: "flaky",
+        status: "running",
+        restarts: 1,
+      });
+      const d = snapshot.pools.find((p) => p.pool === "d");
+      assert.equal(d?.stalls, 1, "pool d stalled once");
+      assert.ok(snapshot.pools.every((p) => p.restarts === 0));
+      assert.deepEqual(
+        snapshot.pools.filter((p) => p.pool !== "d").map((p) => p.stalls),
+        [0, 0, 0],
+      );
+    } finally {
+      await program.stop();
+    }
+    await assert.rejects(program.main.metrics(), {
+      name: "StateError",
+      message: "Cannot read the metrics: the program is not running",
+    });
+  },
+);
+
+Deno.test("ctx.metrics() counts what waits for a busy handler as buffered, and what it took as delivered", async () => {
+  const release = Promise.withResolvers<void>();
+  class Slow extends Service {
+    override async initialize(ctx: ServiceContext): Promise<void> {
+      await ctx.subscribe("q://slow", () => release.promise);
+    }
+  }
+  await using bed = await startServices({ pools: { a: [new Slow("slow")] } });
+  for (let n = 0; n < 5; n++) await bed.publish("q://slow", n);
+  let s = only((await bed.context.metrics()).subscriptions, "q://slow");
+  for (let i = 0; i < 100 && s.published < 5; i++) {
+    // The messages cross from the bed's pool; the snapshot request follows them.
+    s = only((await bed.context.metrics()).subscriptions, "q://slow");
+  }
+  assert.deepEqual([s.published, s.delivered, s.buffered], [5, 1, 4]);
+  release.resolve();
 });
