@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  type MetricsSnapshot,
   Service,
   type ServiceContext,
   type SubscriptionMetrics,
@@ -311,4 +312,28 @@ Deno.test("ctx.metrics() counts what waits for a busy handler as buffered, and w
   }
   assert.deepEqual([s.published, s.delivered, s.buffered], [5, 1, 4]);
   release.resolve();
+});
+
+Deno.test("ctx.metrics() drops a pattern's counters with its last subscription: per-session queues leave no series", async () => {
+  await using bed = await startServices({ pools: { a: [] } });
+  const ctx = bed.context;
+  const queues = (snapshot: MetricsSnapshot): string[] =>
+    snapshot.subscriptions.map((s) => s.queue).filter((q) =>
+      q.startsWith("q://session/")
+    ).sort();
+  const first = await ctx.subscribe("q://session/1", () => {});
+  const again = await ctx.subscribe("q://session/1", () => {});
+  const other = await ctx.subscribe("q://session/2", () => {});
+  assert.deepEqual(queues(await ctx.metrics()), [
+    "q://session/1",
+    "q://session/2",
+  ]);
+  await first.unsubscribe();
+  assert.deepEqual(queues(await ctx.metrics()), [
+    "q://session/1",
+    "q://session/2",
+  ], "one subscription to q://session/1 is left");
+  await again.unsubscribe();
+  await other.unsubscribe();
+  assert.deepEqual(queues(await ctx.metrics()), []);
 });

@@ -69,7 +69,7 @@ export class PoolBus implements SubscriptionHost {
   readonly index: number;
   readonly timeEvery: number;
   #options: BusOptions;
-  /** Counters per service, pattern and group; they outlive subscriptions. */
+  /** Counters per service, pattern and group, while a subscription uses them. */
   #counters = new Map<string, SubscriptionCounters>();
   #transport: Transport;
   #log: Logger;
@@ -184,6 +184,7 @@ export class PoolBus implements SubscriptionHost {
       counters = new SubscriptionCounters(service, queue, group);
       this.#counters.set(key, counters);
     }
+    counters.live++;
     const subscription = new LocalSubscription(
       this,
       id,
@@ -238,7 +239,13 @@ export class PoolBus implements SubscriptionHost {
   async #remove(subscriptions: LocalSubscription[]): Promise<void> {
     const live = subscriptions.filter((s) => !s.closed);
     if (live.length === 0) return;
-    for (const subscription of live) this.#routes.remove(subscription);
+    for (const subscription of live) {
+      this.#routes.remove(subscription);
+      if (--subscription.counters.live === 0) {
+        const { service, queue, group } = subscription;
+        this.#counters.delete(countersKey(service, queue, group));
+      }
+    }
     for (const subscription of live) {
       const rest = subscription.close();
       if (subscription.group !== undefined) {

@@ -50,8 +50,9 @@ export function checkHandlerTiming(
 /**
  * The counters of one service's subscriptions to one pattern (and group) in
  * one pool. Plain number fields and one typed array: counting a message
- * allocates nothing. They outlive the subscription, so a counter never goes
- * back while the worker lives.
+ * allocates nothing. They are shared by the service's live subscriptions to
+ * that pattern, and dropped with the last of them: a service that subscribes
+ * to a queue per session leaves no counters behind.
  */
 export class SubscriptionCounters {
   readonly service: string;
@@ -67,6 +68,8 @@ export class SubscriptionCounters {
   readonly buckets = new Float64Array(HANDLER_BUCKETS.length + 1);
   /** Sum of the handler times, in ms. */
   sumMs = 0;
+  /** The live subscriptions counting here. */
+  live = 0;
 
   constructor(service: string, queue: string, group: string | undefined) {
     this.service = service;

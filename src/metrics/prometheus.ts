@@ -8,7 +8,24 @@ import type {
   SubscriptionMetrics,
 } from "../types.ts";
 
-/** The `Content-Type` of the Prometheus text exposition format. */
+/**
+ * The `Content-Type` of the Prometheus text exposition format.
+ *
+ * @example Serving a rendered snapshot yourself
+ * ```ts
+ * import {
+ *   PROMETHEUS_CONTENT_TYPE,
+ *   renderPrometheus,
+ * } from "@magic/foundation/metrics";
+ * import assert from "node:assert/strict";
+ *
+ * const empty = { takenAt: 0, subscriptions: [], services: [], pools: [] };
+ * const response = new Response(renderPrometheus(empty), {
+ *   headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
+ * });
+ * assert.match(response.headers.get("content-type")!, /version=0\.0\.4/);
+ * ```
+ */
 export const PROMETHEUS_CONTENT_TYPE =
   "text/plain; version=0.0.4; charset=utf-8";
 

@@ -6,7 +6,21 @@ import { Service, type ServiceOptions } from "../service.ts";
 import type { Logger, ServiceContext } from "../types.ts";
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "./prometheus.ts";
 
-/** The options of {@linkcode MetricsService}. */
+/**
+ * The options of {@linkcode MetricsService}.
+ *
+ * @example On every interface, a port of its own
+ * ```ts
+ * import {
+ *   MetricsService,
+ *   type MetricsServiceOptions,
+ * } from "@magic/foundation/metrics";
+ * import assert from "node:assert/strict";
+ *
+ * const options: MetricsServiceOptions = { hostname: "0.0.0.0", port: 9464 };
+ * assert.equal(new MetricsService(options).port, 9464);
+ * ```
+ */
 export interface MetricsServiceOptions {
   /** The interface to listen on. Default `127.0.0.1`. */
   hostname?: string;
