@@ -32,6 +32,11 @@
  *    handler, each transport. Yardstick: one bare message per post at the
  *    same pace between two workers, on a `MessageChannel` port for `ports`
  *    (target p99 ≤ 2×), on a BroadcastChannel for `broadcast` (information).
+ * 7. `metrics` — the cost of the metrics: rows 5 (same pool) and 1 (across
+ *    pools, `ports`) with the default `handlerTiming: "sampled"`, against
+ *    the same with `"off"` (the counters alone, no clock read). Target
+ *    ≥ 0.95×. Then, for information, `"every"` (each call timed) against
+ *    `"off"`, same pool, 1 subscriber.
  *
  * The framework is timed from outside: its services log `REPORT {json}`
  * lines with their own clock (`performance.timeOrigin + performance.now()`,
@@ -60,7 +65,7 @@
  * @module
  */
 import { Main } from "../mod.ts";
-import type { LogRecord } from "../mod.ts";
+import type { HandlerTiming, LogRecord } from "../mod.ts";
 import {
   type BenchConfig,
   type BenchReport,
@@ -93,7 +98,14 @@ const scale = Number(arg("scale") ?? 1);
 const json = Deno.args.includes("--json");
 /** Runs of each side of a rate row, alternating (yardstick, ours, …). */
 const REPEATS = Number(arg("repeat") ?? 2);
-const ROW_NAMES = ["cross", "idle", "blocked", "local", "latency"] as const;
+const ROW_NAMES = [
+  "cross",
+  "idle",
+  "blocked",
+  "local",
+  "latency",
+  "metrics",
+] as const;
 type RowName = typeof ROW_NAMES[number];
 /** The issue's row numbers. */
 const NUMBERED: Record<string, [RowName, Transport?]> = {
@@ -103,6 +115,7 @@ const NUMBERED: Record<string, [RowName, Transport?]> = {
   "4": ["blocked"],
   "5": ["local"],
   "6": ["latency"],
+  "7": ["metrics"],
 };
 const only = arg("only")?.split(",").map((entry): [RowName, Transport?] => {
   const [key = "", given] = entry.split(":");
@@ -110,7 +123,7 @@ const only = arg("only")?.split(",").map((entry): [RowName, Transport?] => {
   const transport = given ?? numberedTransport;
   if (!ROW_NAMES.includes(name as RowName)) {
     throw new TypeError(
-      `--only: unknown row "${entry}" (1–6, or ${ROW_NAMES.join(", ")})`,
+      `--only: unknown row "${entry}" (1–7, or ${ROW_NAMES.join(", ")})`,
     );
   }
   if (transport !== undefined && !TRANSPORTS.includes(transport as Transport)) {
@@ -284,11 +297,15 @@ function merge(measurements: Measurement[]): Measurement {
 
 // ---- the framework --------------------------------------------------------
 
+/** Which handler calls the program times (`RunOptions.handlerTiming`). */
+type Timing = HandlerTiming;
+
 /** Runs the bench program with `config` until its publisher is done, then stops it. */
 async function runProgram(
   config: BenchConfig,
   subscriptions: number,
   transport: Transport,
+  timing: Timing = "sampled",
 ): Promise<RunResult> {
   const main = new Main();
   main.servicePools = pools(config);
@@ -321,6 +338,7 @@ async function runProgram(
     // The blocked row blocks a pool on purpose, for 2 s.
     stallThreshold: 4 * BLOCK_MS,
     stuckThreshold: 4 * BLOCK_MS,
+    handlerTiming: timing,
   });
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = new Promise<boolean>((resolve) => {
@@ -367,13 +385,16 @@ async function runProgram(
   return { starts, ends, blocked, problems };
 }
 
-async function oursLocal(subscribers: number): Promise<Measurement> {
+async function oursLocal(
+  subscribers: number,
+  timing: Timing = "sampled",
+): Promise<Measurement> {
   const config: BenchConfig = {
     pools: { bench: { publisher: true, subscriptions: subscribers } },
     rounds: LOCAL,
   };
   return measure(
-    await runProgram(config, subscribers, "ports"),
+    await runProgram(config, subscribers, "ports", timing),
     LOCAL,
     subscribers,
   );
@@ -385,6 +406,7 @@ async function oursCross(
   receivers: number,
   plan: Round[],
   others: Record<string, PoolSpec> = {},
+  timing: Timing = "sampled",
 ): Promise<Measurement> {
   const config: BenchConfig = {
     pools: { publisher: { publisher: true } },
@@ -395,7 +417,7 @@ async function oursCross(
   }
   Object.assign(config.pools, others);
   return measure(
-    await runProgram(config, receivers, transport),
+    await runProgram(config, receivers, transport, timing),
     plan,
     receivers,
   );
@@ -933,6 +955,41 @@ if (import.meta.main) {
       merge(oursRuns),
       merge(rawRuns),
       transport === "ports" ? 2 : undefined,
+    );
+  }
+
+  const metricsCost = async (
+    what: string,
+    side: (timing: Timing) => Promise<Measurement>,
+    timing: Timing,
+    target: number | undefined,
+  ): Promise<void> => {
+    progress(`${what}, handlerTiming ${timing} vs off`);
+    const [off, on] = await alternate(() => side("off"), () => side(timing));
+    addRateRow(`7. ${what}, timing ${timing} (vs off)`, on, off, target);
+  };
+  if (runs("metrics")) {
+    for (const subscribers of [1, 4]) {
+      await metricsCost(
+        `same pool, ${plural(subscribers, "subscriber")}`,
+        (timing) => oursLocal(subscribers, timing),
+        "sampled",
+        0.95,
+      );
+    }
+    for (const receivers of [1, 4]) {
+      await metricsCost(
+        `across pools, ${plural(receivers, "subscriber pool")}, ports`,
+        (timing) => oursCross("ports", receivers, CROSS, {}, timing),
+        "sampled",
+        0.95,
+      );
+    }
+    await metricsCost(
+      "same pool, 1 subscriber",
+      (timing) => oursLocal(1, timing),
+      "every",
+      undefined,
     );
   }
 

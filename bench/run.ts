@@ -6,7 +6,8 @@
  * - `bench/bus_bench.ts` (`deno run -A`): the bus against its raw primitives;
  * - `bench/websocket_bench.ts` (`deno run -A`), when present;
  * - `bench/log_file_bench.ts` (`deno run -A`), when present;
- * - `bench/snapshot_bench.ts` (`deno bench`).
+ * - `bench/snapshot_bench.ts` (`deno bench`);
+ * - `bench/metrics_bench.ts` (`deno bench`).
  *
  * Arguments after `--` go to the `deno run` benchmarks, e.g.
  * `deno task bench -- --scale=0.2`. Exits with 1 when any benchmark failed.
@@ -59,6 +60,10 @@ async function steps(extra: string[]): Promise<Step[]> {
     {
       file: here("./snapshot_bench.ts"),
       step: { name: "snapshot", args: ["bench", here("./snapshot_bench.ts")] },
+    },
+    {
+      file: here("./metrics_bench.ts"),
+      step: { name: "metrics", args: ["bench", here("./metrics_bench.ts")] },
     },
   ];
   const found: Step[] = [];

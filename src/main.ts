@@ -1,3 +1,4 @@
+import { checkHandlerTiming } from "./bus/counters.ts";
 import { StateError } from "./errors.ts";
 import { consoleSink, resolveLogLevel } from "./logger.ts";
 import { readEnv } from "./_util/env.ts";
@@ -14,7 +15,13 @@ import {
 import type { ServiceErrorEvent } from "./error_event.ts";
 import { Service, type ServiceEntry } from "./service.ts";
 import { checkDuration } from "./_util/duration.ts";
-import type { LogLevel, LogRecord, Topology } from "./types.ts";
+import type {
+  HandlerTiming,
+  LogLevel,
+  LogRecord,
+  MetricsSnapshot,
+  Topology,
+} from "./types.ts";
 
 /** Options of {@linkcode Main.run}. All are optional. */
 export interface RunOptions {
@@ -49,6 +56,12 @@ export interface RunOptions {
   stuckThreshold?: number;
   /** How long a worker may take to call `main.run()`, in ms. Default 60 000. */
   startTimeout?: number;
+  /**
+   * Which handler calls are timed for the handler-time histogram
+   * (`magic_foundation_handler_duration_seconds`): `"sampled"` (one call in 32), `"every"` or `"off"`; see
+   * {@linkcode HandlerTiming}. Default `"sampled"`.
+   */
+  handlerTiming?: HandlerTiming;
   /** The default buffer of a subscription, in messages. Default 1024. */
   bufferSize?: number;
   /** The log level. Default: `MAGIC_FOUNDATION_LOG`, else `info`. */
@@ -357,6 +370,31 @@ export class Main extends EventTarget {
   }
 
   /**
+   * One snapshot of the whole program's counters (every pool's
+   * subscriptions and services, and the pools themselves), from the main
+   * thread, as `ctx.metrics()` gives it to a service.
+   *
+   * @example Delivered messages per queue pattern
+   * ```ts ignore
+   * const snapshot = await Main.instance().metrics();
+   * for (const s of snapshot.subscriptions) {
+   *   console.log(s.queue, s.service, s.delivered);
+   * }
+   * ```
+   *
+   * @returns The snapshot.
+   * @throws {StateError} When the program is not running, or in a worker.
+   */
+  metrics(): Promise<MetricsSnapshot> {
+    if (this.#primary === undefined || !this.#running) {
+      return Promise.reject(
+        new StateError("Cannot read the metrics: the program is not running"),
+      );
+    }
+    return this.#primary.metrics();
+  }
+
+  /**
    * Stops the program: from the main thread, or from any pool (it asks the
    * main thread). Resolves once the stop has been asked for; `run()`
    * resolves when it is complete.
@@ -482,6 +520,7 @@ function resolveOptions(options: RunOptions): PrimarySettings {
       terminateTimeout,
       bufferSize: checkBufferSize(options.bufferSize ?? 1024),
       stuckThreshold: number("stuckThreshold", options.stuckThreshold, 5000),
+      handlerTiming: checkHandlerTiming("Cannot run", options.handlerTiming),
       runId: crypto.randomUUID(),
     },
   };

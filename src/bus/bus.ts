@@ -2,16 +2,24 @@ import { NoRespondersError, QueueNameError, StateError } from "../errors.ts";
 import type { Scheduler } from "../scheduler.ts";
 import type { Transport } from "../transport/transport.ts";
 import type {
+  HandlerTiming,
   Logger,
   MessageHandler,
   MessageMeta,
+  MetricsSnapshot,
   PublishOptions,
   RequestOptions,
   SubscribeOptions,
   Subscription,
+  SubscriptionMetrics,
   Topology,
   Undelivered,
 } from "../types.ts";
+import {
+  countersKey,
+  SubscriptionCounters,
+  timingInterval,
+} from "./counters.ts";
 import type { SubscriptionEntry } from "./entry.ts";
 import { Inbound } from "./inbound.ts";
 import { MetaFactory } from "./meta.ts";
@@ -29,6 +37,8 @@ export interface PrimaryLink {
   unsubscribe(ids: string[]): Promise<void>;
   /** Collects every pool's part of the topology. */
   topology(): Promise<Topology>;
+  /** Collects every pool's counters. */
+  metrics(): Promise<MetricsSnapshot>;
 }
 
 /** Settings of one pool's bus. */
@@ -42,6 +52,8 @@ export interface BusOptions {
   primary: PrimaryLink;
   log: Logger;
   bufferSize: number;
+  /** Which handler calls are timed. */
+  handlerTiming: HandlerTiming;
   /** Reports a handler that threw or rejected; delivery goes on. */
   onHandlerError(service: string, error: unknown, meta: MessageMeta): void;
 }
@@ -55,7 +67,10 @@ export class PoolBus implements SubscriptionHost {
   readonly scheduler: Scheduler;
   readonly pool: string;
   readonly index: number;
+  readonly timeEvery: number;
   #options: BusOptions;
+  /** Counters per service, pattern and group, while a subscription uses them. */
+  #counters = new Map<string, SubscriptionCounters>();
   #transport: Transport;
   #log: Logger;
   #routes: Routes;
@@ -75,6 +90,7 @@ export class PoolBus implements SubscriptionHost {
     this.scheduler = options.scheduler;
     this.pool = options.pool;
     this.index = options.index;
+    this.timeEvery = timingInterval(options.handlerTiming);
     this.#requests = new Requests(options.index, options.incarnation);
     this.#routes = new Routes(options.index);
     this.#metas = new MetaFactory(options.pools);
@@ -162,13 +178,20 @@ export class PoolBus implements SubscriptionHost {
       );
     }
     const id = `${this.index}.${this.#options.incarnation}.${this.#nextId++}`;
+    const key = countersKey(service, queue, group);
+    let counters = this.#counters.get(key);
+    if (counters === undefined) {
+      counters = new SubscriptionCounters(service, queue, group);
+      this.#counters.set(key, counters);
+    }
+    counters.live++;
     const subscription = new LocalSubscription(
       this,
       id,
       service,
       queue,
       handler as MessageHandler<never>,
-      { group, concurrency, capacity },
+      { group, concurrency, capacity, counters },
     );
     this.#routes.add(subscription);
     await this.#options.primary.subscribe({
@@ -216,7 +239,13 @@ export class PoolBus implements SubscriptionHost {
   async #remove(subscriptions: LocalSubscription[]): Promise<void> {
     const live = subscriptions.filter((s) => !s.closed);
     if (live.length === 0) return;
-    for (const subscription of live) this.#routes.remove(subscription);
+    for (const subscription of live) {
+      this.#routes.remove(subscription);
+      if (--subscription.counters.live === 0) {
+        const { service, queue, group } = subscription;
+        this.#counters.delete(countersKey(service, queue, group));
+      }
+    }
     for (const subscription of live) {
       const rest = subscription.close();
       if (subscription.group !== undefined) {
@@ -322,6 +351,27 @@ export class PoolBus implements SubscriptionHost {
       });
     }
     return topology;
+  }
+
+  /**
+   * This pool's subscription counters, one entry per service, pattern and
+   * group, with what waits in its live subscriptions as `buffered`.
+   */
+  metrics(): SubscriptionMetrics[] {
+    const buffered = new Map<SubscriptionCounters, number>();
+    for (const subscription of this.#routes.subscriptions()) {
+      const waiting = subscription.size + subscription.overflowed;
+      const counters = subscription.counters;
+      buffered.set(counters, (buffered.get(counters) ?? 0) + waiting);
+    }
+    return [...this.#counters.values()].map((counters) =>
+      counters.snapshot(this.pool, buffered.get(counters) ?? 0)
+    );
+  }
+
+  /** Every pool's counters; see `ServiceContext.metrics`. */
+  globalMetrics(): Promise<MetricsSnapshot> {
+    return this.#options.primary.metrics();
   }
 
   /** Every pool's subscriptions; see `ServiceContext.topology`. */

@@ -2,6 +2,7 @@ import type { PoolBus } from "../bus/bus.ts";
 import type {
   Logger,
   MessageHandler,
+  MetricsSnapshot,
   PublishOptions,
   RequestOptions,
   ServiceContext,
@@ -92,6 +93,10 @@ export class PoolServiceContext implements ServiceContext {
 
   topology(): Promise<Topology> {
     return this.#bus.globalTopology();
+  }
+
+  metrics(): Promise<MetricsSnapshot> {
+    return this.#bus.globalMetrics();
   }
 
   async dumpQueueTree(): Promise<void> {

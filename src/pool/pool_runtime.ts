@@ -8,7 +8,13 @@ import {
 } from "../errors.ts";
 import { createLogger, type LogSink } from "../logger.ts";
 import { Service, type ServiceEntry } from "../service.ts";
-import type { Logger, LogRecord, Topology, Undelivered } from "../types.ts";
+import type {
+  Logger,
+  LogRecord,
+  MetricsSnapshot,
+  Topology,
+  Undelivered,
+} from "../types.ts";
 import { PoolServiceContext } from "./context.ts";
 import type { FromPool, ServiceReport, ToPool } from "./protocol.ts";
 import { Scheduler } from "../scheduler.ts";
@@ -76,6 +82,7 @@ export class PoolRuntime implements RunnerHost {
       primary: this.#primaryLink(),
       log: this.#log,
       bufferSize: init.config.bufferSize,
+      handlerTiming: init.config.handlerTiming,
       onHandlerError: (service, error, meta) =>
         this.#reportError(service, "handler", error, meta.queue),
     });
@@ -156,6 +163,22 @@ export class PoolRuntime implements RunnerHost {
           kind: "topology-part",
           request: message.request,
           topology: this.#bus.topology(),
+        });
+        break;
+      case "metrics":
+        this.#send({
+          mf: 1,
+          kind: "metrics-part",
+          request: message.request,
+          part: {
+            subscriptions: this.#bus.metrics(),
+            services: this.#runners.map((runner) => ({
+              pool: this.pool,
+              service: runner.service.name,
+              status: runner.service.status,
+              restarts: runner.restarts,
+            })),
+          },
         });
         break;
       case "stopping":
@@ -327,6 +350,12 @@ export class PoolRuntime implements RunnerHost {
           kind: "topology-request",
           request: ++this.#nextRequest,
         }) as Topology,
+      metrics: async () =>
+        await call({
+          mf: 1,
+          kind: "metrics-request",
+          request: ++this.#nextRequest,
+        }) as MetricsSnapshot,
     };
   }
 

@@ -9,7 +9,15 @@ import type {
   SerializedError,
 } from "../errors.ts";
 import type { ServiceStatus } from "../service.ts";
-import type { LogLevel, LogRecord, Topology, Undelivered } from "../types.ts";
+import type {
+  HandlerTiming,
+  LogLevel,
+  LogRecord,
+  ServiceMetrics,
+  SubscriptionMetrics,
+  Topology,
+  Undelivered,
+} from "../types.ts";
 import type { SubscriptionEntry } from "../bus/entry.ts";
 import type {
   TransportSetup,
@@ -37,7 +45,15 @@ export interface PoolConfig {
   terminateTimeout: number;
   bufferSize: number;
   stuckThreshold: number;
+  /** Which handler calls are timed for the metrics' histogram. */
+  handlerTiming: HandlerTiming;
   runId: string;
+}
+
+/** One pool's part of a metrics snapshot. */
+export interface PoolMetricsPart {
+  subscriptions: SubscriptionMetrics[];
+  services: ServiceMetrics[];
 }
 
 /** Primary → worker. */
@@ -89,6 +105,7 @@ export type ToPool =
   }
   | { mf: 1; kind: "drain"; request: number }
   | { mf: 1; kind: "topology"; request: number }
+  | { mf: 1; kind: "metrics"; request: number }
   | { mf: 1; kind: "stopping" }
   | { mf: 1; kind: "stop" };
 
@@ -124,6 +141,8 @@ export type FromPool =
   | { mf: 1; kind: "drained"; request: number; busy: boolean }
   | { mf: 1; kind: "topology-request"; request: number }
   | { mf: 1; kind: "topology-part"; request: number; topology: Topology }
+  | { mf: 1; kind: "metrics-request"; request: number }
+  | { mf: 1; kind: "metrics-part"; request: number; part: PoolMetricsPart }
   | { mf: 1; kind: "stop-all" }
   | {
     mf: 1;

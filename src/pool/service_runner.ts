@@ -37,6 +37,8 @@ export class ServiceRunner {
   #initialized = false;
   #everInitialized = false;
   #restarts: number[] = [];
+  /** Times the service was restarted, since the worker started. */
+  restarts = 0;
   #running: Promise<void> | undefined;
   #initializing: Promise<void> | undefined;
   /** When the pending `initialize()` began, or 0 when none is pending. */
@@ -221,6 +223,7 @@ export class ServiceRunner {
       options.backoffInitial * 2 ** this.#restarts.length,
     );
     this.#restarts.push(now);
+    this.restarts++;
     this.log.info(
       `Restarting in ${delay} ms (restart ${this.#restarts.length} of ${options.maxRestarts})`,
     );

@@ -39,6 +39,8 @@ export class PoolHandle {
   missedStop: number | undefined;
   /** When a stall began, or 0. */
   stalledSince = 0;
+  /** Times the pool's event loop stalled (for the metrics). */
+  stalls = 0;
   /** The timer of the start deadline or a restart backoff. */
   timer: ReturnType<typeof setTimeout> | undefined;
 

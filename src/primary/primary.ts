@@ -11,11 +11,22 @@ import {
   resetHeartbeat,
   silentFor,
 } from "../pool/heartbeat.ts";
-import type { FromPool, PoolConfig, ToPool } from "../pool/protocol.ts";
+import type {
+  FromPool,
+  PoolConfig,
+  PoolMetricsPart,
+  ToPool,
+} from "../pool/protocol.ts";
 import { isProtocolMessage } from "../pool/protocol.ts";
 import { createHub } from "../transport/open.ts";
 import type { TransportHub, TransportKind } from "../transport/transport.ts";
-import type { Logger, LogRecord, Topology, Undelivered } from "../types.ts";
+import type {
+  Logger,
+  LogRecord,
+  MetricsSnapshot,
+  Topology,
+  Undelivered,
+} from "../types.ts";
 import type { ServiceStatus } from "../service.ts";
 import { type LaunchPool, PoolHandle } from "./pool_handle.ts";
 import { ServiceErrorEvent } from "../error_event.ts";
@@ -152,6 +163,34 @@ export class Primary {
   /** Every pool's subscriptions, gathered from the live pools. */
   async topology(): Promise<Topology> {
     return mergeTopology(await this.#gather("topology") as Topology[]);
+  }
+
+  /**
+   * Every pool's counters. A stalled pool is not waited for: its
+   * subscriptions and services are missing, and `pools` says it is stalled.
+   */
+  async metrics(): Promise<MetricsSnapshot> {
+    const parts = await this.#ask(
+      (request) => ({ mf: 1, kind: "metrics", request }),
+      undefined,
+      "skip-stalled",
+    ) as PoolMetricsPart[];
+    const snapshot: MetricsSnapshot = {
+      takenAt: Date.now(),
+      subscriptions: [],
+      services: [],
+      pools: this.#pools.map((pool) => ({
+        pool: pool.name,
+        restarts: Math.max(0, pool.incarnation - 1),
+        stalls: pool.stalls,
+        stalled: pool.stalledSince !== 0,
+      })),
+    };
+    for (const part of parts) {
+      snapshot.subscriptions.push(...part.subscriptions);
+      snapshot.services.push(...part.services);
+    }
+    return snapshot;
   }
 
   /** Runs the program until it is asked to stop. */
@@ -311,6 +350,14 @@ export class Primary {
         break;
       case "topology-part":
         this.#settle(message.request, pool.index, message.topology);
+        break;
+      case "metrics-request":
+        this.metrics().then((value) =>
+          pool.send({ mf: 1, kind: "reply", request: message.request, value })
+        );
+        break;
+      case "metrics-part":
+        this.#settle(message.request, pool.index, message.part);
         break;
       case "stop-all":
         this.requestStop(`main.stop() was called in pool "${pool.name}"`);
@@ -647,6 +694,7 @@ export class Primary {
       const last = now - silent;
       if (pool.stalledSince === 0 && silent > threshold) {
         pool.stalledSince = last;
+        pool.stalls++;
         this.#log.warn(
           `Pool "${pool.name}" is stalled: its event loop has not turned for ${silent} ms (a handler blocking synchronously?)`,
         );

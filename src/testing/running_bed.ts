@@ -7,6 +7,7 @@ import { Primary, type RunReport } from "../primary/primary.ts";
 import { Service, type ServiceEntry, ServiceStatus } from "../service.ts";
 import type { TransportKind } from "../transport/transport.ts";
 import type {
+  HandlerTiming,
   LogLevel,
   PublishOptions,
   RequestOptions,
@@ -61,6 +62,7 @@ export interface Settings {
   terminateTimeout: number;
   startTimeout: number;
   stuckThreshold: number;
+  handlerTiming: HandlerTiming;
   bufferSize: number;
   logLevel: LogLevel;
 }
@@ -130,6 +132,7 @@ export class RunningBed implements TestBed {
         terminateTimeout: settings.terminateTimeout,
         bufferSize: settings.bufferSize,
         stuckThreshold: settings.stuckThreshold,
+        handlerTiming: settings.handlerTiming,
         runId: crypto.randomUUID(),
       },
     });

@@ -1,4 +1,5 @@
 import { checkDuration } from "../_util/duration.ts";
+import { checkHandlerTiming } from "../bus/counters.ts";
 import { validateQueueName } from "../bus/queue_name.ts";
 import type { ServiceErrorEvent } from "../error_event.ts";
 import { resolveLogLevel } from "../logger.ts";
@@ -7,6 +8,7 @@ import type { RunReport } from "../primary/primary.ts";
 import type { ServiceEntry } from "../service.ts";
 import type { TransportKind } from "../transport/transport.ts";
 import type {
+  HandlerTiming,
   LogLevel,
   LogRecord,
   PublishOptions,
@@ -67,6 +69,8 @@ export interface TestBedOptions {
   terminateTimeout?: number;
   /** How long a subscription may wait without a handler starting before it is logged as stuck, in ms. Default 5000. */
   stuckThreshold?: number;
+  /** Which handler calls are timed for `ctx.metrics()`, as `main.run()` takes it. Default `"sampled"`. */
+  handlerTiming?: HandlerTiming;
   /** How long every `initialize()` together may take, in ms. Default 10 000. */
   startTimeout?: number;
   /** The log level. Default `"warn"`: a passing test prints nothing. */
@@ -209,6 +213,7 @@ export async function startServices(options: TestBedOptions): Promise<TestBed> {
     terminateTimeout,
     startTimeout,
     stuckThreshold,
+    handlerTiming: checkHandlerTiming(where, options.handlerTiming),
     bufferSize,
     logLevel: resolveLogLevel(options.logLevel ?? "warn"),
   });

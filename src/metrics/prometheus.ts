@@ -1,0 +1,299 @@
+/**
+ * Renders a {@linkcode MetricsSnapshot} in the Prometheus text exposition
+ * format (version 0.0.4): a pure function, no I/O.
+ */
+import type {
+  HistogramSnapshot,
+  MetricsSnapshot,
+  SubscriptionMetrics,
+} from "../types.ts";
+
+/**
+ * The `Content-Type` of the Prometheus text exposition format.
+ *
+ * @example Serving a rendered snapshot yourself
+ * ```ts
+ * import {
+ *   PROMETHEUS_CONTENT_TYPE,
+ *   renderPrometheus,
+ * } from "@magic/foundation/metrics";
+ * import assert from "node:assert/strict";
+ *
+ * const empty = { takenAt: 0, subscriptions: [], services: [], pools: [] };
+ * const response = new Response(renderPrometheus(empty), {
+ *   headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
+ * });
+ * assert.match(response.headers.get("content-type")!, /version=0\.0\.4/);
+ * ```
+ */
+export const PROMETHEUS_CONTENT_TYPE =
+  "text/plain; version=0.0.4; charset=utf-8";
+
+/** The prefix of every metric name. */
+const PREFIX = "magic_foundation_";
+
+/** The statuses a service can be in, one `service_status` series each. */
+const STATUSES = ["initialized", "running", "terminated", "error"] as const;
+
+type Labels = Array<[string, string]>;
+
+/**
+ * Renders `snapshot` as Prometheus text: `HELP` and `TYPE` lines, one series
+ * per subscription (labelled `queue` — the pattern subscribed to —, `pool`,
+ * `service`, and `group` for a competing consumer), per service and per
+ * pool; histograms with cumulative `_bucket{le=…}` series ending at `+Inf`,
+ * `_sum` and `_count`. Series with the same labels are added up.
+ *
+ * @example Two subscriptions' counters
+ * ```ts
+ * import { renderPrometheus } from "@magic/foundation/metrics";
+ * import assert from "node:assert/strict";
+ *
+ * const text = renderPrometheus({
+ *   takenAt: 0,
+ *   subscriptions: [{
+ *     pool: "app",
+ *     service: "orders",
+ *     queue: "q://orders/*",
+ *     published: 3,
+ *     delivered: 2,
+ *     buffered: 1,
+ *     handlerErrors: 0,
+ *     handlerSeconds: { bounds: [0.001, 1], cumulative: [1, 2], count: 2, sum: 0.5 },
+ *   }],
+ *   services: [{ pool: "app", service: "orders", status: "running", restarts: 0 }],
+ *   pools: [{ pool: "app", restarts: 0, stalls: 0, stalled: false }],
+ * });
+ * assert.ok(text.includes(
+ *   'magic_foundation_published_total{queue="q://orders/*",pool="app",service="orders"} 3\n',
+ * ));
+ * assert.ok(text.includes(
+ *   'magic_foundation_handler_duration_seconds_bucket{queue="q://orders/*",pool="app",service="orders",le="+Inf"} 2\n',
+ * ));
+ * ```
+ *
+ * @param snapshot What `main.metrics()` or `ctx.metrics()` returned.
+ * @returns The exposition, ending with a newline.
+ */
+export function renderPrometheus(snapshot: MetricsSnapshot): string {
+  const out: string[] = [];
+  const subscriptions = mergeSubscriptions(snapshot.subscriptions);
+  const subscriptionFamily = (
+    name: string,
+    type: "counter" | "gauge",
+    help: string,
+    value: (s: SubscriptionMetrics) => number,
+  ): void => {
+    family(out, name, type, help);
+    for (const s of subscriptions) {
+      out.push(series(name, subscriptionLabels(s), value(s)));
+    }
+  };
+  subscriptionFamily(
+    "published_total",
+    "counter",
+    "Messages routed to a subscription.",
+    (s) => s.published,
+  );
+  subscriptionFamily(
+    "delivered_total",
+    "counter",
+    "Messages handed to a subscription's handler.",
+    (s) => s.delivered,
+  );
+  subscriptionFamily(
+    "buffered",
+    "gauge",
+    "Messages waiting for a subscription's handler.",
+    (s) => s.buffered,
+  );
+  subscriptionFamily(
+    "handler_errors_total",
+    "counter",
+    "Handler calls that threw or rejected.",
+    (s) => s.handlerErrors,
+  );
+  family(
+    out,
+    "handler_duration_seconds",
+    "histogram",
+    "Time of each handler call, in seconds.",
+  );
+  for (const s of subscriptions) {
+    histogram(
+      out,
+      "handler_duration_seconds",
+      subscriptionLabels(s),
+      s.handlerSeconds,
+    );
+  }
+
+  family(
+    out,
+    "service_status",
+    "gauge",
+    "1 for a service's current status, 0 for the others.",
+  );
+  for (const s of snapshot.services) {
+    for (const status of STATUSES) {
+      out.push(series("service_status", [
+        ["pool", s.pool],
+        ["service", s.service],
+        ["status", status],
+      ], s.status === status ? 1 : 0));
+    }
+  }
+  family(
+    out,
+    "service_restarts_total",
+    "counter",
+    "Times a service was restarted in its pool's worker.",
+  );
+  for (const s of snapshot.services) {
+    out.push(series("service_restarts_total", [
+      ["pool", s.pool],
+      ["service", s.service],
+    ], s.restarts));
+  }
+
+  family(
+    out,
+    "pool_restarts_total",
+    "counter",
+    "Times a pool's worker died and was started again.",
+  );
+  for (const p of snapshot.pools) {
+    out.push(series("pool_restarts_total", [["pool", p.pool]], p.restarts));
+  }
+  family(
+    out,
+    "pool_stalls_total",
+    "counter",
+    "Times a pool's event loop stopped turning beyond the stall threshold.",
+  );
+  for (const p of snapshot.pools) {
+    out.push(series("pool_stalls_total", [["pool", p.pool]], p.stalls));
+  }
+  family(
+    out,
+    "pool_stalled",
+    "gauge",
+    "1 while a pool is stalled (its subscriptions are then missing).",
+  );
+  for (const p of snapshot.pools) {
+    out.push(series("pool_stalled", [["pool", p.pool]], p.stalled ? 1 : 0));
+  }
+  return out.join("");
+}
+
+function family(
+  out: string[],
+  name: string,
+  type: "counter" | "gauge" | "histogram",
+  help: string,
+): void {
+  out.push(`# HELP ${PREFIX}${name} ${escapeHelp(help)}\n`);
+  out.push(`# TYPE ${PREFIX}${name} ${type}\n`);
+}
+
+function histogram(
+  out: string[],
+  name: string,
+  labels: Labels,
+  h: HistogramSnapshot,
+): void {
+  for (let i = 0; i < h.bounds.length; i++) {
+    out.push(
+      series(
+        `${name}_bucket`,
+        [...labels, ["le", formatNumber(h.bounds[i]!)]],
+        h.cumulative[i]!,
+      ),
+    );
+  }
+  out.push(series(`${name}_bucket`, [...labels, ["le", "+Inf"]], h.count));
+  out.push(series(`${name}_sum`, labels, h.sum));
+  out.push(series(`${name}_count`, labels, h.count));
+}
+
+function subscriptionLabels(s: SubscriptionMetrics): Labels {
+  const labels: Labels = [
+    ["queue", s.queue],
+    ["pool", s.pool],
+    ["service", s.service],
+  ];
+  if (s.group !== undefined) labels.push(["group", s.group]);
+  return labels;
+}
+
+function series(name: string, labels: Labels, value: number): string {
+  const text = labels.map(([key, v]) => `${key}="${escapeLabelValue(v)}"`)
+    .join(",");
+  return `${PREFIX}${name}{${text}} ${formatNumber(value)}\n`;
+}
+
+/**
+ * A label value as the format wants it: backslash, double quote and line
+ * feed escaped.
+ *
+ * @example Escaping
+ * ```ts
+ * import { escapeLabelValue } from "@magic/foundation/metrics";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(escapeLabelValue('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
+ * ```
+ *
+ * @param value The raw value.
+ * @returns The escaped value, to put between double quotes.
+ */
+export function escapeLabelValue(value: string): string {
+  return value.replace(
+    /[\\"\n]/g,
+    (c) => c === "\\" ? "\\\\" : c === '"' ? '\\"' : "\\n",
+  );
+}
+
+function escapeHelp(text: string): string {
+  return text.replace(/[\\\n]/g, (c) => c === "\\" ? "\\\\" : "\\n");
+}
+
+function formatNumber(value: number): string {
+  if (Number.isNaN(value)) return "NaN";
+  if (value === Infinity) return "+Inf";
+  if (value === -Infinity) return "-Inf";
+  return String(value);
+}
+
+/** Adds up the subscriptions that would make the same series. */
+function mergeSubscriptions(
+  subscriptions: readonly SubscriptionMetrics[],
+): SubscriptionMetrics[] {
+  const merged = new Map<string, SubscriptionMetrics>();
+  for (const s of subscriptions) {
+    const key = JSON.stringify(subscriptionLabels(s));
+    const seen = merged.get(key);
+    if (seen === undefined) {
+      merged.set(key, {
+        ...s,
+        handlerSeconds: {
+          ...s.handlerSeconds,
+          bounds: [...s.handlerSeconds.bounds],
+          cumulative: [...s.handlerSeconds.cumulative],
+        },
+      });
+      continue;
+    }
+    seen.published += s.published;
+    seen.delivered += s.delivered;
+    seen.buffered += s.buffered;
+    seen.handlerErrors += s.handlerErrors;
+    const h = seen.handlerSeconds;
+    h.count += s.handlerSeconds.count;
+    h.sum += s.handlerSeconds.sum;
+    for (let i = 0; i < h.cumulative.length; i++) {
+      h.cumulative[i]! += s.handlerSeconds.cumulative[i] ?? 0;
+    }
+  }
+  return [...merged.values()];
+}

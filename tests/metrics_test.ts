@@ -1,0 +1,339 @@
+/**
+ * Metrics: exact counts after a known workload, the handler-time histogram,
+ * one series per pattern, and the pools' and services' counters.
+ */
+import assert from "node:assert/strict";
+import {
+  type MetricsSnapshot,
+  Service,
+  type ServiceContext,
+  type SubscriptionMetrics,
+  type TransportKind,
+} from "@magic/foundation";
+import { MetricsService } from "@magic/foundation/metrics";
+import { startServices } from "@magic/foundation/testing";
+import { promtool } from "./fixtures/promtool.ts";
+import { startScenario, statusesOf, testEachTransport } from "./_helpers.ts";
+import {
+  MESSAGES as WORKLOAD,
+  scenarios,
+} from "./fixtures/metrics_scenarios.ts";
+
+const fixture = new URL("./fixtures/metrics_scenarios.ts", import.meta.url);
+
+const MESSAGES = 1234;
+/** Concrete queues the messages are spread over; both patterns match each. */
+const QUEUES = 7;
+
+/** Counts what it handles; throws on every 100th message it is given. */
+class Counter extends Service {
+  readonly done = Promise.withResolvers<void>();
+  #seen = 0;
+  constructor(name: string, readonly pattern: string) {
+    super(name);
+  }
+  override async initialize(ctx: ServiceContext): Promise<void> {
+    await ctx.subscribe<number>(this.pattern, (n) => {
+      if (++this.#seen === MESSAGES) this.done.resolve();
+      if (n % 100 === 0) throw new Error(`message ${n} refused`);
+    });
+  }
+}
+
+/** Publishes the workload from `run()`, over `QUEUES` concrete queues. */
+class Producer extends Service {
+  override async run(ctx: ServiceContext): Promise<void> {
+    for (let n = 0; n < MESSAGES; n++) {
+      await ctx.publish(`q://orders/${n % QUEUES}`, n);
+    }
+  }
+}
+
+function only(
+  subscriptions: SubscriptionMetrics[],
+  queue: string,
+): SubscriptionMetrics {
+  const found = subscriptions.filter((s) => s.queue === queue);
+  assert.equal(found.length, 1, `one series for ${queue}`);
+  return found[0]!;
+}
+
+for (const transport of ["ports", "broadcast"] as TransportKind[]) {
+  Deno.test(`ctx.metrics() counts 1,234 published and 2,468 delivered to two subscriptions [${transport}]`, async () => {
+    const star = new Counter("star", "q://orders/*");
+    const rest = new Counter("rest", "q://orders/>");
+    const bed = await startServices({
+      // A small buffer: messages from the other pool also wait behind it.
+      pools: { a: [star, new Producer("producer")], b: [rest] },
+      bufferSize: 16,
+      transport,
+      handlerTiming: "every",
+      logSink: () => {},
+    });
+    try {
+      await Promise.all([star.done.promise, rest.done.promise]);
+      const snapshot = await bed.context.metrics();
+      const errors = Math.ceil(MESSAGES / 100);
+      // Local deliveries (pool a) and deliveries from another pool (b).
+      for (
+        const [queue, pool, service] of [
+          ["q://orders/*", "a", "star"],
+          ["q://orders/>", "b", "rest"],
+        ]
+      ) {
+        const s = only(snapshot.subscriptions, queue!);
+        assert.equal(s.pool, pool);
+        assert.equal(s.service, service);
+        assert.equal(s.published, MESSAGES);
+        assert.equal(s.delivered, MESSAGES);
+        assert.equal(s.buffered, 0);
+        assert.equal(s.handlerErrors, errors);
+        const h = s.handlerSeconds;
+        assert.equal(h.count, MESSAGES, "one observation per delivery");
+        assert.equal(h.bounds.length, h.cumulative.length);
+        for (let i = 1; i < h.cumulative.length; i++) {
+          assert.ok(h.bounds[i]! > h.bounds[i - 1]!, "bounds ascending");
+          assert.ok(h.cumulative[i]! >= h.cumulative[i - 1]!, "cumulative");
+        }
+        assert.ok(h.cumulative.at(-1)! <= h.count);
+        assert.ok(h.sum > 0 && h.sum < 60);
+      }
+      const delivered = snapshot.subscriptions
+        .filter((s) => s.queue.startsWith("q://orders/"))
+        .reduce((sum, s) => sum + s.delivered, 0);
+      assert.equal(delivered, 2 * MESSAGES);
+      assert.deepEqual(
+        snapshot.services.filter((s) => s.pool !== "test").map((s) => [
+          s.pool,
+          s.service,
+          s.restarts,
+        ]).sort(),
+        [["a", "producer", 0], ["a", "star", 0], ["b", "rest", 0]],
+      );
+      assert.deepEqual(
+        snapshot.pools.map((p) => [p.pool, p.restarts, p.stalls]).sort(),
+        [["a", 0, 0], ["b", 0, 0], ["test", 0, 0]],
+      );
+    } finally {
+      const report = await bed.stop();
+      assert.equal(report.errors.length, 2 * Math.ceil(MESSAGES / 100));
+    }
+  });
+}
+
+Deno.test("MetricsService serves GET /metrics: one series per pattern, exact counts, valid for promtool", async () => {
+  const star = new Counter("star", "q://orders/*");
+  const rest = new Counter("rest", "q://orders/>");
+  const metrics = new MetricsService({ port: 0 });
+  const bed = await startServices({
+    pools: { a: [star, new Producer("producer")], b: [rest], ops: [metrics] },
+    handlerTiming: "every",
+    logSink: () => {},
+  });
+  try {
+    await Promise.all([star.done.promise, rest.done.promise]);
+    const base = `http://127.0.0.1:${metrics.addr!.port}`;
+    const response = await fetch(`${base}/metrics`);
+    assert.equal(response.status, 200);
+    assert.equal(
+      response.headers.get("content-type"),
+      "text/plain; version=0.0.4; charset=utf-8",
+    );
+    const text = await response.text();
+    const samples = (name: string, queue: string): string[] =>
+      text.split("\n").filter((line) =>
+        line.startsWith(`magic_foundation_${name}{queue="${queue}",`)
+      );
+    // However many concrete queues matched, one series per pattern.
+    assert.deepEqual(samples("published_total", "q://orders/*"), [
+      `magic_foundation_published_total{queue="q://orders/*",pool="a",service="star"} ${MESSAGES}`,
+    ]);
+    assert.deepEqual(samples("delivered_total", "q://orders/>"), [
+      `magic_foundation_delivered_total{queue="q://orders/>",pool="b",service="rest"} ${MESSAGES}`,
+    ]);
+    assert.deepEqual(
+      samples("handler_duration_seconds_count", "q://orders/*"),
+      [
+        `magic_foundation_handler_duration_seconds_count{queue="q://orders/*",pool="a",service="star"} ${MESSAGES}`,
+      ],
+    );
+    assert.ok(!text.includes("q://orders/0"), "no concrete queue as a label");
+    for (
+      const name of [
+        "magic_foundation_buffered{",
+        "magic_foundation_handler_errors_total{",
+        "magic_foundation_service_restarts_total{",
+        "magic_foundation_pool_stalls_total{",
+      ]
+    ) {
+      assert.ok(text.includes(name), name);
+    }
+    const result = await promtool(text);
+    if ("problems" in result) assert.equal(result.problems, "");
+
+    const missing = await fetch(`${base}/`);
+    await missing.body?.cancel();
+    assert.equal(missing.status, 404);
+    const posted = await fetch(`${base}/metrics`, { method: "POST" });
+    await posted.body?.cancel();
+    assert.equal(posted.status, 405);
+  } finally {
+    await bed.stop();
+  }
+  assert.equal(metrics.addr, undefined, "the server stopped");
+});
+
+Deno.test("MetricsService refuses a port in use with AddrInUse naming it", async () => {
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen(): void {} },
+    () => new Response(),
+  );
+  const metrics = new MetricsService({ port: server.addr.port });
+  const quiet = (): void => {};
+  const ctx = {
+    log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+  } as unknown as ServiceContext;
+  assert.throws(() => metrics.initialize(ctx), {
+    name: "AddrInUse",
+    message:
+      `Cannot start MetricsService "MetricsService": 127.0.0.1:${server.addr.port} is already in use`,
+  });
+});
+
+Deno.test("handlerTiming: sampled (default) times one handler call in 32, off times none", async () => {
+  for (const timing of ["sampled", "off"] as const) {
+    const star = new Counter("star", "q://orders/*");
+    const bed = await startServices({
+      pools: { a: [star, new Producer("producer")] },
+      handlerTiming: timing === "sampled" ? undefined : timing,
+      logSink: () => {},
+    });
+    try {
+      await star.done.promise;
+      const s = only(
+        (await bed.context.metrics()).subscriptions,
+        "q://orders/*",
+      );
+      assert.equal(s.delivered, MESSAGES);
+      const { count, cumulative } = s.handlerSeconds;
+      if (timing === "off") {
+        assert.equal(count, 0);
+      } else {
+        // Calls 1, 33, 65, …: one in 32, the first included.
+        assert.equal(count, Math.ceil(MESSAGES / 32));
+      }
+      assert.ok(cumulative.at(-1)! <= count);
+    } finally {
+      await bed.stop();
+    }
+  }
+  await assert.rejects(
+    startServices({
+      pools: { a: [new Producer("producer")] },
+      handlerTiming: "always" as "every",
+    }),
+    {
+      name: "TypeError",
+      message:
+        'Cannot start services: handlerTiming must be "sampled", "every" or "off", got "always"',
+    },
+  );
+});
+
+testEachTransport(
+  "main.metrics() on real workers: exact counts, a service restart, a pool stall",
+  async () => {
+    const program = startScenario(
+      fixture,
+      scenarios,
+      "workload",
+      { blockMs: 800 },
+      { stallThreshold: 200, handlerTiming: "every" },
+    );
+    try {
+      await program.waitForReport("received", () => true, 2);
+      await program.waitForReport("unblocked");
+      await program.waitUntil(() =>
+        statusesOf(program.statuses, "c", "flaky").filter((s) =>
+          s === "running"
+        ).length >= 2
+      );
+      const snapshot = await program.main.metrics();
+      for (
+        const [queue, pool, service] of [
+          ["q://orders/*", "a", "star"],
+          ["q://orders/>", "b", "rest"],
+        ] as const
+      ) {
+        const s = only(snapshot.subscriptions, queue);
+        assert.deepEqual(
+          [s.pool, s.service, s.published, s.delivered, s.handlerErrors],
+          [pool, service, WORKLOAD, WORKLOAD, 0],
+        );
+        assert.equal(s.handlerSeconds.count, WORKLOAD);
+      }
+      const flaky = snapshot.services.find((s) => s.service === "flaky");
+      assert.deepEqual(flaky, {
+        pool: "c",
+        service: "flaky",
+        status: "running",
+        restarts: 1,
+      });
+      const d = snapshot.pools.find((p) => p.pool === "d");
+      assert.equal(d?.stalls, 1, "pool d stalled once");
+      assert.ok(snapshot.pools.every((p) => p.restarts === 0));
+      assert.deepEqual(
+        snapshot.pools.filter((p) => p.pool !== "d").map((p) => p.stalls),
+        [0, 0, 0],
+      );
+    } finally {
+      await program.stop();
+    }
+    await assert.rejects(program.main.metrics(), {
+      name: "StateError",
+      message: "Cannot read the metrics: the program is not running",
+    });
+  },
+);
+
+Deno.test("ctx.metrics() counts what waits for a busy handler as buffered, and what it took as delivered", async () => {
+  const release = Promise.withResolvers<void>();
+  class Slow extends Service {
+    override async initialize(ctx: ServiceContext): Promise<void> {
+      await ctx.subscribe("q://slow", () => release.promise);
+    }
+  }
+  await using bed = await startServices({ pools: { a: [new Slow("slow")] } });
+  for (let n = 0; n < 5; n++) await bed.publish("q://slow", n);
+  let s = only((await bed.context.metrics()).subscriptions, "q://slow");
+  for (let i = 0; i < 100 && s.published < 5; i++) {
+    // The messages cross from the bed's pool; the snapshot request follows them.
+    s = only((await bed.context.metrics()).subscriptions, "q://slow");
+  }
+  assert.deepEqual([s.published, s.delivered, s.buffered], [5, 1, 4]);
+  release.resolve();
+});
+
+Deno.test("ctx.metrics() drops a pattern's counters with its last subscription: per-session queues leave no series", async () => {
+  await using bed = await startServices({ pools: { a: [] } });
+  const ctx = bed.context;
+  const queues = (snapshot: MetricsSnapshot): string[] =>
+    snapshot.subscriptions.map((s) => s.queue).filter((q) =>
+      q.startsWith("q://session/")
+    ).sort();
+  const first = await ctx.subscribe("q://session/1", () => {});
+  const again = await ctx.subscribe("q://session/1", () => {});
+  const other = await ctx.subscribe("q://session/2", () => {});
+  assert.deepEqual(queues(await ctx.metrics()), [
+    "q://session/1",
+    "q://session/2",
+  ]);
+  await first.unsubscribe();
+  assert.deepEqual(queues(await ctx.metrics()), [
+    "q://session/1",
+    "q://session/2",
+  ], "one subscription to q://session/1 is left");
+  await again.unsubscribe();
+  await other.unsubscribe();
+  assert.deepEqual(queues(await ctx.metrics()), []);
+});
