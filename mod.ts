@@ -78,5 +78,6 @@ export type {
   Topology,
   TopologyEntry,
   Undelivered,
+  WebSocketMetrics,
 } from "./src/types.ts";
 export type { TransportKind } from "./src/transport/transport.ts";

@@ -6,6 +6,7 @@ import type {
   HistogramSnapshot,
   MetricsSnapshot,
   SubscriptionMetrics,
+  WebSocketMetrics,
 } from "../types.ts";
 
 /**
@@ -41,7 +42,8 @@ type Labels = Array<[string, string]>;
  * Renders `snapshot` as Prometheus text: `HELP` and `TYPE` lines, one series
  * per subscription (labelled `queue` — the pattern subscribed to —, `pool`,
  * `service`, and `group` for a competing consumer), per service and per
- * pool; histograms with cumulative `_bucket{le=…}` series ending at `+Inf`,
+ * pool, per WebSocketService (`websocket_*`, labelled `pool` and
+ * `service`); histograms with cumulative `_bucket{le=…}` series ending at `+Inf`,
  * `_sum` and `_count`. Series with the same labels are added up.
  *
  * @example Two subscriptions' counters
@@ -183,7 +185,103 @@ export function renderPrometheus(snapshot: MetricsSnapshot): string {
   for (const p of snapshot.pools) {
     out.push(series("pool_stalled", [["pool", p.pool]], p.stalled ? 1 : 0));
   }
+  renderWebSockets(out, snapshot.websockets ?? []);
   return out.join("");
+}
+
+/** The `websocket_*` families, one series per service (and direction, code). */
+function renderWebSockets(
+  out: string[],
+  websockets: readonly WebSocketMetrics[],
+): void {
+  const merged = new Map<string, WebSocketMetrics>();
+  for (const w of websockets) {
+    const key = JSON.stringify([w.pool, w.service]);
+    const seen = merged.get(key);
+    if (seen === undefined) {
+      merged.set(key, { ...w, closes: { ...w.closes } });
+      continue;
+    }
+    seen.connections += w.connections;
+    seen.framesIn += w.framesIn;
+    seen.framesOut += w.framesOut;
+    seen.bytesIn += w.bytesIn;
+    seen.bytesOut += w.bytesOut;
+    for (const [code, count] of Object.entries(w.closes)) {
+      seen.closes[code] = (seen.closes[code] ?? 0) + count;
+    }
+  }
+  const all = [...merged.values()];
+  const labels = (w: WebSocketMetrics): Labels => [
+    ["pool", w.pool],
+    ["service", w.service],
+  ];
+  family(
+    out,
+    "websocket_connections",
+    "gauge",
+    "WebSocket connections open now.",
+  );
+  for (const w of all) {
+    out.push(series("websocket_connections", labels(w), w.connections));
+  }
+  family(
+    out,
+    "websocket_frames_total",
+    "counter",
+    "WebSocket data frames received (in) and sent (out).",
+  );
+  for (const w of all) {
+    out.push(
+      series(
+        "websocket_frames_total",
+        [...labels(w), ["direction", "in"]],
+        w.framesIn,
+      ),
+    );
+    out.push(
+      series(
+        "websocket_frames_total",
+        [...labels(w), ["direction", "out"]],
+        w.framesOut,
+      ),
+    );
+  }
+  family(
+    out,
+    "websocket_bytes_total",
+    "counter",
+    "WebSocket payload bytes received (in) and sent (out).",
+  );
+  for (const w of all) {
+    out.push(
+      series(
+        "websocket_bytes_total",
+        [...labels(w), ["direction", "in"]],
+        w.bytesIn,
+      ),
+    );
+    out.push(
+      series(
+        "websocket_bytes_total",
+        [...labels(w), ["direction", "out"]],
+        w.bytesOut,
+      ),
+    );
+  }
+  family(
+    out,
+    "websocket_closes_total",
+    "counter",
+    "WebSocket connections closed, by close code.",
+  );
+  for (const w of all) {
+    for (const [code, count] of Object.entries(w.closes)) {
+      out.push(
+        series("websocket_closes_total", [...labels(w), ["code", code]], count),
+      );
+    }
+  }
 }
 
 function family(

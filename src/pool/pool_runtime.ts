@@ -14,6 +14,7 @@ import type {
   MetricsSnapshot,
   Topology,
   Undelivered,
+  WebSocketMetrics,
 } from "../types.ts";
 import { PoolServiceContext } from "./context.ts";
 import type { FromPool, ServiceReport, ToPool } from "./protocol.ts";
@@ -22,6 +23,7 @@ import { beat } from "./heartbeat.ts";
 import { type RunnerHost, ServiceRunner } from "./service_runner.ts";
 import type { PoolScope } from "./worker_scope.ts";
 import { withTimeout } from "../_util/time.ts";
+import { WEBSOCKET_METRICS } from "../websocket/counters.ts";
 
 type Init = Extract<ToPool, { kind: "init" }>;
 type Request = { resolve(value: unknown): void; reject(error: Error): void };
@@ -178,6 +180,7 @@ export class PoolRuntime implements RunnerHost {
               status: runner.service.status,
               restarts: runner.restarts,
             })),
+            websockets: this.#websocketMetrics(),
           },
         });
         break;
@@ -380,6 +383,20 @@ export class PoolRuntime implements RunnerHost {
     if (this.#controller.signal.aborted) return;
     for (const runner of this.#runners) runner.beginStop();
     this.#controller.abort();
+  }
+
+  /** The counters of the pool's services that have WebSocket counters. */
+  #websocketMetrics(): WebSocketMetrics[] {
+    const out: WebSocketMetrics[] = [];
+    for (const runner of this.#runners) {
+      const read = (runner.service as unknown as Record<symbol, unknown>)[
+        WEBSOCKET_METRICS
+      ];
+      if (typeof read === "function") {
+        out.push(read.call(runner.service) as WebSocketMetrics);
+      }
+    }
+    return out;
   }
 
   async #stop(): Promise<void> {

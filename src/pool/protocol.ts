@@ -17,6 +17,7 @@ import type {
   SubscriptionMetrics,
   Topology,
   Undelivered,
+  WebSocketMetrics,
 } from "../types.ts";
 import type { SubscriptionEntry } from "../bus/entry.ts";
 import type {
@@ -54,6 +55,7 @@ export interface PoolConfig {
 export interface PoolMetricsPart {
   subscriptions: SubscriptionMetrics[];
   services: ServiceMetrics[];
+  websockets: WebSocketMetrics[];
 }
 
 /** Primary → worker. */

@@ -26,6 +26,7 @@ import type {
   MetricsSnapshot,
   Topology,
   Undelivered,
+  WebSocketMetrics,
 } from "../types.ts";
 import type { ServiceStatus } from "../service.ts";
 import { type LaunchPool, PoolHandle } from "./pool_handle.ts";
@@ -175,10 +176,12 @@ export class Primary {
       undefined,
       "skip-stalled",
     ) as PoolMetricsPart[];
+    const websockets: WebSocketMetrics[] = [];
     const snapshot: MetricsSnapshot = {
       takenAt: Date.now(),
       subscriptions: [],
       services: [],
+      websockets,
       pools: this.#pools.map((pool) => ({
         pool: pool.name,
         restarts: Math.max(0, pool.incarnation - 1),
@@ -189,6 +192,7 @@ export class Primary {
     for (const part of parts) {
       snapshot.subscriptions.push(...part.subscriptions);
       snapshot.services.push(...part.services);
+      websockets.push(...part.websockets);
     }
     return snapshot;
   }

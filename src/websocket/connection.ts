@@ -9,6 +9,7 @@
 import type { PublishOptions } from "../types.ts";
 import type { SlowClientPolicy } from "./options.ts";
 import { connectedQueue, disconnectedQueue, inboundQueue } from "./router.ts";
+import { utf8Length, type WebSocketCounters } from "./counters.ts";
 
 /**
  * Close codes the service sends (besides those of the client).
@@ -99,6 +100,8 @@ export interface ConnectionSettings {
   warn: (message: string) => void;
   /** Called once, after the close, when the `disconnected` event is published. */
   onFinished: (connection: Connection) => void;
+  /** The service's frame, byte and close counters. */
+  counters: WebSocketCounters;
 }
 
 /** What happened to a message handed to {@linkcode Connection.send}. */
@@ -194,6 +197,7 @@ export class Connection {
       return "closed";
     }
     this.socket.send(frame);
+    this.#settings.counters.sent(frame);
     return "sent";
   }
 
@@ -217,8 +221,10 @@ export class Connection {
     const data = typeof raw === "string"
       ? raw
       : new Uint8Array(raw as ArrayBuffer);
-    const { maxFrameSize, maxPendingMessages } = this.#settings;
-    if (byteLength(data, maxFrameSize) > maxFrameSize) {
+    const { maxFrameSize, maxPendingMessages, counters } = this.#settings;
+    const bytes = typeof data === "string" ? utf8Length(data) : data.byteLength;
+    counters.received(bytes);
+    if (bytes > maxFrameSize) {
       this.close(
         CloseCode.messageTooBig,
         `Frame larger than ${maxFrameSize} bytes`,
@@ -240,6 +246,7 @@ export class Connection {
     this.#closed = true;
     this.#closing = true;
     if (!this.#opened) {
+      this.#settings.counters.closed(code);
       // Never announced, so no `disconnected` either.
       this.#settings.onFinished(this);
       this.#finished.resolve();
@@ -253,6 +260,7 @@ export class Connection {
       ({ code, reason } = this.#sent ??
         { code: code === 1005 ? 1005 : 1006, reason });
     }
+    this.#settings.counters.closed(code);
     const event: ConnectionEvent = {
       ...this.#event(),
       code,

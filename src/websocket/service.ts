@@ -33,6 +33,8 @@ import {
   routePath,
 } from "./router.ts";
 import { serveStatic } from "./static.ts";
+import { WEBSOCKET_METRICS, WebSocketCounters } from "./counters.ts";
+import type { WebSocketMetrics } from "../types.ts";
 import { RoomRegistry } from "./room_registry.ts";
 import {
   CONTROL_HEADER,
@@ -124,6 +126,7 @@ export class WebSocketService extends Service {
   /** This instance's control queue (rooms), set in `initialize()`. */
   #control = "";
   #pool = "";
+  readonly #counters = new WebSocketCounters();
 
   /**
    * Creates the service; nothing listens before `initialize()`.
@@ -149,6 +152,20 @@ export class WebSocketService extends Service {
   /** How many connections are open now. */
   get connections(): number {
     return this.#connections.size;
+  }
+
+  /**
+   * This service's counters, as `main.metrics()` reports them in
+   * `websockets` (internal: the pool calls it).
+   *
+   * @returns Connections, frames, bytes and closes so far.
+   */
+  [WEBSOCKET_METRICS](): WebSocketMetrics {
+    return this.#counters.snapshot(
+      this.#pool,
+      this.name,
+      this.#connections.size,
+    );
   }
 
   /**
@@ -381,6 +398,7 @@ export class WebSocketService extends Service {
       publish: this.#publish,
       warn: (message) => this.#log?.warn(message),
       onFinished: (c) => this.#forget(c),
+      counters: this.#counters,
     });
     this.#connections.set(connection.replyTo, connection);
     let peers = this.#byPath.get(path);
