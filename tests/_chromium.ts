@@ -189,6 +189,16 @@ export class Page {
     return (result.result as { value?: T }).value as T;
   }
 
+  /** Sets the page's viewport, in CSS pixels (for screenshots). */
+  async viewport(width: number, height: number): Promise<void> {
+    await this.#cdp.send("Emulation.setDeviceMetricsOverride", {
+      width,
+      height,
+      deviceScaleFactor: 1,
+      mobile: false,
+    }, this.#session);
+  }
+
   /** A PNG screenshot of the page. */
   async screenshot(): Promise<Uint8Array> {
     const { data } = await this.#cdp.send(

@@ -171,7 +171,26 @@ Deno.test("MetricsService serves GET /metrics: one series per pattern, exact cou
     const result = await promtool(text);
     if ("problems" in result) assert.equal(result.problems, "");
 
-    const missing = await fetch(`${base}/`);
+    const json = await fetch(`${base}/metrics.json`);
+    assert.equal(json.headers.get("content-type"), "application/json");
+    const snapshot = await json.json() as MetricsSnapshot;
+    assert.deepEqual(snapshot.pools.map((p) => p.pool).sort(), [
+      "a",
+      "b",
+      "ops",
+      "test",
+    ]);
+    assert.equal(
+      only(snapshot.subscriptions, "q://orders/*").delivered,
+      MESSAGES,
+    );
+    const page = await fetch(`${base}/`);
+    assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
+    const html = await page.text();
+    assert.ok(html.includes('fetch("metrics.json"'), "the page reads the JSON");
+    assert.ok(!/\bsrc=|\bhref=/.test(html), "the page loads nothing else");
+
+    const missing = await fetch(`${base}/nothing`);
     await missing.body?.cancel();
     assert.equal(missing.status, 404);
     const posted = await fetch(`${base}/metrics`, { method: "POST" });

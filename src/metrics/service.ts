@@ -1,10 +1,13 @@
 /**
  * The metrics service: `GET /metrics` serves the whole program's counters
- * in the Prometheus text format, on a `Deno.serve` server of its own.
+ * in the Prometheus text format, `GET /metrics.json` the same snapshot as
+ * JSON, and `GET /` a live page drawn from it, on a `Deno.serve` server of
+ * its own.
  */
 import { Service, type ServiceOptions } from "../service.ts";
 import type { Logger, ServiceContext } from "../types.ts";
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "./prometheus.ts";
+import { METRICS_PAGE } from "./page.ts";
 
 /**
  * The options of {@linkcode MetricsService}.
@@ -35,8 +38,12 @@ export interface MetricsServiceOptions {
 /**
  * Serves `GET /metrics`: one snapshot of every pool's counters (as
  * `ctx.metrics()` returns it), rendered for Prometheus
- * (`text/plain; version=0.0.4`). Add it to any pool; it listens from
- * `initialize()` to `terminate()`. Other paths answer 404, other methods 405.
+ * (`text/plain; version=0.0.4`); `GET /metrics.json`: the same snapshot as
+ * JSON; `GET /`: a live page (one self-contained HTML document) that reads
+ * `/metrics.json` every second and draws the pools, their services and
+ * subscriptions with rates, buffered counts, handler p99 and stuck or
+ * stalled flags. Add it to any pool; it listens from `initialize()` to
+ * `terminate()`. Other paths answer 404, other methods 405.
  *
  * @example Serving the metrics
  * ```ts ignore
@@ -161,7 +168,10 @@ export class MetricsService extends Service {
     log: Logger,
   ): Promise<Response> {
     const { pathname } = new URL(request.url);
-    if (pathname !== "/metrics") {
+    if (
+      pathname !== "/metrics" && pathname !== "/metrics.json" &&
+      pathname !== "/"
+    ) {
       return new Response("Not found\n", { status: 404 });
     }
     if (request.method !== "GET" && request.method !== "HEAD") {
@@ -170,9 +180,27 @@ export class MetricsService extends Service {
         headers: { allow: "GET, HEAD" },
       });
     }
+    const body = (text: string): string | null =>
+      request.method === "HEAD" ? null : text;
+    if (pathname === "/") {
+      return new Response(body(METRICS_PAGE), {
+        headers: {
+          "content-type": "text/html; charset=utf-8",
+          "cache-control": "no-store",
+        },
+      });
+    }
     try {
-      const text = renderPrometheus(await ctx.metrics());
-      return new Response(request.method === "HEAD" ? null : text, {
+      const snapshot = await ctx.metrics();
+      if (pathname === "/metrics.json") {
+        return new Response(body(JSON.stringify(snapshot)), {
+          headers: {
+            "content-type": "application/json",
+            "cache-control": "no-store",
+          },
+        });
+      }
+      return new Response(body(renderPrometheus(snapshot)), {
         headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
       });
     } catch (error) {

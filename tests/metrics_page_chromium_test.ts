@@ -1,0 +1,169 @@
+/**
+ * MetricsService's live page (`GET /`) in headless Chromium: it shows the
+ * pools of a running program, and its numbers change as messages flow.
+ * `SCREENSHOT_METRICS=docs/metrics-page.png` saves what it showed.
+ */
+import assert from "node:assert/strict";
+import { Service, type ServiceContext } from "@magic/foundation";
+import { MetricsService } from "@magic/foundation/metrics";
+import { WebSocketService } from "@magic/foundation/websocket";
+import { startServices } from "@magic/foundation/testing";
+import { findChromium, launchChromium, type Page } from "./_chromium.ts";
+import { freePort, TestClient } from "./fixtures/websocket_helpers.ts";
+
+const chromium = findChromium();
+if (chromium === undefined) {
+  // deno-lint-ignore no-console
+  console.warn(
+    "Skipping the metrics page Chromium test: no chromium found (apt-get install chromium, or set CHROMIUM_BIN)",
+  );
+}
+
+/** Publishes one order every 10 ms until the program stops. */
+class Producer extends Service {
+  override async run(ctx: ServiceContext): Promise<void> {
+    for (let n = 0; !ctx.signal.aborted; n++) {
+      await ctx.publish(`q://orders/${n % 3}`, n);
+      await ctx.sleep(10);
+    }
+  }
+}
+
+/** Subscribes to `pattern` and does nothing with what it gets. */
+class Consumer extends Service {
+  constructor(name: string, readonly pattern: string) {
+    super(name);
+  }
+  override async initialize(ctx: ServiceContext): Promise<void> {
+    await ctx.subscribe(this.pattern, () => {});
+  }
+}
+
+/**
+ * Page script: resolves once `predicate` holds, checked at every change of
+ * the document; rejects after 10 s with the page's text.
+ */
+function until(predicate: string): string {
+  return `
+  new Promise((resolve, reject) => {
+    const row = (pool, queue) => document.querySelector(
+      '[data-pool="' + pool + '"] tr[data-sub="' + queue + '"]');
+    const test = () => (${predicate});
+    const done = () => test() &&
+      (observer.disconnect(), clearTimeout(timer), resolve(true));
+    const observer = new MutationObserver(done);
+    const timer = setTimeout(() => (observer.disconnect(),
+      reject(new Error("not yet: " + ${
+    JSON.stringify(predicate)
+  } + " in " + document.body.innerText))), 10000);
+    observer.observe(document.body, {
+      attributes: true, childList: true, characterData: true, subtree: true,
+    });
+    done();
+  })`;
+}
+
+function delivered(page: Page, pool: string, queue: string): Promise<number> {
+  return page.evaluate<number>(`Number(document.querySelector(
+    '[data-pool="${pool}"] tr[data-sub="${queue}"]').dataset.delivered)`);
+}
+
+Deno.test({
+  name:
+    "MetricsService GET / in headless Chromium: shows the pools, services and patterns, and its numbers move as messages flow",
+  ignore: chromium === undefined,
+  async fn(): Promise<void> {
+    const metrics = new MetricsService({ port: 0 });
+    const ws = new WebSocketService({
+      hostname: "127.0.0.1",
+      port: freePort(),
+    });
+    const bed = await startServices({
+      pools: {
+        orders: [new Producer("producer")],
+        billing: [new Consumer("invoices", "q://orders/*")],
+        audit: [new Consumer("log", "q://orders/>")],
+        web: [ws, new Consumer("chat", "ws://inbound/>")],
+        ops: [metrics],
+      },
+      logSink: () => {},
+    });
+    let client: TestClient | undefined;
+    try {
+      client = await TestClient.open(`ws://127.0.0.1:${ws.addr!.port}/chat`);
+      client.send("hello");
+      const url = `http://127.0.0.1:${metrics.addr!.port}/`;
+      await using browser = await launchChromium(chromium!);
+      const page = await browser.open(url);
+      assert.equal(
+        await page.evaluate("document.title"),
+        "magic-foundation metrics",
+      );
+      await page.evaluate(until(
+        `["orders", "billing", "audit", "web", "ops"].every((p) =>
+          document.querySelector('[data-pool="' + p + '"]'))`,
+      ));
+      const pools = await page.evaluate<string[]>(
+        `[...document.querySelectorAll(".pool")].map((p) => p.dataset.pool)`,
+      );
+      assert.deepEqual(pools.sort(), [
+        "audit",
+        "billing",
+        "ops",
+        "orders",
+        "test", // the test bed's own pool
+        "web",
+      ]);
+      assert.equal(
+        await page.evaluate(
+          `document.querySelector('[data-pool="billing"] [data-service="invoices"] [data-status]').dataset.status`,
+        ),
+        "running",
+      );
+      const queues = await page.evaluate<string[]>(
+        `[...document.querySelectorAll(".queue")].map((q) => q.dataset.queue)`,
+      );
+      for (const queue of ["q://orders/*", "q://orders/>", "ws://inbound/>"]) {
+        assert.ok(queues.includes(queue), `${queue} in ${queues}`);
+      }
+      // One arrow per pattern and subscribing service (one table row each).
+      const [arrows, rows] = await page.evaluate<[number, number]>(
+        `[document.querySelectorAll("#lines path").length,
+          document.querySelectorAll("tr[data-sub]").length]`,
+      );
+      assert.ok(rows >= 3, `${rows} subscriptions shown`);
+      assert.equal(arrows, rows);
+
+      const first = await delivered(page, "billing", "q://orders/*");
+      await page.evaluate(until(
+        `Number(row("billing", "q://orders/*").dataset.delivered) > ${first} &&
+         Number(row("billing", "q://orders/*").dataset.rate) > 0`,
+      ));
+      const second = await delivered(page, "billing", "q://orders/*");
+      assert.ok(second > first, `${second} > ${first}`);
+      // The WebSocket service's counters: one open connection, its frame.
+      await page.evaluate(until(
+        `document.querySelector('[data-ws="WebSocketService"]')?.dataset.connections === "1"`,
+      ));
+      const wsText = await page.evaluate<string>(
+        `document.querySelector('[data-ws="WebSocketService"]').textContent`,
+      );
+      assert.match(
+        wsText,
+        /1 open · frames in 1 \/ out 0 · bytes in 5 \/ out 0/,
+      );
+
+      const screenshot = Deno.env.get("SCREENSHOT_METRICS");
+      if (screenshot) {
+        await page.viewport(1280, 760);
+        await page.evaluate(until(`true`)); // one more refresh at that size
+        await new Promise((resolve) => setTimeout(resolve, 1200));
+        await Deno.writeFile(screenshot, await page.screenshot());
+      }
+      await browser.close();
+    } finally {
+      await client?.close();
+      await bed.stop();
+    }
+  },
+});
