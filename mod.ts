@@ -60,6 +60,7 @@ export {
 export type {
   HandlerTiming,
   HistogramSnapshot,
+  LinkMetrics,
   Logger,
   LogLevel,
   LogRecord,

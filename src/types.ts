@@ -292,6 +292,42 @@ export interface PoolMetrics {
 }
 
 /**
+ * How often one pool's sending to another had to wait, in
+ * {@linkcode MetricsSnapshot} (`transport: "ports"` only; since the sending
+ * pool's worker started).
+ *
+ * @example The links that made publishers wait
+ * ```ts
+ * import type { LinkMetrics } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * const links: LinkMetrics[] = [
+ *   { pool: "api", peer: "db", publisherWaits: 4, windowWaits: 9 },
+ *   { pool: "api", peer: "log", publisherWaits: 0, windowWaits: 0 },
+ * ];
+ * const slow = links.filter((l) => l.publisherWaits > 0)
+ *   .map((l) => `${l.pool} → ${l.peer}`);
+ * assert.deepEqual(slow, ["api → db"]);
+ * ```
+ */
+export interface LinkMetrics {
+  /** The sending pool. */
+  pool: string;
+  /** The receiving pool. */
+  peer: string;
+  /**
+   * Times a publisher was told to wait because the link's queue was full
+   * (its `publish` resolved later).
+   */
+  publisherWaits: number;
+  /**
+   * Times a batch waited for the link's window: the receiver had not yet
+   * acknowledged the batches already sent.
+   */
+  windowWaits: number;
+}
+
+/**
  * The counters of one `WebSocketService` (`@magic/foundation/websocket`) in
  * {@linkcode MetricsSnapshot}, since its pool's worker started. Bytes are
  * the payloads' (UTF-8 for text frames), without the WebSocket framing.
@@ -400,4 +436,9 @@ export interface MetricsSnapshot {
    * set it; it may be left out of a snapshot made by hand).
    */
   websockets?: WebSocketMetrics[];
+  /**
+   * Every link between pools that has carried something (`transport:
+   * "ports"`; set by `main.metrics()` and `ctx.metrics()`).
+   */
+  links?: LinkMetrics[];
 }

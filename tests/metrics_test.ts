@@ -184,6 +184,13 @@ Deno.test("MetricsService serves GET /metrics: one series per pattern, exact cou
       only(snapshot.subscriptions, "q://orders/*").delivered,
       MESSAGES,
     );
+    const link = snapshot.links!.find((l) => l.pool === "a" && l.peer === "b");
+    assert.ok(link !== undefined, "the link from pool a to pool b");
+    assert.equal(typeof link.publisherWaits, "number");
+    assert.match(
+      text,
+      /^magic_foundation_link_window_waits_total\{pool="a",peer="b"\} \d+$/m,
+    );
     const page = await fetch(`${base}/`);
     assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
     const html = await page.text();

@@ -134,12 +134,26 @@ Deno.test("ports: a receiver that stops acknowledging holds back only what is se
       if (sent % 100 === 0) await new Promise((r) => setTimeout(r, 0));
     }
     // Meanwhile everything to pool 1 goes through and is acknowledged.
+    let toldToWait = 0;
     for (let i = 0; i < 3000; i++) {
-      transports[0]!.send([1], message("q://ok", i));
+      if (transports[0]!.send([1], message("q://ok", i))) toldToWait++;
     }
     await transports[0]!.flush(1);
     assert.equal(count(received[1]!), 3000);
     assert.ok(transports[0]!.busy());
+    // The waits are counted per link: to pool 2, one publisher told to wait
+    // and batches behind the full window; to pool 1 (sent to in one burst,
+    // not awaited), every send that returned a promise, and no window wait.
+    const waits = transports[0]!.linkWaits!();
+    const to2 = waits.find((w) => w.to === 2)!;
+    assert.equal(to2.publisherWaits, 1);
+    assert.ok(to2.windowWaits >= 1, `${to2.windowWaits} window waits`);
+    assert.ok(toldToWait > 0);
+    assert.deepEqual(waits.find((w) => w.to === 1), {
+      to: 1,
+      publisherWaits: toldToWait,
+      windowWaits: 0,
+    });
     for (const batch of received[2]!) batch.ack();
     await wait;
   } finally {

@@ -4,6 +4,7 @@
  */
 import type {
   HistogramSnapshot,
+  LinkMetrics,
   MetricsSnapshot,
   SubscriptionMetrics,
   WebSocketMetrics,
@@ -186,7 +187,47 @@ export function renderPrometheus(snapshot: MetricsSnapshot): string {
     out.push(series("pool_stalled", [["pool", p.pool]], p.stalled ? 1 : 0));
   }
   renderWebSockets(out, snapshot.websockets ?? []);
+  renderLinks(out, snapshot.links ?? []);
   return out.join("");
+}
+
+/** The `link_*` families, one series per sending and receiving pool. */
+function renderLinks(out: string[], links: readonly LinkMetrics[]): void {
+  const merged = new Map<string, LinkMetrics>();
+  for (const l of links) {
+    const key = JSON.stringify([l.pool, l.peer]);
+    const seen = merged.get(key);
+    if (seen === undefined) merged.set(key, { ...l });
+    else {
+      seen.publisherWaits += l.publisherWaits;
+      seen.windowWaits += l.windowWaits;
+    }
+  }
+  const all = [...merged.values()];
+  const labels = (l: LinkMetrics): Labels => [["pool", l.pool], [
+    "peer",
+    l.peer,
+  ]];
+  family(
+    out,
+    "link_publisher_waits_total",
+    "counter",
+    "Times a publisher waited because the link to a pool was full.",
+  );
+  for (const l of all) {
+    out.push(
+      series("link_publisher_waits_total", labels(l), l.publisherWaits),
+    );
+  }
+  family(
+    out,
+    "link_window_waits_total",
+    "counter",
+    "Times a batch waited for the receiving pool's acknowledgements.",
+  );
+  for (const l of all) {
+    out.push(series("link_window_waits_total", labels(l), l.windowWaits));
+  }
 }
 
 /** The `websocket_*` families, one series per service (and direction, code). */

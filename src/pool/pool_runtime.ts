@@ -45,6 +45,8 @@ export class PoolRuntime implements RunnerHost {
   #scheduler = new Scheduler();
   #bus: PoolBus;
   #transport: Transport;
+  /** The program's pool names, by index. */
+  #poolNames: readonly string[];
   #log: Logger;
   #runners: ServiceRunner[] = [];
   /** Entries that could not become services, reported as failures. */
@@ -74,6 +76,7 @@ export class PoolRuntime implements RunnerHost {
       this.#scheduler,
     );
     this.#transport = transport;
+    this.#poolNames = init.pools;
     this.#bus = new PoolBus({
       pool: init.pool,
       index: init.index,
@@ -181,6 +184,12 @@ export class PoolRuntime implements RunnerHost {
               restarts: runner.restarts,
             })),
             websockets: this.#websocketMetrics(),
+            links: (this.#transport.linkWaits?.() ?? []).map((w) => ({
+              pool: this.pool,
+              peer: this.#poolNames[w.to] ?? String(w.to),
+              publisherWaits: w.publisherWaits,
+              windowWaits: w.windowWaits,
+            })),
           },
         });
         break;

@@ -11,6 +11,7 @@ import type {
 import type { ServiceStatus } from "../service.ts";
 import type {
   HandlerTiming,
+  LinkMetrics,
   LogLevel,
   LogRecord,
   ServiceMetrics,
@@ -56,6 +57,7 @@ export interface PoolMetricsPart {
   subscriptions: SubscriptionMetrics[];
   services: ServiceMetrics[];
   websockets: WebSocketMetrics[];
+  links: LinkMetrics[];
 }
 
 /** Primary → worker. */

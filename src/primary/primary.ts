@@ -21,6 +21,7 @@ import { isProtocolMessage } from "../pool/protocol.ts";
 import { createHub } from "../transport/open.ts";
 import type { TransportHub, TransportKind } from "../transport/transport.ts";
 import type {
+  LinkMetrics,
   Logger,
   LogRecord,
   MetricsSnapshot,
@@ -177,11 +178,13 @@ export class Primary {
       "skip-stalled",
     ) as PoolMetricsPart[];
     const websockets: WebSocketMetrics[] = [];
+    const links: LinkMetrics[] = [];
     const snapshot: MetricsSnapshot = {
       takenAt: Date.now(),
       subscriptions: [],
       services: [],
       websockets,
+      links,
       pools: this.#pools.map((pool) => ({
         pool: pool.name,
         restarts: Math.max(0, pool.incarnation - 1),
@@ -193,6 +196,7 @@ export class Primary {
       snapshot.subscriptions.push(...part.subscriptions);
       snapshot.services.push(...part.services);
       websockets.push(...part.websockets);
+      links.push(...part.links);
     }
     return snapshot;
   }

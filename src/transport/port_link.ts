@@ -1,7 +1,7 @@
 import type { Scheduler } from "../scheduler.ts";
 import { decodeBatch, encodeBatch, type EncodedBatch } from "./codec.ts";
 import { Outbox } from "./outbox.ts";
-import type { ReceivedBatch, WireMessage } from "./transport.ts";
+import type { LinkWaits, ReceivedBatch, WireMessage } from "./transport.ts";
 import type { UnsentTally } from "./unsent.ts";
 
 /**
@@ -48,6 +48,7 @@ export class PortLink {
   #closed = false;
   #onBye: () => void;
   #scheduler: Scheduler;
+  #waits: LinkWaits;
 
   /**
    * @param peer The peer pool's index.
@@ -56,6 +57,8 @@ export class PortLink {
    * @param receive Called with each batch the peer sends.
    * @param unsent Where messages that never reached the peer are counted.
    * @param onBye Called when the peer has closed its end.
+   * @param waits Where the waits for this peer are counted (kept by the
+   * mesh, so they outlive a link replaced when the peer restarts).
    */
   constructor(
     peer: number,
@@ -64,8 +67,10 @@ export class PortLink {
     receive: (batch: ReceivedBatch) => void,
     unsent: UnsentTally,
     onBye: () => void,
+    waits: LinkWaits = { to: peer, publisherWaits: 0, windowWaits: 0 },
   ) {
     this.peer = peer;
+    this.#waits = waits;
     this.#port = port;
     this.#unsent = unsent;
     this.#onBye = onBye;
@@ -106,7 +111,9 @@ export class PortLink {
       return undefined;
     }
     this.#outbox.push(message);
-    return this.#outbox.full ? this.#outbox.whenSpace() : undefined;
+    if (!this.#outbox.full) return undefined;
+    this.#waits.publisherWaits++;
+    return this.#outbox.whenSpace();
   }
 
   /** Whether anything is queued or unacknowledged. */
@@ -190,6 +197,7 @@ export class PortLink {
 
   #whenWritable(): Promise<void> {
     if (this.#inFlightCount < WINDOW || this.#closed) return Promise.resolve();
+    this.#waits.windowWaits++;
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#writable.push(resolve);
     return promise;

@@ -9,6 +9,7 @@ import { UnsentTally } from "./unsent.ts";
  */
 const BYE_GRACE_MS = 1000;
 import type {
+  LinkWaits,
   ReceivedBatch,
   Transport,
   TransportUpdate,
@@ -30,6 +31,8 @@ export class PortMeshTransport implements Transport {
   #handler: (batch: ReceivedBatch) => void = () => {};
   #unsent = new UnsentTally();
   #byeTimers = new Map<number, ReturnType<typeof setTimeout>>();
+  /** The waits per peer index, kept across the peer's restarts. */
+  #waits: LinkWaits[] = [];
   #closed = false;
 
   /**
@@ -112,6 +115,10 @@ export class PortMeshTransport implements Transport {
     return Promise.resolve(this.#unsent.take());
   }
 
+  linkWaits(): LinkWaits[] {
+    return this.#waits.filter((w) => w !== undefined).map((w) => ({ ...w }));
+  }
+
   #connect(peer: number, port: MessagePort): void {
     const link = new PortLink(
       peer,
@@ -123,6 +130,7 @@ export class PortMeshTransport implements Transport {
         // The peer closed its end: forget the link (and any wait for it).
         if (this.#links[peer] === link) this.#forget(peer);
       },
+      this.#waits[peer] ??= { to: peer, publisherWaits: 0, windowWaits: 0 },
     );
     this.#links[peer] = link;
   }

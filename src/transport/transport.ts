@@ -77,6 +77,16 @@ export interface UnsentCount {
   count: number;
 }
 
+/** How often sending to one peer pool had to wait, since this end opened. */
+export interface LinkWaits {
+  /** The receiving pool's index. */
+  to: number;
+  /** Times `send` told its publisher to wait (the link's queue was full). */
+  publisherWaits: number;
+  /** Times a batch waited for the link's window (the peer's acknowledgements). */
+  windowWaits: number;
+}
+
 /** Carries batches of messages between the pools of one program (one pool's end). */
 export interface Transport {
   /**
@@ -94,6 +104,8 @@ export interface Transport {
   busy(): boolean;
   /** Batches received that have not been acknowledged yet. */
   held(): number;
+  /** The waits of each link, where the carrier counts them (`ports`). */
+  linkWaits?(): LinkWaits[];
   /** Sets the function that receives every batch addressed to this pool. */
   onReceive(handler: (batch: ReceivedBatch) => void): void;
   /** Applies a change the primary announces (a peer came or went). */
