@@ -1,3 +1,4 @@
+import { errorMessage } from "./_util/error_text.ts";
 import { checkHandlerTiming } from "./bus/counters.ts";
 import { StateError } from "./errors.ts";
 import { consoleSink, resolveLogLevel } from "./logger.ts";
@@ -498,7 +499,7 @@ function resolveOptions(options: RunOptions): PrimarySettings {
     } catch (error) {
       throw new TypeError(
         `Cannot run: workerData must be a value structuredClone can copy: ${
-          error instanceof Error ? error.message : String(error)
+          errorMessage(error)
         }`,
         { cause: error },
       );

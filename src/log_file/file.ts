@@ -5,6 +5,8 @@
  * @module
  */
 
+import { errorMessage } from "../_util/error_text.ts";
+
 /** Byte value of `\n`. A UTF-8 multi-byte sequence never contains it. */
 const NEWLINE = 0x0a;
 
@@ -149,7 +151,7 @@ async function openForAppend(path: string): Promise<Deno.FsFile> {
   try {
     return await Deno.open(path, { append: true, create: true });
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorMessage(error);
     throw new Error(`Cannot open log file "${path}": ${reason}`, {
       cause: error,
     });

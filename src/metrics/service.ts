@@ -4,6 +4,8 @@
  * JSON, and `GET /` a live page drawn from it, on a `Deno.serve` server of
  * its own.
  */
+import { errorMessage } from "../_util/error_text.ts";
+import { hostPort, listen } from "../_util/listen.ts";
 import { Service, type ServiceOptions } from "../service.ts";
 import type { Logger, ServiceContext } from "../types.ts";
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "./prometheus.ts";
@@ -135,31 +137,15 @@ export class MetricsService extends Service {
 
   #listen(ctx: ServiceContext): Deno.HttpServer<Deno.NetAddr> {
     const { hostname, port } = this;
-    try {
-      return Deno.serve({
-        hostname,
-        port,
-        onListen(): void {},
-        onError: (error) => {
-          ctx.log.error(`Metrics request failed: ${describe(error)}`);
-          return new Response("Internal server error\n", { status: 500 });
-        },
-      }, (request) => this.#handle(request, ctx, ctx.log));
-    } catch (error) {
-      const where = hostPort(hostname, port);
-      if (error instanceof Deno.errors.AddrInUse) {
-        throw new Deno.errors.AddrInUse(
-          `Cannot start MetricsService "${this.name}": ${where} is already in use`,
-          { cause: error },
-        );
-      }
-      throw new Error(
-        `Cannot start MetricsService "${this.name}": cannot listen on ${where}: ${
-          describe(error)
-        }`,
-        { cause: error },
-      );
-    }
+    return listen(`MetricsService "${this.name}"`, {
+      hostname,
+      port,
+      onListen(): void {},
+      onError: (error) => {
+        ctx.log.error(`Metrics request failed: ${errorMessage(error)}`);
+        return new Response("Internal server error\n", { status: 500 });
+      },
+    }, (request) => this.#handle(request, ctx, ctx.log));
   }
 
   async #handle(
@@ -204,18 +190,8 @@ export class MetricsService extends Service {
         headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
       });
     } catch (error) {
-      log.warn(`Cannot gather the metrics: ${describe(error)}`);
+      log.warn(`Cannot gather the metrics: ${errorMessage(error)}`);
       return new Response("Cannot gather the metrics\n", { status: 503 });
     }
   }
-}
-
-function hostPort(hostname: string, port: number): string {
-  return hostname.includes(":")
-    ? `[${hostname}]:${port}`
-    : `${hostname}:${port}`;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

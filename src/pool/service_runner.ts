@@ -1,3 +1,4 @@
+import { errorMessage } from "../_util/error_text.ts";
 import {
   type LifecyclePhase,
   serializeError,
@@ -241,7 +242,7 @@ export class ServiceRunner {
         );
       } catch (error) {
         this.log.warn(
-          `terminate() before restart failed: ${describeError(error)}`,
+          `terminate() before restart failed: ${errorMessage(error)}`,
         );
       }
     }
@@ -269,8 +270,4 @@ export class ServiceRunner {
     this.service.status = status;
     this.#host.statusChanged(this);
   }
-}
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { errorMessage } from "../_util/error_text.ts";
 import type { PublishOptions } from "../types.ts";
 import type { SlowClientPolicy } from "./options.ts";
 import { connectedQueue, disconnectedQueue, inboundQueue } from "./router.ts";
@@ -288,7 +289,7 @@ export class Connection {
       } catch (error) {
         this.#settings.warn(
           `Cannot publish on "${item.queue}" for ${this.id}: ${
-            error instanceof Error ? error.message : String(error)
+            errorMessage(error)
           }`,
         );
       }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { errorMessage } from "../_util/error_text.ts";
+import { hostPort, listen } from "../_util/listen.ts";
 import { Service } from "../service.ts";
 import type { MessageMeta, ServiceContext, Subscription } from "../types.ts";
 import {
@@ -280,31 +282,15 @@ export class WebSocketService extends Service {
 
   #listen(): Deno.HttpServer<Deno.NetAddr> {
     const { hostname, port } = this.#options;
-    try {
-      return Deno.serve({
-        hostname,
-        port,
-        onListen(): void {},
-        onError: (error) => {
-          this.#log?.error(`HTTP handler failed: ${describe(error)}`);
-          return textResponse(500, "Internal server error");
-        },
-      }, (request, info) => this.#handle(request, info));
-    } catch (error) {
-      const where = hostPort(hostname, port);
-      if (error instanceof Deno.errors.AddrInUse) {
-        throw new Deno.errors.AddrInUse(
-          `Cannot start WebSocketService "${this.name}": ${where} is already in use`,
-          { cause: error },
-        );
-      }
-      throw new Error(
-        `Cannot start WebSocketService "${this.name}": cannot listen on ${where}: ${
-          describe(error)
-        }`,
-        { cause: error },
-      );
-    }
+    return listen(`WebSocketService "${this.name}"`, {
+      hostname,
+      port,
+      onListen(): void {},
+      onError: (error) => {
+        this.#log?.error(`HTTP handler failed: ${errorMessage(error)}`);
+        return textResponse(500, "Internal server error");
+      },
+    }, (request, info) => this.#handle(request, info));
   }
 
   async #handle(
@@ -343,7 +329,7 @@ export class WebSocketService extends Service {
         });
       } catch (error) {
         this.#log?.error(
-          `authorize() failed for "${path}": ${describe(error)}`,
+          `authorize() failed for "${path}": ${errorMessage(error)}`,
         );
         return textResponse(500, "Internal server error");
       } finally {
@@ -381,7 +367,7 @@ export class WebSocketService extends Service {
         idleTimeout: this.#options.idleTimeout / 1000,
       });
     } catch (error) {
-      return textResponse(400, `Bad WebSocket request: ${describe(error)}`);
+      return textResponse(400, `Bad WebSocket request: ${errorMessage(error)}`);
     }
     const id = crypto.randomUUID();
     const options = this.#options;
@@ -482,17 +468,6 @@ export class WebSocketService extends Service {
     }
     return frame;
   }
-}
-
-/** `host:port`, with brackets around an IPv6 host. */
-function hostPort(hostname: string, port: number): string {
-  return hostname.includes(":")
-    ? `[${hostname}]:${port}`
-    : `${hostname}:${port}`;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Whether `promise` settled within `ms`; clears its timer either way. */
