@@ -179,13 +179,22 @@ Deno.test("isOriginAllowed() applies same-origin, * and lists", () => {
   assert.ok(!isOriginAllowed(upgrade(), list), "a list needs an Origin");
 });
 
-Deno.test("refuseUpgrade() decides 405, 404, 503, 403 and 503 in that order", () => {
+Deno.test("refuseUpgrade() decides 405, 404, 503 (starting, stopping), 403 and 503 in that order", async () => {
   const options = resolveWebSocketOptions({
     paths: ["/client"],
     maxConnections: 2,
   });
-  const idle = { stopping: false, connections: 0 };
+  const idle = { starting: false, stopping: false, connections: 0 };
   assert.equal(refuseUpgrade(upgrade(), "/client", options, idle), undefined);
+  // Before every pool has started, a frame could be published before its
+  // consumer subscribed: the client is asked to come back.
+  const starting = refuseUpgrade(upgrade(), "/client", options, {
+    ...idle,
+    starting: true,
+  });
+  assert.equal(starting?.status, 503);
+  assert.equal(await starting?.text(), "Server starting\n");
+  assert.equal(starting?.headers.get("retry-after"), "1");
   assert.equal(
     refuseUpgrade(upgrade(undefined, {}, "POST"), "/client", options, idle)
       ?.status,
@@ -207,6 +216,7 @@ Deno.test("refuseUpgrade() decides 405, 404, 503, 403 and 503 in that order", ()
     403,
   );
   const full = refuseUpgrade(upgrade(), "/client", options, {
+    starting: false,
     stopping: false,
     connections: 2,
   });

@@ -9,6 +9,12 @@ import type { ResolvedWebSocketOptions } from "./options.ts";
 
 /** What the admission check needs to know about the running service. */
 export interface AdmissionState {
+  /**
+   * The program has not started yet (some pool is still in `initialize()`):
+   * a frame could reach the bus before its consumer subscribed, so new
+   * connections are refused with 503 and `Retry-After`.
+   */
+  starting: boolean;
   /** `terminate()` has begun: new connections are refused with 503. */
   stopping: boolean;
   /** Connections open or being opened. */
@@ -61,7 +67,7 @@ export function isOriginAllowed(
 /**
  * The refusal for a WebSocket upgrade request, or `undefined` when it may go
  * on to `authorize` and the upgrade. Checks, in order: method (405), path
- * (404), stopping (503), origin (403), connection count (503).
+ * (404), starting or stopping (503), origin (403), connection count (503).
  */
 export function refuseUpgrade(
   request: Request,
@@ -77,6 +83,9 @@ export function refuseUpgrade(
   }
   if (!isWebSocketPath(pathname, options.paths)) {
     return textResponse(404, "Not found");
+  }
+  if (state.starting) {
+    return textResponse(503, "Server starting", { "retry-after": "1" });
   }
   if (state.stopping) {
     return textResponse(503, "Server shutting down", { "retry-after": "1" });

@@ -122,6 +122,8 @@ export class WebSocketService extends Service {
   readonly #byPath = new Map<string, Set<Connection>>();
   #admitting = 0;
   #stopping = false;
+  /** `run()` has begun: every pool has initialized (the start barrier). */
+  #started = false;
   #log: ServiceContext["log"] | undefined;
   #publish: PublishFn = () => Promise.resolve();
   readonly #rooms: RoomRegistry;
@@ -188,6 +190,7 @@ export class WebSocketService extends Service {
     this.#log = ctx.log;
     this.#publish = (queue, data, options) => ctx.publish(queue, data, options);
     this.#stopping = false;
+    this.#started = false;
     // From the moment the program begins to stop, new clients get 503.
     ctx.signal.addEventListener("abort", () => this.#stopping = true, {
       once: true,
@@ -223,7 +226,10 @@ export class WebSocketService extends Service {
   }
 
   /**
-   * The server works from `initialize()` to `terminate()`; `run()` waits for
+   * The server listens from `initialize()` to `terminate()` and takes
+   * WebSocket connections once `run()` has begun (every pool has
+   * initialized, so every consumer has subscribed; before that, 503 with
+   * `Retry-After: 1`); `run()` waits for
    * the stop to begin, then closes every connection with 1001 and waits (up
    * to `closeTimeout`) until their `ws://disconnected/…` events are
    * published. The pool waits for `run()` before any service of it
@@ -232,6 +238,8 @@ export class WebSocketService extends Service {
    * @param ctx The service's context.
    */
   override async run(ctx: ServiceContext): Promise<void> {
+    // Every pool has initialized: consumers have subscribed.
+    this.#started = true;
     if (!ctx.signal.aborted) {
       await new Promise((resolve) =>
         ctx.signal.addEventListener("abort", resolve, { once: true })
@@ -304,6 +312,7 @@ export class WebSocketService extends Service {
     }
     const options = this.#options;
     const state = () => ({
+      starting: !this.#started,
       stopping: this.#stopping,
       connections: this.#connections.size + this.#admitting,
     });
