@@ -346,3 +346,26 @@ function withDeadline<T>(
     () => new Error(`Timed out after ${ms} ms waiting for ${what}`),
   );
 }
+
+/**
+ * Page script that resolves once `predicate` (a JavaScript expression) is
+ * true, checked at every change of the page, and rejects after 10 s with
+ * the page's text. `helpers` declares names the predicate may use.
+ */
+export function pageUntil(predicate: string, helpers = ""): string {
+  return `
+  new Promise((resolve, reject) => {
+    ${helpers}
+    const test = () => (${predicate});
+    const done = () => test() &&
+      (observer.disconnect(), clearTimeout(timer), resolve(true));
+    const observer = new MutationObserver(done);
+    const timer = setTimeout(() => (observer.disconnect(),
+      reject(new Error("not yet: " + ${JSON.stringify(predicate)} +
+        " in " + document.body.innerText))), 10000);
+    observer.observe(document.body, {
+      attributes: true, childList: true, characterData: true, subtree: true,
+    });
+    done();
+  })`;
+}

@@ -8,7 +8,12 @@ import { Service, type ServiceContext } from "@magic/foundation";
 import { MetricsService } from "@magic/foundation/metrics";
 import { WebSocketService } from "@magic/foundation/websocket";
 import { startServices } from "@magic/foundation/testing";
-import { findChromium, launchChromium, type Page } from "./_chromium.ts";
+import {
+  findChromium,
+  launchChromium,
+  type Page,
+  pageUntil,
+} from "./_chromium.ts";
 import { freePort, TestClient } from "./fixtures/websocket_helpers.ts";
 
 const chromium = findChromium();
@@ -44,23 +49,11 @@ class Consumer extends Service {
  * the document; rejects after 10 s with the page's text.
  */
 function until(predicate: string): string {
-  return `
-  new Promise((resolve, reject) => {
-    const row = (pool, queue) => document.querySelector(
-      '[data-pool="' + pool + '"] tr[data-sub="' + queue + '"]');
-    const test = () => (${predicate});
-    const done = () => test() &&
-      (observer.disconnect(), clearTimeout(timer), resolve(true));
-    const observer = new MutationObserver(done);
-    const timer = setTimeout(() => (observer.disconnect(),
-      reject(new Error("not yet: " + ${
-    JSON.stringify(predicate)
-  } + " in " + document.body.innerText))), 10000);
-    observer.observe(document.body, {
-      attributes: true, childList: true, characterData: true, subtree: true,
-    });
-    done();
-  })`;
+  return pageUntil(
+    predicate,
+    `const row = (pool, queue) => document.querySelector(
+      '[data-pool="' + pool + '"] tr[data-sub="' + queue + '"]');`,
+  );
 }
 
 function delivered(page: Page, pool: string, queue: string): Promise<number> {

@@ -4,7 +4,12 @@
  * sent lines meanwhile reconnects and delivers them, in order.
  */
 import assert from "node:assert/strict";
-import { findChromium, launchChromium, type Page } from "./_chromium.ts";
+import {
+  findChromium,
+  launchChromium,
+  type Page,
+  pageUntil,
+} from "./_chromium.ts";
 import {
   type RunningExample,
   startExample,
@@ -26,24 +31,12 @@ const CHAT = new URL("../examples/chat.ts", import.meta.url);
  * every change of the document; rejects after 10 s with the page's text.
  */
 function until(predicate: string): string {
-  return `
-  new Promise((resolve, reject) => {
-    const $ = (id) => document.getElementById(id);
+  return pageUntil(
+    predicate,
+    `const $ = (id) => document.getElementById(id);
     const lines = () => [...document.querySelectorAll("#messages li")]
-      .map((li) => li.textContent);
-    const test = () => (${predicate});
-    const done = () => test() &&
-      (observer.disconnect(), clearTimeout(timer), resolve(true));
-    const observer = new MutationObserver(done);
-    const timer = setTimeout(() => (observer.disconnect(),
-      reject(new Error("not yet: " + ${
-    JSON.stringify(predicate)
-  } + " in " + document.body.innerText))), 10000);
-    observer.observe(document.body, {
-      attributes: true, childList: true, characterData: true, subtree: true,
-    });
-    done();
-  })`;
+      .map((li) => li.textContent);`,
+  );
 }
 
 /** The chat lines shown on `page`, e.g. `#red ann hello`. */

@@ -1,3 +1,4 @@
+import { releaseAll } from "../_util/waiters.ts";
 import type { MessageHandler, MessageMeta } from "../types.ts";
 import type { Scheduler } from "../scheduler.ts";
 import type { BatchHold } from "./batch_hold.ts";
@@ -220,8 +221,8 @@ export class LocalSubscription {
     }
     this.#overflow = [];
     this.#overflowHead = 0;
-    this.#release(this.#spaceWaiters);
-    this.#release(this.#idleWaiters);
+    releaseAll(this.#spaceWaiters);
+    releaseAll(this.#idleWaiters);
     return rest;
   }
 
@@ -233,7 +234,7 @@ export class LocalSubscription {
     // messages instead of one.
     if (this.size > this.#lowWater) return;
     if (this.#overflowHead < this.#overflow.length) this.#refill();
-    else if (this.#spaceWaiters.length > 0) this.#release(this.#spaceWaiters);
+    else if (this.#spaceWaiters.length > 0) releaseAll(this.#spaceWaiters);
   }
 
   /** Moves messages waiting behind the buffer into it while it has room. */
@@ -294,7 +295,7 @@ export class LocalSubscription {
     } finally {
       this.#running--;
       if (this.#running === 0 && this.size === 0) {
-        this.#release(this.#idleWaiters);
+        releaseAll(this.#idleWaiters);
       }
     }
   }
@@ -312,10 +313,5 @@ export class LocalSubscription {
     if (this.#stall.reported || now - this.#stall.since < after) return false;
     this.#stall.reported = true;
     return true;
-  }
-
-  #release(waiters: Array<() => void>): void {
-    const list = waiters.splice(0);
-    for (const resolve of list) resolve();
   }
 }

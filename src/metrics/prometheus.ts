@@ -266,50 +266,34 @@ function renderWebSockets(
   for (const w of all) {
     out.push(series("websocket_connections", labels(w), w.connections));
   }
-  family(
-    out,
+  const inOut = (
+    name: string,
+    help: string,
+    count: (w: WebSocketMetrics, direction: "in" | "out") => number,
+  ): void => {
+    family(out, name, "counter", help);
+    for (const w of all) {
+      for (const direction of ["in", "out"] as const) {
+        out.push(
+          series(
+            name,
+            [...labels(w), ["direction", direction]],
+            count(w, direction),
+          ),
+        );
+      }
+    }
+  };
+  inOut(
     "websocket_frames_total",
-    "counter",
     "WebSocket data frames received (in) and sent (out).",
+    (w, direction) => direction === "in" ? w.framesIn : w.framesOut,
   );
-  for (const w of all) {
-    out.push(
-      series(
-        "websocket_frames_total",
-        [...labels(w), ["direction", "in"]],
-        w.framesIn,
-      ),
-    );
-    out.push(
-      series(
-        "websocket_frames_total",
-        [...labels(w), ["direction", "out"]],
-        w.framesOut,
-      ),
-    );
-  }
-  family(
-    out,
+  inOut(
     "websocket_bytes_total",
-    "counter",
     "WebSocket payload bytes received (in) and sent (out).",
+    (w, direction) => direction === "in" ? w.bytesIn : w.bytesOut,
   );
-  for (const w of all) {
-    out.push(
-      series(
-        "websocket_bytes_total",
-        [...labels(w), ["direction", "in"]],
-        w.bytesIn,
-      ),
-    );
-    out.push(
-      series(
-        "websocket_bytes_total",
-        [...labels(w), ["direction", "out"]],
-        w.bytesOut,
-      ),
-    );
-  }
   family(
     out,
     "websocket_closes_total",

@@ -1,6 +1,11 @@
 import type { Scheduler } from "../scheduler.ts";
 import { CreditGate, type SharedCredits } from "./broadcast_credits.ts";
-import { decodeBatch, encodeBatch, type EncodedBatch } from "./codec.ts";
+import {
+  countRuns,
+  decodeBatch,
+  encodeBatch,
+  type EncodedBatch,
+} from "./codec.ts";
 import { Outbox } from "./outbox.ts";
 import { UnsentTally } from "./unsent.ts";
 import type {
@@ -193,10 +198,7 @@ export class BroadcastTransport implements Transport {
     const mine = message.parts.filter((part) => part.to.includes(index));
     if (this.#closed) {
       for (const { batch } of mine) {
-        for (let r = 0; r < batch.runs.length; r += 3) {
-          const queue = batch.names[2 * batch.runs[r + 1]!]!;
-          this.#unsent.add(index, queue, batch.runs[r]!);
-        }
+        countRuns(batch, (queue, n) => this.#unsent.add(index, queue, n));
       }
       this.#gate.release(sender, tag);
       return;

@@ -143,3 +143,28 @@ export function decodeBatch(
   }
   return { data: batch.data, runs };
 }
+
+/**
+ * Calls `count(queue, n)` for each run of a batch: how many of its messages
+ * went to which queue, read from the columns alone (no data decoded).
+ *
+ * @example
+ * ```ts
+ * import { countRuns, encodeBatch } from "./codec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const m = { queue: "q://a", data: 1, service: "S", publishedAt: 5, size: 8 };
+ * const seen: Array<[string, number]> = [];
+ * countRuns(encodeBatch([m, m]), (queue, n) => seen.push([queue, n]));
+ * assert.deepEqual(seen, [["q://a", 2]]);
+ * ```
+ */
+export function countRuns(
+  batch: Pick<EncodedBatch, "names" | "runs">,
+  count: (queue: string, n: number) => void,
+): void {
+  const { names, runs } = batch;
+  for (let r = 0; r < runs.length; r += 3) {
+    count(names[2 * runs[r + 1]!]!, runs[r]!);
+  }
+}

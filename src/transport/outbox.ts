@@ -1,3 +1,4 @@
+import { releaseAll } from "../_util/waiters.ts";
 import type { Scheduler } from "../scheduler.ts";
 
 /** Messages per batch. */
@@ -126,8 +127,8 @@ export class Outbox<T> {
     this.#items = [];
     this.#head = 0;
     this.#bytes = 0;
-    release(this.#spaceWaiters);
-    release(this.#emptyWaiters);
+    releaseAll(this.#spaceWaiters);
+    releaseAll(this.#emptyWaiters);
     return rest;
   }
 
@@ -165,11 +166,7 @@ export class Outbox<T> {
     } else {
       this.#head = head;
     }
-    if (!this.full) release(this.#spaceWaiters);
-    if (this.size === 0) release(this.#emptyWaiters);
+    if (!this.full) releaseAll(this.#spaceWaiters);
+    if (this.size === 0) releaseAll(this.#emptyWaiters);
   }
-}
-
-function release(waiters: Array<() => void>): void {
-  for (const resolve of waiters.splice(0)) resolve();
 }

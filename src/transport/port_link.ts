@@ -1,5 +1,11 @@
+import { releaseAll } from "../_util/waiters.ts";
 import type { Scheduler } from "../scheduler.ts";
-import { decodeBatch, encodeBatch, type EncodedBatch } from "./codec.ts";
+import {
+  countRuns,
+  decodeBatch,
+  encodeBatch,
+  type EncodedBatch,
+} from "./codec.ts";
 import { Outbox } from "./outbox.ts";
 import type { LinkWaits, ReceivedBatch, WireMessage } from "./transport.ts";
 import type { UnsentTally } from "./unsent.ts";
@@ -165,16 +171,16 @@ export class PortLink {
     for (const message of this.#outbox.close()) {
       this.#unsent.add(this.peer, message.queue, 1);
     }
-    release(this.#writable);
+    releaseAll(this.#writable);
     for (const waiter of this.#ackWaiters.splice(0)) waiter.resolve();
   }
 
   #countInFlight(): void {
     for (let i = this.#inFlightHead; i < this.#inFlight.length; i++) {
-      const { names, runs } = this.#inFlight[i]!;
-      for (let r = 0; r < runs.length; r += 3) {
-        this.#unsent.add(this.peer, names[2 * runs[r + 1]!]!, runs[r]!);
-      }
+      countRuns(
+        this.#inFlight[i]!,
+        (queue, n) => this.#unsent.add(this.peer, queue, n),
+      );
     }
     this.#inFlight = [];
     this.#inFlightHead = 0;
@@ -215,7 +221,7 @@ export class PortLink {
     }
     // Wake the outbox when half the window is free, not at every batch: one
     // wake-up then sends many batches.
-    if (this.#inFlightCount <= WINDOW / 2) release(this.#writable);
+    if (this.#inFlightCount <= WINDOW / 2) releaseAll(this.#writable);
     if (this.#ackWaiters.length > 0) {
       this.#ackWaiters = this.#ackWaiters.filter((waiter) => {
         if (waiter.upTo > this.#acked) return true;
@@ -254,8 +260,4 @@ export class PortLink {
     this.#acks = 0;
     if (!this.#closed && count > 0) this.#port.postMessage(count);
   }
-}
-
-function release(waiters: Array<() => void>): void {
-  for (const resolve of waiters.splice(0)) resolve();
 }
