@@ -1,0 +1,224 @@
+import assert from "node:assert/strict";
+import {
+  queueToSubject,
+  subjectToQueue,
+  validateNamespace,
+} from "../src/nats/subject.ts";
+import { validateQueueName } from "../src/bus/queue_name.ts";
+
+/** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
+function random(seed: number): () => number {
+  let a = seed;
+  return (): number => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Pieces a generated segment is built from: the awkward ones often. */
+const PIECES = [
+  "a",
+  "Z",
+  "0",
+  ".",
+  "..",
+  "%",
+  "%2E",
+  "%%",
+  "*",
+  ">",
+  "a*b",
+  ">x",
+  ":",
+  "-",
+  "_",
+  "~",
+  "$",
+  "é",
+  "città",
+  "東京",
+  "😀",
+  "👩‍👩‍👧",
+  "\u0301",
+  "ß",
+  "Ω",
+  "ﬁ",
+  "\u{10FFFF}",
+];
+const SCHEMES = ["q", "ws", "reply", "a.b", "x+y-z", "Q1", "s.."];
+
+function generateName(next: () => number): string {
+  const pick = <T>(list: readonly T[]): T =>
+    list[Math.floor(next() * list.length)] as T;
+  const segments: string[] = [];
+  const count = 1 + Math.floor(next() * 5);
+  for (let i = 0; i < count; i++) {
+    const roll = next();
+    if (roll < 0.1) segments.push("");
+    else if (roll < 0.15) segments.push("*");
+    else if (roll < 0.18 && i === count - 1) segments.push(">");
+    else {
+      let segment = "";
+      const pieces = 1 + Math.floor(next() * 4);
+      for (let j = 0; j < pieces; j++) segment += pick(PIECES);
+      segments.push(segment);
+    }
+  }
+  return `${pick(SCHEMES)}://${segments.join("/")}`;
+}
+
+/** Whether `subject` is a well-formed NATS subject (tokens, wildcards). */
+function isNatsSubject(subject: string): boolean {
+  if (/[\s\p{Cc}]/u.test(subject)) return false;
+  const tokens = subject.split(".");
+  return tokens.every((token, i) =>
+    token.length > 0 && (token !== ">" || i === tokens.length - 1)
+  );
+}
+
+Deno.test("queueToSubject() maps the issue's examples and escapes what a token cannot hold", () => {
+  assert.equal(queueToSubject("q://orders/eu", "mf"), "mf.q.orders.eu");
+  assert.equal(queueToSubject("q://a/b/c", "mf"), "mf.q.a.b.c");
+  assert.equal(queueToSubject("q://orders/*/x", "mf"), "mf.q.orders.*.x");
+  assert.equal(queueToSubject("q://>", "mf"), "mf.q.>");
+  assert.equal(queueToSubject("a.b://c", "mf"), "mf.a%2Eb.c");
+  assert.equal(queueToSubject("q://%", "mf"), "mf.q.%25");
+  assert.equal(queueToSubject("q:///", "mf"), "mf.q.%.%");
+  assert.equal(queueToSubject("q://a*/>b", "mf"), "mf.q.a*.>b");
+  assert.equal(queueToSubject("q://x", "prod.eu"), "prod.eu.q.x");
+});
+
+Deno.test("queueToSubject() refuses invalid names and lone surrogates", () => {
+  assert.throws(() => queueToSubject("orders", "mf"), {
+    name: "QueueNameError",
+  });
+  assert.throws(() => queueToSubject("q://a b", "mf"), {
+    name: "QueueNameError",
+  });
+  assert.throws(() => queueToSubject("q://>/a", "mf"), {
+    name: "QueueNameError",
+  });
+  assert.throws(() => queueToSubject("q://a\uD800", "mf"), {
+    name: "TypeError",
+    message: /lone surrogate/,
+  });
+  assert.throws(() => queueToSubject("q://a", ""), RangeError);
+});
+
+Deno.test("subjectToQueue() decodes only canonical subjects under its namespace", () => {
+  assert.equal(subjectToQueue("mf.q.a.%.b", "mf"), "q://a//b");
+  assert.equal(subjectToQueue("mf.a%2Eb.c%25", "mf"), "a.b://c%");
+  assert.equal(subjectToQueue("mf.q.*.>", "mf"), "q://*/>");
+  assert.equal(subjectToQueue("mf.q.東京", "mf"), "q://東京");
+  for (
+    const subject of [
+      "mf",
+      "mf.q",
+      "mfx.q.a",
+      "prod.q.a",
+      "mf.q.%4",
+      "mf.q.%zz",
+      "mf.q.%e2%82%ac", // lower-case hex
+      "mf.q.%E2%82", // cut UTF-8
+      "mf.q.%FF",
+      "mf.q.%2F", // needless escape ("/" needs none)
+      "mf.q.%2A", // "*" needs none
+      "mf.q.%09", // a tab: not in a queue name
+      "mf.q.a\u00A0b", // raw white space from another client
+      "mf.q.>.a",
+      "mf.*.a",
+      "mf.%.a",
+      "mf.q.",
+      "mf.q..a",
+    ]
+  ) {
+    assert.equal(subjectToQueue(subject, "mf"), undefined, subject);
+  }
+  assert.equal(subjectToQueue("prod.eu.q.a", "prod.eu"), "q://a");
+  assert.equal(subjectToQueue("prod.eu.q.a", "prod"), "eu://q/a");
+  assert.equal(subjectToQueue("prod.eu.q.a", "eu"), undefined);
+});
+
+Deno.test("validateNamespace() accepts NATS prefixes and explains refusals", () => {
+  for (const ns of ["mf", "prod.eu", "a-b_c", "名前", "x1.y2.z3"]) {
+    assert.equal(validateNamespace(ns), ns);
+  }
+  const refusals: Array<[unknown, string | RegExp]> = [
+    ["", 'Invalid NATS namespace "": it is empty'],
+    [".mf", /empty token/],
+    ["mf.", /empty token/],
+    ["a b", /white space or a control character at index 1/],
+    ["a\tb", /white space/],
+    ["mf.>", /"\>" \(a NATS wildcard\)/],
+    ["a*", /"\*"/],
+    ["$SYS", /starts with "\$"/],
+  ];
+  for (const [ns, message] of refusals) {
+    assert.throws(() => validateNamespace(ns), { name: "RangeError", message });
+  }
+  assert.throws(() => validateNamespace(undefined), {
+    name: "TypeError",
+    message: "Invalid NATS namespace: it must be a string, not undefined",
+  });
+  assert.throws(() => validateNamespace(null), TypeError);
+});
+
+Deno.test("queueToSubject() and subjectToQueue() round-trip 20,000 generated names", () => {
+  const next = random(9);
+  let checked = 0;
+  const seen = new Map<string, string>();
+  for (let i = 0; i < 20_000; i++) {
+    const name = generateName(next);
+    try {
+      validateQueueName(name, "subscribe");
+    } catch {
+      continue;
+    }
+    const namespace = i % 3 === 0 ? "prod.eu" : "mf";
+    const subject = queueToSubject(name, namespace);
+    assert.ok(isNatsSubject(subject), `${name} → ${subject}`);
+    assert.equal(subjectToQueue(subject, namespace), name, subject);
+    const earlier = seen.get(subject);
+    assert.ok(earlier === undefined || earlier === name, "injective");
+    seen.set(subject, name);
+    checked++;
+  }
+  assert.ok(checked > 15_000, `only ${checked} generated names were valid`);
+});
+
+Deno.test("subjectToQueue() results map back to the same subject (generated subjects)", () => {
+  const next = random(4);
+  const tokens = ["q", "a", "%", "%25", "%2E", "%2e", "%41", "*", ">", "%20"];
+  const extra = ["é", "%C3%A9", "%E6%9D%B1", "东", "x%", "%%"];
+  const all = [...tokens, ...extra];
+  let decoded = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const count = 2 + Math.floor(next() * 4);
+    const parts: string[] = ["mf"];
+    for (let j = 0; j < count; j++) {
+      parts.push(all[Math.floor(next() * all.length)] as string);
+    }
+    const subject = parts.join(".");
+    const queue = subjectToQueue(subject, "mf");
+    if (queue === undefined) continue;
+    decoded++;
+    assert.equal(queueToSubject(queue, "mf"), subject);
+  }
+  assert.ok(decoded > 300, `only ${decoded} generated subjects decoded`);
+});
+
+Deno.test("queueToSubject() is cached: 1,000,000 lookups of 100 names stay fast", () => {
+  const names = Array.from({ length: 100 }, (_, i) => `q://orders/eu${i}`);
+  for (const name of names) queueToSubject(name, "mf");
+  const started = performance.now();
+  let length = 0;
+  for (let i = 0; i < 1_000_000; i++) {
+    length += queueToSubject(names[i % 100] as string, "mf").length;
+  }
+  const ns = (performance.now() - started) * 1e6 / 1_000_000;
+  assert.ok(length > 0);
+  // About 20 ns here; a generous bound against a lost cache.
+  assert.ok(ns < 500, `${ns.toFixed(0)} ns per cached lookup`);
+});
