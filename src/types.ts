@@ -267,6 +267,50 @@ export interface SubscriptionMetrics {
   handlerSeconds: HistogramSnapshot;
 }
 
+/**
+ * What one service published that reached one pattern, in
+ * {@linkcode MetricsSnapshot}: with {@linkcode SubscriptionMetrics} it says
+ * who publishes to whom. A message counts once for each distinct pattern
+ * (in any pool) its queue matched when it was published; a message no
+ * subscription matched, and a reply, count nowhere. The counter goes when
+ * no pool subscribes to the pattern any more.
+ *
+ * @example Who publishes to the services subscribed to a pattern
+ * ```ts
+ * import type { PublisherMetrics, SubscriptionMetrics } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * const publishers: PublisherMetrics[] = [
+ *   { pool: "web", service: "api", queue: "q://orders/*", sent: 12 },
+ *   { pool: "web", service: "api", queue: "q://audit/>", sent: 12 },
+ * ];
+ * const histogram = { bounds: [], cumulative: [], count: 0, sum: 0 };
+ * const billing: SubscriptionMetrics = {
+ *   pool: "db",
+ *   service: "billing",
+ *   queue: "q://orders/*",
+ *   published: 12,
+ *   delivered: 12,
+ *   buffered: 0,
+ *   handlerErrors: 0,
+ *   handlerSeconds: histogram,
+ * };
+ * const arrows = publishers.filter((p) => p.queue === billing.queue)
+ *   .map((p) => `${p.pool}/${p.service} → ${p.queue} → ${billing.service}`);
+ * assert.deepEqual(arrows, ["web/api → q://orders/* → billing"]);
+ * ```
+ */
+export interface PublisherMetrics {
+  /** The pool of the publishing service. */
+  pool: string;
+  /** The publishing service. */
+  service: string;
+  /** The pattern (or exact name) subscribed to, never a concrete queue it matched. */
+  queue: string;
+  /** Messages the service published that reached the pattern's subscriptions. */
+  sent: number;
+}
+
 /** One service in {@linkcode MetricsSnapshot}. */
 export interface ServiceMetrics {
   /** The service's pool. */
@@ -441,4 +485,9 @@ export interface MetricsSnapshot {
    * "ports"`; set by `main.metrics()` and `ctx.metrics()`).
    */
   links?: LinkMetrics[];
+  /**
+   * What every service published, per pattern reached (set by
+   * `main.metrics()` and `ctx.metrics()`).
+   */
+  publishers?: PublisherMetrics[];
 }

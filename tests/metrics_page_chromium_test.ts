@@ -121,11 +121,27 @@ Deno.test({
       }
       // One arrow per pattern and subscribing service (one table row each).
       const [arrows, rows] = await page.evaluate<[number, number]>(
-        `[document.querySelectorAll("#lines path").length,
+        `[document.querySelectorAll("#lines path.sub").length,
           document.querySelectorAll("tr[data-sub]").length]`,
       );
       assert.ok(rows >= 3, `${rows} subscriptions shown`);
       assert.equal(arrows, rows);
+      // And one from the producer to each pattern its orders reach: the
+      // picture reads producer → q://orders/* → invoices.
+      await page.evaluate(until(
+        `document.querySelectorAll('#lines path.pub[data-service="orders/producer"]').length === 2`,
+      ));
+      const published = await page.evaluate<string[]>(
+        `[...document.querySelectorAll('#lines path.pub')]
+          .filter((p) => p.dataset.service === "orders/producer")
+          .map((p) => p.dataset.queue).sort()`,
+      );
+      assert.deepEqual(published, ["q://orders/*", "q://orders/>"]);
+      const sends = (queue: string): string =>
+        `Number(document.querySelector('[data-pool="orders"] [data-service="producer"] [data-pub="${queue}"]').dataset.sent)`;
+      const sentBefore = await page.evaluate<number>(sends("q://orders/*"));
+      assert.ok(sentBefore > 0, `${sentBefore} sent`);
+      await page.evaluate(until(`${sends("q://orders/*")} > ${sentBefore}`));
 
       const first = await delivered(page, "billing", "q://orders/*");
       await page.evaluate(until(

@@ -38,6 +38,11 @@ function snapshot(
       { pool: "app", service: "orders", status: "running", restarts: 3 },
     ],
     pools: [{ pool: "app", restarts: 1, stalls: 2, stalled: false }],
+    publishers: [
+      { pool: "web", service: "api", queue: "q://orders/*", sent: 7 },
+      { pool: "web", service: "api", queue: "q://audit/>", sent: 4 },
+      { pool: "web", service: "api", queue: "q://orders/*", sent: 5 },
+    ],
   };
 }
 
@@ -94,6 +99,7 @@ Deno.test("renderPrometheus() writes HELP and TYPE once per family, prefixed, on
       ["pool_restarts_total", "counter"],
       ["pool_stalls_total", "counter"],
       ["pool_stalled", "gauge"],
+      ["sent_total", "counter"],
     ]
   ) {
     assert.ok(text.includes(`# HELP magic_foundation_${name} `), name);
@@ -115,6 +121,9 @@ Deno.test("renderPrometheus() writes HELP and TYPE once per family, prefixed, on
       'magic_foundation_pool_restarts_total{pool="app"} 1',
       'magic_foundation_pool_stalls_total{pool="app"} 2',
       'magic_foundation_pool_stalled{pool="app"} 0',
+      // By the publisher, the same labels added up.
+      'magic_foundation_sent_total{queue="q://orders/*",pool="web",service="api"} 12',
+      'magic_foundation_sent_total{queue="q://audit/>",pool="web",service="api"} 4',
     ]
   ) {
     assert.ok(text.includes(`${line}\n`), line);

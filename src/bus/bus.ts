@@ -7,6 +7,7 @@ import type {
   MessageHandler,
   MessageMeta,
   MetricsSnapshot,
+  PublisherMetrics,
   PublishOptions,
   RequestOptions,
   SubscribeOptions,
@@ -367,6 +368,11 @@ export class PoolBus implements SubscriptionHost {
     return [...this.#counters.values()].map((counters) =>
       counters.snapshot(this.pool, buffered.get(counters) ?? 0)
     );
+  }
+
+  /** What this pool's services published, per pattern reached. */
+  publisherMetrics(): PublisherMetrics[] {
+    return this.#routes.publisherMetrics(this.pool);
   }
 
   /** Every pool's counters; see `ServiceContext.metrics`. */
