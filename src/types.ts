@@ -261,6 +261,13 @@ export interface SubscriptionMetrics {
   /** Handler calls that threw or rejected. */
   handlerErrors: number;
   /**
+   * Whether it is stuck now, as its pool judges it: messages have waited
+   * and no handler call has started for the run option `stuckThreshold`
+   * (5 s by default; the pool logs a warning then). It clears as soon as a
+   * message is handled or none waits.
+   */
+  stuck: boolean;
+  /**
    * How long the timed handler calls took, in seconds: all of them with
    * `handlerTiming: "every"`, a sample by default (see {@linkcode HandlerTiming}).
    */
@@ -293,6 +300,7 @@ export interface SubscriptionMetrics {
  *   delivered: 12,
  *   buffered: 0,
  *   handlerErrors: 0,
+ *   stuck: false,
  *   handlerSeconds: histogram,
  * };
  * const arrows = publishers.filter((p) => p.queue === billing.queue)
@@ -458,6 +466,7 @@ export interface WebSocketMetrics {
  *   delivered: 2,
  *   buffered: 3,
  *   handlerErrors: 0,
+ *   stuck: false,
  *   handlerSeconds: histogram,
  * };
  * assert.deepEqual(

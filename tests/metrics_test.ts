@@ -13,6 +13,7 @@ import {
 import { MetricsService } from "@magic/foundation/metrics";
 import { startServices } from "@magic/foundation/testing";
 import { promtool } from "./fixtures/promtool.ts";
+import { deadline } from "./fixtures/websocket_helpers.ts";
 import { startScenario, statusesOf, testEachTransport } from "./_helpers.ts";
 import {
   MESSAGES as WORKLOAD,
@@ -409,4 +410,42 @@ Deno.test("ctx.metrics() counts publishers per pattern reached: not replies, not
   assert.deepEqual(sent(await ctx.metrics()), [["q://session/*", 1]]);
   await responder.unsubscribe();
   assert.deepEqual(sent(await ctx.metrics()), []);
+});
+
+Deno.test("ctx.metrics() flags a subscription stuck as its pool judges it (stuckThreshold), and clears the flag once it is handled", async () => {
+  const release = Promise.withResolvers<void>();
+  const handled = Promise.withResolvers<void>();
+  const warned = Promise.withResolvers<void>();
+  let count = 0;
+  class Slow extends Service {
+    override async initialize(ctx: ServiceContext): Promise<void> {
+      await ctx.subscribe("q://slow", async () => {
+        await release.promise;
+        if (++count === 5) handled.resolve();
+      });
+      await ctx.subscribe("q://fast", () => {});
+    }
+  }
+  await using bed = await startServices({
+    pools: { a: [new Slow("slow")] },
+    stuckThreshold: 100,
+    logSink: (record) => {
+      if (record.message.startsWith("Subscriber slow on")) warned.resolve();
+    },
+  });
+  for (let n = 0; n < 5; n++) await bed.publish("q://slow", n);
+  await bed.publish("q://fast", 0);
+  await deadline(warned.promise, "the pool's stuck warning");
+  const snapshot = await bed.context.metrics();
+  const slow = only(snapshot.subscriptions, "q://slow");
+  assert.deepEqual([slow.stuck, slow.delivered, slow.buffered], [true, 1, 4]);
+  assert.equal(only(snapshot.subscriptions, "q://fast").stuck, false);
+  release.resolve();
+  await deadline(handled.promise, "the 5 messages handled");
+  const after = only((await bed.context.metrics()).subscriptions, "q://slow");
+  assert.deepEqual([after.stuck, after.delivered, after.buffered], [
+    false,
+    5,
+    0,
+  ]);
 });

@@ -2,7 +2,8 @@
  * The live page of `MetricsService` (`GET /`): one self-contained HTML
  * document, no build step and nothing fetched but `/metrics.json`, once a
  * second. It draws each pool as a box with its services, their status and
- * their subscriptions (delivered per second, buffered, handler p99, stuck),
+ * their subscriptions (delivered per second, buffered, handler p99, and
+ * stuck as the pool judged it),
  * what each service publishes (per pattern reached, per second), the
  * WebSocket services' counters, and each pattern as a box with arrows from
  * the services that publish to it and to the services subscribed to it.
@@ -12,13 +13,6 @@
 
 /** How often the page asks for a snapshot, in ms. */
 export const PAGE_REFRESH_MS = 1000;
-
-/**
- * A subscription is flagged stuck on the page when messages have waited
- * for this long with nothing delivered, in ms (as the pools' own stuck
- * warning, whose default threshold is 5 s).
- */
-export const PAGE_STUCK_MS = 5000;
 
 /** The page's HTML. */
 export const METRICS_PAGE: string = String.raw`<!doctype html>
@@ -73,11 +67,8 @@ export const METRICS_PAGE: string = String.raw`<!doctype html>
 <script>
 "use strict";
 const REFRESH_MS = __REFRESH__;
-const STUCK_MS = __STUCK__;
 const $ = (id) => document.getElementById(id);
 let previous;
-/** subscription key -> when it last delivered (or started waiting). */
-const progress = new Map();
 let updates = 0;
 
 function el(tag, attrs, ...children) {
@@ -159,11 +150,8 @@ function render(snapshot) {
           const key = subKey(s);
           const old = before.get(key);
           const perSecond = old && elapsed > 0 ? Math.max(0, s.delivered - old.delivered) / elapsed : 0;
-          const last = progress.get(key);
-          if (!last || s.delivered !== last.delivered || s.buffered === 0) {
-            progress.set(key, { delivered: s.delivered, at: snapshot.takenAt });
-          }
-          const stuck = s.buffered > 0 && snapshot.takenAt - progress.get(key).at >= STUCK_MS;
+          // The pool's own judgement (stuckThreshold), not the page's.
+          const stuck = s.stuck === true;
           const name = s.group ? s.queue + " [" + s.group + "]" : s.queue;
           table.append(el("tr", {
             class: stuck ? "stuck" : "",
@@ -275,7 +263,4 @@ tick();
 </script>
 </body>
 </html>
-`.replace("__REFRESH__", String(PAGE_REFRESH_MS)).replace(
-  "__STUCK__",
-  String(PAGE_STUCK_MS),
-);
+`.replace("__REFRESH__", String(PAGE_REFRESH_MS));

@@ -64,6 +64,7 @@ type Labels = Array<[string, string]>;
  *     delivered: 2,
  *     buffered: 1,
  *     handlerErrors: 0,
+ *     stuck: false,
  *     handlerSeconds: { bounds: [0.001, 1], cumulative: [1, 2], count: 2, sum: 0.5 },
  *   }],
  *   services: [{ pool: "app", service: "orders", status: "running", restarts: 0 }],
@@ -111,6 +112,12 @@ export function renderPrometheus(snapshot: MetricsSnapshot): string {
     "gauge",
     "Messages waiting for a subscription's handler.",
     (s) => s.buffered,
+  );
+  subscriptionFamily(
+    "stuck",
+    "gauge",
+    "1 while a subscription is stuck: messages wait and no handler call has started for stuckThreshold.",
+    (s) => s.stuck ? 1 : 0,
   );
   subscriptionFamily(
     "handler_errors_total",
@@ -444,6 +451,7 @@ function mergeSubscriptions(
     seen.delivered += s.delivered;
     seen.buffered += s.buffered;
     seen.handlerErrors += s.handlerErrors;
+    seen.stuck ||= s.stuck;
     const h = seen.handlerSeconds;
     h.count += s.handlerSeconds.count;
     h.sum += s.handlerSeconds.sum;
