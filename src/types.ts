@@ -345,8 +345,10 @@ export interface PoolMetrics {
 
 /**
  * How often one pool's sending to another had to wait, in
- * {@linkcode MetricsSnapshot} (`transport: "ports"` only; since the sending
- * pool's worker started).
+ * {@linkcode MetricsSnapshot} (since the sending pool's worker started).
+ * With `transport: "broadcast"` every batch costs a credit towards every
+ * live pool, so a pool without credits makes its senders wait whatever they
+ * send: the wait is counted on the link to that pool.
  *
  * @example The links that made publishers wait
  * ```ts
@@ -374,7 +376,9 @@ export interface LinkMetrics {
   publisherWaits: number;
   /**
    * Times a batch waited for the link's window: the receiver had not yet
-   * acknowledged the batches already sent.
+   * acknowledged the batches already sent (with `transport: "broadcast"`:
+   * no credit was left towards it; one wait counts once, however often the
+   * sender looks again).
    */
   windowWaits: number;
 }
@@ -490,8 +494,8 @@ export interface MetricsSnapshot {
    */
   websockets?: WebSocketMetrics[];
   /**
-   * Every link between pools that has carried something (`transport:
-   * "ports"`; set by `main.metrics()` and `ctx.metrics()`).
+   * Every link between pools that has carried something (set by
+   * `main.metrics()` and `ctx.metrics()`).
    */
   links?: LinkMetrics[];
   /**

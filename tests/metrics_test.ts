@@ -117,6 +117,11 @@ for (const transport of ["ports", "broadcast"] as TransportKind[]) {
           ["a", "producer", "q://orders/>", MESSAGES],
         ],
       );
+      // Both carriers report the link that carried the messages to pool b.
+      const link = snapshot.links!.find((l) =>
+        l.pool === "a" && l.peer === "b"
+      );
+      assert.ok(link !== undefined, `the link a → b [${transport}]`);
       assert.deepEqual(
         snapshot.services.filter((s) => s.pool !== "test").map((s) => [
           s.pool,
