@@ -69,6 +69,7 @@ export type {
   MessageOrigin,
   MetricsSnapshot,
   PoolMetrics,
+  PublisherMetrics,
   PublishOptions,
   RequestOptions,
   ServiceContext,

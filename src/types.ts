@@ -261,10 +261,62 @@ export interface SubscriptionMetrics {
   /** Handler calls that threw or rejected. */
   handlerErrors: number;
   /**
+   * Whether it is stuck now, as its pool judges it: messages have waited
+   * and no handler call has started for the run option `stuckThreshold`
+   * (5 s by default; the pool logs a warning then). It clears as soon as a
+   * message is handled or none waits.
+   */
+  stuck: boolean;
+  /**
    * How long the timed handler calls took, in seconds: all of them with
    * `handlerTiming: "every"`, a sample by default (see {@linkcode HandlerTiming}).
    */
   handlerSeconds: HistogramSnapshot;
+}
+
+/**
+ * What one service published that reached one pattern, in
+ * {@linkcode MetricsSnapshot}: with {@linkcode SubscriptionMetrics} it says
+ * who publishes to whom. A message counts once for each distinct pattern
+ * (in any pool) its queue matched when it was published; a message no
+ * subscription matched, and a reply, count nowhere. The counter goes when
+ * no pool subscribes to the pattern any more.
+ *
+ * @example Who publishes to the services subscribed to a pattern
+ * ```ts
+ * import type { PublisherMetrics, SubscriptionMetrics } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * const publishers: PublisherMetrics[] = [
+ *   { pool: "web", service: "api", queue: "q://orders/*", sent: 12 },
+ *   { pool: "web", service: "api", queue: "q://audit/>", sent: 12 },
+ * ];
+ * const histogram = { bounds: [], cumulative: [], count: 0, sum: 0 };
+ * const billing: SubscriptionMetrics = {
+ *   pool: "db",
+ *   service: "billing",
+ *   queue: "q://orders/*",
+ *   published: 12,
+ *   delivered: 12,
+ *   buffered: 0,
+ *   handlerErrors: 0,
+ *   stuck: false,
+ *   handlerSeconds: histogram,
+ * };
+ * const arrows = publishers.filter((p) => p.queue === billing.queue)
+ *   .map((p) => `${p.pool}/${p.service} → ${p.queue} → ${billing.service}`);
+ * assert.deepEqual(arrows, ["web/api → q://orders/* → billing"]);
+ * ```
+ */
+export interface PublisherMetrics {
+  /** The pool of the publishing service. */
+  pool: string;
+  /** The publishing service. */
+  service: string;
+  /** The pattern (or exact name) subscribed to, never a concrete queue it matched. */
+  queue: string;
+  /** Messages the service published that reached the pattern's subscriptions. */
+  sent: number;
 }
 
 /** One service in {@linkcode MetricsSnapshot}. */
@@ -293,8 +345,10 @@ export interface PoolMetrics {
 
 /**
  * How often one pool's sending to another had to wait, in
- * {@linkcode MetricsSnapshot} (`transport: "ports"` only; since the sending
- * pool's worker started).
+ * {@linkcode MetricsSnapshot} (since the sending pool's worker started).
+ * With `transport: "broadcast"` every batch costs a credit towards every
+ * live pool, so a pool without credits makes its senders wait whatever they
+ * send: the wait is counted on the link to that pool.
  *
  * @example The links that made publishers wait
  * ```ts
@@ -322,7 +376,9 @@ export interface LinkMetrics {
   publisherWaits: number;
   /**
    * Times a batch waited for the link's window: the receiver had not yet
-   * acknowledged the batches already sent.
+   * acknowledged the batches already sent (with `transport: "broadcast"`:
+   * no credit was left towards it; one wait counts once, however often the
+   * sender looks again).
    */
   windowWaits: number;
 }
@@ -414,6 +470,7 @@ export interface WebSocketMetrics {
  *   delivered: 2,
  *   buffered: 3,
  *   handlerErrors: 0,
+ *   stuck: false,
  *   handlerSeconds: histogram,
  * };
  * assert.deepEqual(
@@ -437,8 +494,13 @@ export interface MetricsSnapshot {
    */
   websockets?: WebSocketMetrics[];
   /**
-   * Every link between pools that has carried something (`transport:
-   * "ports"`; set by `main.metrics()` and `ctx.metrics()`).
+   * Every link between pools that has carried something (set by
+   * `main.metrics()` and `ctx.metrics()`).
    */
   links?: LinkMetrics[];
+  /**
+   * What every service published, per pattern reached (set by
+   * `main.metrics()` and `ctx.metrics()`).
+   */
+  publishers?: PublisherMetrics[];
 }

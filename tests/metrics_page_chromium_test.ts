@@ -14,7 +14,11 @@ import {
   type Page,
   pageUntil,
 } from "./_chromium.ts";
-import { freePort, TestClient } from "./fixtures/websocket_helpers.ts";
+import {
+  deadline,
+  freePort,
+  TestClient,
+} from "./fixtures/websocket_helpers.ts";
 
 const chromium = findChromium();
 if (chromium === undefined) {
@@ -44,6 +48,26 @@ class Consumer extends Service {
   }
 }
 
+/** Subscribes to `pattern`; its handler never finishes before the stop. */
+class Stuck extends Service {
+  constructor(name: string, readonly pattern: string) {
+    super(name);
+  }
+  override async initialize(ctx: ServiceContext): Promise<void> {
+    await ctx.subscribe(
+      this.pattern,
+      () =>
+        ctx.signal.aborted
+          ? undefined
+          : new Promise<void>((resolve) =>
+            ctx.signal.addEventListener("abort", () => resolve(), {
+              once: true,
+            })
+          ),
+    );
+  }
+}
+
 /**
  * Page script: resolves once `predicate` holds, checked at every change of
  * the document; rejects after 10 s with the page's text.
@@ -67,6 +91,7 @@ Deno.test({
   ignore: chromium === undefined,
   async fn(): Promise<void> {
     const metrics = new MetricsService({ port: 0 });
+    const warned = Promise.withResolvers<void>();
     const ws = new WebSocketService({
       hostname: "127.0.0.1",
       port: freePort(),
@@ -76,10 +101,14 @@ Deno.test({
         orders: [new Producer("producer")],
         billing: [new Consumer("invoices", "q://orders/*")],
         audit: [new Consumer("log", "q://orders/>")],
+        slow: [new Stuck("stuck", "q://orders/0")],
         web: [ws, new Consumer("chat", "ws://inbound/>")],
         ops: [metrics],
       },
-      logSink: () => {},
+      stuckThreshold: 300,
+      logSink: (record) => {
+        if (record.message.startsWith("Subscriber stuck on")) warned.resolve();
+      },
     });
     let client: TestClient | undefined;
     try {
@@ -93,9 +122,25 @@ Deno.test({
         "magic-foundation metrics",
       );
       await page.evaluate(until(
-        `["orders", "billing", "audit", "web", "ops"].every((p) =>
+        `["orders", "billing", "audit", "slow", "web", "ops"].every((p) =>
           document.querySelector('[data-pool="' + p + '"]'))`,
       ));
+      // The pool judged its subscriber stuck (300 ms): the page shows it at
+      // its next refresh, where judging by itself it would wait 5 s.
+      await deadline(warned.promise, "the pool's stuck warning");
+      await deadline(
+        page.evaluate(until(
+          `row("slow", "q://orders/0")?.dataset.stuck === "true"`,
+        )),
+        "the stuck flag on the page",
+        2500,
+      );
+      assert.equal(
+        await page.evaluate(
+          `document.querySelector('[data-pool="billing"] tr[data-sub="q://orders/*"]').dataset.stuck`,
+        ),
+        "false",
+      );
       const pools = await page.evaluate<string[]>(
         `[...document.querySelectorAll(".pool")].map((p) => p.dataset.pool)`,
       );
@@ -104,6 +149,7 @@ Deno.test({
         "billing",
         "ops",
         "orders",
+        "slow",
         "test", // the test bed's own pool
         "web",
       ]);
@@ -121,11 +167,32 @@ Deno.test({
       }
       // One arrow per pattern and subscribing service (one table row each).
       const [arrows, rows] = await page.evaluate<[number, number]>(
-        `[document.querySelectorAll("#lines path").length,
+        `[document.querySelectorAll("#lines path.sub").length,
           document.querySelectorAll("tr[data-sub]").length]`,
       );
       assert.ok(rows >= 3, `${rows} subscriptions shown`);
       assert.equal(arrows, rows);
+      // And one from the producer to each pattern its orders reach (the
+      // stuck subscriber's too): the picture reads producer →
+      // q://orders/* → invoices.
+      await page.evaluate(until(
+        `document.querySelectorAll('#lines path.pub[data-service="orders/producer"]').length === 3`,
+      ));
+      const published = await page.evaluate<string[]>(
+        `[...document.querySelectorAll('#lines path.pub')]
+          .filter((p) => p.dataset.service === "orders/producer")
+          .map((p) => p.dataset.queue).sort()`,
+      );
+      assert.deepEqual(published, [
+        "q://orders/*",
+        "q://orders/0",
+        "q://orders/>",
+      ]);
+      const sends = (queue: string): string =>
+        `Number(document.querySelector('[data-pool="orders"] [data-service="producer"] [data-pub="${queue}"]').dataset.sent)`;
+      const sentBefore = await page.evaluate<number>(sends("q://orders/*"));
+      assert.ok(sentBefore > 0, `${sentBefore} sent`);
+      await page.evaluate(until(`${sends("q://orders/*")} > ${sentBefore}`));
 
       const first = await delivered(page, "billing", "q://orders/*");
       await page.evaluate(until(

@@ -13,6 +13,7 @@ import {
 import { MetricsService } from "@magic/foundation/metrics";
 import { startServices } from "@magic/foundation/testing";
 import { promtool } from "./fixtures/promtool.ts";
+import { deadline } from "./fixtures/websocket_helpers.ts";
 import { startScenario, statusesOf, testEachTransport } from "./_helpers.ts";
 import {
   MESSAGES as WORKLOAD,
@@ -102,6 +103,25 @@ for (const transport of ["ports", "broadcast"] as TransportKind[]) {
         .filter((s) => s.queue.startsWith("q://orders/"))
         .reduce((sum, s) => sum + s.delivered, 0);
       assert.equal(delivered, 2 * MESSAGES);
+      // Who published where: one counter per pattern reached, however many
+      // concrete queues the messages went to.
+      assert.deepEqual(
+        snapshot.publishers!.filter((p) => p.pool !== "test").map((p) => [
+          p.pool,
+          p.service,
+          p.queue,
+          p.sent,
+        ]).sort(),
+        [
+          ["a", "producer", "q://orders/*", MESSAGES],
+          ["a", "producer", "q://orders/>", MESSAGES],
+        ],
+      );
+      // Both carriers report the link that carried the messages to pool b.
+      const link = snapshot.links!.find((l) =>
+        l.pool === "a" && l.peer === "b"
+      );
+      assert.ok(link !== undefined, `the link a → b [${transport}]`);
       assert.deepEqual(
         snapshot.services.filter((s) => s.pool !== "test").map((s) => [
           s.pool,
@@ -147,6 +167,9 @@ Deno.test("MetricsService serves GET /metrics: one series per pattern, exact cou
     // However many concrete queues matched, one series per pattern.
     assert.deepEqual(samples("published_total", "q://orders/*"), [
       `magic_foundation_published_total{queue="q://orders/*",pool="a",service="star"} ${MESSAGES}`,
+    ]);
+    assert.deepEqual(samples("sent_total", "q://orders/>"), [
+      `magic_foundation_sent_total{queue="q://orders/>",pool="a",service="producer"} ${MESSAGES}`,
     ]);
     assert.deepEqual(samples("delivered_total", "q://orders/>"), [
       `magic_foundation_delivered_total{queue="q://orders/>",pool="b",service="rest"} ${MESSAGES}`,
@@ -362,4 +385,72 @@ Deno.test("ctx.metrics() drops a pattern's counters with its last subscription: 
   await again.unsubscribe();
   await other.unsubscribe();
   assert.deepEqual(queues(await ctx.metrics()), []);
+});
+
+Deno.test("ctx.metrics() counts publishers per pattern reached: not replies, not unrouted messages, and drops a pattern with its last subscription", async () => {
+  await using bed = await startServices({ pools: { a: [] } });
+  const ctx = bed.context;
+  const sent = (snapshot: MetricsSnapshot): Array<[string, number]> =>
+    snapshot.publishers!.filter((p) => p.service === "test").map((
+      p,
+    ): [string, number] => [p.queue, p.sent]).sort();
+  const session = await ctx.subscribe("q://session/1", () => {});
+  const all = await ctx.subscribe("q://session/*", () => {});
+  for (let n = 0; n < 5; n++) await ctx.publish("q://session/1", n);
+  await ctx.publish("q://session/2", 0);
+  await ctx.publish("q://nobody", 0);
+  // The pattern's last subscription goes, and its counter with it; then a
+  // request: its reply goes to a per-request queue, which counts nowhere.
+  await all.unsubscribe();
+  const responder = await ctx.subscribe(
+    "q://session/*",
+    (n: number, meta) => ctx.publish(meta.replyTo!, n + 1),
+  );
+  assert.equal(await ctx.request<number>("q://session/3", 41), 42);
+  assert.deepEqual(sent(await ctx.metrics()), [
+    ["q://session/*", 1],
+    ["q://session/1", 5],
+  ], "q://session/* counts again from zero");
+  await session.unsubscribe();
+  assert.deepEqual(sent(await ctx.metrics()), [["q://session/*", 1]]);
+  await responder.unsubscribe();
+  assert.deepEqual(sent(await ctx.metrics()), []);
+});
+
+Deno.test("ctx.metrics() flags a subscription stuck as its pool judges it (stuckThreshold), and clears the flag once it is handled", async () => {
+  const release = Promise.withResolvers<void>();
+  const handled = Promise.withResolvers<void>();
+  const warned = Promise.withResolvers<void>();
+  let count = 0;
+  class Slow extends Service {
+    override async initialize(ctx: ServiceContext): Promise<void> {
+      await ctx.subscribe("q://slow", async () => {
+        await release.promise;
+        if (++count === 5) handled.resolve();
+      });
+      await ctx.subscribe("q://fast", () => {});
+    }
+  }
+  await using bed = await startServices({
+    pools: { a: [new Slow("slow")] },
+    stuckThreshold: 100,
+    logSink: (record) => {
+      if (record.message.startsWith("Subscriber slow on")) warned.resolve();
+    },
+  });
+  for (let n = 0; n < 5; n++) await bed.publish("q://slow", n);
+  await bed.publish("q://fast", 0);
+  await deadline(warned.promise, "the pool's stuck warning");
+  const snapshot = await bed.context.metrics();
+  const slow = only(snapshot.subscriptions, "q://slow");
+  assert.deepEqual([slow.stuck, slow.delivered, slow.buffered], [true, 1, 4]);
+  assert.equal(only(snapshot.subscriptions, "q://fast").stuck, false);
+  release.resolve();
+  await deadline(handled.promise, "the 5 messages handled");
+  const after = only((await bed.context.metrics()).subscriptions, "q://slow");
+  assert.deepEqual([after.stuck, after.delivered, after.buffered], [
+    false,
+    5,
+    0,
+  ]);
 });

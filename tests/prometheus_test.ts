@@ -18,6 +18,7 @@ function subscription(
     delivered: 9,
     buffered: 1,
     handlerErrors: 2,
+    stuck: false,
     handlerSeconds: {
       bounds: [0.001, 0.01, 1],
       cumulative: [5, 8, 9],
@@ -38,6 +39,11 @@ function snapshot(
       { pool: "app", service: "orders", status: "running", restarts: 3 },
     ],
     pools: [{ pool: "app", restarts: 1, stalls: 2, stalled: false }],
+    publishers: [
+      { pool: "web", service: "api", queue: "q://orders/*", sent: 7 },
+      { pool: "web", service: "api", queue: "q://audit/>", sent: 4 },
+      { pool: "web", service: "api", queue: "q://orders/*", sent: 5 },
+    ],
   };
 }
 
@@ -87,6 +93,7 @@ Deno.test("renderPrometheus() writes HELP and TYPE once per family, prefixed, on
       ["published_total", "counter"],
       ["delivered_total", "counter"],
       ["buffered", "gauge"],
+      ["stuck", "gauge"],
       ["handler_errors_total", "counter"],
       ["handler_duration_seconds", "histogram"],
       ["service_status", "gauge"],
@@ -94,6 +101,7 @@ Deno.test("renderPrometheus() writes HELP and TYPE once per family, prefixed, on
       ["pool_restarts_total", "counter"],
       ["pool_stalls_total", "counter"],
       ["pool_stalled", "gauge"],
+      ["sent_total", "counter"],
     ]
   ) {
     assert.ok(text.includes(`# HELP magic_foundation_${name} `), name);
@@ -108,6 +116,7 @@ Deno.test("renderPrometheus() writes HELP and TYPE once per family, prefixed, on
       `magic_foundation_published_total{${labels}} 10`,
       `magic_foundation_delivered_total{${labels}} 9`,
       `magic_foundation_buffered{${labels}} 1`,
+      `magic_foundation_stuck{${labels}} 0`,
       `magic_foundation_handler_errors_total{${labels}} 2`,
       'magic_foundation_service_restarts_total{pool="app",service="orders"} 3',
       'magic_foundation_service_status{pool="app",service="orders",status="running"} 1',
@@ -115,6 +124,9 @@ Deno.test("renderPrometheus() writes HELP and TYPE once per family, prefixed, on
       'magic_foundation_pool_restarts_total{pool="app"} 1',
       'magic_foundation_pool_stalls_total{pool="app"} 2',
       'magic_foundation_pool_stalled{pool="app"} 0',
+      // By the publisher, the same labels added up.
+      'magic_foundation_sent_total{queue="q://orders/*",pool="web",service="api"} 12',
+      'magic_foundation_sent_total{queue="q://audit/>",pool="web",service="api"} 4',
     ]
   ) {
     assert.ok(text.includes(`${line}\n`), line);
@@ -143,7 +155,7 @@ Deno.test("renderPrometheus() escapes label values and adds up subscriptions wit
     subscription({ service: "line\nbreak", queue: odd }),
     subscription(),
     subscription({ group: "workers" }),
-    subscription(),
+    subscription({ stuck: true }),
   ]));
   checkFormat(text);
   assert.ok(text.includes(
@@ -155,6 +167,12 @@ Deno.test("renderPrometheus() escapes label values and adds up subscriptions wit
   assert.ok(text.includes(
     'magic_foundation_published_total{queue="q://orders/*",pool="app",service="orders",group="workers"} 10\n',
   ));
+  assert.ok(
+    text.includes(
+      'magic_foundation_stuck{queue="q://orders/*",pool="app",service="orders"} 1\n',
+    ),
+    "stuck when one of them is",
+  );
   assert.ok(text.includes(
     'magic_foundation_handler_duration_seconds_bucket{queue="q://orders/*",pool="app",service="orders",le="0.01"} 16\n',
   ));

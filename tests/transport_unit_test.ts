@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { Scheduler } from "../src/scheduler.ts";
 import { createHub, openTransport } from "../src/transport/open.ts";
 import {
+  type LinkWaits,
   type ReceivedBatch,
   type Transport,
   TRANSPORT_KINDS,
@@ -156,6 +157,54 @@ Deno.test("ports: a receiver that stops acknowledging holds back only what is se
     });
     for (const batch of received[2]!) batch.ack();
     await wait;
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("broadcast: credit waits are counted per receiving pool, once per wait", async () => {
+  const { transports, schedulers, close } = wire("broadcast");
+  // Pool 2 holds what it gets until told; 64 credits per receiver (3 pools).
+  const held: ReceivedBatch[] = [];
+  let holding = true;
+  const allHeld = Promise.withResolvers<void>();
+  transports[2]!.onReceive((batch) => {
+    if (!holding) return batch.ack();
+    held.push(batch);
+    if (held.length === 64) allHeld.resolve();
+  });
+  try {
+    // One batch per message (each sent at the scheduler's next turn): 64
+    // batches use up the credits towards pool 2.
+    for (let i = 0; i < 64; i++) {
+      assert.equal(transports[0]!.send([2], message("q://held", i)), undefined);
+      await schedulers[0]!.yield();
+    }
+    await allHeld.promise;
+    // The 65th waits for pool 2's credits; pool 1 gives its back at once.
+    transports[0]!.send([2], message("q://held", 64));
+    await schedulers[0]!.yield();
+    // Then the outbox fills (2,000 messages): one publisher told to wait,
+    // for pool 2, the pool without credits.
+    let wait: Promise<void> | undefined;
+    for (let i = 65; wait === undefined; i++) {
+      wait = transports[0]!.send([2], message("q://held", i));
+    }
+    await schedulers[0]!.yield();
+    const byPeer = (): LinkWaits[] =>
+      transports[0]!.linkWaits!().sort((a, b) => a.to - b.to);
+    assert.deepEqual(byPeer(), [
+      { to: 1, publisherWaits: 0, windowWaits: 0 },
+      { to: 2, publisherWaits: 1, windowWaits: 1 },
+    ]);
+    holding = false;
+    for (const batch of held) batch.ack();
+    await wait;
+    await transports[0]!.flush();
+    assert.deepEqual(byPeer(), [
+      { to: 1, publisherWaits: 0, windowWaits: 0 },
+      { to: 2, publisherWaits: 1, windowWaits: 1 },
+    ], "one wait each, however long it lasted");
   } finally {
     await close();
   }

@@ -7,6 +7,7 @@ import type {
   MessageHandler,
   MessageMeta,
   MetricsSnapshot,
+  PublisherMetrics,
   PublishOptions,
   RequestOptions,
   SubscribeOptions,
@@ -355,18 +356,30 @@ export class PoolBus implements SubscriptionHost {
 
   /**
    * This pool's subscription counters, one entry per service, pattern and
-   * group, with what waits in its live subscriptions as `buffered`.
+   * group, with what waits in its live subscriptions as `buffered`, and
+   * `stuck` when one of them is stuck (see {@linkcode PoolBus.stuck}).
    */
   metrics(): SubscriptionMetrics[] {
     const buffered = new Map<SubscriptionCounters, number>();
+    const stuck = new Set<SubscriptionCounters>();
     for (const subscription of this.#routes.subscriptions()) {
       const waiting = subscription.size + subscription.overflowed;
       const counters = subscription.counters;
       buffered.set(counters, (buffered.get(counters) ?? 0) + waiting);
+      if (subscription.stuck) stuck.add(counters);
     }
     return [...this.#counters.values()].map((counters) =>
-      counters.snapshot(this.pool, buffered.get(counters) ?? 0)
+      counters.snapshot(
+        this.pool,
+        buffered.get(counters) ?? 0,
+        stuck.has(counters),
+      )
     );
+  }
+
+  /** What this pool's services published, per pattern reached. */
+  publisherMetrics(): PublisherMetrics[] {
+    return this.#routes.publisherMetrics(this.pool);
   }
 
   /** Every pool's counters; see `ServiceContext.metrics`. */

@@ -87,8 +87,12 @@ export class SubscriptionCounters {
     this.buckets[i] = this.buckets[i]! + 1;
   }
 
-  /** The counters as plain data, with `buffered` as given. */
-  snapshot(pool: string, buffered: number): SubscriptionMetrics {
+  /** The counters as plain data, with `buffered` and `stuck` as given. */
+  snapshot(
+    pool: string,
+    buffered: number,
+    stuck: boolean,
+  ): SubscriptionMetrics {
     return {
       pool,
       service: this.service,
@@ -98,6 +102,7 @@ export class SubscriptionCounters {
       delivered: this.delivered,
       buffered,
       handlerErrors: this.errors,
+      stuck,
       handlerSeconds: this.#histogram(),
     };
   }

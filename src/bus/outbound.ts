@@ -81,6 +81,7 @@ export class Outbound {
       }
     } else {
       const route = this.#parts.routes.route(queue);
+      this.#parts.routes.countPublish(route, service);
       let targets = route.local;
       let picks: Member[] | undefined;
       let keys: string[] | undefined;

@@ -268,6 +268,17 @@ export class QueueIndex<T> {
     return this.#counts.keys();
   }
 
+  /**
+   * Whether any value is registered under the name or pattern `pattern`
+   * itself (not whether it matches).
+   *
+   * @param pattern A name or pattern, as given to `add`.
+   * @returns `true` if some value is registered under it.
+   */
+  has(pattern: string): boolean {
+    return this.#counts.has(pattern);
+  }
+
   #compute(queue: string): readonly T[] {
     const exact = this.#exact.get(queue);
     const parsed = this.#wildcards.length === 0 ? undefined : parse(queue);

@@ -1,6 +1,11 @@
 import type { SubscriptionEntry } from "./entry.ts";
+import {
+  type PublisherCounters,
+  PublisherTally,
+} from "./publisher_counters.ts";
 import { QueueIndex } from "./queue_name.ts";
 import type { LocalSubscription } from "./subscription.ts";
+import type { PublisherMetrics } from "../types.ts";
 
 /** A member of a competing-consumer group, in this pool or another. */
 export interface Member {
@@ -26,6 +31,10 @@ export interface Route {
   pools: readonly number[];
   /** The groups, each to get the message once. */
   groups: GroupRoute[];
+  /** The distinct patterns (in any pool) that match the queue. */
+  patterns: readonly string[];
+  /** The counters of each service of this pool that published here. */
+  publishers: Map<string, readonly PublisherCounters[]>;
 }
 
 const NO_POOLS: readonly number[] = Object.freeze([]);
@@ -53,6 +62,7 @@ export class Routes {
   #remoteById = new Map<string, SubscriptionEntry>();
   #routes = new Map<string, Route>();
   #roundRobin = new Map<string, number>();
+  #publishers = new PublisherTally();
 
   /** @param index This pool's index; its own entries in the table are skipped. */
   constructor(index: number) {
@@ -81,6 +91,7 @@ export class Routes {
     this.#local.remove(subscription.queue, subscription);
     this.#localById.delete(subscription.id);
     this.#routes.clear();
+    this.#dropUnsubscribed(subscription.queue);
   }
 
   /** Forgets this pool's subscriptions (the pool stopped). */
@@ -88,6 +99,7 @@ export class Routes {
     this.#localById.clear();
     this.#local = new QueueIndex();
     this.#routes.clear();
+    this.#publishers.clear();
   }
 
   /** Applies a change of the table of the other pools' subscriptions. */
@@ -97,6 +109,7 @@ export class Routes {
       if (entry === undefined) continue;
       this.#remoteById.delete(id);
       this.#remote.remove(entry.queue, entry);
+      this.#dropUnsubscribed(entry.queue);
     }
     for (const entry of add) {
       if (entry.poolIndex === this.#index || this.#remoteById.has(entry.id)) {
@@ -143,14 +156,48 @@ export class Routes {
     for (const group of groups.values()) {
       group.members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     }
+    const patterns = new Set<string>();
+    for (const subscription of this.#local.match(queue)) {
+      patterns.add(subscription.queue);
+    }
+    for (const entry of this.#remote.match(queue)) patterns.add(entry.queue);
     route = {
       local,
       pools: pools.size === 0 ? NO_POOLS : [...pools].sort((a, b) => a - b),
       groups: [...groups.values()],
+      patterns: [...patterns],
+      publishers: new Map(),
     };
     if (this.#routes.size > 10_000) this.#routes.clear();
     this.#routes.set(queue, route);
     return route;
+  }
+
+  /**
+   * Counts a message `service` published on the route's queue, once per
+   * pattern it reaches. The service's counters are looked up once per route
+   * (and again after a subscription changes): then a message costs one
+   * `Map` lookup and an addition per pattern, and allocates nothing.
+   */
+  countPublish(route: Route, service: string): void {
+    let counters = route.publishers.get(service);
+    if (counters === undefined) {
+      counters = this.#publishers.countersFor(service, route.patterns);
+      route.publishers.set(service, counters);
+    }
+    for (let i = 0; i < counters.length; i++) counters[i]!.sent++;
+  }
+
+  /** What this pool's services published, per pattern reached. */
+  publisherMetrics(pool: string): PublisherMetrics[] {
+    return this.#publishers.snapshot(pool);
+  }
+
+  /** Drops the publishers' counters of `pattern` once no pool subscribes to it. */
+  #dropUnsubscribed(pattern: string): void {
+    if (!this.#local.has(pattern) && !this.#remote.has(pattern)) {
+      this.#publishers.drop(pattern);
+    }
   }
 
   /** The group's next member, round robin, other than `exclude`. */

@@ -301,6 +301,16 @@ export class LocalSubscription {
   }
 
   /**
+   * Whether it is stuck now: the last {@linkcode LocalSubscription.stalled}
+   * call reported it, and since then nothing was delivered while messages
+   * still wait. Read for the metrics; costs nothing per message.
+   */
+  get stuck(): boolean {
+    return this.#stall.reported && this.size > 0 &&
+      this.delivered === this.#stall.delivered;
+  }
+
+  /**
    * Called periodically (at `now`): `true`, once per stall, when messages
    * have been waiting and no handler has started for `after` ms or more.
    * Costs nothing per message: it compares `delivered` between calls.

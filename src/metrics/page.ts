@@ -2,22 +2,17 @@
  * The live page of `MetricsService` (`GET /`): one self-contained HTML
  * document, no build step and nothing fetched but `/metrics.json`, once a
  * second. It draws each pool as a box with its services, their status and
- * their subscriptions (delivered per second, buffered, handler p99, stuck),
- * the WebSocket services' counters, and each pattern as a box with arrows
- * to the services subscribed to it.
+ * their subscriptions (delivered per second, buffered, handler p99, and
+ * stuck as the pool judged it),
+ * what each service publishes (per pattern reached, per second), the
+ * WebSocket services' counters, and each pattern as a box with arrows from
+ * the services that publish to it and to the services subscribed to it.
  *
  * @module
  */
 
 /** How often the page asks for a snapshot, in ms. */
 export const PAGE_REFRESH_MS = 1000;
-
-/**
- * A subscription is flagged stuck on the page when messages have waited
- * for this long with nothing delivered, in ms (as the pools' own stuck
- * warning, whose default threshold is 5 s).
- */
-export const PAGE_STUCK_MS = 5000;
 
 /** The page's HTML. */
 export const METRICS_PAGE: string = String.raw`<!doctype html>
@@ -57,24 +52,23 @@ export const METRICS_PAGE: string = String.raw`<!doctype html>
   .ws { font-size: 12px; color: #34404f; margin-top: 4px; }
   svg { position: absolute; left: 0; top: 0; pointer-events: none; overflow: visible; }
   svg path { fill: none; stroke: #7d8ba1; stroke-width: 1.5; }
+  svg path.pub { stroke: #3f8f5a; stroke-dasharray: 5 3; }
+  .sends { font-size: 12px; color: #2f6b43; margin-top: 2px; font-family: ui-monospace, monospace; }
   .empty { color: #777; }
 </style>
 </head>
 <body>
 <header><h1>magic-foundation</h1><span id="state" class="state">connecting…</span></header>
 <main id="main">
-  <svg id="arrows"><defs><marker id="head" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#7d8ba1" stroke="none"/></marker></defs><g id="lines"></g></svg>
+  <svg id="arrows"><defs><marker id="head" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#7d8ba1" stroke="none"/></marker><marker id="pubhead" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#3f8f5a" stroke="none"/></marker></defs><g id="lines"></g></svg>
   <section id="queues"></section>
   <section id="pools"></section>
 </main>
 <script>
 "use strict";
 const REFRESH_MS = __REFRESH__;
-const STUCK_MS = __STUCK__;
 const $ = (id) => document.getElementById(id);
 let previous;
-/** subscription key -> when it last delivered (or started waiting). */
-const progress = new Map();
 let updates = 0;
 
 function el(tag, attrs, ...children) {
@@ -114,15 +108,22 @@ function rate(n) {
   return n >= 100 ? Math.round(n).toLocaleString("en") : n.toFixed(1);
 }
 
+function pubKey(p) {
+  return JSON.stringify([p.pool, p.service, p.queue]);
+}
+
 function render(snapshot) {
   const before = new Map();
   if (previous) for (const s of previous.subscriptions) before.set(subKey(s), s);
+  const sentBefore = new Map();
+  if (previous) for (const p of previous.publishers || []) sentBefore.set(pubKey(p), p.sent);
+  const publishers = snapshot.publishers || [];
   const elapsed = previous ? (snapshot.takenAt - previous.takenAt) / 1000 : 0;
   const pools = $("pools");
   const queues = $("queues");
   pools.replaceChildren();
   queues.replaceChildren();
-  const patterns = [...new Set(snapshot.subscriptions.map((s) => s.queue))].sort();
+  const patterns = [...new Set([...snapshot.subscriptions, ...publishers].map((s) => s.queue))].sort();
   for (const queue of patterns) {
     queues.append(el("div", { class: "queue", "data-queue": queue, title: queue }, queue));
   }
@@ -149,11 +150,8 @@ function render(snapshot) {
           const key = subKey(s);
           const old = before.get(key);
           const perSecond = old && elapsed > 0 ? Math.max(0, s.delivered - old.delivered) / elapsed : 0;
-          const last = progress.get(key);
-          if (!last || s.delivered !== last.delivered || s.buffered === 0) {
-            progress.set(key, { delivered: s.delivered, at: snapshot.takenAt });
-          }
-          const stuck = s.buffered > 0 && snapshot.takenAt - progress.get(key).at >= STUCK_MS;
+          // The pool's own judgement (stuckThreshold), not the page's.
+          const stuck = s.stuck === true;
           const name = s.group ? s.queue + " [" + s.group + "]" : s.queue;
           table.append(el("tr", {
             class: stuck ? "stuck" : "",
@@ -170,6 +168,12 @@ function render(snapshot) {
         }
         row.append(table);
       }
+      for (const p of publishers.filter((p) => p.pool === pool.pool && p.service === service.service)) {
+        const old = sentBefore.get(pubKey(p));
+        const perSecond = old !== undefined && elapsed > 0 ? Math.max(0, p.sent - old) / elapsed : 0;
+        row.append(el("div", { class: "sends", "data-pub": p.queue, "data-sent": p.sent, "data-rate": perSecond.toFixed(1) },
+          "→ " + p.queue + " · " + rate(perSecond) + " msg/s · " + p.sent.toLocaleString("en") + " sent"));
+      }
       const ws = (snapshot.websockets || []).find((w) => w.pool === pool.pool && w.service === service.service);
       if (ws) {
         const closes = Object.entries(ws.closes).map(([code, n]) => code + "×" + n).join(" ") || "none";
@@ -185,7 +189,10 @@ function render(snapshot) {
   previous = snapshot;
 }
 
-/** An arrow from each pattern to each service subscribed to it. */
+/**
+ * An arrow from each pattern to each service subscribed to it, and a dashed
+ * one from each service that publishes to the pattern.
+ */
 function drawArrows(snapshot) {
   const main = $("main").getBoundingClientRect();
   const lines = $("lines");
@@ -193,24 +200,46 @@ function drawArrows(snapshot) {
   const svg = $("arrows");
   svg.setAttribute("width", String($("main").scrollWidth));
   svg.setAttribute("height", String($("main").scrollHeight));
+  const queueBox = (queue) => [...document.querySelectorAll(".queue")].find((q) => q.dataset.queue === queue);
+  const serviceBox = (pool, service) => {
+    const box = [...document.querySelectorAll(".pool")].find((p) => p.dataset.pool === pool);
+    return box && [...box.querySelectorAll(".service")].find((x) => x.dataset.service === service);
+  };
+  const curve = (x1, y1, x2, y2, kind, from, queue) => {
+    const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+    const bend = Math.max(40, Math.abs(x2 - x1) / 2);
+    // A subscriber's arrow leaves the pattern to the right; a publisher's
+    // leaves the service to the left and comes back into the pattern.
+    const c1 = kind === "sub" ? x1 + bend : x1 - bend;
+    const c2 = kind === "sub" ? x2 - bend : x2 + bend;
+    path.setAttribute("d", "M" + x1 + "," + y1 + " C" + c1 + "," + y1 + " " + c2 + "," + y2 + " " + x2 + "," + y2);
+    path.setAttribute("marker-end", kind === "sub" ? "url(#head)" : "url(#pubhead)");
+    path.setAttribute("class", kind);
+    path.dataset.service = from;
+    path.dataset.queue = queue;
+    lines.append(path);
+  };
   const drawn = new Set();
   for (const s of snapshot.subscriptions) {
     const id = JSON.stringify([s.queue, s.pool, s.service]);
     if (drawn.has(id)) continue;
     drawn.add(id);
-    const from = [...document.querySelectorAll(".queue")].find((q) => q.dataset.queue === s.queue);
-    const pool = [...document.querySelectorAll(".pool")].find((p) => p.dataset.pool === s.pool);
-    const to = pool && [...pool.querySelectorAll(".service")].find((x) => x.dataset.service === s.service);
+    const from = queueBox(s.queue);
+    const to = serviceBox(s.pool, s.service);
     if (!from || !to) continue;
     const a = from.getBoundingClientRect();
     const b = to.getBoundingClientRect();
-    const x1 = a.right - main.left, y1 = a.top + a.height / 2 - main.top;
-    const x2 = b.left - main.left, y2 = b.top + 12 - main.top;
-    const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
-    const mid = (x1 + x2) / 2;
-    path.setAttribute("d", "M" + x1 + "," + y1 + " C" + mid + "," + y1 + " " + mid + "," + y2 + " " + x2 + "," + y2);
-    path.setAttribute("marker-end", "url(#head)");
-    lines.append(path);
+    curve(a.right - main.left, a.top + a.height / 2 - main.top, b.left - main.left, b.top + 12 - main.top,
+      "sub", s.pool + "/" + s.service, s.queue);
+  }
+  for (const p of snapshot.publishers || []) {
+    const from = serviceBox(p.pool, p.service);
+    const to = queueBox(p.queue);
+    if (!from || !to) continue;
+    const a = from.getBoundingClientRect();
+    const b = to.getBoundingClientRect();
+    curve(a.left - main.left, a.top + 20 - main.top, b.right - main.left, b.top + b.height / 2 - main.top,
+      "pub", p.pool + "/" + p.service, p.queue);
   }
 }
 
@@ -234,7 +263,4 @@ tick();
 </script>
 </body>
 </html>
-`.replace("__REFRESH__", String(PAGE_REFRESH_MS)).replace(
-  "__STUCK__",
-  String(PAGE_STUCK_MS),
-);
+`.replace("__REFRESH__", String(PAGE_REFRESH_MS));

@@ -6,6 +6,7 @@ import type {
   HistogramSnapshot,
   LinkMetrics,
   MetricsSnapshot,
+  PublisherMetrics,
   SubscriptionMetrics,
   WebSocketMetrics,
 } from "../types.ts";
@@ -42,7 +43,8 @@ type Labels = Array<[string, string]>;
 /**
  * Renders `snapshot` as Prometheus text: `HELP` and `TYPE` lines, one series
  * per subscription (labelled `queue` — the pattern subscribed to —, `pool`,
- * `service`, and `group` for a competing consumer), per service and per
+ * `service`, and `group` for a competing consumer), per publishing service
+ * and pattern reached (`sent_total`), per service and per
  * pool, per WebSocketService (`websocket_*`, labelled `pool` and
  * `service`); histograms with cumulative `_bucket{le=…}` series ending at `+Inf`,
  * `_sum` and `_count`. Series with the same labels are added up.
@@ -62,6 +64,7 @@ type Labels = Array<[string, string]>;
  *     delivered: 2,
  *     buffered: 1,
  *     handlerErrors: 0,
+ *     stuck: false,
  *     handlerSeconds: { bounds: [0.001, 1], cumulative: [1, 2], count: 2, sum: 0.5 },
  *   }],
  *   services: [{ pool: "app", service: "orders", status: "running", restarts: 0 }],
@@ -109,6 +112,12 @@ export function renderPrometheus(snapshot: MetricsSnapshot): string {
     "gauge",
     "Messages waiting for a subscription's handler.",
     (s) => s.buffered,
+  );
+  subscriptionFamily(
+    "stuck",
+    "gauge",
+    "1 while a subscription is stuck: messages wait and no handler call has started for stuckThreshold.",
+    (s) => s.stuck ? 1 : 0,
   );
   subscriptionFamily(
     "handler_errors_total",
@@ -186,9 +195,40 @@ export function renderPrometheus(snapshot: MetricsSnapshot): string {
   for (const p of snapshot.pools) {
     out.push(series("pool_stalled", [["pool", p.pool]], p.stalled ? 1 : 0));
   }
+  renderPublishers(out, snapshot.publishers ?? []);
   renderWebSockets(out, snapshot.websockets ?? []);
   renderLinks(out, snapshot.links ?? []);
   return out.join("");
+}
+
+/**
+ * The `sent_total` family: what each service published, labelled `queue`
+ * (the pattern it reached), `pool` and `service` (the publisher's).
+ */
+function renderPublishers(
+  out: string[],
+  publishers: readonly PublisherMetrics[],
+): void {
+  const merged = new Map<string, PublisherMetrics>();
+  for (const p of publishers) {
+    const key = JSON.stringify([p.queue, p.pool, p.service]);
+    const seen = merged.get(key);
+    if (seen === undefined) merged.set(key, { ...p });
+    else seen.sent += p.sent;
+  }
+  family(
+    out,
+    "sent_total",
+    "counter",
+    "Messages a service published that reached a pattern's subscriptions (labelled by the publisher).",
+  );
+  for (const p of merged.values()) {
+    out.push(series("sent_total", [
+      ["queue", p.queue],
+      ["pool", p.pool],
+      ["service", p.service],
+    ], p.sent));
+  }
 }
 
 /** The `link_*` families, one series per sending and receiving pool. */
@@ -411,6 +451,7 @@ function mergeSubscriptions(
     seen.delivered += s.delivered;
     seen.buffered += s.buffered;
     seen.handlerErrors += s.handlerErrors;
+    seen.stuck ||= s.stuck;
     const h = seen.handlerSeconds;
     h.count += s.handlerSeconds.count;
     h.sum += s.handlerSeconds.sum;

@@ -177,6 +177,7 @@ export class PoolRuntime implements RunnerHost {
           request: message.request,
           part: {
             subscriptions: this.#bus.metrics(),
+            publishers: this.#bus.publisherMetrics(),
             services: this.#runners.map((runner) => ({
               pool: this.pool,
               service: runner.service.name,

@@ -14,6 +14,7 @@ import type {
   LinkMetrics,
   LogLevel,
   LogRecord,
+  PublisherMetrics,
   ServiceMetrics,
   SubscriptionMetrics,
   Topology,
@@ -58,6 +59,7 @@ export interface PoolMetricsPart {
   services: ServiceMetrics[];
   websockets: WebSocketMetrics[];
   links: LinkMetrics[];
+  publishers: PublisherMetrics[];
 }
 
 /** Primary → worker. */

@@ -25,6 +25,7 @@ import type {
   Logger,
   LogRecord,
   MetricsSnapshot,
+  PublisherMetrics,
   Topology,
   Undelivered,
   WebSocketMetrics,
@@ -179,12 +180,14 @@ export class Primary {
     ) as PoolMetricsPart[];
     const websockets: WebSocketMetrics[] = [];
     const links: LinkMetrics[] = [];
+    const publishers: PublisherMetrics[] = [];
     const snapshot: MetricsSnapshot = {
       takenAt: Date.now(),
       subscriptions: [],
       services: [],
       websockets,
       links,
+      publishers,
       pools: this.#pools.map((pool) => ({
         pool: pool.name,
         restarts: Math.max(0, pool.incarnation - 1),
@@ -197,6 +200,7 @@ export class Primary {
       snapshot.services.push(...part.services);
       websockets.push(...part.websockets);
       links.push(...part.links);
+      publishers.push(...part.publishers);
     }
     return snapshot;
   }

@@ -9,6 +9,7 @@ import {
 import { Outbox } from "./outbox.ts";
 import { UnsentTally } from "./unsent.ts";
 import type {
+  LinkWaits,
   ReceivedBatch,
   Transport,
   TransportUpdate,
@@ -57,6 +58,10 @@ export class BroadcastTransport implements Transport {
   #unsent = new UnsentTally();
   #handler: (batch: ReceivedBatch) => void = () => {};
   #closed = false;
+  /** The waits per receiving pool, once a batch counted it. */
+  #waits: Array<LinkWaits | undefined> = [];
+  /** Receivers whose credits the current window wait is for (each counted once). */
+  #waitingFor = new Set<number>();
 
   /**
    * @param name The channel's name (one per run).
@@ -95,7 +100,27 @@ export class BroadcastTransport implements Transport {
       return undefined;
     }
     this.#outbox.push({ message, to });
-    return this.#outbox.full ? this.#outbox.whenSpace() : undefined;
+    if (!this.#outbox.full) return undefined;
+    // The wait is for the receivers without credits (a blocked pool holds
+    // back every sender), or for the message's own when the outbox merely
+    // filled within one turn.
+    const blocking = this.#gate.exhausted();
+    for (const peer of blocking.length > 0 ? blocking : to) {
+      this.#link(peer).publisherWaits++;
+    }
+    return this.#outbox.whenSpace();
+  }
+
+  linkWaits(): LinkWaits[] {
+    return this.#waits.filter((w) => w !== undefined).map((w) => ({ ...w }));
+  }
+
+  #link(peer: number): LinkWaits {
+    return this.#waits[peer] ??= {
+      to: peer,
+      publisherWaits: 0,
+      windowWaits: 0,
+    };
   }
 
   async flush(): Promise<void> {
@@ -144,7 +169,18 @@ export class BroadcastTransport implements Transport {
   #trySend(items: readonly Addressed[], start: number, end: number): boolean {
     if (this.#closed) return true;
     const counted = this.#gate.tryAcquire();
-    if (counted === undefined) return false;
+    if (counted === undefined) {
+      // One window wait per receiver per wait, however often the outbox
+      // looks again (every CREDIT_POLL_MS).
+      for (const peer of this.#gate.exhausted()) {
+        if (this.#waitingFor.has(peer)) continue;
+        this.#waitingFor.add(peer);
+        this.#link(peer).windowWaits++;
+      }
+      return false;
+    }
+    if (this.#waitingFor.size > 0) this.#waitingFor.clear();
+    for (let i = 0; i < counted.length; i += 2) this.#link(counted[i]!);
     // Messages for a pool that is no longer live are counted, not lost.
     let checked: readonly number[] | undefined;
     let allLive = true;

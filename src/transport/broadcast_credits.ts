@@ -211,6 +211,27 @@ export class CreditGate {
     if (result.async) await result.value;
   }
 
+  /**
+   * The live receivers towards which this pool has no credit left (those
+   * that make `tryAcquire` fail). Allocates: call it when waiting, not per
+   * message.
+   */
+  exhausted(): number[] {
+    const { state, index } = this;
+    const row = index * state.pools;
+    const out: number[] = [];
+    for (let receiver = 0; receiver < state.pools; receiver++) {
+      if (receiver === index) continue;
+      const tag = Atomics.load(state.live, receiver);
+      if (tag === 0) continue;
+      const cell = Atomics.load(state.pending, row + receiver);
+      if (cell >>> 16 === tag && (cell & 0xffff) >= state.credits) {
+        out.push(receiver);
+      }
+    }
+    return out;
+  }
+
   /** Whether `tryAcquire` would succeed now, without taking anything. */
   tryPeek(): boolean {
     const { state, index } = this;

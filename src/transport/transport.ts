@@ -104,7 +104,7 @@ export interface Transport {
   busy(): boolean;
   /** Batches received that have not been acknowledged yet. */
   held(): number;
-  /** The waits of each link, where the carrier counts them (`ports`). */
+  /** The waits of each link, where the carrier counts them (both do). */
   linkWaits?(): LinkWaits[];
   /** Sets the function that receives every batch addressed to this pool. */
   onReceive(handler: (batch: ReceivedBatch) => void): void;
