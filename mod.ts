@@ -49,8 +49,10 @@ export type {
 } from "./src/service.ts";
 export { ServiceErrorEvent } from "./src/error_event.ts";
 export type { FailurePhase, LifecyclePhase } from "./src/errors.ts";
+export type { NatsOptions } from "./src/nats/options.ts";
 export {
   DataCloneError,
+  NatsUnavailableError,
   NoRespondersError,
   QueueNameError,
   ServiceError,

@@ -203,6 +203,44 @@ export class NoRespondersError extends Error {
 }
 
 /**
+ * A `publish` waited longer than the NATS publish timeout for the NATS
+ * gateway to take it: the server has been unreachable (or too slow) for that
+ * long. The message itself stays queued and goes out, in order, once NATS
+ * takes it; the rejection tells the publisher to stop or slow down.
+ *
+ * @example Catch an outage that lasts too long
+ * ```ts
+ * import { NatsUnavailableError } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new NatsUnavailableError("q://orders", 30_000);
+ * assert.equal(error.queue, "q://orders");
+ * assert.match(error.message, /30000 ms/);
+ * ```
+ */
+export class NatsUnavailableError extends Error {
+  /** The queue of the publish. */
+  readonly queue: string;
+  /** How long the publish waited, in ms. */
+  readonly waited: number;
+
+  /**
+   * Makes the error for a publish NATS did not take in time.
+   *
+   * @param queue The queue of the publish.
+   * @param waited How long it waited, in ms.
+   */
+  constructor(queue: string, waited: number) {
+    super(
+      `Publish on "${queue}" waited ${waited} ms for NATS to take it (is the server reachable?); the message stays queued and goes out in order once NATS takes it`,
+    );
+    this.name = "NatsUnavailableError";
+    this.queue = queue;
+    this.waited = waited;
+  }
+}
+
+/**
  * The bus or the service was used after it stopped, or `Main` was used in a
  * way its state does not allow (running twice, no pools, …).
  *

@@ -7,6 +7,7 @@ import { boot, isPoolWorker, POOL_WORKER_HASH } from "./pool/boot.ts";
 import { runWorker } from "./pool/worker_main.ts";
 import { workerScope } from "./pool/worker_scope.ts";
 import { TRANSPORT_KINDS, type TransportKind } from "./transport/transport.ts";
+import { type NatsOptions, resolveNats } from "./nats/options.ts";
 import {
   Primary,
   type PrimarySettings,
@@ -45,6 +46,13 @@ export interface RunOptions {
    * else `"ports"`.
    */
   transport?: TransportKind;
+  /**
+   * Joins the program to every other program on the same NATS server and
+   * namespace: the same queues across processes and machines (see the
+   * README's "Several processes"). Default: `MAGIC_FOUNDATION_NATS`
+   * (comma-separated servers), else none (nothing about NATS is loaded).
+   */
+  nats?: NatsOptions;
   /** Stop on SIGINT/SIGTERM (a second one exits at once). Default `true`. */
   signals?: boolean;
   /** Set `Deno.exitCode = 1` when a service ended in `error`. Default `true`. */
@@ -511,6 +519,7 @@ function resolveOptions(options: RunOptions): PrimarySettings {
     launch: (pool) => new Worker(module, { type: "module", name: pool }),
     workerData,
     transport: resolveTransport(options.transport),
+    nats: resolveNats(options.nats),
     signals: options.signals ?? true,
     terminateTimeout,
     stallThreshold: number("stallThreshold", options.stallThreshold, 1000),

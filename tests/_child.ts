@@ -69,6 +69,40 @@ export class Child {
     return promise;
   }
 
+  /**
+   * Resolves once `done()` holds, checked whenever any of `children` prints
+   * a line; rejects after `timeout` ms with every child's output.
+   */
+  static waitForAll(
+    children: readonly Child[],
+    done: () => boolean,
+    timeout = 30_000,
+  ): Promise<void> {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const stop = (): void => {
+      clearTimeout(timer);
+      for (const child of children) child.#waiters.delete(check);
+    };
+    const check = (): void => {
+      if (!done()) return;
+      stop();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      stop();
+      reject(
+        new Error(
+          `Timed out after ${timeout} ms; the children printed:\n${
+            children.map((c) => c.lines.join("\n")).join("\n----\n")
+          }`,
+        ),
+      );
+    }, timeout);
+    for (const child of children) child.#waiters.add(check);
+    check();
+    return promise;
+  }
+
   /** Waits for the exit (at most `timeout` ms, then kills) and the last line. */
   async exit(timeout = 30_000): Promise<Deno.CommandStatus> {
     const timer = setTimeout(() => this.process.kill("SIGKILL"), timeout);

@@ -24,7 +24,7 @@ import {
 import type { SubscriptionEntry } from "./entry.ts";
 import { Inbound } from "./inbound.ts";
 import { MetaFactory } from "./meta.ts";
-import { Outbound } from "./outbound.ts";
+import { type GatewayLink, Outbound } from "./outbound.ts";
 import { validateQueueName } from "./queue_name.ts";
 import { checkReplyQueue, isReplyQueue, Requests } from "./requests.ts";
 import { groupKeyOf, Routes } from "./routes.ts";
@@ -57,6 +57,8 @@ export interface BusOptions {
   handlerTiming: HandlerTiming;
   /** Reports a handler that threw or rejected; delivery goes on. */
   onHandlerError(service: string, error: unknown, meta: MessageMeta): void;
+  /** The NATS gateway, when the program is joined to NATS. */
+  gateway?: GatewayLink | undefined;
 }
 
 /**
@@ -94,7 +96,12 @@ export class PoolBus implements SubscriptionHost {
     this.timeEvery = timingInterval(options.handlerTiming);
     this.#requests = new Requests(options.index, options.incarnation);
     this.#routes = new Routes(options.index);
-    this.#metas = new MetaFactory(options.pools);
+    // Messages from other processes come from the gateway, named "nats".
+    this.#metas = new MetaFactory(
+      options.gateway === undefined
+        ? options.pools
+        : [...options.pools, "nats"],
+    );
     this.#inbound = new Inbound({
       routes: this.#routes,
       requests: this.#requests,
@@ -111,6 +118,7 @@ export class PoolBus implements SubscriptionHost {
       metas: this.#metas,
       transport: options.transport,
       scheduler: options.scheduler,
+      gateway: options.gateway,
     });
     options.transport.onReceive((batch) => this.#inbound.receive(batch));
   }
@@ -296,13 +304,17 @@ export class PoolBus implements SubscriptionHost {
     // The context checked `options.timeout`.
     const timeout = options.timeout ?? 5000;
     const route = this.#routes.route(queue);
-    if (
-      route.pools.length === 0 && route.local.length === 0 &&
-      route.groups.length === 0
-    ) {
-      throw new NoRespondersError(queue);
-    }
-    const { replyTo, reply, cancel } = this.#requests.open(queue, timeout);
+    const joined = this.#options.gateway !== undefined;
+    // Joined to NATS, groups are served through the server, which says when
+    // nobody anywhere answers; a responder in this process answers directly.
+    const here = route.pools.length > 0 || route.local.length > 0 ||
+      (route.groups.length > 0 && !joined);
+    if (!here && !joined) throw new NoRespondersError(queue);
+    const { replyTo, reply, cancel } = this.#requests.open(
+      queue,
+      timeout,
+      !here,
+    );
     try {
       const publishOptions: PublishOptions = { replyTo };
       if (options.headers !== undefined) {

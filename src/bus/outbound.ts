@@ -1,4 +1,4 @@
-import { DataCloneError } from "../errors.ts";
+import { DataCloneError, NatsUnavailableError } from "../errors.ts";
 import type { Scheduler } from "../scheduler.ts";
 import type {
   MemberPick,
@@ -9,7 +9,12 @@ import type { MessageMeta, PublishOptions } from "../types.ts";
 import { checkHeaders } from "./headers.ts";
 import type { MetaFactory } from "./meta.ts";
 import { validateQueueName } from "./queue_name.ts";
-import { isReplyQueue, replyAddress, type Requests } from "./requests.ts";
+import {
+  isRemoteReply,
+  isReplyQueue,
+  replyAddress,
+  type Requests,
+} from "./requests.ts";
 import type { Member, Routes } from "./routes.ts";
 import { approximateSize } from "./size.ts";
 import { snapshot } from "./snapshot.ts";
@@ -24,6 +29,16 @@ export interface OutboundParts {
   metas: MetaFactory;
   transport: Transport;
   scheduler: Scheduler;
+  /** The NATS gateway, when the program is joined to NATS. */
+  gateway?: GatewayLink | undefined;
+}
+
+/** Where the NATS gateway is, for the pools of a program joined to NATS. */
+export interface GatewayLink {
+  /** The gateway's index on the transport (after the pools'). */
+  index: number;
+  /** How long a publish may wait for the gateway before it rejects, in ms. */
+  publishTimeout: number;
 }
 
 /**
@@ -71,7 +86,16 @@ export class Outbound {
       }
     }
     let wait: Promise<void> | undefined;
+    const gateway = this.#parts.gateway;
     if (isReplyQueue(queue)) {
+      if (isRemoteReply(queue)) {
+        // A reply to a request of another process: the gateway takes it.
+        if (gateway === undefined) return;
+        message.size = approximateSize(copy);
+        const taken = this.#parts.transport.send([gateway.index], message);
+        if (taken !== undefined) await this.#waitForGateway(queue, taken);
+        return;
+      }
       const address = replyAddress(queue);
       if (address.index === this.#parts.index) {
         this.#parts.requests.resolve(address, copy);
@@ -85,7 +109,9 @@ export class Outbound {
       let targets = route.local;
       let picks: Member[] | undefined;
       let keys: string[] | undefined;
-      if (route.groups.length > 0) {
+      // Joined to NATS, the server picks each group's member among all
+      // processes (the gateway holds the groups' NATS queue subscriptions).
+      if (route.groups.length > 0 && gateway === undefined) {
         const withMembers = targets.slice();
         for (const group of route.groups) {
           const member = this.#parts.routes.pick(group);
@@ -97,7 +123,8 @@ export class Outbound {
         }
         targets = withMembers;
       }
-      const remote = route.pools.length > 0 || picks !== undefined;
+      const remote = route.pools.length > 0 || picks !== undefined ||
+        gateway !== undefined;
       while (firstFull(targets) !== undefined) {
         await Promise.all(targets.map((target) => target.whenSpace()));
       }
@@ -111,13 +138,39 @@ export class Outbound {
       }
       if (remote) {
         message.size = approximateSize(copy);
-        wait = picks === undefined
-          ? this.#parts.transport.send(route.pools, message)
-          : this.#sendToMembers(message, route.pools, picks, keys!);
+        if (route.pools.length > 0 || picks !== undefined) {
+          wait = picks === undefined
+            ? this.#parts.transport.send(route.pools, message)
+            : this.#sendToMembers(message, route.pools, picks, keys!);
+        }
+        if (gateway !== undefined) {
+          const taken = this.#parts.transport.send([gateway.index], message);
+          if (taken !== undefined) await this.#waitForGateway(queue, taken);
+        }
       }
     }
     if (wait !== undefined) await wait;
     else if (this.#parts.scheduler.tick()) await this.#parts.scheduler.yield();
+  }
+
+  /**
+   * Waits until the NATS gateway has room again; rejects with a
+   * `NatsUnavailableError` after the publish timeout (the message itself is
+   * queued and goes out, in order, once NATS takes it).
+   */
+  async #waitForGateway(queue: string, taken: Promise<void>): Promise<void> {
+    const timeout = this.#parts.gateway!.publishTimeout;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<"expired">((resolve) => {
+      timer = setTimeout(() => resolve("expired"), timeout);
+    });
+    try {
+      if (await Promise.race([taken, expired]) === "expired") {
+        throw new NatsUnavailableError(queue, timeout);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

@@ -1,13 +1,26 @@
-import { QueueNameError, TimeoutError } from "../errors.ts";
+import { NoRespondersError, QueueNameError, TimeoutError } from "../errors.ts";
 
 const REPLY_SCHEME = "reply://";
 const REPLY_ADDRESS =
   /^reply:\/\/(?:0|[1-9][0-9]*)\/(?:0|[1-9][0-9]*)\/(?:0|[1-9][0-9]*)$/;
+/** A reply queue of a request made in another process (over NATS). */
+const REMOTE_REPLY_PREFIX = "reply://nats/";
+const REMOTE_REPLY = /^reply:\/\/nats\/[^\s]+$/;
+
+/**
+ * The header the NATS gateway sets on a reply that says the server found
+ * no responder for the request (NATS status 503).
+ */
+export const NO_RESPONDERS_HEADER = "mf-no-responders";
 
 interface Pending {
   resolve(value: unknown): void;
   reject(error: Error): void;
   timer: ReturnType<typeof setTimeout>;
+  /** The queue of the request. */
+  queue: string;
+  /** Whether a "no responders" verdict from NATS fails the request. */
+  failsWithoutResponders: boolean;
 }
 
 /** Where a reply queue `reply://<pool index>/<incarnation>/<id>` points. */
@@ -20,6 +33,24 @@ export interface ReplyAddress {
 /** Whether `queue` is a reply queue (the reserved `reply://` scheme). */
 export function isReplyQueue(queue: string): boolean {
   return queue.startsWith(REPLY_SCHEME);
+}
+
+/**
+ * Whether reply queue `queue` belongs to a request made in another process
+ * (`reply://nats/<subject>`): the NATS gateway carries the reply there.
+ */
+export function isRemoteReply(queue: string): boolean {
+  return queue.startsWith(REMOTE_REPLY_PREFIX);
+}
+
+/** The reply queue for a NATS reply subject of another process. */
+export function remoteReplyQueue(subject: string): string {
+  return REMOTE_REPLY_PREFIX + subject;
+}
+
+/** The NATS subject of a reply queue made by {@linkcode remoteReplyQueue}. */
+export function remoteReplySubject(queue: string): string {
+  return queue.slice(REMOTE_REPLY_PREFIX.length);
 }
 
 /**
@@ -38,6 +69,7 @@ export function isReplyQueue(queue: string): boolean {
  * import assert from "node:assert/strict";
  *
  * checkReplyQueue("reply://0/1/42");
+ * checkReplyQueue("reply://nats/_INBOX.abc");
  * checkReplyQueue("q://orders");
  * assert.throws(() => checkReplyQueue("reply://bogus"), {
  *   name: "QueueNameError",
@@ -47,7 +79,12 @@ export function isReplyQueue(queue: string): boolean {
  * ```
  */
 export function checkReplyQueue(queue: string): void {
-  if (!queue.startsWith(REPLY_SCHEME) || REPLY_ADDRESS.test(queue)) return;
+  if (
+    !queue.startsWith(REPLY_SCHEME) || REPLY_ADDRESS.test(queue) ||
+    REMOTE_REPLY.test(queue)
+  ) {
+    return;
+  }
   throw new QueueNameError(
     queue,
     "reply:// is reserved for replies; publish on the meta.replyTo of a request",
@@ -79,8 +116,11 @@ export class Requests {
   /**
    * Opens a request: its `replyTo`, the promise of the reply (rejected with a
    * `TimeoutError` after `timeout` ms), and `cancel` for a failed publish.
+   * With `failsWithoutResponders`, a "no responders" verdict of NATS (see
+   * {@linkcode Requests.noResponders}) rejects it with a `NoRespondersError`;
+   * without, the verdict is ignored (a responder in this process answers).
    */
-  open(queue: string, timeout: number): {
+  open(queue: string, timeout: number, failsWithoutResponders = false): {
     replyTo: string;
     reply: Promise<unknown>;
     cancel(): void;
@@ -91,7 +131,13 @@ export class Requests {
       this.#pending.delete(id);
       reject(new TimeoutError(`No reply on "${queue}" within ${timeout} ms`));
     }, timeout);
-    this.#pending.set(id, { resolve, reject, timer });
+    this.#pending.set(id, {
+      resolve,
+      reject,
+      timer,
+      queue,
+      failsWithoutResponders,
+    });
     return {
       replyTo: `${REPLY_SCHEME}${this.#index}/${this.#incarnation}/${id}`,
       reply: promise,
@@ -116,6 +162,19 @@ export class Requests {
     this.#pending.delete(address.id);
     clearTimeout(request.timer);
     request.resolve(data);
+  }
+
+  /**
+   * NATS found no responder for the request at `address`: fails it with a
+   * `NoRespondersError` when nothing in this process could answer either.
+   */
+  noResponders(address: ReplyAddress): void {
+    if (!this.isMine(address)) return;
+    const request = this.#pending.get(address.id);
+    if (request === undefined || !request.failsWithoutResponders) return;
+    this.#pending.delete(address.id);
+    clearTimeout(request.timer);
+    request.reject(new NoRespondersError(request.queue));
   }
 
   /** Fails every open request with `error(id)`. */

@@ -22,6 +22,7 @@ import type {
   WebSocketMetrics,
 } from "../types.ts";
 import type { SubscriptionEntry } from "../bus/entry.ts";
+import type { GatewayLink } from "../bus/outbound.ts";
 import type {
   TransportSetup,
   TransportUpdate,
@@ -51,6 +52,8 @@ export interface PoolConfig {
   /** Which handler calls are timed for the metrics' histogram. */
   handlerTiming: HandlerTiming;
   runId: string;
+  /** Where the NATS gateway is, when the program is joined to NATS. */
+  nats?: GatewayLink | undefined;
 }
 
 /** One pool's part of a metrics snapshot. */

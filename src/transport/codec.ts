@@ -20,8 +20,10 @@ export interface EncodedBatch {
   /** Per message: the data. */
   data: unknown[];
   /**
-   * Messages with more fields (`replyTo`, `headers`, `members`, …),
-   * each a run of its own: `[position, fields, …]`.
+   * Runs with more fields (`replyTo`, `headers`, `members`, …):
+   * `[position of the run's first message, fields, …]`. Consecutive
+   * messages share such a run only when each field is the same value (the
+   * same object, for `headers` and `members`).
    */
   extras?: unknown[];
   /** Batches of the other direction this one acknowledges (port links). */
@@ -32,6 +34,14 @@ type Extras = Pick<
   WireMessage,
   "replyTo" | "headers" | "members" | "membersOnly" | "origin"
 >;
+
+/** Whether two messages' extra fields are the same values. */
+function sameExtras(a: Extras | undefined, b: Extras | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.replyTo === b.replyTo && a.headers === b.headers &&
+    a.members === b.members && a.membersOnly === b.membersOnly &&
+    a.origin === b.origin;
+}
 
 function extrasOf(message: WireMessage): Extras | undefined {
   const { replyTo, headers, members, membersOnly, origin } = message;
@@ -81,6 +91,7 @@ export function encodeBatch(
   let lastTime = NaN;
   // Where the open run's length is in `runs`, or -1 when none may grow.
   let open = -1;
+  let openExtras: Extras | undefined;
   for (let j = start; j < end; j++) {
     const message = messages[j]!;
     data.push(message.data);
@@ -101,11 +112,15 @@ export function encodeBatch(
       open = -1;
     }
     const more = extrasOf(message);
-    if (open >= 0 && message.publishedAt === lastTime && more === undefined) {
+    if (
+      open >= 0 && message.publishedAt === lastTime &&
+      sameExtras(openExtras, more)
+    ) {
       (runs[open] as number)++;
       continue;
     }
-    open = more === undefined ? runs.length : -1;
+    open = runs.length;
+    openExtras = more;
     lastTime = message.publishedAt;
     runs.push(1, lastPair, message.publishedAt - base);
     if (more !== undefined) (extras ??= []).push(j - start, more);
@@ -135,7 +150,7 @@ export function decodeBatch(
       service: names[pair + 1]!,
       publishedAt: base + columns[i + 2]!,
     };
-    if (extras !== undefined && extras[extra] === end - 1) {
+    if (extras !== undefined && extras[extra] === end - columns[i]!) {
       Object.assign(envelope, extras[extra + 1]);
       extra += 2;
     }

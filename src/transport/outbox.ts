@@ -58,7 +58,8 @@ export class Outbox<T> {
   #items: T[] = [];
   #head = 0;
   #bytes = 0;
-  #spaceWaiters: Array<() => void> = [];
+  /** The one promise every publisher waiting for space shares. */
+  #space: PromiseWithResolvers<void> | undefined;
   #emptyWaiters: Array<() => void> = [];
   #scheduled = false;
   #waiting = false;
@@ -103,12 +104,20 @@ export class Outbox<T> {
     this.#scheduler.defer(() => this.#send());
   }
 
-  /** Resolves once the outbox is below its limits. */
+  /**
+   * Resolves once the outbox is below its limits (one promise shared by
+   * every caller while it is full, so a sender that pushes on regardless
+   * costs nothing more per message).
+   */
   whenSpace(): Promise<void> {
     if (!this.full || this.#closed) return Promise.resolve();
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#spaceWaiters.push(resolve);
-    return promise;
+    return (this.#space ??= Promise.withResolvers<void>()).promise;
+  }
+
+  #releaseSpace(): void {
+    const space = this.#space;
+    this.#space = undefined;
+    space?.resolve();
   }
 
   /** Resolves once everything queued so far has been handed to the sink. */
@@ -127,7 +136,7 @@ export class Outbox<T> {
     this.#items = [];
     this.#head = 0;
     this.#bytes = 0;
-    releaseAll(this.#spaceWaiters);
+    this.#releaseSpace();
     releaseAll(this.#emptyWaiters);
     return rest;
   }
@@ -166,7 +175,7 @@ export class Outbox<T> {
     } else {
       this.#head = head;
     }
-    if (!this.full) releaseAll(this.#spaceWaiters);
+    if (!this.full) this.#releaseSpace();
     if (this.size === 0) releaseAll(this.#emptyWaiters);
   }
 }

@@ -1,0 +1,266 @@
+/**
+ * One NATS connection of the gateway, kept up: the first connection is
+ * retried with backoff until it succeeds (or the gateway closes), later
+ * outages are the client's reconnects (with the same backoff). An outage and
+ * its recovery are logged once each.
+ *
+ * @module
+ */
+import {
+  connect,
+  type NatsConnection,
+  type Status,
+} from "@nats-io/transport-node";
+import { errorMessage } from "../_util/error_text.ts";
+import type { Logger } from "../types.ts";
+import type { NatsSettings } from "./options.ts";
+
+/** What a connection tells its owner. */
+export interface ConnectionEvents {
+  /** The connection is up (the first time, and after each reconnect). */
+  up(): void;
+  /** The connection is lost; what was published since the last flush may be lost. */
+  down(): void;
+}
+
+/**
+ * A NATS connection that comes back: `whenUp()` waits for it, `up` says
+ * whether it is usable now.
+ */
+export class NatsLink {
+  /** The client connection, once the first connection succeeded. */
+  connection: NatsConnection | undefined;
+  #settings: NatsSettings;
+  #log: Logger;
+  #label: string;
+  #echo: boolean;
+  #events: ConnectionEvents;
+  #up = false;
+  #closed = false;
+  #attempt = 0;
+  #downSince = 0;
+  #waiters: Array<() => void> = [];
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #retryWake: (() => void) | undefined;
+  #watching: Promise<void> | undefined;
+
+  /**
+   * @param settings The run's NATS settings.
+   * @param log Where the outage and recovery lines go.
+   * @param label What this connection is for, in the log and its name.
+   * @param echo Whether the server sends this connection's own publishes
+   * back to its subscriptions.
+   * @param events Told when the connection comes up and goes down.
+   */
+  constructor(
+    settings: NatsSettings,
+    log: Logger,
+    label: string,
+    echo: boolean,
+    events: ConnectionEvents,
+  ) {
+    this.#settings = settings;
+    this.#log = log;
+    this.#label = label;
+    this.#echo = echo;
+    this.#events = events;
+  }
+
+  /** Whether the connection is usable now. */
+  get up(): boolean {
+    return this.#up;
+  }
+
+  /** Starts connecting (retried until it succeeds or `close()` is called). */
+  start(): void {
+    void this.#connectFirst();
+  }
+
+  /** Resolves once the connection is up (at once if it is); never rejects. */
+  whenUp(): Promise<void> {
+    if (this.#up || this.#closed) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#waiters.push(resolve);
+    return promise;
+  }
+
+  /** Whether the connection has closed for good. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Resolves once the server has processed everything published and
+   * subscribed so far on this connection, retrying after reconnects;
+   * resolves `false` when the link closes first.
+   */
+  async flush(): Promise<boolean> {
+    while (!this.#closed) {
+      await this.whenUp();
+      const connection = this.connection;
+      if (this.#closed || connection === undefined) break;
+      try {
+        await connection.flush();
+        return true;
+      } catch {
+        // Lost meanwhile: wait for the reconnect and flush again.
+        if (this.#up) this.#markDown("flush failed");
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Drains (with `drain`) or closes the connection, within `timeout` ms;
+   * stops the first connection's retries.
+   */
+  async close(drain: boolean, timeout: number): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#retry);
+    this.#retryWake?.();
+    this.#release();
+    const connection = this.connection;
+    if (connection === undefined) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeout);
+    });
+    try {
+      const ending = drain && this.#up
+        ? connection.drain()
+        : connection.close();
+      await Promise.race([ending.catch(() => {}), expired]);
+      if (!connection.isClosed()) await connection.close().catch(() => {});
+      await this.#watching;
+    } finally {
+      clearTimeout(timer);
+      this.#up = false;
+    }
+  }
+
+  async #connectFirst(): Promise<void> {
+    const settings = this.#settings;
+    let logged = false;
+    while (!this.#closed) {
+      try {
+        const connection = await connect({
+          servers: settings.servers,
+          name: `${settings.name} (${this.#label})`,
+          noEcho: !this.#echo,
+          maxReconnectAttempts: settings.reconnectAttempts === Infinity
+            ? -1
+            : settings.reconnectAttempts,
+          reconnectDelayHandler: () => this.#backoff(),
+          pingInterval: 10_000,
+        });
+        if (this.#closed) {
+          await connection.close();
+          return;
+        }
+        this.connection = connection;
+        this.#watching = this.#watch(connection);
+        this.#attempt = 0;
+        this.#up = true;
+        this.#log.debug(
+          `NATS (${this.#label}): connected to ${connection.getServer()}`,
+        );
+        this.#release();
+        this.#events.up();
+        return;
+      } catch (error) {
+        if (!logged) {
+          logged = true;
+          this.#log.warn(
+            `NATS (${this.#label}): cannot connect to ${
+              settings.servers.join(", ")
+            } (${errorMessage(error)}); retrying`,
+          );
+        }
+        await this.#pause(this.#backoff());
+      }
+    }
+  }
+
+  /** Follows the connection's status until it closes. */
+  async #watch(connection: NatsConnection): Promise<void> {
+    for await (const status of connection.status()) this.#onStatus(status);
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#up = false;
+      this.#log.error(
+        `NATS (${this.#label}): gave up reconnecting after ${this.#settings.reconnectAttempts} attempts; messages for other processes are held and publishes to them will time out`,
+      );
+      this.#release();
+      this.#events.down();
+    }
+  }
+
+  #onStatus(status: Status): void {
+    switch (status.type) {
+      case "disconnect":
+        if (this.#up) this.#markDown(`lost the connection to ${status.server}`);
+        break;
+      case "reconnect": {
+        const seconds = ((Date.now() - this.#downSince) / 1000).toFixed(1);
+        this.#up = true;
+        this.#attempt = 0;
+        this.#log.info(
+          `NATS (${this.#label}): connected again to ${status.server} after ${seconds} s`,
+        );
+        this.#release();
+        this.#events.up();
+        break;
+      }
+      case "error":
+        this.#log.error(
+          `NATS (${this.#label}): the server reports ${
+            errorMessage(status.error)
+          }`,
+        );
+        break;
+      case "slowConsumer":
+        this.#log.warn(
+          `NATS (${this.#label}): slow consumer on "${status.sub.getSubject()}" (${status.pending} pending)`,
+        );
+        break;
+      case "staleConnection":
+        this.#log.warn(
+          `NATS (${this.#label}): the server stopped answering pings; reconnecting`,
+        );
+        break;
+      default:
+        break;
+    }
+  }
+
+  #markDown(reason: string): void {
+    this.#up = false;
+    this.#downSince = Date.now();
+    this.#log.warn(
+      `NATS (${this.#label}): ${reason}; reconnecting (what this process publishes meanwhile is held and sent in order once it is back)`,
+    );
+    this.#events.down();
+  }
+
+  /** The next reconnect wait: doubled per failed attempt, capped, jittered. */
+  #backoff(): number {
+    const { reconnectWait, reconnectWaitMax } = this.#settings;
+    const base = Math.min(reconnectWaitMax, reconnectWait * 2 ** this.#attempt);
+    this.#attempt = Math.min(this.#attempt + 1, 30);
+    return Math.round(base * (0.5 + Math.random() / 2));
+  }
+
+  #pause(ms: number): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#retryWake = resolve;
+    this.#retry = setTimeout(resolve, ms);
+    return promise;
+  }
+
+  #release(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
