@@ -37,12 +37,18 @@ class NatsContext {
   constructor(readonly server: NatsServer) {}
 
   /** Starts a child program on scenario `scenario`. */
-  start(scenario: string, params: unknown, url = this.server.url): Child {
+  start(
+    scenario: string,
+    params: unknown,
+    url = this.server.url,
+    publishTimeout = 30_000,
+  ): Child {
     const child = new Child(FIXTURE, [
       JSON.stringify({ scenario, params }),
       url,
       this.namespace,
       "50",
+      String(publishTimeout),
     ]);
     this.children.push(child);
     return child;
@@ -336,6 +342,75 @@ natsTest(
     );
     assert.deepEqual((await t.stop(reader)).failures, []);
     assert.deepEqual(await t.stop(writer), { failures: [], undelivered: [] });
+  },
+);
+
+natsTest(
+  "NATS: while the server is down, publish waits once the buffer is full and rejects with a NatsUnavailableError after publishTimeout; a stop then reports what NATS never took",
+  async (t) => {
+    const flooder = t.start("untilRejected", {}, t.server.url, 300);
+    await t.ready(flooder);
+    await t.go();
+    await flooder.waitFor((line) => line.includes('"kind":"published"'));
+    await t.server.kill();
+    await flooder.waitFor((line) => line.includes('"kind":"requestFailed"'));
+    const [failed] = flooder.reportsOf("requestFailed");
+    assert.match(
+      failed!.error,
+      /^NatsUnavailableError after \d+: Publish on "q:\/\/flood" waited 300 ms for NATS/,
+    );
+    flooder.process.kill("SIGTERM");
+    const status = await flooder.exit(20_000);
+    const result: RunResult = JSON.parse(
+      flooder.lines.find((l) => l.startsWith("RESULT "))!.slice(7),
+    );
+    assert.equal(status.code, 1, "undelivered messages make the exit code 1");
+    assert.deepEqual(result.failures, []);
+    assert.ok(result.undelivered.length > 0, "counted, not lost silently");
+  },
+);
+
+natsTest(
+  "NATS: the distributed example: frames to the web process are answered by the workers' group, each once, by both workers",
+  async (t) => {
+    const port = freePort();
+    const example = (name: string, ...args: string[]): Child => {
+      const child = new Child(
+        new URL(`../examples/distributed/${name}.ts`, import.meta.url),
+        [`--nats=${t.server.url}`, ...args],
+      );
+      t.children.push(child);
+      return child;
+    };
+    const web = example("web", `--port=${port}`);
+    const workers = [example("worker"), example("worker")];
+    await web.waitFor((line) => line.includes("Listening on"));
+    const answering = (child: Child) =>
+      child.waitFor((line) => line.includes("Answering the frames"), 2);
+    await Promise.all(workers.map(answering));
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/client`);
+    const answers: Array<{ timestamp: number; by: string }> = [];
+    const done = Promise.withResolvers<void>();
+    socket.onmessage = (event) => {
+      answers.push(JSON.parse(event.data));
+      if (answers.length === 20) done.resolve();
+    };
+    await new Promise((resolve) => (socket.onopen = resolve));
+    for (let i = 0; i < 20; i++) socket.send(JSON.stringify({ timestamp: i }));
+    await done.promise;
+    const closed = new Promise((resolve) => (socket.onclose = resolve));
+    socket.close();
+    await closed;
+    assert.deepEqual(
+      answers.map((a) => a.timestamp).sort((a, b) => a - b),
+      Array.from({ length: 20 }, (_, i) => i),
+    );
+    const processes = new Set(answers.map((a) => a.by.split(" process ")[1]));
+    assert.equal(processes.size, 2, "both workers answer");
+    for (const child of [web, ...workers]) {
+      child.process.kill("SIGTERM");
+      assert.equal((await child.exit()).code, 0, child.lines.join("\n"));
+    }
   },
 );
 

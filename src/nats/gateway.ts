@@ -191,9 +191,14 @@ export class NatsGateway {
     return this.#transport?.flush(to) ?? Promise.resolve();
   }
 
-  /** Whether messages wait in the gateway, in either direction. */
+  /**
+   * Whether messages wait in the gateway and can move: for the pools, or
+   * for NATS while it is connected (during an outage nothing can, and a
+   * stop does not wait for it).
+   */
   busy(): boolean {
-    return this.#pending.length > 0 || (this.#transport?.busy() ?? false);
+    return (this.#pending.length > 0 && this.#publisher.up) ||
+      (this.#transport?.busy() ?? false);
   }
 
   /** The NATS subscriptions held, as topology entries of the pool `nats`. */
