@@ -133,3 +133,58 @@ Deno.test("main.run() refuses two services with the same name in a pool before a
     message: 'Cannot run: pool "p" has two services named "Same"',
   });
 });
+
+Deno.test("main.run() refuses malformed NATS options with a typed error naming the option, before anything starts", async (t) => {
+  const cases: Array<[string, RunOptions["nats"], string, RegExp]> = [
+    [
+      "no server",
+      { servers: [] },
+      "TypeError",
+      /nats\.servers must name at least one server/,
+    ],
+    [
+      "not a string",
+      { servers: 4222 as unknown as string },
+      "TypeError",
+      /nats\.servers must be a string or an array/,
+    ],
+    [
+      "a bad address",
+      { servers: "nats://a b:4222" },
+      "TypeError",
+      /invalid server address "nats:\/\/a b:4222"/,
+    ],
+    [
+      "a namespace with a wildcard",
+      { servers: "nats://h:4222", namespace: "mf.*" },
+      "RangeError",
+      /^Cannot run: Invalid NATS namespace "mf\.\*": it contains "\*"/,
+    ],
+    [
+      "an empty namespace token",
+      { servers: "nats://h:4222", namespace: "a..b" },
+      "RangeError",
+      /^Cannot run: Invalid NATS namespace "a\.\.b": it has an empty token$/,
+    ],
+    [
+      "negative attempts",
+      { servers: "nats://h:4222", reconnectAttempts: -1 },
+      "RangeError",
+      /reconnectAttempts must be an integer >= 0 or Infinity/,
+    ],
+    [
+      "a zero publish timeout",
+      { servers: "nats://h:4222", publishTimeout: 0 },
+      "RangeError",
+      /nats\.publishTimeout must be a number > 0/,
+    ],
+  ];
+  for (const [name, nats, errorName, message] of cases) {
+    await t.step(name, async () => {
+      await assert.rejects(run(noRunPools(), { nats }), {
+        name: errorName,
+        message,
+      });
+    });
+  }
+});

@@ -5,6 +5,7 @@
  */
 import { checkDuration } from "../_util/duration.ts";
 import { readEnv } from "../_util/env.ts";
+import { validateNamespace } from "./subject.ts";
 
 /**
  * Joins the program to every other program on the same NATS server and
@@ -59,8 +60,6 @@ export interface NatsSettings {
 }
 
 const WHERE = "Cannot run";
-/** A namespace: NATS tokens of letters, digits, `_` and `-`, joined by dots. */
-const NAMESPACE = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
 
 /**
  * The NATS settings of a run: from `option`, else from the environment
@@ -71,7 +70,8 @@ const NAMESPACE = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
  * @returns The checked settings, or `undefined`.
  * @throws {TypeError} When an option has the wrong type or a server is not a
  * `nats://`, `tls://` or `host:port` address.
- * @throws {RangeError} When a duration or the attempts are out of range.
+ * @throws {RangeError} When a duration or the attempts are out of range, or
+ * the namespace is not NATS tokens joined by dots.
  *
  * @example Defaults
  * ```ts
@@ -109,12 +109,11 @@ export function resolveNats(
   );
   const namespace = options.namespace ??
     readEnv("MAGIC_FOUNDATION_NATS_NAMESPACE") ?? "mf";
-  if (typeof namespace !== "string" || !NAMESPACE.test(namespace)) {
-    throw new TypeError(
-      `${WHERE}: the NATS namespace must be tokens of letters, digits, "_" or "-" joined by dots (like "mf" or "prod.eu"), got ${
-        JSON.stringify(namespace)
-      }`,
-    );
+  try {
+    validateNamespace(namespace);
+  } catch (error) {
+    const Kind = error instanceof RangeError ? RangeError : TypeError;
+    throw new Kind(`${WHERE}: ${(error as Error).message}`);
   }
   const attempts = options.reconnectAttempts ?? Infinity;
   if (
