@@ -6,12 +6,16 @@ import assert from "node:assert/strict";
 import { connect, headers } from "@nats-io/transport-node";
 import { Child } from "./_child.ts";
 import type { ReportOf } from "./fixtures/scenario.ts";
-import { findNatsServer, type NatsServer, startNatsServer } from "./_nats.ts";
+import {
+  freePort,
+  type NatsServer,
+  natsSkipReason,
+  startNatsServer,
+} from "./_nats.ts";
 
 const FIXTURE = new URL("./fixtures/nats_program.ts", import.meta.url);
-const missing = findNatsServer() === undefined
-  ? " (skipped: nats-server is not installed; .ci/run installs it)"
-  : "";
+const skip = await natsSkipReason();
+const missing = skip === undefined ? "" : ` (skipped: ${skip})`;
 
 /** A NATS test: its own server, its own namespace, every child stopped. */
 function natsTest(
@@ -429,13 +433,6 @@ natsTest(
     assert.deepEqual(await t.stop(survivor), { failures: [], undelivered: [] });
   },
 );
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
 
 /**
  * A TCP proxy in front of the server that the test opens and closes: while

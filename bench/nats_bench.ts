@@ -1,0 +1,421 @@
+/**
+ * The NATS benchmarks of issue 9, against a private `nats-server` this
+ * program starts on a free port (never the shared one). Each row measures
+ * ours and its yardstick in the same run, against the same server:
+ *
+ * 1. `1:1` — cross-process deliveries/s: a publisher process → a subscriber
+ *    process, small JSON objects (`{ id, round, text, at }`), JSON encoded
+ *    and decoded on both ends. Target ≥ 0.7×.
+ * 2. `fan-out` — the same to 4 subscriber processes, deliveries/s counted at
+ *    the subscribers. Target ≥ 0.7×.
+ * 3. `request/reply` — sequential round trips to a responder in another
+ *    process, p50 and p99. Target ≤ 1.3×.
+ * 4. For information: Moleculer 0.15 over NATS, measured on this machine
+ *    (a constant, from the project notes).
+ *
+ * Yardstick: the RAW client (`@nats-io/transport-node`) in child `deno run`
+ * processes (`bench/fixtures/nats_raw.ts`): a plain publish loop and a
+ * callback subscription; `nc.request` for the round trips, from this
+ * process.
+ *
+ * Ours: the same shapes over the library's
+ * `main.run({ nats: { servers: [url] } })` — the slots `oursOneToOne`,
+ * `oursFanOut` and `oursRequestReply` below, which print "pending" until
+ * the gateway exists.
+ *
+ * Rates run a warm-up round and then 3 measured rounds, all of 200,000, in the same
+ * processes and keep the best; every round checks its counts (nothing lost,
+ * nothing duplicated, in order). Rates: deliveries/s (messages ×
+ * subscribers), from the first publish to the last delivery (wall clock,
+ * `performance.timeOrigin + now()`, which processes on one machine share).
+ *
+ * Run: `deno run -A bench/nats_bench.ts` (about 20 s on 2 cores). Options:
+ * `--scale=0.2` for a quick look (fewer messages and requests), `--json`
+ * also prints the figures as JSON.
+ *
+ * @module
+ */
+import { connect } from "@nats-io/transport-node";
+import { startNatsServer } from "../tests/_nats.ts";
+import type { BenchMessage, RawNatsReport } from "./fixtures/nats_raw.ts";
+
+const RAW = new URL("./fixtures/nats_raw.ts", import.meta.url).pathname;
+const ROUND_TIMEOUT_MS = 60_000;
+const MEASURED_ROUNDS = 3;
+const FAN_OUT = 4;
+/** For information: Moleculer 0.15 over NATS, this machine (`NOTES.md`). */
+const MOLECULER =
+  "Moleculer 0.15 over NATS, measured on this machine: 88–132k deliveries/s 1:1";
+
+const arg = (name: string): string | undefined =>
+  Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const scale = Number(arg("scale") ?? 1);
+const json = Deno.args.includes("--json");
+const COUNT = Math.max(1000, Math.round(200_000 * scale));
+const REQUESTS = Math.max(100, Math.round(2000 * scale));
+const REQUEST_WARM_UP = Math.max(20, Math.round(200 * scale));
+
+// deno-lint-ignore no-console
+const print = (line = ""): void => console.log(line);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+// ---- child processes ------------------------------------------------------
+
+/** A child `deno run` process that reports JSON lines on stdout. */
+class Child {
+  readonly #process: Deno.ChildProcess;
+  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #reports: RawNatsReport[] = [];
+  #waiters: Array<() => void> = [];
+  readonly #read: Promise<void>;
+  readonly name: string;
+
+  constructor(name: string, args: string[]) {
+    this.name = name;
+    this.#process = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", ...args],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#stdin = this.#process.stdin.getWriter();
+    this.#read = this.#readReports();
+  }
+
+  /** Sends one JSON line on the child's stdin. */
+  async send(value: unknown): Promise<void> {
+    await this.#stdin.write(encoder.encode(JSON.stringify(value) + "\n"));
+  }
+
+  /** Waits for the first report (after `from`) that `test` accepts. */
+  async next<K extends RawNatsReport["kind"]>(
+    kind: K,
+    test: (report: Extract<RawNatsReport, { kind: K }>) => boolean = () => true,
+    timeoutMs = ROUND_TIMEOUT_MS,
+  ): Promise<Extract<RawNatsReport, { kind: K }>> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const index = this.#reports.findIndex((r) =>
+        r.kind === kind && test(r as Extract<RawNatsReport, { kind: K }>)
+      );
+      if (index !== -1) {
+        return this.#reports.splice(index, 1)[0] as Extract<
+          RawNatsReport,
+          { kind: K }
+        >;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new Error(
+          `${this.name}: no "${kind}" report within ${timeoutMs} ms`,
+        );
+      }
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#waiters.push(resolve);
+      const timer = setTimeout(resolve, left);
+      await promise;
+      clearTimeout(timer);
+    }
+  }
+
+  /** Closes stdin (the child's signal to finish) and waits for its exit. */
+  async close(): Promise<Deno.CommandStatus> {
+    await this.#stdin.close().catch(() => {});
+    const status = await this.#process.status;
+    await this.#read;
+    return status;
+  }
+
+  async #readReports(): Promise<void> {
+    let pending = "";
+    for await (
+      const text of this.#process.stdout.pipeThrough(new TextDecoderStream())
+    ) {
+      pending += text;
+      const lines = pending.split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) {
+        if (line.trim() === "") continue;
+        this.#reports.push(JSON.parse(line) as RawNatsReport);
+      }
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+}
+
+// ---- measurements ---------------------------------------------------------
+
+/** The figures of one throughput side. */
+export interface RateResult {
+  /** Deliveries/s of each measured round. */
+  rounds: number[];
+  /** Deliveries counted in all rounds (warm-up included). */
+  deliveries: number;
+  problems: string[];
+}
+
+/** The figures of one request/reply side. */
+export interface LatencyResult {
+  /** Round trips, sorted, in ms. */
+  samples: number[];
+  problems: string[];
+}
+
+/** Raw client: a publisher process → `subscribers` subscriber processes. */
+async function rawRate(url: string, subscribers: number): Promise<RateResult> {
+  const subject = `bench.rate.${subscribers}`;
+  const subs = Array.from(
+    { length: subscribers },
+    (_, i) =>
+      new Child(`sub${i + 1}`, [RAW, "sub", url, subject, String(COUNT)]),
+  );
+  const pub = new Child("pub", [RAW, "pub", url, subject]);
+  const result: RateResult = { rounds: [], deliveries: 0, problems: [] };
+  try {
+    await Promise.all([...subs, pub].map((child) => child.next("ready")));
+    // Round 0 warms up; the subscribers report each round at `COUNT`.
+    for (let round = 0; round <= MEASURED_ROUNDS; round++) {
+      await pub.send({ round, count: COUNT });
+      const start = await pub.next("start", (r) => r.round === round);
+      const ends = await Promise.all(
+        subs.map((sub) => sub.next("end", (r) => r.round === round)),
+      );
+      for (const [i, end] of ends.entries()) {
+        result.deliveries += end.count;
+        if (end.lost > 0 || end.duplicates > 0 || end.count !== COUNT) {
+          result.problems.push(
+            `round ${round}, sub${
+              i + 1
+            }: ${end.count} of ${COUNT}, ${end.lost} lost, ${end.duplicates} duplicated`,
+          );
+        }
+      }
+      if (round === 0) continue;
+      const ms = Math.max(...ends.map((e) => e.at)) - start.at;
+      result.rounds.push(COUNT * subscribers / (ms / 1000));
+    }
+  } catch (error) {
+    result.problems.push(
+      error instanceof Error ? error.message : String(error),
+    );
+  } finally {
+    await pub.close();
+    const statuses = await Promise.all(subs.map((sub) => sub.close()));
+    for (const [i, status] of statuses.entries()) {
+      if (!status.success) {
+        result.problems.push(`sub${i + 1} exited with ${status.code}`);
+      }
+    }
+  }
+  return result;
+}
+
+/** Raw client: sequential `nc.request` to a responder process. */
+async function rawRequestReply(url: string): Promise<LatencyResult> {
+  const subject = "bench.rr";
+  const replier = new Child("reply", [RAW, "reply", url, subject]);
+  const result: LatencyResult = { samples: [], problems: [] };
+  const nc = await connect({ servers: url });
+  try {
+    await replier.next("ready");
+    for (let i = 0; i < REQUEST_WARM_UP + REQUESTS; i++) {
+      const message: BenchMessage = {
+        id: i,
+        round: 0,
+        text: "hello",
+        at: 1733100000000,
+      };
+      const started = performance.now();
+      const reply = await nc.request(
+        subject,
+        encoder.encode(JSON.stringify(message)),
+        {
+          timeout: 5000,
+        },
+      );
+      const back = JSON.parse(decoder.decode(reply.data)) as BenchMessage;
+      const elapsed = performance.now() - started;
+      if (back.id !== i) {
+        result.problems.push(`reply ${back.id} to request ${i}`);
+      }
+      if (i >= REQUEST_WARM_UP) result.samples.push(elapsed);
+    }
+  } catch (error) {
+    result.problems.push(
+      error instanceof Error ? error.message : String(error),
+    );
+  } finally {
+    await nc.close();
+    await replier.close();
+  }
+  result.samples.sort((a, b) => a - b);
+  return result;
+}
+
+// ---- ours: slots for the gateway (same shapes, `main.run({ nats })`) -------
+
+/**
+ * Ours, row 1: a publisher program → a subscriber program, each a child
+ * `deno run` process started with `main.run({ nats: { servers: [url] } })`,
+ * the same messages and rounds as {@linkcode rawRate}. Pending: returns
+ * `undefined` until the gateway lands.
+ */
+function oursOneToOne(_url: string): Promise<RateResult | undefined> {
+  return Promise.resolve(undefined);
+}
+
+/** Ours, row 2: as {@linkcode oursOneToOne}, to `FAN_OUT` subscriber programs. */
+function oursFanOut(_url: string): Promise<RateResult | undefined> {
+  return Promise.resolve(undefined);
+}
+
+/**
+ * Ours, row 3: `ctx.request` from a program in this process to a responder
+ * program in a child process, as {@linkcode rawRequestReply}.
+ */
+function oursRequestReply(_url: string): Promise<LatencyResult | undefined> {
+  return Promise.resolve(undefined);
+}
+
+// ---- the table -------------------------------------------------------------
+
+interface Row {
+  what: string;
+  ours: string;
+  raw: string;
+  ratio: string;
+  target: string;
+  checks: string;
+}
+
+const rows: Row[] = [];
+const figures: Record<string, unknown> = {};
+
+const best = (r: RateResult | undefined): number | undefined =>
+  r === undefined || r.rounds.length === 0 ? undefined : Math.max(...r.rounds);
+const rate = (value: number | undefined): string =>
+  value === undefined
+    ? "pending"
+    : `${Math.round(value).toLocaleString("en")}/s`;
+const micros = (ms: number | undefined): string =>
+  ms === undefined ? "pending" : `${Math.round(ms * 1000)} µs`;
+
+function percentile(sorted: number[], p: number): number | undefined {
+  if (sorted.length === 0) return undefined;
+  return sorted[
+    Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))
+  ];
+}
+
+function checks(...results: Array<{ problems: string[] } | undefined>): string {
+  const problems = results.flatMap((r) => r?.problems ?? []);
+  return problems.length === 0 ? "ok" : `FAILED: ${problems.join("; ")}`;
+}
+
+function rateRow(
+  what: string,
+  ours: RateResult | undefined,
+  raw: RateResult,
+): void {
+  const [o, r] = [best(ours), best(raw)];
+  const ratio = o !== undefined && r !== undefined ? o / r : undefined;
+  rows.push({
+    what,
+    ours: rate(o),
+    raw: rate(r),
+    ratio: ratio === undefined ? "—" : `${ratio.toFixed(2)}×`,
+    target: "≥ 0.7×",
+    checks: checks(ours, raw),
+  });
+  figures[what] = { ours: ours?.rounds, raw: raw.rounds, ratio };
+}
+
+function latencyRows(
+  ours: LatencyResult | undefined,
+  raw: LatencyResult,
+): void {
+  for (const [key, p] of [["p50", 0.5], ["p99", 0.99]] as const) {
+    const o = ours === undefined ? undefined : percentile(ours.samples, p);
+    const r = percentile(raw.samples, p);
+    const ratio = o !== undefined && r !== undefined ? o / r : undefined;
+    rows.push({
+      what: `request/reply, ${key}`,
+      ours: micros(o),
+      raw: micros(r),
+      ratio: ratio === undefined ? "—" : `${ratio.toFixed(2)}×`,
+      target: "≤ 1.3×",
+      checks: checks(ours, raw),
+    });
+    figures[`request/reply ${key}`] = { ours: o, raw: r, ratio };
+  }
+}
+
+function printTable(): void {
+  const header: Row = {
+    what: "row",
+    ours: "ours",
+    raw: "raw NATS client, same run",
+    ratio: "ratio",
+    target: "target",
+    checks: "checks",
+  };
+  const keys = Object.keys(header) as Array<keyof Row>;
+  const width = (key: keyof Row): number =>
+    Math.max(...[header, ...rows].map((row) => row[key].length));
+  const line = (row: Row): string =>
+    `| ${keys.map((key) => row[key].padEnd(width(key))).join(" | ")} |`;
+  print(line(header));
+  print(`|${keys.map((key) => "-".repeat(width(key) + 2)).join("|")}|`);
+  for (const row of rows) print(line(row));
+}
+
+// ---- main -----------------------------------------------------------------
+
+if (import.meta.main) {
+  const began = performance.now();
+  const n = (value: number): string => value.toLocaleString("en");
+  print(
+    `NATS benchmarks: Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${Deno.build.os}/${Deno.build.arch}, ` +
+      `${navigator.hardwareConcurrency} cores, ${new Date().toISOString()}, ` +
+      `load ${Deno.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
+  );
+  const server = await startNatsServer();
+  if (typeof server === "string") {
+    print(`skipped: ${server}`);
+    Deno.exit(0);
+  }
+  await using nats = server;
+  print(
+    `nats-server at ${nats.url}; rates: 1 warm-up + ${MEASURED_ROUNDS} rounds of ${
+      n(COUNT)
+    } messages; request/reply: ${n(REQUEST_WARM_UP)} warm-up + ${
+      n(REQUESTS)
+    } sequential requests`,
+  );
+
+  const raw1 = await rawRate(nats.url, 1);
+  rateRow("1:1, deliveries/s", await oursOneToOne(nats.url), raw1);
+  const rawFan = await rawRate(nats.url, FAN_OUT);
+  rateRow(
+    `fan-out to ${FAN_OUT}, deliveries/s`,
+    await oursFanOut(nats.url),
+    rawFan,
+  );
+  const rawRR = await rawRequestReply(nats.url);
+  latencyRows(await oursRequestReply(nats.url), rawRR);
+  const ours1 = rows[0]?.ours ?? "pending";
+
+  print();
+  printTable();
+  print();
+  print(
+    "Rates: best of the measured rounds, first publish → last delivery. Raw: a plain publish loop + flush, a callback subscription, JSON.stringify/TextEncoder and TextDecoder/JSON.parse per message.",
+  );
+  print(`For information: ${MOLECULER}; ours 1:1: ${ours1}.`);
+  print(`Total time ${((performance.now() - began) / 1000).toFixed(1)} s.`);
+  if (json) print(JSON.stringify(figures));
+  if (rows.some((row) => row.checks.startsWith("FAILED"))) Deno.exitCode = 1;
+}
