@@ -37,9 +37,11 @@
  */
 import { connect } from "@nats-io/transport-node";
 import { startNatsServer } from "../tests/_nats.ts";
-import type { BenchMessage, RawNatsReport } from "./fixtures/nats_raw.ts";
+import type { BenchMessage } from "./fixtures/nats_raw.ts";
+import type { OursNatsReport } from "./fixtures/nats_ours.ts";
 
 const RAW = new URL("./fixtures/nats_raw.ts", import.meta.url).pathname;
+const OURS = new URL("./fixtures/nats_ours.ts", import.meta.url).pathname;
 const ROUND_TIMEOUT_MS = 60_000;
 const MEASURED_ROUNDS = 3;
 const FAN_OUT = 4;
@@ -66,7 +68,7 @@ const decoder = new TextDecoder();
 class Child {
   readonly #process: Deno.ChildProcess;
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #reports: RawNatsReport[] = [];
+  readonly #reports: OursNatsReport[] = [];
   #waiters: Array<() => void> = [];
   readonly #read: Promise<void>;
   readonly name: string;
@@ -89,19 +91,20 @@ class Child {
   }
 
   /** Waits for the first report (after `from`) that `test` accepts. */
-  async next<K extends RawNatsReport["kind"]>(
+  async next<K extends OursNatsReport["kind"]>(
     kind: K,
-    test: (report: Extract<RawNatsReport, { kind: K }>) => boolean = () => true,
+    test: (report: Extract<OursNatsReport, { kind: K }>) => boolean = () =>
+      true,
     timeoutMs = ROUND_TIMEOUT_MS,
-  ): Promise<Extract<RawNatsReport, { kind: K }>> {
+  ): Promise<Extract<OursNatsReport, { kind: K }>> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const index = this.#reports.findIndex((r) =>
-        r.kind === kind && test(r as Extract<RawNatsReport, { kind: K }>)
+        r.kind === kind && test(r as Extract<OursNatsReport, { kind: K }>)
       );
       if (index !== -1) {
         return this.#reports.splice(index, 1)[0] as Extract<
-          RawNatsReport,
+          OursNatsReport,
           { kind: K }
         >;
       }
@@ -137,7 +140,7 @@ class Child {
       pending = lines.pop() ?? "";
       for (const line of lines) {
         if (line.trim() === "") continue;
-        this.#reports.push(JSON.parse(line) as RawNatsReport);
+        this.#reports.push(JSON.parse(line) as OursNatsReport);
       }
       const waiters = this.#waiters;
       this.#waiters = [];
@@ -165,7 +168,7 @@ export interface LatencyResult {
 }
 
 /** Raw client: a publisher process → `subscribers` subscriber processes. */
-async function rawRate(url: string, subscribers: number): Promise<RateResult> {
+function rawRate(url: string, subscribers: number): Promise<RateResult> {
   const subject = `bench.rate.${subscribers}`;
   const subs = Array.from(
     { length: subscribers },
@@ -173,13 +176,62 @@ async function rawRate(url: string, subscribers: number): Promise<RateResult> {
       new Child(`sub${i + 1}`, [RAW, "sub", url, subject, String(COUNT)]),
   );
   const pub = new Child("pub", [RAW, "pub", url, subject]);
+  return measureRate(subs, pub, (round) => pub.send({ round, count: COUNT }));
+}
+
+/**
+ * Ours: a publisher program → `subscribers` subscriber programs, each a
+ * child `deno run` process joined to NATS, the same messages and rounds as
+ * {@linkcode rawRate}; the bench starts a round with a plain client's
+ * publish on the publisher's `q://bench/command`.
+ */
+async function oursRate(url: string, subscribers: number): Promise<RateResult> {
+  const namespace = `bench${subscribers}`;
+  const queue = `q://bench/rate/${subscribers}`;
+  const subs = Array.from(
+    { length: subscribers },
+    (_, i) =>
+      new Child(`ours-sub${i + 1}`, [
+        OURS,
+        "sub",
+        url,
+        namespace,
+        queue,
+        String(COUNT),
+      ]),
+  );
+  const pub = new Child("ours-pub", [OURS, "pub", url, namespace, queue]);
+  const nc = await connect({ servers: url });
+  try {
+    return await measureRate(subs, pub, async (round) => {
+      nc.publish(
+        `${namespace}.q.bench.command`,
+        JSON.stringify({ round, count: COUNT }),
+      );
+      await nc.flush();
+    });
+  } finally {
+    await nc.close();
+  }
+}
+
+/**
+ * The rounds of a rate row: `start(round)` makes `pub` publish `COUNT`
+ * messages; every subscriber reports the round's end.
+ */
+async function measureRate(
+  subs: Child[],
+  pub: Child,
+  start: (round: number) => Promise<void>,
+): Promise<RateResult> {
+  const subscribers = subs.length;
   const result: RateResult = { rounds: [], deliveries: 0, problems: [] };
   try {
     await Promise.all([...subs, pub].map((child) => child.next("ready")));
     // Round 0 warms up; the subscribers report each round at `COUNT`.
     for (let round = 0; round <= MEASURED_ROUNDS; round++) {
-      await pub.send({ round, count: COUNT });
-      const start = await pub.next("start", (r) => r.round === round);
+      await start(round);
+      const started = await pub.next("start", (r) => r.round === round);
       const ends = await Promise.all(
         subs.map((sub) => sub.next("end", (r) => r.round === round)),
       );
@@ -187,14 +239,14 @@ async function rawRate(url: string, subscribers: number): Promise<RateResult> {
         result.deliveries += end.count;
         if (end.lost > 0 || end.duplicates > 0 || end.count !== COUNT) {
           result.problems.push(
-            `round ${round}, sub${
-              i + 1
+            `round ${round}, ${
+              subs[i]!.name
             }: ${end.count} of ${COUNT}, ${end.lost} lost, ${end.duplicates} duplicated`,
           );
         }
       }
       if (round === 0) continue;
-      const ms = Math.max(...ends.map((e) => e.at)) - start.at;
+      const ms = Math.max(...ends.map((e) => e.at)) - started.at;
       result.rounds.push(COUNT * subscribers / (ms / 1000));
     }
   } catch (error) {
@@ -206,7 +258,7 @@ async function rawRate(url: string, subscribers: number): Promise<RateResult> {
     const statuses = await Promise.all(subs.map((sub) => sub.close()));
     for (const [i, status] of statuses.entries()) {
       if (!status.success) {
-        result.problems.push(`sub${i + 1} exited with ${status.code}`);
+        result.problems.push(`${subs[i]!.name} exited with ${status.code}`);
       }
     }
   }
@@ -255,29 +307,47 @@ async function rawRequestReply(url: string): Promise<LatencyResult> {
   return result;
 }
 
-// ---- ours: slots for the gateway (same shapes, `main.run({ nats })`) -------
-
 /**
- * Ours, row 1: a publisher program → a subscriber program, each a child
- * `deno run` process started with `main.run({ nats: { servers: [url] } })`,
- * the same messages and rounds as {@linkcode rawRate}. Pending: returns
- * `undefined` until the gateway lands.
+ * Ours: `ctx.request` from a requester program to a responder program, each
+ * a child process joined to NATS, the same messages as
+ * {@linkcode rawRequestReply}; the requester times each round trip.
  */
-function oursOneToOne(_url: string): Promise<RateResult | undefined> {
-  return Promise.resolve(undefined);
-}
-
-/** Ours, row 2: as {@linkcode oursOneToOne}, to `FAN_OUT` subscriber programs. */
-function oursFanOut(_url: string): Promise<RateResult | undefined> {
-  return Promise.resolve(undefined);
-}
-
-/**
- * Ours, row 3: `ctx.request` from a program in this process to a responder
- * program in a child process, as {@linkcode rawRequestReply}.
- */
-function oursRequestReply(_url: string): Promise<LatencyResult | undefined> {
-  return Promise.resolve(undefined);
+async function oursRequestReply(url: string): Promise<LatencyResult> {
+  const namespace = "benchrr";
+  const queue = "q://bench/rr";
+  const replier = new Child("ours-reply", [
+    OURS,
+    "reply",
+    url,
+    namespace,
+    queue,
+  ]);
+  const requester = new Child("ours-request", [
+    OURS,
+    "request",
+    url,
+    namespace,
+    queue,
+    String(REQUEST_WARM_UP),
+    String(REQUESTS),
+  ]);
+  const result: LatencyResult = { samples: [], problems: [] };
+  const nc = await connect({ servers: url });
+  try {
+    await Promise.all([replier.next("ready"), requester.next("ready")]);
+    nc.publish(`${namespace}.q.bench.command`, "true");
+    await nc.flush();
+    const { samples } = await requester.next("latencies");
+    result.samples = samples.sort((a, b) => a - b);
+  } catch (error) {
+    result.problems.push(
+      error instanceof Error ? error.message : String(error),
+    );
+  } finally {
+    await nc.close();
+    await Promise.all([replier.close(), requester.close()]);
+  }
+  return result;
 }
 
 // ---- the table -------------------------------------------------------------
@@ -397,11 +467,11 @@ if (import.meta.main) {
   );
 
   const raw1 = await rawRate(nats.url, 1);
-  rateRow("1:1, deliveries/s", await oursOneToOne(nats.url), raw1);
+  rateRow("1:1, deliveries/s", await oursRate(nats.url, 1), raw1);
   const rawFan = await rawRate(nats.url, FAN_OUT);
   rateRow(
     `fan-out to ${FAN_OUT}, deliveries/s`,
-    await oursFanOut(nats.url),
+    await oursRate(nats.url, FAN_OUT),
     rawFan,
   );
   const rawRR = await rawRequestReply(nats.url);

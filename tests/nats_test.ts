@@ -107,6 +107,22 @@ class NatsContext {
   }
 }
 
+/** `promise`, or an error naming `what` after 30 s (a test never hangs). */
+async function within<T>(what: string, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`Timed out after 30 s waiting for ${what}`)),
+      30_000,
+    );
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 interface RunResult {
   failures: unknown[];
   undelivered: unknown[];
@@ -232,15 +248,18 @@ natsTest(
         check();
       });
     try {
-      await new Promise((resolve, reject) => {
-        socket.onopen = resolve;
-        socket.onerror = reject;
-      });
+      await within(
+        "the WebSocket's open",
+        new Promise((resolve, reject) => {
+          socket.onopen = resolve;
+          socket.onerror = reject;
+        }),
+      );
       await t.go();
-      await until(1);
+      await within("the first frame", until(1));
       assert.deepEqual(frames[0], { to: "every client" });
       socket.send(JSON.stringify({ publisher: "browser", index: 1 }));
-      await until(2);
+      await within("the echo frame", until(2));
       // The service publishes a text frame as the string it is.
       assert.deepEqual(frames[1], {
         echoed: JSON.stringify({ publisher: "browser", index: 1 }),
@@ -251,7 +270,7 @@ natsTest(
     } finally {
       const closed = new Promise((resolve) => (socket.onclose = resolve));
       socket.close();
-      await closed;
+      await within("the WebSocket's close", closed);
     }
     for (const child of [web, other]) {
       assert.deepEqual(await t.stop(child), { failures: [], undelivered: [] });
@@ -268,10 +287,14 @@ natsTest(
     const out = client.subscribe(`${t.namespace}.q.out.json`, { max: 1 });
     await client.flush();
     await t.go();
-    for await (const msg of out) {
-      assert.deepEqual(msg.json(), { hello: "nats", n: [1, 2.5, null] });
-      assert.equal(msg.headers, undefined, "plain JSON carries no headers");
-    }
+    const first = await within(
+      "our JSON message",
+      (async () => {
+        for await (const msg of out) return msg;
+      })(),
+    );
+    assert.deepEqual(first?.json(), { hello: "nats", n: [1, 2.5, null] });
+    assert.equal(first?.headers, undefined, "plain JSON carries no headers");
     const h = headers();
     h.set("X-Trace", "abc");
     const reply = await client.request(
@@ -399,12 +422,15 @@ natsTest(
       answers.push(JSON.parse(event.data));
       if (answers.length === 20) done.resolve();
     };
-    await new Promise((resolve) => (socket.onopen = resolve));
+    await within(
+      "the WebSocket's open",
+      new Promise((resolve) => (socket.onopen = resolve)),
+    );
     for (let i = 0; i < 20; i++) socket.send(JSON.stringify({ timestamp: i }));
-    await done.promise;
+    await within("20 answers", done.promise);
     const closed = new Promise((resolve) => (socket.onclose = resolve));
     socket.close();
-    await closed;
+    await within("the WebSocket's close", closed);
     assert.deepEqual(
       answers.map((a) => a.timestamp).sort((a, b) => a - b),
       Array.from({ length: 20 }, (_, i) => i),

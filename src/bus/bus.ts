@@ -24,7 +24,8 @@ import {
 import type { SubscriptionEntry } from "./entry.ts";
 import { Inbound } from "./inbound.ts";
 import { MetaFactory } from "./meta.ts";
-import { type GatewayLink, Outbound } from "./outbound.ts";
+import { Outbound } from "./outbound.ts";
+import { NatsPoolLink, type NatsPoolSettings } from "../nats/pool_link.ts";
 import { validateQueueName } from "./queue_name.ts";
 import { checkReplyQueue, isReplyQueue, Requests } from "./requests.ts";
 import { groupKeyOf, Routes } from "./routes.ts";
@@ -57,8 +58,8 @@ export interface BusOptions {
   handlerTiming: HandlerTiming;
   /** Reports a handler that threw or rejected; delivery goes on. */
   onHandlerError(service: string, error: unknown, meta: MessageMeta): void;
-  /** The NATS gateway, when the program is joined to NATS. */
-  gateway?: GatewayLink | undefined;
+  /** Joins the pool to NATS, when the program is. */
+  nats?: NatsPoolSettings | undefined;
 }
 
 /**
@@ -82,6 +83,8 @@ export class PoolBus implements SubscriptionHost {
   #outbound: Outbound;
   #nextId = 0;
   #requests: Requests;
+  /** The pool's end of NATS, when the program is joined to it. */
+  #nats: NatsPoolLink | undefined;
   /** Messages that could not be delivered: key → count. */
   #undelivered = new Map<string, Undelivered>();
   #closed = false;
@@ -96,12 +99,28 @@ export class PoolBus implements SubscriptionHost {
     this.timeEvery = timingInterval(options.handlerTiming);
     this.#requests = new Requests(options.index, options.incarnation);
     this.#routes = new Routes(options.index);
-    // Messages from other processes come from the gateway, named "nats".
+    // Messages from other processes come from the pool named "nats".
     this.#metas = new MetaFactory(
-      options.gateway === undefined
-        ? options.pools
-        : [...options.pools, "nats"],
+      options.nats === undefined ? options.pools : [...options.pools, "nats"],
     );
+    if (options.nats !== undefined) {
+      const requests = this.#requests;
+      this.#nats = new NatsPoolLink({
+        settings: options.nats,
+        index: options.index,
+        incarnation: options.incarnation,
+        pool: options.pool,
+        natsIndex: options.pools.length,
+        metas: this.#metas,
+        scheduler: options.scheduler,
+        log: options.log,
+        reply: (address, reply) =>
+          reply.kind === "reply"
+            ? requests.resolve(address, reply.data)
+            : requests.noResponders(address),
+      });
+      this.#nats.start();
+    }
     this.#inbound = new Inbound({
       routes: this.#routes,
       requests: this.#requests,
@@ -118,7 +137,7 @@ export class PoolBus implements SubscriptionHost {
       metas: this.#metas,
       transport: options.transport,
       scheduler: options.scheduler,
-      gateway: options.gateway,
+      nats: this.#nats,
     });
     options.transport.onReceive((batch) => this.#inbound.receive(batch));
   }
@@ -203,14 +222,18 @@ export class PoolBus implements SubscriptionHost {
       { group, concurrency, capacity, counters },
     );
     this.#routes.add(subscription);
-    await this.#options.primary.subscribe({
-      id,
-      poolIndex: this.index,
-      pool: this.pool,
-      service,
-      queue,
-      group,
-    });
+    // In force in every pool, and on the NATS server when joined to it.
+    await Promise.all([
+      this.#options.primary.subscribe({
+        id,
+        poolIndex: this.index,
+        pool: this.pool,
+        service,
+        queue,
+        group,
+      }),
+      this.#nats?.subscribe(subscription),
+    ]);
     return this.#handle(subscription);
   }
 
@@ -250,6 +273,7 @@ export class PoolBus implements SubscriptionHost {
     if (live.length === 0) return;
     for (const subscription of live) {
       this.#routes.remove(subscription);
+      this.#nats?.unsubscribe(subscription);
       if (--subscription.counters.live === 0) {
         const { service, queue, group } = subscription;
         this.#counters.delete(countersKey(service, queue, group));
@@ -304,7 +328,7 @@ export class PoolBus implements SubscriptionHost {
     // The context checked `options.timeout`.
     const timeout = options.timeout ?? 5000;
     const route = this.#routes.route(queue);
-    const joined = this.#options.gateway !== undefined;
+    const joined = this.#nats !== undefined;
     // Joined to NATS, groups are served through the server, which says when
     // nobody anywhere answers; a responder in this process answers directly.
     const here = route.pools.length > 0 || route.local.length > 0 ||
@@ -350,9 +374,9 @@ export class PoolBus implements SubscriptionHost {
     );
   }
 
-  /** This pool's part of the topology. */
+  /** This pool's part of the topology (its NATS subscriptions under `nats`). */
   topology(): Topology {
-    const topology: Topology = {};
+    const topology: Topology = this.#nats?.topology() ?? {};
     for (const subscription of this.#routes.subscriptions()) {
       const pools = topology[subscription.queue] ??= {};
       (pools[this.pool] ??= []).push({
@@ -415,6 +439,7 @@ export class PoolBus implements SubscriptionHost {
   /** Whether anything is waiting to be sent, acknowledged, routed or handled. */
   busy(): boolean {
     if (this.#transport.busy() || this.#transport.held() > 0) return true;
+    if (this.#nats?.busy()) return true;
     for (const subscription of this.#routes.subscriptions()) {
       if (subscription.size > 0 || subscription.active > 0) return true;
     }
@@ -460,8 +485,16 @@ export class PoolBus implements SubscriptionHost {
         `Request ${id} of pool "${this.pool}" ended: the pool stopped`,
       )
     );
-    for (const { to, queue, count } of await this.#transport.close()) {
+    const nats = this.#nats;
+    const [unsent, natsUnsent] = await Promise.all([
+      this.#transport.close(),
+      nats?.close() ?? [],
+    ]);
+    for (const { to, queue, count } of unsent) {
       this.#count({ pool: this.#metas.poolName(to), queue, count });
+    }
+    for (const { queue, count } of natsUnsent) {
+      this.#count({ pool: "nats", queue, count });
     }
     return [...this.#undelivered.values()];
   }

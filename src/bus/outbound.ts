@@ -6,6 +6,7 @@ import type {
   WireMessage,
 } from "../transport/transport.ts";
 import type { MessageMeta, PublishOptions } from "../types.ts";
+import type { NatsPublisher } from "../nats/pool_link.ts";
 import { checkHeaders } from "./headers.ts";
 import type { MetaFactory } from "./meta.ts";
 import { validateQueueName } from "./queue_name.ts";
@@ -29,16 +30,8 @@ export interface OutboundParts {
   metas: MetaFactory;
   transport: Transport;
   scheduler: Scheduler;
-  /** The NATS gateway, when the program is joined to NATS. */
-  gateway?: GatewayLink | undefined;
-}
-
-/** Where the NATS gateway is, for the pools of a program joined to NATS. */
-export interface GatewayLink {
-  /** The gateway's index on the transport (after the pools'). */
-  index: number;
-  /** How long a publish may wait for the gateway before it rejects, in ms. */
-  publishTimeout: number;
+  /** The pool's NATS end, when the program is joined to NATS. */
+  nats?: NatsPublisher | undefined;
 }
 
 /**
@@ -64,15 +57,9 @@ export class Outbound {
     data: unknown,
     options?: PublishOptions,
   ): Promise<void> {
-    let copy: unknown;
-    try {
-      copy = snapshot(data);
-    } catch (error) {
-      throw new DataCloneError(queue, error);
-    }
     const message: WireMessage = {
       queue,
-      data: copy,
+      data,
       service,
       publishedAt: Date.now(),
       size: 0,
@@ -86,16 +73,16 @@ export class Outbound {
       }
     }
     let wait: Promise<void> | undefined;
-    const gateway = this.#parts.gateway;
+    const nats = this.#parts.nats;
     if (isReplyQueue(queue)) {
       if (isRemoteReply(queue)) {
-        // A reply to a request of another process: the gateway takes it.
-        if (gateway === undefined) return;
-        message.size = approximateSize(copy);
-        const taken = this.#parts.transport.send([gateway.index], message);
-        if (taken !== undefined) await this.#waitForGateway(queue, taken);
+        // A reply to a request of another process, over NATS.
+        if (nats === undefined) return;
+        const taken = nats.publish(message, false);
+        if (taken !== undefined) await this.#waitForNats(queue, taken);
         return;
       }
+      const copy = message.data = copyOf(queue, data);
       const address = replyAddress(queue);
       if (address.index === this.#parts.index) {
         this.#parts.requests.resolve(address, copy);
@@ -110,8 +97,8 @@ export class Outbound {
       let picks: Member[] | undefined;
       let keys: string[] | undefined;
       // Joined to NATS, the server picks each group's member among all
-      // processes (the gateway holds the groups' NATS queue subscriptions).
-      if (route.groups.length > 0 && gateway === undefined) {
+      // pools of all processes (groups are NATS queue subscriptions).
+      if (route.groups.length > 0 && nats === undefined) {
         const withMembers = targets.slice();
         for (const group of route.groups) {
           const member = this.#parts.routes.pick(group);
@@ -123,30 +110,34 @@ export class Outbound {
         }
         targets = withMembers;
       }
-      const remote = route.pools.length > 0 || picks !== undefined ||
-        gateway !== undefined;
+      const pools = route.pools.length > 0 || picks !== undefined;
+      // The snapshot that makes placement invisible; NATS alone encodes the
+      // data itself, at once.
+      const copy = targets.length > 0 || pools ? copyOf(queue, data) : data;
+      message.data = copy;
       while (firstFull(targets) !== undefined) {
         await Promise.all(targets.map((target) => target.whenSpace()));
       }
       if (targets.length > 0) {
+        // NATS encodes before any handler runs: only other pools, which
+        // read the data later, need their own copy.
         this.#deliver(
           targets,
           copy,
           this.#parts.metas.of(message, this.#parts.index),
-          remote ? "copy-each" : "last-takes-original",
+          pools ? "copy-each" : "last-takes-original",
         );
       }
-      if (remote) {
+      if (pools) {
         message.size = approximateSize(copy);
-        if (route.pools.length > 0 || picks !== undefined) {
-          wait = picks === undefined
-            ? this.#parts.transport.send(route.pools, message)
-            : this.#sendToMembers(message, route.pools, picks, keys!);
-        }
-        if (gateway !== undefined) {
-          const taken = this.#parts.transport.send([gateway.index], message);
-          if (taken !== undefined) await this.#waitForGateway(queue, taken);
-        }
+        wait = picks === undefined
+          ? this.#parts.transport.send(route.pools, message)
+          : this.#sendToMembers(message, route.pools, picks, keys!);
+      }
+      if (nats !== undefined) {
+        // Tagged when other pools of this process have it already.
+        const taken = nats.publish(message, route.pools.length > 0);
+        if (taken !== undefined) await this.#waitForNats(queue, taken);
       }
     }
     if (wait !== undefined) await wait;
@@ -154,12 +145,12 @@ export class Outbound {
   }
 
   /**
-   * Waits until the NATS gateway has room again; rejects with a
+   * Waits until the pool's NATS end has room again; rejects with a
    * `NatsUnavailableError` after the publish timeout (the message itself is
-   * queued and goes out, in order, once NATS takes it).
+   * kept and goes out, in order, once NATS takes it).
    */
-  async #waitForGateway(queue: string, taken: Promise<void>): Promise<void> {
-    const timeout = this.#parts.gateway!.publishTimeout;
+  async #waitForNats(queue: string, taken: Promise<void>): Promise<void> {
+    const timeout = this.#parts.nats!.publishTimeout;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<"expired">((resolve) => {
       timer = setTimeout(() => resolve("expired"), timeout);
@@ -231,4 +222,13 @@ function firstFull(
     if (targets[i]!.full) return targets[i];
   }
   return undefined;
+}
+
+/** The snapshot of `data` for subscribers, or a `DataCloneError` naming `queue`. */
+function copyOf(queue: string, data: unknown): unknown {
+  try {
+    return snapshot(data);
+  } catch (error) {
+    throw new DataCloneError(queue, error);
+  }
 }

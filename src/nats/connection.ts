@@ -6,11 +6,8 @@
  *
  * @module
  */
-import {
-  connect,
-  type NatsConnection,
-  type Status,
-} from "@nats-io/transport-node";
+import type { NatsConnection, Status } from "@nats-io/transport-node";
+import { loadNatsClient } from "./client.ts";
 import { errorMessage } from "../_util/error_text.ts";
 import type { Logger } from "../types.ts";
 import type { NatsSettings } from "./options.ts";
@@ -144,6 +141,7 @@ export class NatsLink {
     let logged = false;
     while (!this.#closed) {
       try {
+        const { connect } = await loadNatsClient();
         const connection = await connect({
           servers: settings.servers,
           name: `${settings.name} (${this.#label})`,

@@ -90,7 +90,7 @@ export class PoolRuntime implements RunnerHost {
       handlerTiming: init.config.handlerTiming,
       onHandlerError: (service, error, meta) =>
         this.#reportError(service, "handler", error, meta.queue),
-      gateway: init.config.nats,
+      nats: init.config.nats,
     });
     this.#bus.applyTable(init.table, []);
     const { heartbeats, index } = init;

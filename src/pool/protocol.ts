@@ -22,7 +22,7 @@ import type {
   WebSocketMetrics,
 } from "../types.ts";
 import type { SubscriptionEntry } from "../bus/entry.ts";
-import type { GatewayLink } from "../bus/outbound.ts";
+import type { NatsPoolSettings } from "../nats/pool_link.ts";
 import type {
   TransportSetup,
   TransportUpdate,
@@ -52,8 +52,8 @@ export interface PoolConfig {
   /** Which handler calls are timed for the metrics' histogram. */
   handlerTiming: HandlerTiming;
   runId: string;
-  /** Where the NATS gateway is, when the program is joined to NATS. */
-  nats?: GatewayLink | undefined;
+  /** How each pool joins NATS, when the program is joined to it. */
+  nats?: NatsPoolSettings | undefined;
 }
 
 /** One pool's part of a metrics snapshot. */

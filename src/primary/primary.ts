@@ -18,7 +18,6 @@ import type {
   ToPool,
 } from "../pool/protocol.ts";
 import { isProtocolMessage } from "../pool/protocol.ts";
-import type { NatsGateway } from "../nats/gateway.ts";
 import type { NatsSettings } from "../nats/options.ts";
 import { createHub } from "../transport/open.ts";
 import type { TransportHub, TransportKind } from "../transport/transport.ts";
@@ -106,8 +105,7 @@ export class Primary {
   #pools: PoolHandle[];
   #names: string[];
   #hub: TransportHub;
-  /** The bridge to NATS, when the program is joined to it. */
-  #gateway: NatsGateway | undefined;
+  /** What each pool gets: the settings, and NATS's when joined to it. */
   #config: PoolConfig;
   #heartbeats: Float64Array;
   #undelivered: Undelivered[] = [];
@@ -137,24 +135,24 @@ export class Primary {
     this.#pools = this.#names.map((name, index) => new PoolHandle(name, index));
     this.#heartbeats = createHeartbeats(pools.length);
     const nats = settings.nats;
-    // The NATS gateway is one more peer on the transport, after the pools.
+    // Each pool connects to NATS itself; they share the process's id.
     this.#config = nats === undefined ? settings.config : {
       ...settings.config,
-      nats: { index: pools.length, publishTimeout: nats.publishTimeout },
+      nats: {
+        ...nats,
+        processId: crypto.randomUUID().replaceAll("-", "").slice(0, 16),
+        closeTimeout: settings.terminateTimeout,
+      },
     };
     this.#hub = createHub(
       settings.transport,
       settings.config.runId,
-      pools.length + (nats === undefined ? 0 : 1),
-      (index, update, transfer) => {
-        if (index === pools.length) this.#gateway?.update(update);
-        else {
-          this.#pools[index]?.send(
-            { mf: 1, kind: "transport", update },
-            transfer,
-          );
-        }
-      },
+      pools.length,
+      (index, update, transfer) =>
+        this.#pools[index]?.send(
+          { mf: 1, kind: "transport", update },
+          transfer,
+        ),
     );
   }
 
@@ -182,9 +180,7 @@ export class Primary {
 
   /** Every pool's subscriptions, gathered from the live pools. */
   async topology(): Promise<Topology> {
-    const parts = await this.#gather("topology") as Topology[];
-    if (this.#gateway !== undefined) parts.push(this.#gateway.topology());
-    return mergeTopology(parts);
+    return mergeTopology(await this.#gather("topology") as Topology[]);
   }
 
   /**
@@ -229,7 +225,6 @@ export class Primary {
     this.#listenForSignals();
     this.#stallTimer = setInterval(() => this.#checkStalls(), STALL_CHECK_MS);
     try {
-      await this.#openGateway();
       for (const pool of this.#pools) this.#spawn(pool);
       await Promise.race([
         Promise.all(this.#pools.map((pool) => pool.initialized.promise)),
@@ -254,42 +249,8 @@ export class Primary {
         Deno.removeSignalListener(signal, listener);
       }
       for (const pool of this.#pools) pool.kill();
-      await this.#closeGateway();
     }
     return { failures: this.#failures(), undelivered: this.#undelivered };
-  }
-
-  // ---- NATS ------------------------------------------------------------
-
-  /** Joins NATS (loading the client only now): the gateway starts connecting. */
-  async #openGateway(): Promise<void> {
-    const nats = this.#settings.nats;
-    if (nats === undefined) return;
-    const { NatsGateway } = await import("../nats/gateway.ts");
-    const gateway = new NatsGateway({
-      nats,
-      index: this.#pools.length,
-      pools: this.#names,
-      log: this.#log,
-    });
-    this.#gateway = gateway;
-    gateway.open(this.#hub.connect(gateway.index, 1).setup);
-    gateway.start();
-  }
-
-  /** Once the pools have stopped: what NATS has not confirmed is reported. */
-  async #closeGateway(): Promise<void> {
-    const gateway = this.#gateway;
-    if (gateway === undefined) return;
-    this.#gateway = undefined;
-    const unsent = await gateway.close(this.#settings.terminateTimeout);
-    for (const entry of unsent) {
-      this.#log.error(
-        `${entry.count} message(s) on "${entry.queue}" for pool "${entry.pool}" were not delivered (held by the NATS gateway at the stop)`,
-      );
-    }
-    this.#undelivered.push(...unsent);
-    this.#hub.disconnect(gateway.index);
   }
 
   // ---- workers ---------------------------------------------------------
@@ -569,15 +530,12 @@ export class Primary {
     add: SubscriptionEntry[],
     remove: string[],
     except: number,
-  ): Promise<unknown> {
-    const pools = this.#ask(
+  ): Promise<unknown[]> {
+    return this.#ask(
       (ack) => ({ mf: 1, kind: "table", add, remove, ack }),
       except,
       "skip-stalled",
     );
-    // Joined to NATS: in force on the server too before subscribe() resolves.
-    const gateway = this.#gateway?.applyTable(add, remove);
-    return gateway === undefined ? pools : Promise.all([pools, gateway]);
   }
 
   #gather(
@@ -647,13 +605,10 @@ export class Primary {
       const bound = <T>(promise: Promise<T>): Promise<T | undefined> =>
         withTimeout(promise, timeout).catch(() => undefined);
       await bound(this.#broadcastTable([], ids, pool.index));
-      await bound(Promise.all([
-        this.#ask(
-          (request) => ({ mf: 1, kind: "flush", request, to: pool.index }),
-          pool.index,
-        ),
-        this.#gateway?.flush(pool.index),
-      ]));
+      await bound(this.#ask(
+        (request) => ({ mf: 1, kind: "flush", request, to: pool.index }),
+        pool.index,
+      ));
       pool.send({ mf: 1, kind: "stop" });
       const deadline = timeout * (pool.services.size + 2) + 1000;
       const ended = await withTimeout(pool.terminated.promise, deadline)
@@ -682,7 +637,6 @@ export class Primary {
     while (idleRounds < 2 && Date.now() < deadline) {
       const answers = await withTimeout(this.#gather("drain"), timeout)
         .catch(() => [true]);
-      if (this.#gateway?.busy()) answers.push(true);
       idleRounds = answers.some((busy) => busy === true) ? 0 : idleRounds + 1;
     }
   }
