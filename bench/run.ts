@@ -6,6 +6,9 @@
  * - `bench/bus_bench.ts` (`deno run -A`): the bus against its raw primitives;
  * - `bench/websocket_bench.ts` (`deno run -A`), when present;
  * - `bench/log_file_bench.ts` (`deno run -A`), when present;
+ * - `bench/nats_bench.ts` (`deno run -A`; it starts its own `nats-server`,
+ *   and says "skipped" without one);
+ * - `bench/nats_encoding_bench.ts` (`deno bench`);
  * - `bench/snapshot_bench.ts` (`deno bench`);
  * - `bench/metrics_bench.ts` (`deno bench`).
  *
@@ -55,6 +58,20 @@ async function steps(extra: string[]): Promise<Step[]> {
       step: {
         name: "log-file",
         args: ["run", "-A", here("./log_file_bench.ts")],
+      },
+    },
+    {
+      file: here("./nats_bench.ts"),
+      step: {
+        name: "nats",
+        args: ["run", "-A", here("./nats_bench.ts"), ...extra],
+      },
+    },
+    {
+      file: here("./nats_encoding_bench.ts"),
+      step: {
+        name: "nats-encoding",
+        args: ["bench", here("./nats_encoding_bench.ts")],
       },
     },
     {
