@@ -349,7 +349,11 @@ natsTest(
     const outageBegan = published();
     assert.ok(outageBegan > before);
     await t.server.restart();
-    await reader.waitFor((line) => line.includes("connected again"), 2, 30_000);
+    await reader.waitFor(
+      (line) => line.includes("NATS: connected again"),
+      1,
+      30_000,
+    );
     proxy.accept();
     const indices = () => reader.reportsOf("echo").map((e) => e.data.index);
     await Child.waitForAll(
@@ -369,6 +373,14 @@ natsTest(
     );
     assert.deepEqual((await t.stop(reader)).failures, []);
     assert.deepEqual(await t.stop(writer), { failures: [], undelivered: [] });
+    // The outage and the recovery are logged once each per process, however
+    // many connections its pools have.
+    for (const child of [reader, writer]) {
+      const lines = (text: string) =>
+        child.lines.filter((line) => line.includes(text)).length;
+      assert.equal(lines("WARN  [main] NATS: "), 1, child.lines.join("\n"));
+      assert.equal(lines("NATS: connected again"), 1);
+    }
   },
 );
 

@@ -25,7 +25,11 @@ import type { SubscriptionEntry } from "./entry.ts";
 import { Inbound } from "./inbound.ts";
 import { MetaFactory } from "./meta.ts";
 import { Outbound } from "./outbound.ts";
-import { NatsPoolLink, type NatsPoolSettings } from "../nats/pool_link.ts";
+import {
+  NatsPoolLink,
+  type NatsPoolSettings,
+  type NatsStatusChange,
+} from "../nats/pool_link.ts";
 import { validateQueueName } from "./queue_name.ts";
 import { checkReplyQueue, isReplyQueue, Requests } from "./requests.ts";
 import { groupKeyOf, Routes } from "./routes.ts";
@@ -60,6 +64,8 @@ export interface BusOptions {
   onHandlerError(service: string, error: unknown, meta: MessageMeta): void;
   /** Joins the pool to NATS, when the program is. */
   nats?: NatsPoolSettings | undefined;
+  /** Told when one of the pool's NATS connections comes up or goes down. */
+  onNatsStatus?(change: NatsStatusChange): void;
 }
 
 /**
@@ -118,6 +124,7 @@ export class PoolBus implements SubscriptionHost {
           reply.kind === "reply"
             ? requests.resolve(address, reply.data)
             : requests.noResponders(address),
+        status: (change) => options.onNatsStatus?.(change),
       });
       this.#nats.start();
     }

@@ -1,8 +1,9 @@
 /**
- * One NATS connection of the gateway, kept up: the first connection is
- * retried with backoff until it succeeds (or the gateway closes), later
- * outages are the client's reconnects (with the same backoff). An outage and
- * its recovery are logged once each.
+ * One NATS connection of a pool, kept up: the first connection is retried
+ * with backoff until it succeeds (or the pool closes), later outages are the
+ * client's reconnects (with the same backoff). Outages and recoveries go to
+ * the owner's events (the primary logs them once per process); the rest
+ * (server errors, slow consumers) is logged here.
  *
  * @module
  */
@@ -15,9 +16,12 @@ import type { NatsSettings } from "./options.ts";
 /** What a connection tells its owner. */
 export interface ConnectionEvents {
   /** The connection is up (the first time, and after each reconnect). */
-  up(): void;
-  /** The connection is lost; what was published since the last flush may be lost. */
-  down(): void;
+  up(server: string): void;
+  /**
+   * The connection is lost (or the first one cannot be made); what was
+   * published since the last flush may be lost. `reason` says why.
+   */
+  down(reason: string): void;
 }
 
 /**
@@ -35,7 +39,6 @@ export class NatsLink {
   #up = false;
   #closed = false;
   #attempt = 0;
-  #downSince = 0;
   #waiters: Array<() => void> = [];
   #retry: ReturnType<typeof setTimeout> | undefined;
   #retryWake: (() => void) | undefined;
@@ -164,15 +167,15 @@ export class NatsLink {
           `NATS (${this.#label}): connected to ${connection.getServer()}`,
         );
         this.#release();
-        this.#events.up();
+        this.#events.up(connection.getServer());
         return;
       } catch (error) {
         if (!logged) {
           logged = true;
-          this.#log.warn(
-            `NATS (${this.#label}): cannot connect to ${
-              settings.servers.join(", ")
-            } (${errorMessage(error)}); retrying`,
+          this.#events.down(
+            `cannot connect to ${settings.servers.join(", ")} (${
+              errorMessage(error)
+            })`,
           );
         }
         await this.#pause(this.#backoff());
@@ -190,7 +193,7 @@ export class NatsLink {
         `NATS (${this.#label}): gave up reconnecting after ${this.#settings.reconnectAttempts} attempts; messages for other processes are held and publishes to them will time out`,
       );
       this.#release();
-      this.#events.down();
+      this.#events.down("gave up reconnecting");
     }
   }
 
@@ -199,17 +202,15 @@ export class NatsLink {
       case "disconnect":
         if (this.#up) this.#markDown(`lost the connection to ${status.server}`);
         break;
-      case "reconnect": {
-        const seconds = ((Date.now() - this.#downSince) / 1000).toFixed(1);
+      case "reconnect":
         this.#up = true;
         this.#attempt = 0;
-        this.#log.info(
-          `NATS (${this.#label}): connected again to ${status.server} after ${seconds} s`,
+        this.#log.debug(
+          `NATS (${this.#label}): connected again to ${status.server}`,
         );
         this.#release();
-        this.#events.up();
+        this.#events.up(status.server);
         break;
-      }
       case "error":
         this.#log.error(
           `NATS (${this.#label}): the server reports ${
@@ -234,11 +235,8 @@ export class NatsLink {
 
   #markDown(reason: string): void {
     this.#up = false;
-    this.#downSince = Date.now();
-    this.#log.warn(
-      `NATS (${this.#label}): ${reason}; reconnecting (what this process publishes meanwhile is held and sent in order once it is back)`,
-    );
-    this.#events.down();
+    this.#log.debug(`NATS (${this.#label}): ${reason}; reconnecting`);
+    this.#events.down(reason);
   }
 
   /** The next reconnect wait: doubled per failed attempt, capped, jittered. */

@@ -26,6 +26,7 @@
  */
 
 import { deserialize, serialize } from "node:v8";
+import { Buffer } from "node:buffer";
 
 /**
  * The NATS header that says how a payload is encoded: `json`, `bytes` or
@@ -193,8 +194,17 @@ export function decodePayload(
  * lenient one met U+FFFD, which is either in the text or a replaced error.
  */
 function utf8(payload: Uint8Array): string {
-  const text = decoder.decode(payload);
+  // The client hands a Node `Buffer` view of its read buffer: its own
+  // decoder is about twice as fast as a `TextDecoder` on it.
+  const text = payload instanceof Buffer
+    ? (payload as unknown as BufferWithSlice).utf8Slice(0, payload.length)
+    : decoder.decode(payload);
   return text.includes("\uFFFD") ? strictDecoder.decode(payload) : text;
+}
+
+/** Node's `Buffer` has `utf8Slice`, which its types do not declare. */
+interface BufferWithSlice {
+  utf8Slice(start: number, end: number): string;
 }
 
 /** A `Uint8Array` itself, not a subclass such as Node's `Buffer`. */

@@ -91,6 +91,8 @@ export class PoolRuntime implements RunnerHost {
       onHandlerError: (service, error, meta) =>
         this.#reportError(service, "handler", error, meta.queue),
       nats: init.config.nats,
+      onNatsStatus: (change) =>
+        this.#send({ mf: 1, kind: "nats-status", ...change }),
     });
     this.#bus.applyTable(init.table, []);
     const { heartbeats, index } = init;

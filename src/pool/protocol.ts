@@ -22,7 +22,7 @@ import type {
   WebSocketMetrics,
 } from "../types.ts";
 import type { SubscriptionEntry } from "../bus/entry.ts";
-import type { NatsPoolSettings } from "../nats/pool_link.ts";
+import type { NatsPoolSettings, NatsStatusChange } from "../nats/pool_link.ts";
 import type {
   TransportSetup,
   TransportUpdate,
@@ -153,6 +153,7 @@ export type FromPool =
   | { mf: 1; kind: "metrics-request"; request: number }
   | { mf: 1; kind: "metrics-part"; request: number; part: PoolMetricsPart }
   | { mf: 1; kind: "stop-all" }
+  | ({ mf: 1; kind: "nats-status" } & NatsStatusChange)
   | {
     mf: 1;
     kind: "terminated";

@@ -19,6 +19,7 @@ import type {
 } from "../pool/protocol.ts";
 import { isProtocolMessage } from "../pool/protocol.ts";
 import type { NatsSettings } from "../nats/options.ts";
+import type { NatsStatusChange } from "../nats/pool_link.ts";
 import { createHub } from "../transport/open.ts";
 import type { TransportHub, TransportKind } from "../transport/transport.ts";
 import type {
@@ -107,6 +108,9 @@ export class Primary {
   #hub: TransportHub;
   /** What each pool gets: the settings, and NATS's when joined to it. */
   #config: PoolConfig;
+  /** The pools' NATS connections that are down: `<pool>/<link>`. */
+  #natsDown = new Set<string>();
+  #natsDownSince = 0;
   #heartbeats: Float64Array;
   #undelivered: Undelivered[] = [];
   #table = new Map<string, SubscriptionEntry>();
@@ -253,6 +257,32 @@ export class Primary {
     return { failures: this.#failures(), undelivered: this.#undelivered };
   }
 
+  // ---- NATS --------------------------------------------------------------
+
+  /**
+   * Logs a NATS outage once for the whole process (however many pools and
+   * connections see it) and its end once, when every connection is back.
+   */
+  #natsStatus(pool: PoolHandle, change: NatsStatusChange): void {
+    const key = `${pool.name}/${change.link}`;
+    if (!change.up) {
+      if (this.#natsDown.has(key)) return;
+      if (this.#natsDown.size === 0) {
+        this.#natsDownSince = Date.now();
+        this.#log.warn(
+          `NATS: ${change.detail} (pool "${pool.name}"); reconnecting. What this program publishes meanwhile is held and sent in order once it is back; what others publish meanwhile does not reach it`,
+        );
+      }
+      this.#natsDown.add(key);
+      return;
+    }
+    if (!this.#natsDown.delete(key) || this.#natsDown.size > 0) return;
+    const seconds = ((Date.now() - this.#natsDownSince) / 1000).toFixed(1);
+    this.#log.info(
+      `NATS: connected again to ${change.detail} after ${seconds} s`,
+    );
+  }
+
   // ---- workers ---------------------------------------------------------
 
   #spawn(pool: PoolHandle): void {
@@ -386,6 +416,9 @@ export class Primary {
       case "metrics-part":
         this.#settle(message.request, pool.index, message.part);
         break;
+      case "nats-status":
+        this.#natsStatus(pool, message);
+        break;
       case "stop-all":
         this.requestStop(`main.stop() was called in pool "${pool.name}"`);
         break;
@@ -451,6 +484,10 @@ export class Primary {
     pool.kill();
     pool.state = "dead";
     pool.deathReason = reason;
+    // Its NATS connections are gone with it, not down.
+    for (const key of this.#natsDown) {
+      if (key.startsWith(`${pool.name}/`)) this.#natsDown.delete(key);
+    }
     this.#hub.disconnect(pool.index);
     const removed = [...this.#table.values()].filter((e) =>
       e.poolIndex === pool.index
