@@ -18,10 +18,10 @@
  * callback subscription; `nc.request` for the round trips, from this
  * process.
  *
- * Ours: the same shapes over the library's
- * `main.run({ nats: { servers: [url] } })` — the slots `oursOneToOne`,
- * `oursFanOut` and `oursRequestReply` below, which print "pending" until
- * the gateway exists.
+ * Ours: the same shapes over the library's `main.run({ nats })`
+ * (`bench/fixtures/nats_ours.ts`): a service publishing with
+ * `await ctx.publish` in a loop, a subscribing service, and `ctx.request`
+ * from a service in a child process.
  *
  * Rates run a warm-up round and then 3 measured rounds, all of 200,000, in the same
  * processes and keep the best; every round checks its counts (nothing lost,

@@ -1,6 +1,6 @@
 /**
  * The NATS payload codec (`src/nats/encoding.ts`) against bare JSON, per
- * message: encode + decode of a small object, as the gateway does for every
+ * message: encode + decode of a small object, as a pool joined to NATS does for every
  * message it sends and receives. Run with
  * `deno bench bench/nats_encoding_bench.ts`.
  *

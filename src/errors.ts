@@ -204,7 +204,7 @@ export class NoRespondersError extends Error {
 
 /**
  * A `publish` waited longer than the NATS publish timeout for the NATS
- * gateway to take it: the server has been unreachable (or too slow) for that
+ * pool's NATS connection to take it: the server has been unreachable (or too slow) for that
  * long. The message itself stays queued and goes out, in order, once NATS
  * takes it; the rejection tells the publisher to stop or slow down.
  *

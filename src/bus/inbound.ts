@@ -8,12 +8,7 @@ import type {
 import type { Logger, MessageMeta } from "../types.ts";
 import { BatchHold } from "./batch_hold.ts";
 import type { MetaFactory } from "./meta.ts";
-import {
-  isReplyQueue,
-  NO_RESPONDERS_HEADER,
-  replyAddress,
-  type Requests,
-} from "./requests.ts";
+import { isReplyQueue, replyAddress, type Requests } from "./requests.ts";
 import { groupNameOf, type Routes } from "./routes.ts";
 import { approximateSize } from "./size.ts";
 import type { LocalSubscription } from "./subscription.ts";
@@ -115,10 +110,6 @@ export class Inbound {
     const { envelope, end } = run;
     if (isReplyQueue(envelope.queue)) {
       const address = replyAddress(envelope.queue);
-      if (envelope.headers?.[NO_RESPONDERS_HEADER] !== undefined) {
-        requests.noResponders(address);
-        return;
-      }
       for (let j = start; j < end; j++) requests.resolve(address, data[j]);
       return;
     }
@@ -132,9 +123,7 @@ export class Inbound {
       for (const pick of envelope.members) {
         const target = routes.subscription(pick.id);
         if (target !== undefined) withMembers.push(target);
-        // A subscription outside any group (key "") that has gone simply
-        // misses the message, as it would in this process.
-        else if (pick.key !== "") (departed ??= []).push(pick);
+        else (departed ??= []).push(pick);
       }
     }
     if (targets.length > 0) {

@@ -7,12 +7,6 @@ const REPLY_ADDRESS =
 const REMOTE_REPLY_PREFIX = "reply://nats/";
 const REMOTE_REPLY = /^reply:\/\/nats\/[^\s]+$/;
 
-/**
- * The header the NATS gateway sets on a reply that says the server found
- * no responder for the request (NATS status 503).
- */
-export const NO_RESPONDERS_HEADER = "mf-no-responders";
-
 interface Pending {
   resolve(value: unknown): void;
   reject(error: Error): void;
@@ -37,7 +31,7 @@ export function isReplyQueue(queue: string): boolean {
 
 /**
  * Whether reply queue `queue` belongs to a request made in another process
- * (`reply://nats/<subject>`): the NATS gateway carries the reply there.
+ * (`reply://nats/<subject>`): the pool publishes the reply there over NATS.
  */
 export function isRemoteReply(queue: string): boolean {
   return queue.startsWith(REMOTE_REPLY_PREFIX);

@@ -72,6 +72,12 @@ function extrasOf(message: WireMessage): Extras | undefined {
  * assert.deepEqual(batch.runs, [2, 0, 0]);
  * const { runs } = decodeBatch(batch);
  * assert.deepEqual(runs, [{ envelope: { queue: "q://a", service: "S", publishedAt: 5 }, end: 2 }]);
+ *
+ * // Messages with the same extra fields (the same headers object) share a run.
+ * const headers = { connection: "c1" };
+ * const framed = encodeBatch([{ ...message, headers }, { ...message, headers }]);
+ * assert.deepEqual(framed.runs, [2, 0, 0]);
+ * assert.equal(decodeBatch(framed).runs[0]!.envelope.headers, headers);
  * ```
  */
 export function encodeBatch(

@@ -12,15 +12,11 @@
 
 import type { SharedCredits } from "./broadcast_credits.ts";
 
-/**
- * A subscription in the receiving pool that a message is addressed to: a
- * competing-consumer member picked by the publisher, or (key `""`) one
- * subscription outside any group (the NATS gateway addresses by pattern).
- */
+/** A competing-consumer member picked by the publisher in the receiving pool. */
 export interface MemberPick {
   /** The subscription's id. */
   id: string;
-  /** The group's key (queue pattern and group name); `""` outside a group. */
+  /** The group's key (queue pattern and group name). */
   key: string;
 }
 
