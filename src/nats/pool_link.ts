@@ -30,6 +30,7 @@ import {
   remoteReplySubject,
   type ReplyAddress,
 } from "../bus/requests.ts";
+import { groupKeyOf } from "../bus/routes.ts";
 import { snapshot } from "../bus/snapshot.ts";
 import type { LocalSubscription } from "../bus/subscription.ts";
 import { errorMessage } from "../_util/error_text.ts";
@@ -357,7 +358,7 @@ export class NatsPoolLink implements NatsPublisher {
    */
   subscribe(subscription: LocalSubscription): Promise<boolean> {
     const { queue, group } = subscription;
-    const key = group === undefined ? queue : `${queue}\u0000${group}`;
+    const key = interestKey(queue, group);
     let interest = this.#interests.get(key);
     if (interest === undefined) {
       interest = this.#open(queue, group);
@@ -370,7 +371,7 @@ export class NatsPoolLink implements NatsPublisher {
   /** Removes a subscription; the last one of its pattern closes the NATS one. */
   unsubscribe(subscription: LocalSubscription): void {
     const { queue, group } = subscription;
-    const key = group === undefined ? queue : `${queue}\u0000${group}`;
+    const key = interestKey(queue, group);
     const interest = this.#interests.get(key);
     if (interest === undefined) return;
     interest.subscriptions = interest.subscriptions.filter((s) =>
@@ -595,12 +596,19 @@ export class NatsPoolLink implements NatsPublisher {
   }
 }
 
+/** One NATS subscription per pattern, and per pattern and group. */
+function interestKey(queue: string, group: string | undefined): string {
+  return group === undefined ? queue : groupKeyOf(queue, group);
+}
+
+const encoder = new TextEncoder();
+
 /** A group's NATS queue name: white space and `%` escaped as in subjects. */
 function groupName(group: string): string {
   return group.replace(
     /[\s%]/gu,
     (c) =>
-      [...new TextEncoder().encode(c)].map((b) =>
+      [...encoder.encode(c)].map((b) =>
         `%${b.toString(16).toUpperCase().padStart(2, "0")}`
       ).join(""),
   );
