@@ -1,0 +1,57 @@
+/**
+ * The transports under memory load: large messages across pools, measured by
+ * the process's RSS, so this file runs alone (`deno task test` runs the
+ * `*_load_test.ts` files after the rest, one at a time).
+ */
+import assert from "node:assert/strict";
+import { startScenario, testEachTransport } from "./_helpers.ts";
+import { scenarios } from "./fixtures/transport_scenarios.ts";
+
+const fixture = new URL("./fixtures/transport_scenarios.ts", import.meta.url);
+
+testEachTransport(
+  "40 messages of 512 KiB across pools, beside 4 idle pools, stay within a small multiple of their size in memory",
+  async (transport) => {
+    const count = 40;
+    const bytes = 512 * 1024;
+    const program = startScenario(fixture, scenarios, "largeMessages", {
+      count,
+      bytes,
+      idlePools: 4,
+    });
+    let peak = 0;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, Deno.memoryUsage().rss);
+    }, 20);
+    try {
+      await program.main.ready;
+      const base = Deno.memoryUsage().rss;
+      peak = base;
+      const [received] = await program.waitForReport(
+        "received",
+        (r) => r.service === "Sink",
+      );
+      assert.deepEqual(received, {
+        kind: "received",
+        service: "Sink",
+        count,
+        bytes: count * bytes,
+      });
+      const payload = count * bytes;
+      const growth = peak - base;
+      // Over a BroadcastChannel every pool wakes for, and deserializes, every
+      // message, and Deno's ring keeps the last 256: that bound grows with
+      // the pools (about 20× here; 170× before batches were bounded by bytes).
+      const bound = transport === "ports" ? 4 : 40;
+      assert.ok(
+        growth < bound * payload,
+        `RSS grew by ${(growth / 2 ** 20).toFixed(0)} MiB for a payload of ${
+          payload / 2 ** 20
+        } MiB`,
+      );
+    } finally {
+      clearInterval(sampler);
+      await program.stop();
+    }
+  },
+);
