@@ -34,6 +34,10 @@ interface CollectedSpan {
   parentSpanId: string;
   attributes: Record<string, unknown>;
   links: Array<{ traceId: string; spanId: string }>;
+  /** OTLP status code: 0 unset, 1 ok, 2 error. */
+  status: number;
+  /** The names of its events. */
+  events: string[];
 }
 
 interface OtlpValue {
@@ -58,6 +62,8 @@ interface OtlpTraces {
         parentSpanId?: string;
         attributes?: OtlpAttribute[];
         links?: Array<{ traceId: string; spanId: string }>;
+        status?: { code?: number };
+        events?: Array<{ name: string }>;
       }>;
     }>;
   }>;
@@ -82,7 +88,7 @@ class Collector implements AsyncDisposable {
 
   constructor() {
     this.#server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      { hostname: "127.0.0.1", port: 0, onListen(): void {} },
       async (request) => {
         const path = new URL(request.url).pathname;
         this.requests.push(path);
@@ -109,6 +115,8 @@ class Collector implements AsyncDisposable {
             parentSpanId: span.parentSpanId ?? "",
             attributes: attributesOf(span.attributes),
             links: span.links ?? [],
+            status: span.status?.code ?? 0,
+            events: (span.events ?? []).map((e) => e.name),
           });
         }
       }
@@ -307,6 +315,10 @@ Deno.test("tracing: a WebSocket frame through a consumer and a responder in thre
   );
   await program.waitFor(isReady, 1, DEADLINE);
   const reply = await askOnce(port);
+  const failing = await TestClient.open(`ws://127.0.0.1:${port}/fail`);
+  failing.send("x");
+  await program.waitFor((line) => line.includes("lookup failed"), 1, DEADLINE);
+  await failing.close();
   await program.stop();
   // Deno exports what is left when the process exits.
   await collector.waitFor(
@@ -317,6 +329,15 @@ Deno.test("tracing: a WebSocket frame through a consumer and a responder in thre
     front: "tracing-test",
     back: "tracing-test",
   });
+  // A handler that rejects: its span is an error, with the exception.
+  const failed = only(collector.spans, "process ws://inbound/fail");
+  assert.equal(failed.status, 2);
+  assert.deepEqual(failed.events, ["exception"]);
+  // Its request before the throw went well.
+  const asked = collector.spans.filter((s) =>
+    s.traceId === failed.traceId && s.name === "process q://lookup"
+  );
+  assert.deepEqual(asked.map((s) => s.status), [0]);
 });
 
 Deno.test("tracing: with telemetry off nothing is exported and no traceparent header appears", async () => {
@@ -344,7 +365,7 @@ Deno.test({
     natsSkip === undefined ? "" : ` (skipped: ${natsSkip})`
   }`,
   ignore: natsSkip !== undefined,
-  async fn() {
+  async fn(): Promise<void> {
     const server = await startNatsServer();
     if (typeof server === "string") throw new Error(server);
     await using _server = server;
