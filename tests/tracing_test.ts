@@ -167,11 +167,13 @@ function startProgram(
   scenario: string,
   params: TracingParams,
   env: Record<string, string>,
+  flags: string[] = [],
 ): Child & AsyncDisposable & { stop(): Promise<void> } {
   const child = new Child(
     FIXTURE,
     [JSON.stringify({ scenario, params })],
     env,
+    flags,
   );
   let exited: Promise<Deno.CommandStatus> | undefined;
   return Object.assign(child, {
@@ -356,6 +358,34 @@ Deno.test("tracing: with telemetry off nothing is exported and no traceparent he
   assert.ok("connectionId" in reply.consumerHeaders, "headers came back");
   // The program has exited: an export would have arrived before the exit.
   assert.deepEqual(collector.requests, []);
+});
+
+Deno.test("tracing: with telemetry off the OpenTelemetry API is never loaded", async () => {
+  // The project's config with the API mapped to a module that does not
+  // exist: a program that loaded it, even without calling it, would fail
+  // at startup with "Module not found".
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+  );
+  config.imports["@opentelemetry/api"] = "./no_such_module.ts";
+  const dir = await Deno.makeTempDir({ prefix: "tracing_off_" });
+  try {
+    const path = `${dir}/deno.json`;
+    await Deno.writeTextFile(path, JSON.stringify(config));
+    const port = freePort();
+    await using program = startProgram(
+      "threePools",
+      { port },
+      { OTEL_DENO: "false" },
+      ["--config", path, "--no-lock"],
+    );
+    await program.waitFor(isReady, 1, DEADLINE);
+    const reply = await askOnce(port);
+    await program.stop();
+    assert.equal(reply.consumerHeaders.traceparent, undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 const natsSkip = await natsSkipReason();
