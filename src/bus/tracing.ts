@@ -172,10 +172,16 @@ export class MessageTracing {
       attributes,
       links: link === undefined ? undefined : [{ context: link }],
     }, active);
-    const carrier: Record<string, string> = { ...message.headers };
-    // A forwarded `meta.headers` holds the previous hop's context.
-    delete carrier.traceparent;
-    delete carrier.tracestate;
+    // A forwarded `meta.headers` holds the previous hop's context: left out.
+    const carrier: Record<string, string> = {};
+    const given = message.headers;
+    if (given !== undefined) {
+      for (const key in given) {
+        if (key !== "traceparent" && key !== "tracestate") {
+          carrier[key] = given[key]!;
+        }
+      }
+    }
     api.propagation.inject(api.trace.setSpan(active, span), carrier);
     if (carrier.traceparent !== undefined) {
       message.headers = Object.freeze(carrier);
