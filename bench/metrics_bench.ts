@@ -32,6 +32,7 @@ function subscription(
     {
       scheduler,
       timeEvery: timingInterval(timing),
+      tracing: undefined,
       handlerFailed(): void {},
     },
     "0.0.0",

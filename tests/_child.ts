@@ -12,14 +12,15 @@ export class Child {
   readonly #reading: Promise<void>;
   #waiters = new Set<() => void>();
 
-  /** Starts `deno run -A <fixture> ...args`. */
+  /** Starts `deno run -A --no-check ...flags <fixture> ...args`. */
   constructor(
     fixture: URL,
     args: string[],
     env: Record<string, string> = {},
+    flags: string[] = [],
   ) {
     this.process = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--no-check", fixture.href, ...args],
+      args: ["run", "-A", "--no-check", ...flags, fixture.href, ...args],
       stdout: "piped",
       stderr: "piped",
       env: { NO_COLOR: "1", ...env },

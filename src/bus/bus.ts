@@ -34,6 +34,7 @@ import { validateQueueName } from "./queue_name.ts";
 import { checkReplyQueue, isReplyQueue, Requests } from "./requests.ts";
 import { groupKeyOf, Routes } from "./routes.ts";
 import { LocalSubscription, type SubscriptionHost } from "./subscription.ts";
+import { type MessageTracing, messageTracing } from "./tracing.ts";
 
 /** What the bus asks of the primary. */
 export interface PrimaryLink {
@@ -78,6 +79,8 @@ export class PoolBus implements SubscriptionHost {
   readonly pool: string;
   readonly index: number;
   readonly timeEvery: number;
+  /** The pool's spans, when OpenTelemetry is on (`OTEL_DENO=true`). */
+  readonly tracing: MessageTracing | undefined;
   #options: BusOptions;
   /** Counters per service, pattern and group, while a subscription uses them. */
   #counters = new Map<string, SubscriptionCounters>();
@@ -103,6 +106,7 @@ export class PoolBus implements SubscriptionHost {
     this.pool = options.pool;
     this.index = options.index;
     this.timeEvery = timingInterval(options.handlerTiming);
+    this.tracing = messageTracing(options.pool);
     this.#requests = new Requests(options.index, options.incarnation);
     this.#routes = new Routes(options.index);
     // Messages from other processes come from the pool named "nats".
@@ -145,6 +149,7 @@ export class PoolBus implements SubscriptionHost {
       transport: options.transport,
       scheduler: options.scheduler,
       nats: this.#nats,
+      tracing: this.tracing,
     });
     options.transport.onReceive((batch) => this.#inbound.receive(batch));
   }

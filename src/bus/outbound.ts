@@ -19,6 +19,7 @@ import {
 import type { Member, Routes } from "./routes.ts";
 import { approximateSize } from "./size.ts";
 import { snapshot } from "./snapshot.ts";
+import { type MessageTracing, publishTarget } from "./tracing.ts";
 import type { LocalSubscription } from "./subscription.ts";
 
 /** What the sending side of a pool's bus works with. */
@@ -32,6 +33,8 @@ export interface OutboundParts {
   scheduler: Scheduler;
   /** The pool's NATS end, when the program is joined to NATS. */
   nats?: NatsPublisher | undefined;
+  /** The pool's spans, when OpenTelemetry is on. */
+  tracing?: MessageTracing | undefined;
 }
 
 /**
@@ -51,7 +54,7 @@ export class Outbound {
    * Publishes on behalf of `service` (see `ServiceContext.publish`); the
    * queue's name is valid.
    */
-  async publish(
+  publish(
     service: string,
     queue: string,
     data: unknown,
@@ -65,13 +68,29 @@ export class Outbound {
       size: 0,
     };
     if (options !== undefined) {
-      if (options.replyTo !== undefined) {
-        message.replyTo = validateQueueName(options.replyTo, "publish");
-      }
-      if (options.headers !== undefined) {
-        message.headers = checkHeaders(queue, options.headers);
+      try {
+        if (options.replyTo !== undefined) {
+          message.replyTo = validateQueueName(options.replyTo, "publish");
+        }
+        if (options.headers !== undefined) {
+          message.headers = checkHeaders(queue, options.headers);
+        }
+      } catch (error) {
+        return Promise.reject(error);
       }
     }
+    const tracing = this.#parts.tracing;
+    if (tracing === undefined) return this.#send(message);
+    const target = publishTarget(
+      queue,
+      isReplyQueue(queue) ? [] : this.#parts.routes.route(queue).patterns,
+    );
+    return tracing.publish(message, target, () => this.#send(message));
+  }
+
+  /** Routes `message` and sends it where it goes. */
+  async #send(message: WireMessage): Promise<void> {
+    const { queue, data, service } = message;
     let wait: Promise<void> | undefined;
     const nats = this.#parts.nats;
     if (isReplyQueue(queue)) {

@@ -5,6 +5,7 @@ import type { BatchHold } from "./batch_hold.ts";
 import type { SubscriptionCounters } from "./counters.ts";
 import { PairQueue } from "./pair_queue.ts";
 import { snapshot } from "./snapshot.ts";
+import type { MessageTracing } from "./tracing.ts";
 
 /** A message waiting in a subscription's buffer. */
 export interface Delivery {
@@ -31,6 +32,8 @@ export interface SubscriptionHost {
    * throughput if every call were timed (bench row 7).
    */
   readonly timeEvery: number;
+  /** The pool's spans, when OpenTelemetry is on (decided once, at start). */
+  readonly tracing: MessageTracing | undefined;
   /** Called when a handler throws or rejects. */
   handlerFailed(
     subscription: LocalSubscription,
@@ -267,6 +270,7 @@ export class LocalSubscription {
     const handler = this.handler as MessageHandler<unknown>;
     const counters = this.counters;
     const every = this.#host.timeEvery;
+    const tracing = this.#host.tracing;
     try {
       while (!this.closed && this.#items.length > 0) {
         const data = this.#items.firstA();
@@ -283,7 +287,9 @@ export class LocalSubscription {
         }
         const started = timed ? performance.now() : 0;
         try {
-          const result = handler(data, meta);
+          const result = tracing === undefined
+            ? handler(data, meta)
+            : tracing.process(this, handler, data, meta);
           if (result instanceof Promise) await result;
         } catch (error) {
           counters.errors++;

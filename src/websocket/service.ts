@@ -38,6 +38,7 @@ import { serveStatic } from "./static.ts";
 import { WEBSOCKET_METRICS, WebSocketCounters } from "./counters.ts";
 import type { WebSocketMetrics } from "../types.ts";
 import { RoomRegistry } from "./room_registry.ts";
+import { inNewTrace } from "../bus/tracing.ts";
 import {
   CONTROL_HEADER,
   controlQueue,
@@ -390,7 +391,8 @@ export class WebSocketService extends Service {
       maxBufferedAmount: options.maxBufferedAmount,
       slowClientPolicy: options.slowClientPolicy,
       maxPendingMessages: options.maxPendingMessages,
-      publish: this.#publish,
+      // Each frame is a trace of its own, linked to the upgrade request's.
+      publish: inNewTrace(this.#publish),
       warn: (message) => this.#log?.warn(message),
       onFinished: (c) => this.#forget(c),
       counters: this.#counters,
