@@ -296,8 +296,9 @@ testEachTransport(
       fixture,
       scenarios,
       "workload",
-      { blockMs: 800 },
-      { stallThreshold: 200, handlerTiming: "every" },
+      // Blocked three times the threshold: one stall, whatever the load.
+      { blockMs: 1200 },
+      { stallThreshold: 400, handlerTiming: "every" },
     );
     try {
       await program.waitForReport("received", () => true, 2);
@@ -308,6 +309,9 @@ testEachTransport(
         ).length >= 2
       );
       const snapshot = await program.main.metrics();
+      // The log as it was when the snapshot was taken (a stall is counted
+      // and warned in the same call).
+      const logs = program.logs.slice();
       for (
         const [queue, pool, service] of [
           ["q://orders/*", "a", "star"],
@@ -328,13 +332,28 @@ testEachTransport(
         status: "running",
         restarts: 1,
       });
+      // Pool d blocked its loop once: one stall, counted and warned once.
+      // Any other pool may also miss its heartbeats past the threshold on a
+      // busy machine (tests run in parallel): for those, only that each
+      // stall is counted once and warned once.
+      const warned = (pool: string): number =>
+        logs.filter((r) =>
+          r.level === "warn" &&
+          r.message.startsWith(`Pool "${pool}" is stalled`)
+        ).length;
       const d = snapshot.pools.find((p) => p.pool === "d");
       assert.equal(d?.stalls, 1, "pool d stalled once");
-      assert.ok(snapshot.pools.every((p) => p.restarts === 0));
+      assert.equal(warned("d"), 1, "pool d flagged as stalled once");
       assert.deepEqual(
-        snapshot.pools.filter((p) => p.pool !== "d").map((p) => p.stalls),
-        [0, 0, 0],
+        snapshot.pools.map((p) => [p.pool, p.restarts, p.stalls]),
+        snapshot.pools.map((p) => [p.pool, 0, warned(p.pool)]),
       );
+      assert.deepEqual(snapshot.pools.map((p) => p.pool).sort(), [
+        "a",
+        "b",
+        "c",
+        "d",
+      ]);
     } finally {
       await program.stop();
     }

@@ -131,12 +131,15 @@ Deno.test("a flood of deliveries does not starve timers in the same pool: a 1 ms
   const program = start("floodWithTimer", { messages });
   const [flood] = await program.waitForReport("timersDuringFlood");
   await program.stop();
-  const { millis, ticks, maxGapMillis } = flood!;
+  const { millis, ticks, maxGapMillis, maxHandledBetweenTicks } = flood!;
   const story =
-    `a 1 ms timer fired ${ticks} times, at most ${maxGapMillis} ms apart, while ${messages} messages were published and handled in ${millis} ms`;
-  // Slices last about 8 ms: here the timer fires every 2 ms on average and
-  // never waits over 10 ms. The flood lasts some 500 ms, so a scheduler that
-  // lets timers in only once, or only now and then, fails these.
-  assert.ok(maxGapMillis < 100, story);
-  assert.ok(ticks >= millis / 20, story);
+    `a 1 ms timer fired ${ticks} times, at most ${maxGapMillis} ms and ${maxHandledBetweenTicks} messages apart, while ${messages} messages were published and handled in ${millis} ms`;
+  // Slices end after 1,000 deliveries or 8 ms: alone on the machine the
+  // timer fires every 2 ms on average, never over 10 ms or a few thousand
+  // messages apart. Counted in messages, the bound holds however busy the
+  // machine is (in ms it does not: a pool that waits for a core lets its
+  // timer wait too, seen 181 ms with the suite in parallel); a scheduler
+  // that lets timers in only once, or only now and then, fails it.
+  assert.ok(maxHandledBetweenTicks <= 20_000, story);
+  assert.ok(ticks >= messages / 20_000, story);
 });
