@@ -423,7 +423,9 @@ natsTest(
     };
     const web = example("web", `--port=${port}`);
     const workers = [example("worker"), example("worker")];
-    await web.waitFor((line) => line.includes("Listening on"));
+    // Its URL is printed once it takes WebSocket clients ("Listening on"
+    // comes before that: an upgrade then gets 503).
+    await web.waitFor((line) => line === `http://localhost:${port}/`);
     const answering = (child: Child) =>
       child.waitFor((line) => line.includes("Answering the frames"), 2);
     await Promise.all(workers.map(answering));

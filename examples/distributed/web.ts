@@ -28,6 +28,17 @@ if (import.meta.main) {
       }),
     ],
   };
+  if (Main.isPrimary) {
+    // Printed once WebSocket clients are taken (run() has begun); before
+    // that, upgrades get 503 with Retry-After.
+    main.addEventListener("status", (event) => {
+      const { service, status } = event.detail;
+      if (service === "WebSocketService" && status === "running") {
+        // deno-lint-ignore no-console
+        console.log(`http://localhost:${port}/`);
+      }
+    });
+  }
   await main.run({
     nats: { servers: option("nats", "nats://127.0.0.1:4222") },
   });
