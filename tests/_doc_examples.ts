@@ -1,12 +1,12 @@
 /**
- * The code examples in the module's JSDoc, extracted as `deno test --doc`
- * extracts them, so that `doc_examples_test.ts` can run them all in one test
- * module: `deno test --doc` gives each example a module (and an isolate) of
- * its own, about 0.35 s of CPU each here, a third of the suite's time for
- * examples that take milliseconds.
+ * The code examples of the module's JSDoc and README, extracted as
+ * `deno test --doc` extracts them, so that `doc_examples_test.ts` can run
+ * them all in one test module: `deno test --doc` gives each example a module
+ * (and an isolate) of its own, about 0.35 s of CPU each here, 31 s for
+ * examples that take 0.3 s together.
  */
 
-/** One fenced ` ```ts ` block of a JSDoc comment. */
+/** One fenced ` ```ts ` block of a JSDoc comment or a Markdown file. */
 export interface DocExample {
   /** `<path>#<first line>-<last line>`, as `deno test --doc` names it. */
   name: string;
@@ -20,9 +20,9 @@ const LANGUAGES = new Set(["ts", "typescript", "js", "javascript"]);
  * The runnable examples in `source` (the text of the file at `url`, shown
  * as `path`): fenced blocks whose language is TypeScript or JavaScript and
  * that are not marked `ignore`, in `/** … *\/` comments of a module or
- * anywhere in a Markdown file. Relative
- * specifiers are resolved against `url`, and bare ones through `exports`
- * (the package's own name and sub-paths, as `deno.json` maps them).
+ * anywhere in a Markdown file. Relative specifiers are resolved against
+ * `url`, and bare ones through `exports` (the package's own name and
+ * sub-paths, as `deno.json` maps them).
  */
 export function extractExamples(
   source: string,

@@ -24,6 +24,7 @@ const exports = new Map(
   ]),
 );
 
+/** The `.ts` files under `dir`, in a stable order. */
 async function* sourceFiles(dir: URL): AsyncGenerator<URL> {
   const entries = await Array.fromAsync(Deno.readDir(dir));
   entries.sort((a, b) => a.name.localeCompare(b.name));
@@ -34,13 +35,9 @@ async function* sourceFiles(dir: URL): AsyncGenerator<URL> {
 }
 
 const examples: DocExample[] = [];
-for (const file of ["README.md", "mod.ts"]) {
-  const url = new URL(file, root);
-  examples.push(
-    ...extractExamples(await Deno.readTextFile(url), url, `./${file}`, exports),
-  );
-}
-for await (const url of sourceFiles(new URL("src/", root))) {
+const files = [new URL("README.md", root), new URL("mod.ts", root)];
+for await (const url of sourceFiles(new URL("src/", root))) files.push(url);
+for (const url of files) {
   const path = "./" + url.href.slice(root.href.length);
   examples.push(
     ...extractExamples(await Deno.readTextFile(url), url, path, exports),
