@@ -10,7 +10,9 @@
  *   and says "skipped" without one);
  * - `bench/nats_encoding_bench.ts` (`deno bench`);
  * - `bench/snapshot_bench.ts` (`deno bench`);
- * - `bench/metrics_bench.ts` (`deno bench`).
+ * - `bench/metrics_bench.ts` (`deno bench`);
+ * - `bench/metrics_instructions.ts` (`deno run -A`; it runs under
+ *   `valgrind`, and says "skipped" without it).
  *
  * Arguments after `--` go to the `deno run` benchmarks, e.g.
  * `deno task bench -- --scale=0.2`. Exits with 1 when any benchmark failed.
@@ -81,6 +83,13 @@ async function steps(extra: string[]): Promise<Step[]> {
     {
       file: here("./metrics_bench.ts"),
       step: { name: "metrics", args: ["bench", here("./metrics_bench.ts")] },
+    },
+    {
+      file: here("./metrics_instructions.ts"),
+      step: {
+        name: "metrics-instructions",
+        args: ["run", "-A", here("./metrics_instructions.ts")],
+      },
     },
   ];
   const found: Step[] = [];
