@@ -46,18 +46,24 @@
  *    trials, each three programs, off, on and off again (an A/A control), in
  *    an order that rotates so that each takes each place; each program a
  *    warm-up round and 3 measured rounds, summed up by its best round (load
- *    only ever adds).
- *    Each trial gives on / off and control / off (neighbours in time, so a
- *    slow drift of the machine cancels out); the table gives the median and
- *    the range over the trials, the A/A beside the A/B: an effect counts
- *    only where it stands out of the A/A range. Two measures: the wall rate
- *    (deliveries/s), and the CPU time the publisher's and subscribers'
- *    threads spent per delivery, each thread reading its own
- *    `/proc/thread-self/schedstat` (ns) at the end of each round. CPU time
- *    leaves out the time a thread waited for a core, the main noise on a
- *    shared machine (though not what sharing a core costs in caches), and
- *    it is what throughput is bounded by; it is shown off / on so that both
- *    read as throughput ratios. The target is judged on the CPU median.
+ *    only ever adds). Each trial gives on / off and control / off
+ *    (neighbours in time, so a slow drift of the machine cancels out); the
+ *    table gives the median and the range over the trials, the A/A beside
+ *    the A/B: an effect counts only where it stands out of the A/A range.
+ *    Two measures: the wall rate (deliveries/s), and the CPU time the
+ *    publisher's and subscribers' threads spent per delivery, each thread
+ *    reading its own `/proc/thread-self/schedstat` (ns) at the end of each
+ *    round. CPU time leaves out the time a thread waited for a core, the
+ *    main noise on a shared machine (though not what sharing a core costs in
+ *    caches, nor how waiting changes the batches), and it is what throughput
+ *    is bounded by; it is shown off / on so that both read as throughput
+ *    ratios. The target is judged on the CPU median; "noise" says it was
+ *    missed but the A/A control went as low. On this machine shared with
+ *    other jobs (load 4–10), even the CPU A/A spans about 0.7–1.6× and the
+ *    row cannot settle a few percent; it does show `"every"` (CPU medians
+ *    0.72× and 0.65× in two runs, their A/A 1.00×). The trustworthy figure
+ *    for the default is the instruction count of
+ *    `bench/metrics_instructions.ts`.
  *
  * The framework is timed from outside: its services log `REPORT {json}`
  * lines with their own clock (`performance.timeOrigin + performance.now()`,
@@ -1015,6 +1021,21 @@ async function metricsCost(
   figures[`7. ${what}, timing ${timing} (vs off)`] = row;
 }
 
+/**
+ * "yes" when the CPU median reaches the target; "noise" when it does not
+ * but the A/A control went as low (the run cannot tell); else "NO".
+ */
+function met(
+  cpu: number | undefined,
+  control: number[],
+  target: number,
+  ok: boolean,
+): string {
+  if (cpu === undefined || !ok) return "NO";
+  if (cpu >= target) return "yes";
+  return control.length > 0 && Math.min(...control) <= cpu ? "noise" : "NO";
+}
+
 function printCostTable(): void {
   const header = [
     "row 7",
@@ -1042,11 +1063,7 @@ function printCostTable(): void {
         ? "—"
         : `${nsOff.toFixed(0)} → ${nsOn.toFixed(0)}`,
       target === undefined ? "info" : `≥ ${target}× (CPU)`,
-      target === undefined
-        ? ""
-        : cpu !== undefined && ok && cpu >= target
-        ? "yes"
-        : "NO",
+      target === undefined ? "" : met(cpu, row.cpuControl, target, ok),
       ok
         ? `ok, ${row.deliveries.toLocaleString("en")} checked`
         : `FAILED: ${[...new Set(row.problems)].slice(0, 4).join("; ")}`,
