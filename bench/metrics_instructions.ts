@@ -1,6 +1,6 @@
 /**
  * What the metrics cost per delivery, counted in instructions, which a busy
- * machine does not change: the one-thread loop of `bench/metrics_bench.ts`
+ * machine changes far less than time: the one-thread loop of `bench/metrics_bench.ts`
  * (`bench/fixtures/metrics_loop.ts`: one subscription whose handler only
  * counts) run under `valgrind --tool=callgrind`, which counts the
  * instructions the program executes. V8 runs with `--single-threaded`, so
@@ -22,8 +22,11 @@
  * Instructions are not time: a timed call's two `performance.now()` are
  * system calls under Valgrind (no vDSO), whose kernel side is not counted,
  * so `sampled` and `every` count low; `deno bench bench/metrics_bench.ts`
- * gives their time. What instructions show reliably is the counters' cost
- * against `before`, and that it does not move between runs.
+ * gives their time. Nor are the counts exact: two runs of a variant
+ * differed by 1–13% here (2026-12-02: `before` 355 and 407 per delivery,
+ * `off` 447 and 451, `sampled` 528 and 529, `every` 2,163 and 2,210), the
+ * garbage collector and the compiler not doing quite the same work each
+ * time; `--repeat` shows it. Still far steadier than time on this machine.
  *
  * Why one thread: the bus's own same-pool flow (a real worker) was counted
  * the same way too, and is not repeatable: its threads interleave
