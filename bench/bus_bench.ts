@@ -36,7 +36,34 @@
  *    pools, `ports`) with the default `handlerTiming: "sampled"`, against
  *    the same with `"off"` (the counters alone, no clock read). Target
  *    ≥ 0.95×. Then, for information, `"every"` (each call timed) against
- *    `"off"`, same pool, 1 subscriber.
+ *    `"off"`, same pool, 1 subscriber. The counters themselves cannot be
+ *    turned off; `bench/metrics_instructions.ts` counts their instructions
+ *    against the code before they existed.
+ *
+ *    The effect is a few percent, below this machine's run-to-run noise in
+ *    wall time (an off-against-off control gave 0.87–0.99× when each side
+ *    ran twice), so the row is built to see it: `--trials=N` (default 6)
+ *    trials, each three programs, off, on and off again (an A/A control), in
+ *    an order that rotates so that each takes each place; each program a
+ *    warm-up round and 3 measured rounds, summed up by its best round (load
+ *    only ever adds). Each trial gives on / off and control / off
+ *    (neighbours in time, so a slow drift of the machine cancels out); the
+ *    table gives the median and the range over the trials, the A/A beside
+ *    the A/B: an effect counts only where it stands out of the A/A range.
+ *    Two measures: the wall rate (deliveries/s), and the CPU time the
+ *    publisher's and subscribers' threads spent per delivery, each thread
+ *    reading its own `/proc/thread-self/schedstat` (ns) at the end of each
+ *    round. CPU time leaves out the time a thread waited for a core, the
+ *    main noise on a shared machine (though not what sharing a core costs in
+ *    caches, nor how waiting changes the batches), and it is what throughput
+ *    is bounded by; it is shown off / on so that both read as throughput
+ *    ratios. The target is judged on the CPU median; "noise" says it was
+ *    missed but the A/A control went as low. On this machine shared with
+ *    other jobs (load 4–10), even the CPU A/A spans about 0.7–1.6× and the
+ *    row cannot settle a few percent; it does show `"every"` (CPU medians
+ *    0.72× and 0.65× in two runs, their A/A 1.00×). The trustworthy figure
+ *    for the default is the instruction count of
+ *    `bench/metrics_instructions.ts`.
  *
  * The framework is timed from outside: its services log `REPORT {json}`
  * lines with their own clock (`performance.timeOrigin + performance.now()`,
@@ -58,7 +85,8 @@
  * or a number alone runs the row on both transports); `--transport=ports`
  * or `--transport=broadcast` for the rows of one transport; `--scale=0.2`
  * and `--repeat=1` for a quick look (fewer messages and runs; the latency
- * and blocked rows keep their pace and their 2 s); `--block-count=N`
+ * and blocked rows keep their pace and their 2 s); `--trials=N` for row 7
+ * (about 25 s a trial at full scale); `--block-count=N`
  * messages in the blocked row's flow (default 1,000,000); `--json` also
  * prints the figures as JSON.
  *
@@ -206,6 +234,8 @@ interface RunResult {
   ends: End[];
   blocked: Blocked[];
   problems: string[];
+  /** Round → CPU time of the pools' threads in it, in ns (ours, on Linux). */
+  cpu?: Map<number, number>;
 }
 
 /** One measured round: its index, first publish → last delivery, and rate. */
@@ -213,6 +243,8 @@ interface RoundFigure {
   round: number;
   ms: number;
   rate: number;
+  /** CPU time of the pools' threads per delivery, in ns (when known). */
+  cpu?: number;
 }
 
 /** The figures of one side of a row. */
@@ -271,7 +303,14 @@ function measure(
     const start = result.starts.get(round);
     if (round === 0 || start === undefined || ends.length === 0) continue;
     const ms = Math.max(...ends.map((e) => e.at)) - start;
-    figures.push({ round, ms, rate: (count * ends.length) / (ms / 1000) });
+    const figure: RoundFigure = {
+      round,
+      ms,
+      rate: (count * ends.length) / (ms / 1000),
+    };
+    const cpu = result.cpu?.get(round);
+    if (cpu !== undefined) figure.cpu = cpu / (count * ends.length);
+    figures.push(figure);
     for (const end of ends) latencies.push(...end.latencies ?? []);
   }
   return {
@@ -382,7 +421,40 @@ async function runProgram(
     if (r.kind === "end") ends.push(r);
     if (r.kind === "blocked") blocked.push(r);
   }
-  return { starts, ends, blocked, problems };
+  return { starts, ends, blocked, problems, cpu: cpuByRound(reports) };
+}
+
+/**
+ * Round → the CPU time (ns) the publisher's and subscribers' pools spent in
+ * it: per pool, its thread's CPU once it was done with the round (the
+ * latest reading of its services: a subscription's end, the publisher's
+ * `acked`) minus the same at the previous round. Rounds where a pool has no
+ * reading are left out.
+ */
+function cpuByRound(reports: BenchReport[]): Map<number, number> {
+  const readings = new Map<string, Map<number, number>>();
+  for (const r of reports) {
+    if ((r.kind !== "end" && r.kind !== "acked") || r.cpu === undefined) {
+      continue;
+    }
+    let pool = readings.get(r.pool);
+    if (pool === undefined) readings.set(r.pool, pool = new Map());
+    pool.set(r.round, Math.max(pool.get(r.round) ?? 0, r.cpu));
+  }
+  const sums = new Map<number, { ns: number; pools: number }>();
+  for (const pool of readings.values()) {
+    for (const [round, cpu] of pool) {
+      const before = pool.get(round - 1);
+      if (before === undefined) continue;
+      const sum = sums.get(round) ?? { ns: 0, pools: 0 };
+      sums.set(round, { ns: sum.ns + cpu - before, pools: sum.pools + 1 });
+    }
+  }
+  const byRound = new Map<number, number>();
+  for (const [round, { ns, pools }] of sums) {
+    if (pools === readings.size) byRound.set(round, ns);
+  }
+  return byRound;
 }
 
 async function oursLocal(
@@ -837,6 +909,175 @@ function printTable(): void {
   for (const row of rows) print(line(row));
 }
 
+// ---- row 7: what the metrics cost -----------------------------------------
+
+/** Trials of row 7 (`--trials=N`). */
+const TRIALS = Number(arg("trials") ?? 6);
+
+/** The programs of a trial: timing off, the timing measured, off again. */
+type Side = "off" | "on" | "control";
+/** The order of a trial's programs, in turn: each side takes each place. */
+const ORDERS: readonly (readonly Side[])[] = [
+  ["off", "on", "control"],
+  ["on", "control", "off"],
+  ["control", "off", "on"],
+];
+
+/** What row 7 found for one case, one entry per trial. */
+interface CostRow {
+  what: string;
+  timing: Timing;
+  /** Rate on / off, and control / off (the A/A). */
+  wall: number[];
+  wallControl: number[];
+  /** CPU per delivery off / on, and off / control (the A/A). */
+  cpu: number[];
+  cpuControl: number[];
+  /** CPU per delivery, ns, with timing off and on. */
+  nsOff: number[];
+  nsOn: number[];
+  deliveries: number;
+  problems: string[];
+}
+
+const costRows: CostRow[] = [];
+
+function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? sorted[middle]
+    : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** "0.98× [0.96–1.01]": the median and the range over the trials. */
+function spread(values: number[]): string {
+  const m = median(values);
+  if (m === undefined) return "—";
+  return `${m.toFixed(3)}× [${Math.min(...values).toFixed(3)}–${
+    Math.max(...values).toFixed(3)
+  }]`;
+}
+
+/**
+ * Row 7, one case: `trials` trials of three programs each (see
+ * {@linkcode ORDERS}); per trial, the on / off and control / off ratios of
+ * the programs' median rates and CPU times per delivery.
+ */
+async function metricsCost(
+  what: string,
+  side: (timing: Timing) => Promise<Measurement>,
+  timing: Timing,
+  trials: number,
+  progress: (what: string) => void,
+): Promise<void> {
+  const row: CostRow = {
+    what,
+    timing,
+    wall: [],
+    wallControl: [],
+    cpu: [],
+    cpuControl: [],
+    nsOff: [],
+    nsOn: [],
+    deliveries: 0,
+    problems: [],
+  };
+  for (let trial = 0; trial < trials; trial++) {
+    progress(
+      `7. ${what}, handlerTiming ${timing} vs off, trial ${
+        trial + 1
+      } of ${trials}`,
+    );
+    const found: Partial<Record<Side, { rate?: number; cpu?: number }>> = {};
+    for (const name of ORDERS[trial % ORDERS.length]!) {
+      const m = await side(name === "on" ? timing : "off");
+      row.deliveries += m.deliveries;
+      row.problems.push(...m.problems);
+      const cpus = m.rounds.flatMap((r) => r.cpu === undefined ? [] : [r.cpu]);
+      // Load only ever adds (to the time and, through caches and batching,
+      // to the CPU): each program is summed up by its best round.
+      found[name] = {
+        rate: best(m),
+        cpu: cpus.length > 0 && cpus.length === m.rounds.length
+          ? Math.min(...cpus)
+          : undefined,
+      };
+    }
+    const { off, on, control } = found;
+    if (off?.rate && on?.rate && control?.rate) {
+      row.wall.push(on.rate / off.rate);
+      row.wallControl.push(control.rate / off.rate);
+    }
+    if (off?.cpu && on?.cpu && control?.cpu) {
+      row.cpu.push(off.cpu / on.cpu);
+      row.cpuControl.push(off.cpu / control.cpu);
+      row.nsOff.push(off.cpu, control.cpu);
+      row.nsOn.push(on.cpu);
+    }
+  }
+  costRows.push(row);
+  figures[`7. ${what}, timing ${timing} (vs off)`] = row;
+}
+
+/**
+ * "yes" when the CPU median reaches the target; "noise" when it does not
+ * but the A/A control went as low (the run cannot tell); else "NO".
+ */
+function met(
+  cpu: number | undefined,
+  control: number[],
+  target: number,
+  ok: boolean,
+): string {
+  if (cpu === undefined || !ok) return "NO";
+  if (cpu >= target) return "yes";
+  return control.length > 0 && Math.min(...control) <= cpu ? "noise" : "NO";
+}
+
+function printCostTable(): void {
+  const header = [
+    "row 7",
+    "on / off, wall",
+    "A/A, wall",
+    "on / off, CPU",
+    "A/A, CPU",
+    "CPU ns/delivery, off → on",
+    "target",
+    "met",
+    "counts",
+  ];
+  const lines = costRows.map((row) => {
+    const ok = row.problems.length === 0;
+    const cpu = median(row.cpu);
+    const target = row.timing === "sampled" ? 0.95 : undefined;
+    const [nsOff, nsOn] = [median(row.nsOff), median(row.nsOn)];
+    return [
+      `${row.what}, timing ${row.timing}`,
+      spread(row.wall),
+      spread(row.wallControl),
+      spread(row.cpu),
+      spread(row.cpuControl),
+      nsOff === undefined || nsOn === undefined
+        ? "—"
+        : `${nsOff.toFixed(0)} → ${nsOn.toFixed(0)}`,
+      target === undefined ? "info" : `≥ ${target}× (CPU)`,
+      target === undefined ? "" : met(cpu, row.cpuControl, target, ok),
+      ok
+        ? `ok, ${row.deliveries.toLocaleString("en")} checked`
+        : `FAILED: ${[...new Set(row.problems)].slice(0, 4).join("; ")}`,
+    ];
+  });
+  const width = (i: number): number =>
+    Math.max(...[header, ...lines].map((line) => line[i]!.length));
+  const line = (cells: string[]): string =>
+    `| ${cells.map((cell, i) => cell.padEnd(width(i))).join(" | ")} |`;
+  print(line(header));
+  print(`|${header.map((_, i) => "-".repeat(width(i) + 2)).join("|")}|`);
+  for (const cells of lines) print(line(cells));
+}
+
 // ---- main -----------------------------------------------------------------
 
 if (import.meta.main) {
@@ -958,23 +1199,14 @@ if (import.meta.main) {
     );
   }
 
-  const metricsCost = async (
-    what: string,
-    side: (timing: Timing) => Promise<Measurement>,
-    timing: Timing,
-    target: number | undefined,
-  ): Promise<void> => {
-    progress(`${what}, handlerTiming ${timing} vs off`);
-    const [off, on] = await alternate(() => side("off"), () => side(timing));
-    addRateRow(`7. ${what}, timing ${timing} (vs off)`, on, off, target);
-  };
   if (runs("metrics")) {
     for (const subscribers of [1, 4]) {
       await metricsCost(
         `same pool, ${plural(subscribers, "subscriber")}`,
         (timing) => oursLocal(subscribers, timing),
         "sampled",
-        0.95,
+        TRIALS,
+        progress,
       );
     }
     for (const receivers of [1, 4]) {
@@ -982,20 +1214,28 @@ if (import.meta.main) {
         `across pools, ${plural(receivers, "subscriber pool")}, ports`,
         (timing) => oursCross("ports", receivers, CROSS, {}, timing),
         "sampled",
-        0.95,
+        TRIALS,
+        progress,
       );
     }
     await metricsCost(
       "same pool, 1 subscriber",
       (timing) => oursLocal(1, timing),
       "every",
-      undefined,
+      Math.min(TRIALS, 3),
+      progress,
     );
   }
 
   print();
-  printTable();
-  print();
+  if (rows.length > 0) {
+    printTable();
+    print();
+  }
+  if (costRows.length > 0) {
+    printCostTable();
+    print();
+  }
   print(
     "Rates: deliveries/s (messages × subscribers), first publish → last delivery, best of the measured rounds; times: the shortest round.",
   );
@@ -1006,11 +1246,21 @@ if (import.meta.main) {
     "Yardstick 5 clones once per message (shared by its handlers); ours copies once per subscription.",
   );
   for (const note of notes) print(note);
+  if (costRows.length > 0) {
+    print(
+      `Row 7: ${TRIALS} trials per row (3 for "every"), each three programs in a rotating order: off, on (the timing named), and off again (the A/A control); per program the best of its ${MEASURED_ROUNDS} measured rounds. Wall: deliveries/s, on / off. CPU: CPU time of the publisher's and subscribers' threads per delivery (/proc/thread-self/schedstat), off / on, so that both read as a throughput ratio. Median [min–max] over the trials.`,
+    );
+  }
   print(
     `Latency: publish → handler, ${LATENCY_REPEATS} alternating runs pooled. Total time ${
       ((performance.now() - began) / 1000).toFixed(1)
     } s.`,
   );
   if (json) print(JSON.stringify(figures));
-  if (rows.some((row) => row.counts.startsWith("FAILED"))) Deno.exitCode = 1;
+  if (
+    rows.some((row) => row.counts.startsWith("FAILED")) ||
+    costRows.some((row) => row.problems.length > 0)
+  ) {
+    Deno.exitCode = 1;
+  }
 }

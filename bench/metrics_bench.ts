@@ -8,7 +8,9 @@
  * concrete queues that two patterns match, with and without
  * `Routes.countPublish`).
  *
- * Run: `deno bench bench/metrics_bench.ts`.
+ * Run: `deno bench bench/metrics_bench.ts`. The same loop counted in
+ * instructions (repeatable on a busy machine, and against the code before
+ * the counters): `bench/metrics_instructions.ts`.
  *
  * @module
  */

@@ -12,7 +12,9 @@
  * - `bench/snapshot_bench.ts` (`deno bench`);
  * - `bench/metrics_bench.ts` (`deno bench`);
  * - `bench/tracing_bench.ts` (`deno bench`; the traced row only with
- *   `OTEL_DENO=true`).
+ *   `OTEL_DENO=true`);
+ * - `bench/metrics_instructions.ts` (`deno run -A`; it runs under
+ *   `valgrind`, and says "skipped" without it).
  *
  * Arguments after `--` go to the `deno run` benchmarks, e.g.
  * `deno task bench -- --scale=0.2`. Exits with 1 when any benchmark failed.
@@ -87,6 +89,13 @@ async function steps(extra: string[]): Promise<Step[]> {
     {
       file: here("./tracing_bench.ts"),
       step: { name: "tracing", args: ["bench", here("./tracing_bench.ts")] },
+    },
+    {
+      file: here("./metrics_instructions.ts"),
+      step: {
+        name: "metrics-instructions",
+        args: ["run", "-A", here("./metrics_instructions.ts")],
+      },
     },
   ];
   const found: Step[] = [];
