@@ -10,12 +10,9 @@ import { scenarios } from "./fixtures/transport_scenarios.ts";
 const fixture = new URL("./fixtures/transport_scenarios.ts", import.meta.url);
 
 testEachTransport(
-  "messages of 512 KiB across pools (100 on ports, 40 on broadcast), beside 4 idle pools, stay within a small multiple of their size in memory",
+  "100 messages of 512 KiB across pools, beside 4 idle pools, stay within a small multiple of their size in memory",
   async (transport) => {
-    // Deno's BroadcastChannel takes about 0.25 s of CPU for each of these
-    // (every pool wakes for it); 40 show its memory (with 20, what the pools
-    // keep anyway is already 48 times the payload).
-    const count = transport === "ports" ? 100 : 40;
+    const count = 100;
     const bytes = 512 * 1024;
     const program = startScenario(fixture, scenarios, "largeMessages", {
       count,
