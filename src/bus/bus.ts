@@ -25,10 +25,10 @@ import type { SubscriptionEntry } from "./entry.ts";
 import { Inbound } from "./inbound.ts";
 import { MetaFactory } from "./meta.ts";
 import { Outbound } from "./outbound.ts";
-import {
+import type {
   NatsPoolLink,
-  type NatsPoolSettings,
-  type NatsStatusChange,
+  NatsPoolSettings,
+  NatsStatusChange,
 } from "../nats/pool_link.ts";
 import { validateQueueName } from "./queue_name.ts";
 import { checkReplyQueue, isReplyQueue, Requests } from "./requests.ts";
@@ -63,8 +63,11 @@ export interface BusOptions {
   handlerTiming: HandlerTiming;
   /** Reports a handler that threw or rejected; delivery goes on. */
   onHandlerError(service: string, error: unknown, meta: MessageMeta): void;
-  /** Joins the pool to NATS, when the program is. */
-  nats?: NatsPoolSettings | undefined;
+  /**
+   * Joins the pool to NATS, when the program is: the settings, and the link
+   * class (loaded by the worker only then, see `pool/boot.ts`).
+   */
+  nats?: { settings: NatsPoolSettings; Link: typeof NatsPoolLink } | undefined;
   /** Told when one of the pool's NATS connections comes up or goes down. */
   onNatsStatus?(change: NatsStatusChange): void;
 }
@@ -115,8 +118,8 @@ export class PoolBus implements SubscriptionHost {
     );
     if (options.nats !== undefined) {
       const requests = this.#requests;
-      this.#nats = new NatsPoolLink({
-        settings: options.nats,
+      this.#nats = new options.nats.Link({
+        settings: options.nats.settings,
         index: options.index,
         incarnation: options.incarnation,
         pool: options.pool,

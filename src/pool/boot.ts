@@ -12,6 +12,7 @@
  *
  * @module
  */
+import type { NatsPoolLink } from "../nats/pool_link.ts";
 import { isProtocolMessage, type ToPool } from "./protocol.ts";
 import { inWorker, workerScope } from "./worker_scope.ts";
 
@@ -47,4 +48,12 @@ function receiveBoot(): Promise<Boot> {
 /** The primary's first message, in a pool's worker; `undefined` elsewhere. */
 export const boot: Boot | undefined = isPoolWorker()
   ? await receiveBoot()
+  : undefined;
+
+/**
+ * The pool's NATS link, loaded only in the worker of a program joined to
+ * NATS: the others never load the NATS modules (a pool starts faster).
+ */
+export const natsLink: typeof NatsPoolLink | undefined = boot?.nats
+  ? (await import("../nats/pool_link.ts")).NatsPoolLink
   : undefined;

@@ -74,6 +74,8 @@ export type ToPool =
     pool: string;
     /** `main.run({ workerData })`, structured-cloned. */
     workerData: unknown;
+    /** Whether the program is joined to NATS: the worker loads its link. */
+    nats: boolean;
   }
   | {
     mf: 1;

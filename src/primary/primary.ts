@@ -326,6 +326,7 @@ export class Primary {
           kind: "boot",
           pool: pool.name,
           workerData: this.#settings.workerData,
+          nats: this.#settings.nats !== undefined,
         });
         break;
       case "ready": {
