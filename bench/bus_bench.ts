@@ -93,6 +93,7 @@
  * @module
  */
 import { Main } from "../mod.ts";
+import { markdownTable } from "./_table.ts";
 import type { HandlerTiming, LogRecord } from "../mod.ts";
 import {
   type BenchConfig,
@@ -1069,13 +1070,7 @@ function printCostTable(): void {
         : `FAILED: ${[...new Set(row.problems)].slice(0, 4).join("; ")}`,
     ];
   });
-  const width = (i: number): number =>
-    Math.max(...[header, ...lines].map((line) => line[i]!.length));
-  const line = (cells: string[]): string =>
-    `| ${cells.map((cell, i) => cell.padEnd(width(i))).join(" | ")} |`;
-  print(line(header));
-  print(`|${header.map((_, i) => "-".repeat(width(i) + 2)).join("|")}|`);
-  for (const cells of lines) print(line(cells));
+  for (const line of markdownTable(header, lines)) print(line);
 }
 
 // ---- main -----------------------------------------------------------------

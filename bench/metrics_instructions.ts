@@ -43,6 +43,7 @@
  *
  * @module
  */
+import { markdownTable } from "./_table.ts";
 
 /** The last commit before the counters (2a9f0c8, issue 12's first part). */
 export const BEFORE = "2a9f0c8^";
@@ -150,13 +151,7 @@ async function twoAtATime<T>(tasks: Array<() => Promise<T>>): Promise<T[]> {
 
 /** Prints `lines` under `header` as a Markdown table. */
 function table(header: string[], lines: string[][]): void {
-  const width = (i: number): number =>
-    Math.max(...[header, ...lines].map((line) => line[i]!.length));
-  const line = (cells: string[]): string =>
-    `| ${cells.map((cell, i) => cell.padEnd(width(i))).join(" | ")} |`;
-  print(line(header));
-  print(`|${header.map((_, i) => "-".repeat(width(i) + 2)).join("|")}|`);
-  for (const cells of lines) print(line(cells));
+  for (const line of markdownTable(header, lines)) print(line);
 }
 
 const mean = (values: number[]): number =>
