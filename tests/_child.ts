@@ -2,6 +2,7 @@
  * A fixture program in a child `deno run`, read line by line: for the tests
  * that need real signals or a real process exit.
  */
+import { Changes } from "./_changes.ts";
 import { parseReport } from "./_helpers.ts";
 import type { ReportKind, ReportOf } from "./fixtures/scenario.ts";
 
@@ -10,7 +11,7 @@ export class Child {
   readonly process: Deno.ChildProcess;
   readonly lines: string[] = [];
   readonly #reading: Promise<void>;
-  #waiters = new Set<() => void>();
+  readonly #changes = new Changes();
 
   /** Starts `deno run -A --no-check ...flags <fixture> ...args`. */
   constructor(
@@ -37,7 +38,7 @@ export class Child {
       const parts = (rest + chunk).split("\n");
       rest = parts.pop()!;
       this.lines.push(...parts);
-      for (const wake of [...this.#waiters]) wake();
+      this.#changes.notify();
     }
     if (rest !== "") this.lines.push(rest);
   }
@@ -48,26 +49,13 @@ export class Child {
     count = 1,
     timeout = 30_000,
   ): Promise<void> {
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
-    const check = (): void => {
-      if (this.lines.filter(match).length < count) return;
-      clearTimeout(timer);
-      this.#waiters.delete(check);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      this.#waiters.delete(check);
-      reject(
-        new Error(
-          `Timed out waiting for ${count} lines; got:\n${
-            this.lines.join("\n")
-          }`,
-        ),
-      );
-    }, timeout);
-    this.#waiters.add(check);
-    check();
-    return promise;
+    return Changes.until(
+      [this.#changes],
+      () => this.lines.filter(match).length >= count,
+      timeout,
+      () =>
+        `Timed out waiting for ${count} lines; got:\n${this.lines.join("\n")}`,
+    );
   }
 
   /**
@@ -79,29 +67,15 @@ export class Child {
     done: () => boolean,
     timeout = 30_000,
   ): Promise<void> {
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
-    const stop = (): void => {
-      clearTimeout(timer);
-      for (const child of children) child.#waiters.delete(check);
-    };
-    const check = (): void => {
-      if (!done()) return;
-      stop();
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      stop();
-      reject(
-        new Error(
-          `Timed out after ${timeout} ms; the children printed:\n${
-            children.map((c) => c.lines.join("\n")).join("\n----\n")
-          }`,
-        ),
-      );
-    }, timeout);
-    for (const child of children) child.#waiters.add(check);
-    check();
-    return promise;
+    return Changes.until(
+      children.map((child) => child.#changes),
+      done,
+      timeout,
+      () =>
+        `Timed out after ${timeout} ms; the children printed:\n${
+          children.map((c) => c.lines.join("\n")).join("\n----\n")
+        }`,
+    );
   }
 
   /** Waits for the exit (at most `timeout` ms, then kills) and the last line. */

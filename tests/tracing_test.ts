@@ -7,6 +7,7 @@
  * telemetry off, nothing is exported and no `traceparent` appears.
  */
 import assert from "node:assert/strict";
+import { Changes } from "./_changes.ts";
 import { Child } from "./_child.ts";
 import { natsSkipReason, startNatsServer } from "./_nats.ts";
 import {
@@ -84,7 +85,7 @@ class Collector implements AsyncDisposable {
   /** The path of every request received. */
   readonly requests: string[] = [];
   readonly #server: Deno.HttpServer<Deno.NetAddr>;
-  #waiters = new Set<() => void>();
+  readonly #changes = new Changes();
 
   constructor() {
     this.#server = Deno.serve(
@@ -94,7 +95,7 @@ class Collector implements AsyncDisposable {
         this.requests.push(path);
         const body = await request.text();
         if (path === "/v1/traces") this.#keep(JSON.parse(body));
-        for (const wake of [...this.#waiters]) wake();
+        this.#changes.notify();
         return Response.json({});
       },
     );
@@ -135,26 +136,15 @@ class Collector implements AsyncDisposable {
 
   /** Resolves once `done()` holds (checked at each request received). */
   waitFor(done: () => boolean, what: string): Promise<void> {
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
-    const check = (): void => {
-      if (!done()) return;
-      clearTimeout(timer);
-      this.#waiters.delete(check);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      this.#waiters.delete(check);
-      reject(
-        new Error(
-          `Timed out waiting for ${what}; spans: ${
-            this.spans.map((s) => s.name).join(", ")
-          }`,
-        ),
-      );
-    }, DEADLINE);
-    this.#waiters.add(check);
-    check();
-    return promise;
+    return Changes.until(
+      [this.#changes],
+      done,
+      DEADLINE,
+      () =>
+        `Timed out waiting for ${what}; spans: ${
+          this.spans.map((s) => s.name).join(", ")
+        }`,
+    );
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -201,6 +191,22 @@ async function askOnce(port: number): Promise<Reply> {
   } finally {
     await client.close();
   }
+}
+
+/**
+ * Runs `threePools` with `env` (and `deno run` `flags`), sends it one frame
+ * and stops it: the reply.
+ */
+async function askThreePools(
+  env: Record<string, string>,
+  flags: string[] = [],
+): Promise<Reply> {
+  const port = freePort();
+  await using program = startProgram("threePools", { port }, env, flags);
+  await program.waitFor(isReady, 1, DEADLINE);
+  const reply = await askOnce(port);
+  await program.stop();
+  return reply;
 }
 
 /** The one span named `name` among `spans`. */
@@ -344,15 +350,7 @@ Deno.test("tracing: a WebSocket frame through a consumer and a responder in thre
 
 Deno.test("tracing: with telemetry off nothing is exported and no traceparent header appears", async () => {
   await using collector = new Collector();
-  const port = freePort();
-  await using program = startProgram(
-    "threePools",
-    { port },
-    collector.env(false),
-  );
-  await program.waitFor(isReady, 1, DEADLINE);
-  const reply = await askOnce(port);
-  await program.stop();
+  const reply = await askThreePools(collector.env(false));
   assert.equal(reply.consumerHeaders.traceparent, undefined);
   assert.equal(reply.answer.responderHeaders.traceparent, undefined);
   assert.ok("connectionId" in reply.consumerHeaders, "headers came back");
@@ -372,16 +370,11 @@ Deno.test("tracing: with telemetry off the OpenTelemetry API is never loaded", a
   try {
     const path = `${dir}/deno.json`;
     await Deno.writeTextFile(path, JSON.stringify(config));
-    const port = freePort();
-    await using program = startProgram(
-      "threePools",
-      { port },
-      { OTEL_DENO: "false" },
-      ["--config", path, "--no-lock"],
-    );
-    await program.waitFor(isReady, 1, DEADLINE);
-    const reply = await askOnce(port);
-    await program.stop();
+    const reply = await askThreePools({ OTEL_DENO: "false" }, [
+      "--config",
+      path,
+      "--no-lock",
+    ]);
     assert.equal(reply.consumerHeaders.traceparent, undefined);
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -21,9 +21,8 @@ import { isReplyQueue } from "./requests.ts";
 
 type OtelApi = typeof Otel;
 
-/** The name (and version) our spans' instrumentation scope carries. */
+/** The name of our spans' instrumentation scope (its version: deno.json's). */
 const SCOPE = "@magic/foundation";
-const SCOPE_VERSION = "0.1.0";
 /** `messaging.system` of our spans. */
 const SYSTEM = "magic-foundation";
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
@@ -50,6 +49,12 @@ export function telemetryOn(): boolean {
 const otel: OtelApi | undefined = telemetryOn()
   ? await import("@opentelemetry/api")
   : undefined;
+
+/** The module's version, read (only when telemetry is on) from deno.json. */
+const version: string | undefined = otel === undefined
+  ? undefined
+  : (await import("../../deno.json", { with: { type: "json" } })).default
+    .version;
 
 /**
  * The context key under which {@linkcode inNewTrace} keeps the span the new
@@ -129,7 +134,7 @@ export class MessageTracing {
    */
   constructor(api: OtelApi, pool: string) {
     this.#api = api;
-    this.#tracer = api.trace.getTracer(SCOPE, SCOPE_VERSION);
+    this.#tracer = api.trace.getTracer(SCOPE, version);
     this.#pool = pool;
   }
 
@@ -187,8 +192,7 @@ export class MessageTracing {
       message.headers = Object.freeze(carrier);
     }
     return send().then(() => span.end(), (error: unknown) => {
-      failed(api, span, error);
-      span.end();
+      endFailed(api, span, error);
       throw error;
     });
   }
@@ -245,8 +249,7 @@ export class MessageTracing {
         meta,
       );
     } catch (error) {
-      failed(api, span, error);
-      span.end();
+      endFailed(api, span, error);
       throw error;
     }
     if (!(result instanceof Promise)) {
@@ -257,8 +260,7 @@ export class MessageTracing {
       span.end();
       return value;
     }, (error: unknown) => {
-      failed(api, span, error);
-      span.end();
+      endFailed(api, span, error);
       throw error;
     });
   }
@@ -318,11 +320,12 @@ export function inNewTrace<A extends unknown[], R>(
   return (...args: A): R => api.context.with(root, fn, undefined, ...args);
 }
 
-/** Marks `span` as failed by `error`. */
-function failed(api: OtelApi, span: Otel.Span, error: unknown): void {
+/** Marks `span` as failed by `error` and ends it. */
+function endFailed(api: OtelApi, span: Otel.Span, error: unknown): void {
   span.recordException(error instanceof Error ? error : String(error));
   span.setStatus({
     code: api.SpanStatusCode.ERROR,
     message: error instanceof Error ? error.message : String(error),
   });
+  span.end();
 }
