@@ -3,6 +3,7 @@
  * for both, as Hono checks each of its routers.
  */
 import assert from "node:assert/strict";
+import { approximateSize } from "../src/bus/size.ts";
 import { Scheduler } from "../src/scheduler.ts";
 import { createHub, openTransport } from "../src/transport/open.ts";
 import {
@@ -16,6 +17,7 @@ import {
 
 /** Three pools' transports in this thread; pool 2 keeps its batches unacknowledged when `hold` is set. */
 function wire(kind: TransportKind): {
+  runId: string;
   transports: Transport[];
   received: ReceivedBatch[][];
   schedulers: Scheduler[];
@@ -24,7 +26,8 @@ function wire(kind: TransportKind): {
   const transports: Transport[] = [];
   const schedulers: Scheduler[] = [];
   const received: ReceivedBatch[][] = [[], [], []];
-  const hub = createHub(kind, crypto.randomUUID(), 3, (index, update) => {
+  const runId = crypto.randomUUID();
+  const hub = createHub(kind, runId, 3, (index, update) => {
     transports[index]?.update(update);
   });
   for (let index = 0; index < 3; index++) {
@@ -39,6 +42,7 @@ function wire(kind: TransportKind): {
     schedulers.push(scheduler);
   }
   return {
+    runId,
     transports,
     received,
     schedulers,
@@ -79,6 +83,81 @@ for (const kind of TRANSPORT_KINDS) {
       ]);
       assert.equal(count(received[2]!), 0);
       assert.equal(count(received[0]!), 0);
+    } finally {
+      await close();
+    }
+  });
+
+  Deno.test(`${kind}: mixed audiences in one turn: each pool gets its own in order, a group's turns in one batch`, async () => {
+    const { transports, received, close } = wire(kind);
+    transports[2]!.onReceive((batch) => {
+      received[2]!.push(batch);
+      batch.ack();
+    });
+    try {
+      // A group served in turn (pools 1 and 2), then fan-out to both
+      // between messages for pool 1 alone: pool 1's order crosses audiences.
+      const [toOne, toTwo, toBoth] = [[1], [2], [1, 2]];
+      for (let i = 0; i < 100; i++) {
+        transports[0]!.send(i % 2 === 0 ? toOne : toTwo, message("q://g", i));
+      }
+      transports[0]!.send(toBoth, message("q://all", "x"));
+      transports[0]!.send(toOne, message("q://g", "y"));
+      transports[0]!.send(toBoth, message("q://all", "z"));
+      await transports[0]!.flush();
+      const evens = Array.from({ length: 50 }, (_, i) => 2 * i);
+      assert.deepEqual(received[1]!.flatMap((b) => b.data), [
+        ...evens,
+        "x",
+        "y",
+        "z",
+      ]);
+      assert.deepEqual(received[2]!.flatMap((b) => b.data), [
+        ...evens.map((i) => i + 1),
+        "x",
+        "z",
+      ]);
+      // The group's messages, sent in one turn, go in one batch per member
+      // (and the very first at once, alone), not one batch per message.
+      for (const pool of [1, 2]) {
+        const batches = received[pool]!.filter((b) =>
+          b.data.some((d) => typeof d === "number")
+        );
+        assert.ok(batches.length <= 2, `${batches.length} batches to ${pool}`);
+      }
+      assert.equal(count(received[0]!), 0);
+    } finally {
+      await close();
+    }
+  });
+
+  Deno.test(`${kind}: large strings and bytes arrive exactly, whichever way they travel`, async () => {
+    const { transports, received, close } = wire(kind);
+    transports[2]!.onReceive((batch) => batch.ack());
+    const big = 512 * 1024;
+    const bytes = new Uint8Array(big).map((_, i) => i % 251);
+    const values: unknown[] = [
+      "é✓".repeat(big / 2),
+      "\ud800".repeat(big / 2), // not well-formed: no UTF-8 round trip
+      bytes,
+      bytes.subarray(1), // a view into a larger buffer keeps its offset
+      { nested: "x".repeat(big) },
+      "small",
+    ];
+    try {
+      for (const data of values) {
+        transports[0]!.send([1], {
+          ...message("q://big", data),
+          size: approximateSize(data),
+        });
+      }
+      await transports[0]!.flush(1);
+      const got = received[1]!.flatMap((b) => b.data);
+      assert.deepEqual(got, values);
+      const view = got[3] as Uint8Array;
+      assert.equal(view.byteOffset, 1);
+      assert.equal(view.buffer.byteLength, big);
+      assert.ok(!((got[2] as Uint8Array).buffer instanceof SharedArrayBuffer));
     } finally {
       await close();
     }
@@ -158,6 +237,41 @@ Deno.test("ports: a receiver that stops acknowledging holds back only what is se
     for (const batch of received[2]!) batch.ack();
     await wait;
   } finally {
+    await close();
+  }
+});
+
+Deno.test("broadcast: a large string or byte array crosses the channel as a shared reference, not as bytes every pool copies", async () => {
+  const { runId, transports, close } = wire("broadcast");
+  const spy = new BroadcastChannel(`magic-foundation:${runId}`);
+  const seen = Promise.withResolvers<unknown>();
+  spy.onmessage = (event) => seen.resolve(event.data);
+  try {
+    const text = "x".repeat(512 * 1024);
+    transports[0]!.send([1], {
+      ...message("q://big", text),
+      size: approximateSize(text),
+    });
+    const onChannel = await seen.promise;
+    // What every pool receives: the part for pool 1, whose data is shared.
+    const strings: string[] = [];
+    const shared: SharedArrayBuffer[] = [];
+    (function walk(value: unknown): void {
+      if (typeof value === "string") strings.push(value);
+      else if (value instanceof SharedArrayBuffer) shared.push(value);
+      else if (value !== null && typeof value === "object") {
+        Object.values(value).forEach(walk);
+      }
+    })(onChannel);
+    assert.ok(
+      strings.every((s) => s.length < 100),
+      "no large string on the channel",
+    );
+    assert.equal(shared.length, 1);
+    assert.equal(shared[0]!.byteLength, text.length);
+    await transports[0]!.flush(1);
+  } finally {
+    spy.close();
     await close();
   }
 });

@@ -37,6 +37,9 @@ export interface OutboundParts {
   tracing?: MessageTracing | undefined;
 }
 
+/** How many lone-member lists `Outbound` keeps at most. */
+const LONE_MEMBERS_KEPT = 4096;
+
 /**
  * The sending side of a pool's bus: it decides where each message goes.
  * This pool's subscriptions get it straight into their buffers; for the
@@ -45,6 +48,14 @@ export interface OutboundParts {
  */
 export class Outbound {
   #parts: OutboundParts;
+  /**
+   * One frozen `members` list per lone member picked, shared by the messages
+   * sent to it: consecutive ones then form one run on the wire, instead of
+   * each carrying its own copy of the member's id and key.
+   */
+  #loneMembers = new Map<string, readonly MemberPick[]>();
+  /** One frozen `[pool]` audience per pool. */
+  #audiences: Array<readonly number[] | undefined> = [];
 
   constructor(parts: OutboundParts) {
     this.#parts = parts;
@@ -194,12 +205,15 @@ export class Outbound {
     picks: readonly Member[],
     keys: readonly string[],
   ): Promise<void> | undefined {
-    const byPool = new Map<number, MemberPick[]>();
-    for (let i = 0; i < picks.length; i++) {
-      const { id, pool } = picks[i]!;
-      let members = byPool.get(pool);
-      if (members === undefined) byPool.set(pool, members = []);
-      members.push({ id, key: keys[i]! });
+    const byPool = new Map<number, readonly MemberPick[]>();
+    if (picks.length === 1) {
+      byPool.set(picks[0]!.pool, this.#loneMember(picks[0]!.id, keys[0]!));
+    } else {
+      for (let i = 0; i < picks.length; i++) {
+        const { id, pool } = picks[i]!;
+        const members = byPool.get(pool) ?? [];
+        byPool.set(pool, [...members, { id, key: keys[i]! }]);
+      }
     }
     const waits: Promise<void>[] = [];
     const plain = pools.filter((pool) => !byPool.has(pool));
@@ -210,10 +224,24 @@ export class Outbound {
     for (const [pool, members] of byPool) {
       const addressed: WireMessage = { ...message, members };
       if (!pools.includes(pool)) addressed.membersOnly = true;
-      const wait = this.#parts.transport.send([pool], addressed);
+      const audience = this.#audiences[pool] ??= Object.freeze([pool]);
+      const wait = this.#parts.transport.send(audience, addressed);
       if (wait !== undefined) waits.push(wait);
     }
     return waits.length === 0 ? undefined : Promise.all(waits).then(() => {});
+  }
+
+  #loneMember(id: string, key: string): readonly MemberPick[] {
+    let members = this.#loneMembers.get(id);
+    if (members === undefined || members[0]!.key !== key) {
+      // Ids of members long gone would pile up: start over now and then.
+      if (this.#loneMembers.size >= LONE_MEMBERS_KEPT) {
+        this.#loneMembers.clear();
+      }
+      members = Object.freeze([Object.freeze({ id, key })]);
+      this.#loneMembers.set(id, members);
+    }
+    return members;
   }
 
   /**

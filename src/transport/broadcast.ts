@@ -7,6 +7,12 @@ import {
   type EncodedBatch,
 } from "./codec.ts";
 import { Outbox } from "./outbox.ts";
+import {
+  fromShared,
+  SHARED_VALUE_MIN_SIZE,
+  type SharedValue,
+  toShared,
+} from "./shared_values.ts";
 import { UnsentTally } from "./unsent.ts";
 import type {
   LinkWaits,
@@ -30,7 +36,15 @@ interface ChannelMessage {
   /** Every live receiver counted for the credits: `[index, tag, …]`. */
   counted: number[];
   /** The parts, each for the pools in its `to`. */
-  parts: Array<{ to: readonly number[]; batch: EncodedBatch }>;
+  parts: Part[];
+}
+
+/** Messages for the pools in `to`. */
+interface Part {
+  to: readonly number[];
+  batch: EncodedBatch;
+  /** Large data moved to shared memory: `[position in batch.data, value, …]`. */
+  shared?: Array<number | SharedValue>;
 }
 
 /** How often a sender waiting for credits looks again, in ms. */
@@ -198,19 +212,7 @@ export class BroadcastTransport implements Transport {
       }
     }
     if (counted.length === 0) return true;
-    const parts: ChannelMessage["parts"] = [];
-    const messages: WireMessage[] = [];
-    let to = items[start]!.to;
-    for (let i = start; i < end; i++) {
-      const item = items[i]!;
-      if (item.to !== to && !sameMembers(item.to, to)) {
-        parts.push({ to, batch: encodeBatch(messages) });
-        messages.length = 0;
-        to = item.to;
-      }
-      messages.push(item.message);
-    }
-    parts.push({ to, batch: encodeBatch(messages) });
+    const parts = partsByAudience(items, start, end);
     const message: ChannelMessage = {
       sender: this.#gate.index,
       counted,
@@ -247,6 +249,10 @@ export class BroadcastTransport implements Transport {
     };
     for (const part of mine) {
       const { data, runs } = decodeBatch(part.batch);
+      const shared = part.shared ?? [];
+      for (let i = 0; i < shared.length; i += 2) {
+        data[shared[i] as number] = fromShared(shared[i + 1] as SharedValue);
+      }
       let acked = false;
       this.#handler({
         sender,
@@ -268,6 +274,58 @@ function isCounted(counted: readonly number[], pool: number): boolean {
     if (counted[i] === pool) return true;
   }
   return false;
+}
+
+/**
+ * Splits messages into parts by audience, as few as keep each pool's own
+ * messages in order: a message joins the last part for its audience when no
+ * member of that audience was sent anything in another part since (the
+ * members of a group, served in turn, get one part each, not one per
+ * message).
+ */
+function partsByAudience(
+  items: readonly Addressed[],
+  start: number,
+  end: number,
+): Part[] {
+  const open: Array<{ to: readonly number[]; messages: WireMessage[] }> = [];
+  /** Per pool, the part it was last sent a message in. */
+  const lastPart = new Map<number, number>();
+  let current = -1;
+  for (let i = start; i < end; i++) {
+    const { message, to } = items[i]!;
+    if (
+      current < 0 || (to !== open[current]!.to &&
+        !sameMembers(to, open[current]!.to))
+    ) {
+      current = open.findLastIndex((part) => sameMembers(to, part.to));
+      if (current >= 0 && to.some((pool) => lastPart.get(pool) !== current)) {
+        current = -1;
+      }
+      if (current < 0) {
+        current = open.push({ to, messages: [] }) - 1;
+        for (const pool of to) lastPart.set(pool, current);
+      }
+    }
+    open[current]!.messages.push(message);
+  }
+  return open.map(({ to, messages }) => encodePart(to, messages));
+}
+
+/**
+ * Encodes a part; large strings and bytes go in shared memory beside it, so
+ * that pools outside `to` skip their bytes (see `shared_values.ts`).
+ */
+function encodePart(to: readonly number[], messages: WireMessage[]): Part {
+  const part: Part = { to, batch: encodeBatch(messages) };
+  for (let i = 0; i < messages.length; i++) {
+    if (messages[i]!.size < SHARED_VALUE_MIN_SIZE) continue;
+    const value = toShared(messages[i]!.data);
+    if (value === undefined) continue;
+    part.batch.data[i] = undefined;
+    (part.shared ??= []).push(i, value);
+  }
+  return part;
 }
 
 function sameMembers(a: readonly number[], b: readonly number[]): boolean {
