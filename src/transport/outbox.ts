@@ -10,9 +10,10 @@ export const BATCH_MESSAGES = 1000;
  * one BroadcastChannel message peaked at 1.8 GB here). 16 KiB, not more:
  * Deno hands a BroadcastChannel message to each pool as an array of 8 bytes
  * per byte, a large object in fresh pages once the message passes ~16 KB
- * (seen with `perf`); with 16 KiB instead of 1 MiB the 1M-message load test
- * took 20–30% less CPU on both transports, and the broadcast flow to four
- * pools went from 0.78× to 0.98× of the bare channel (bus bench row 2).
+ * (seen with `perf`). With 16 KiB instead of 1 MiB the 1M-message load test
+ * (both transports) took 23–25 s of CPU instead of 26–33 s, and the
+ * broadcast flow to four pools went from 0.78× to 0.98× of the bare channel
+ * (bus bench row 2; row 1, ports, the same within the noise).
  */
 export const BATCH_BYTES = 16 * 1024;
 /** Messages an outbox holds unsent before publishers wait. */
