@@ -1,0 +1,108 @@
+/**
+ * The sending side of a pool's bus in one thread, its transport a recorder:
+ * what it hands over for the pools of a group's members.
+ */
+import assert from "node:assert/strict";
+import { MetaFactory } from "../src/bus/meta.ts";
+import { Outbound } from "../src/bus/outbound.ts";
+import { Requests } from "../src/bus/requests.ts";
+import { Routes } from "../src/bus/routes.ts";
+import { Scheduler } from "../src/scheduler.ts";
+import { encodeBatch } from "../src/transport/codec.ts";
+import type { Transport, WireMessage } from "../src/transport/transport.ts";
+
+/** Records what is sent, and to whom; flow control never says wait. */
+class RecordingTransport implements Transport {
+  readonly sent: Array<{ to: readonly number[]; message: WireMessage }> = [];
+  send(to: readonly number[], message: WireMessage): undefined {
+    this.sent.push({ to, message });
+  }
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+  busy(): boolean {
+    return false;
+  }
+  held(): number {
+    return 0;
+  }
+  onReceive(): void {}
+  update(): void {}
+  close(): Promise<[]> {
+    return Promise.resolve([]);
+  }
+}
+
+Deno.test("messages to one member of a group in another pool share its members list and audience, so they travel as one run", async () => {
+  const routes = new Routes(0);
+  // Group "w" on q://jobs has one member, in pool 1; "v" has one in pool 2.
+  routes.applyTable([
+    {
+      id: "1.1.1",
+      poolIndex: 1,
+      pool: "b",
+      service: "W",
+      queue: "q://jobs",
+      group: "w",
+    },
+    {
+      id: "2.1.1",
+      poolIndex: 2,
+      pool: "c",
+      service: "V",
+      queue: "q://both",
+      group: "v",
+    },
+    {
+      id: "1.1.2",
+      poolIndex: 1,
+      pool: "b",
+      service: "W",
+      queue: "q://both",
+      group: "w",
+    },
+  ], []);
+  const transport = new RecordingTransport();
+  const scheduler = new Scheduler();
+  const outbound = new Outbound({
+    index: 0,
+    routes,
+    requests: new Requests(0, 1),
+    metas: new MetaFactory(["a", "b", "c"]),
+    transport,
+    scheduler,
+  });
+  try {
+    for (let i = 0; i < 100; i++) {
+      await outbound.publish("P", "q://jobs", { i });
+    }
+    const toMember = transport.sent.map((s) => s.message);
+    assert.equal(toMember.length, 100);
+    for (const { to, message } of transport.sent) {
+      assert.equal(to, transport.sent[0]!.to, "one audience array");
+      assert.equal(message.members, toMember[0]!.members, "one members list");
+      assert.equal(message.membersOnly, true);
+    }
+    assert.deepEqual(transport.sent[0]!.to, [1]);
+    assert.deepEqual(toMember[0]!.members, [{
+      id: "1.1.1",
+      key: "q://jobs\u0000w",
+    }]);
+    // Runs split only where the millisecond changes, not at every message.
+    const milliseconds = new Set(toMember.map((m) => m.publishedAt)).size;
+    assert.equal(encodeBatch(toMember).runs.length, 3 * milliseconds);
+
+    // Two groups picked at once: one message per pool, each naming its own.
+    transport.sent.length = 0;
+    await outbound.publish("P", "q://both", 1);
+    assert.deepEqual(
+      transport.sent.map((s) => [s.to, s.message.members]),
+      [
+        [[2], [{ id: "2.1.1", key: "q://both\u0000v" }]],
+        [[1], [{ id: "1.1.2", key: "q://both\u0000w" }]],
+      ],
+    );
+  } finally {
+    scheduler.close();
+  }
+});
