@@ -15,8 +15,8 @@ import {
   type WireMessage,
 } from "../src/transport/transport.ts";
 
-/** Three pools' transports in this thread; pool 2 keeps its batches unacknowledged when `hold` is set. */
-function wire(kind: TransportKind): {
+/** Three pools' transports in this thread; pool 2 keeps its batches unacknowledged unless `hold` is false. */
+function wire(kind: TransportKind, { hold = true } = {}): {
   runId: string;
   transports: Transport[];
   received: ReceivedBatch[][];
@@ -36,7 +36,7 @@ function wire(kind: TransportKind): {
     const transport = openTransport(setup, index, 1, scheduler);
     transport.onReceive((batch) => {
       received[index]!.push(batch);
-      if (index !== 2) batch.ack();
+      if (index !== 2 || !hold) batch.ack();
     });
     transports.push(transport);
     schedulers.push(scheduler);
@@ -53,8 +53,8 @@ function wire(kind: TransportKind): {
   };
 }
 
-function message(queue: string, data: unknown): WireMessage {
-  return { queue, data, service: "S", publishedAt: Date.now(), size: 16 };
+function message(queue: string, data: unknown, size = 16): WireMessage {
+  return { queue, data, service: "S", publishedAt: Date.now(), size };
 }
 
 function count(batches: ReceivedBatch[]): number {
@@ -89,11 +89,7 @@ for (const kind of TRANSPORT_KINDS) {
   });
 
   Deno.test(`${kind}: mixed audiences in one turn: each pool gets its own in order, a group's turns in one batch`, async () => {
-    const { transports, received, close } = wire(kind);
-    transports[2]!.onReceive((batch) => {
-      received[2]!.push(batch);
-      batch.ack();
-    });
+    const { transports, received, close } = wire(kind, { hold: false });
     try {
       // A group served in turn (pools 1 and 2), then fan-out to both
       // between messages for pool 1 alone: pool 1's order crosses audiences.
@@ -132,8 +128,7 @@ for (const kind of TRANSPORT_KINDS) {
   });
 
   Deno.test(`${kind}: large strings and bytes arrive exactly, whichever way they travel`, async () => {
-    const { transports, received, close } = wire(kind);
-    transports[2]!.onReceive((batch) => batch.ack());
+    const { transports, received, close } = wire(kind, { hold: false });
     const big = 512 * 1024;
     const bytes = new Uint8Array(big).map((_, i) => i % 251);
     const values: unknown[] = [
@@ -146,10 +141,10 @@ for (const kind of TRANSPORT_KINDS) {
     ];
     try {
       for (const data of values) {
-        transports[0]!.send([1], {
-          ...message("q://big", data),
-          size: approximateSize(data),
-        });
+        transports[0]!.send(
+          [1],
+          message("q://big", data, approximateSize(data)),
+        );
       }
       await transports[0]!.flush(1);
       const got = received[1]!.flatMap((b) => b.data);
@@ -248,10 +243,7 @@ Deno.test("broadcast: a large string or byte array crosses the channel as a shar
   spy.onmessage = (event) => seen.resolve(event.data);
   try {
     const text = "x".repeat(512 * 1024);
-    transports[0]!.send([1], {
-      ...message("q://big", text),
-      size: approximateSize(text),
-    });
+    transports[0]!.send([1], message("q://big", text, approximateSize(text)));
     const onChannel = await seen.promise;
     // What every pool receives: the part for pool 1, whose data is shared.
     const strings: string[] = [];

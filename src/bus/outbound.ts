@@ -232,8 +232,9 @@ export class Outbound {
   }
 
   #loneMember(id: string, key: string): readonly MemberPick[] {
+    // A subscription's id names one queue and group: its key never changes.
     let members = this.#loneMembers.get(id);
-    if (members === undefined || members[0]!.key !== key) {
+    if (members === undefined) {
       // Ids of members long gone would pile up: start over now and then.
       if (this.#loneMembers.size >= LONE_MEMBERS_KEPT) {
         this.#loneMembers.clear();

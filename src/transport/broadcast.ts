@@ -249,8 +249,8 @@ export class BroadcastTransport implements Transport {
     };
     for (const part of mine) {
       const { data, runs } = decodeBatch(part.batch);
-      const shared = part.shared ?? [];
-      for (let i = 0; i < shared.length; i += 2) {
+      const { shared } = part;
+      for (let i = 0; shared !== undefined && i < shared.length; i += 2) {
         data[shared[i] as number] = fromShared(shared[i + 1] as SharedValue);
       }
       let acked = false;
