@@ -14,7 +14,9 @@
  *
  * @module
  */
-import type * as Otel from "@opentelemetry/api";
+// A full npm: specifier (a bare one resolves only through this repository's
+// deno.json); tests/dependencies_test.ts checks it against deno.json's imports.
+import type * as Otel from "npm:@opentelemetry/api@1.10.0";
 import type { WireMessage } from "../transport/transport.ts";
 import type { MessageHandler, MessageMeta } from "../types.ts";
 import { isReplyQueue } from "./requests.ts";
@@ -47,7 +49,7 @@ export function telemetryOn(): boolean {
 
 /** The OpenTelemetry API, loaded once per thread when telemetry is on. */
 const otel: OtelApi | undefined = telemetryOn()
-  ? await import("@opentelemetry/api")
+  ? await import("npm:@opentelemetry/api@1.10.0")
   : undefined;
 
 /** The module's version, read (only when telemetry is on) from deno.json. */

@@ -4,14 +4,25 @@
  *
  * @module
  */
-import type * as Nats from "@nats-io/transport-node";
+// The one place in src/ that names the client. A full npm: specifier: a bare
+// one resolves only through this repository's deno.json, so a program in its
+// own folder (importing mod.ts by file URL or over HTTP) could not load it.
+// tests/dependencies_test.ts checks that it matches deno.json's imports.
+import type * as Nats from "npm:@nats-io/transport-node@3.4.0";
 
-/** The client module (`npm:@nats-io/transport-node`, version pinned in `deno.json`). */
+/** The client module (`npm:@nats-io/transport-node`). */
 export type NatsClient = typeof Nats;
+
+export type {
+  Msg,
+  MsgHdrs,
+  NatsConnection,
+  Status,
+} from "npm:@nats-io/transport-node@3.4.0";
 
 let loading: Promise<NatsClient> | undefined;
 
 /** Loads the client once; later calls share the same module. */
 export function loadNatsClient(): Promise<NatsClient> {
-  return loading ??= import("@nats-io/transport-node");
+  return loading ??= import("npm:@nats-io/transport-node@3.4.0");
 }

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { NatsConnection, Status } from "@nats-io/transport-node";
+import type { NatsConnection, Status } from "./client.ts";
 import { loadNatsClient } from "./client.ts";
 import { errorMessage } from "../_util/error_text.ts";
 import type { Logger } from "../types.ts";

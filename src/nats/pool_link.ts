@@ -20,7 +20,7 @@
  *
  * @module
  */
-import type { Msg, MsgHdrs } from "@nats-io/transport-node";
+import type { Msg, MsgHdrs } from "./client.ts";
 import { DataCloneError } from "../errors.ts";
 import type { MetaFactory } from "../bus/meta.ts";
 import {
