@@ -13,15 +13,20 @@ export class Child {
   readonly #reading: Promise<void>;
   readonly #changes = new Changes();
 
-  /** Starts `deno run -A --no-check ...flags <fixture> ...args`. */
+  /**
+   * Starts `deno run -A --no-check ...flags <fixture> ...args`, in `cwd`
+   * (the test's own folder when not given).
+   */
   constructor(
     fixture: URL,
     args: string[],
     env: Record<string, string> = {},
     flags: string[] = [],
+    cwd?: string,
   ) {
     this.process = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--no-check", ...flags, fixture.href, ...args],
+      cwd,
       stdout: "piped",
       stderr: "piped",
       env: { NO_COLOR: "1", ...env },
