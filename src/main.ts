@@ -344,10 +344,10 @@ export class Main extends EventTarget {
     if (this.#running) {
       throw new StateError("Cannot run: main.run() is already running");
     }
-    const pools = validatePools(this.servicePools);
+    validatePools(this.servicePools);
     const settings = resolveOptions(options);
     this.#running = true;
-    const primary = new Primary(this, pools, settings);
+    const primary = new Primary(this, this.servicePools, settings);
     this.#primary = primary;
     try {
       const report = await primary.run();

@@ -9,6 +9,7 @@ import {
   type LifecycleScenario,
   scenarios,
 } from "./fixtures/lifecycle_scenarios.ts";
+import type { LoadFailureConfig } from "./fixtures/load_failures.ts";
 import {
   type Program,
   startProgram,
@@ -175,4 +176,73 @@ Deno.test("a worker that never calls main.run() is reported after the start time
   );
   assert.ok(line, program.logs.map((r) => r.message).join("\n"));
   assert.match(line.message, /did not call main\.run\(\) within 500 ms/);
+});
+
+/** Starts `fixtures/load_failures.ts` with `config`. */
+async function startLoadFailures(config: LoadFailureConfig): Promise<Program> {
+  const { pools } = await import("./fixtures/load_failures.ts");
+  return startProgram(
+    new URL("./fixtures/load_failures.ts", import.meta.url),
+    pools(config),
+    config,
+  );
+}
+
+Deno.test("a pool whose module throws while loading ends the whole run at once, with a failure", async () => {
+  const program = await startLoadFailures({
+    broken: "flaky",
+    entries: "instances",
+    restart: "never",
+  });
+  const report = await program.done;
+  assert.deepEqual(
+    report.failures.map((f) => [f.pool, f.service]),
+    [["flaky", "*"]],
+  );
+  assert.match(report.failures[0]!.message, /module load broke/);
+  const stopping = program.logs.find((r) => r.message.startsWith("Stopping"));
+  assert.match(stopping?.message ?? "", /pool "flaky" could not start/);
+  assert.equal(program.reportsOf("phase").length, 0, "no run() may begin");
+});
+
+Deno.test("a pool of services given as instances is restarted after its module throws while loading", async () => {
+  const marker = await Deno.makeTempFile();
+  await Deno.remove(marker);
+  try {
+    const program = await startLoadFailures({
+      broken: "flaky",
+      once: marker,
+      entries: "instances",
+      restart: "on-failure",
+    });
+    await program.waitForReport("phase", (r) => r.service === "Flaky");
+    const report = await program.stop();
+    assert.deepEqual(report.failures, []);
+    assert.ok(
+      program.logs.some((r) => r.message.startsWith('Restarting pool "flaky"')),
+    );
+  } finally {
+    await Deno.remove(marker).catch(() => {});
+  }
+});
+
+Deno.test("a pool of factories whose module throws on its first load is not restarted, and the error says why", async () => {
+  const marker = await Deno.makeTempFile();
+  await Deno.remove(marker);
+  try {
+    const program = await startLoadFailures({
+      broken: "flaky",
+      once: marker,
+      entries: "factories",
+      restart: "on-failure",
+    });
+    const report = await program.done;
+    assert.equal(report.failures.length, 1);
+    assert.match(
+      report.failures[0]!.message,
+      /module load broke once.*restart policy is unknown.*factories/s,
+    );
+  } finally {
+    await Deno.remove(marker).catch(() => {});
+  }
 });

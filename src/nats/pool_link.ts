@@ -557,16 +557,25 @@ export class NatsPoolLink implements NatsPublisher {
 
   /**
    * Stops: waits (up to `closeTimeout`) for the server to confirm what the
-   * pool published, then drains both connections. Returns what the server
-   * never confirmed, per queue.
+   * pool published (connecting first, when a pool stops before its first
+   * connection is up), then drains both connections. Returns what the
+   * server never confirmed, per queue.
    */
   async close(): Promise<Array<{ queue: string; count: number }>> {
     if (this.#closed) return [];
     const deadline = Date.now() + this.#parts.settings.closeTimeout;
-    while (this.#pending.length > 0 && this.#publisher.up) {
+    while (this.#pending.length > 0) {
       const left = deadline - Date.now();
-      const flushed = left > 0 &&
-        await withTimeout(this.#publisher.flush(), left).catch(() => false);
+      if (left <= 0) break;
+      if (!this.#publisher.up) {
+        // Once up, what is pending is sent again (see the `up` event).
+        const up = await withTimeout(this.#publisher.whenUp(), left)
+          .then(() => this.#publisher.up, () => false);
+        if (!up) break;
+      }
+      const flushed = await withTimeout(this.#publisher.flush(), left).catch(
+        () => false,
+      );
       if (!flushed) break;
       // That flush came back after everything sent before it.
       this.#confirm(this.#seq);

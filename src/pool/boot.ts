@@ -52,8 +52,20 @@ export const boot: Boot | undefined = isPoolWorker()
 
 /**
  * The pool's NATS link, loaded only in the worker of a program joined to
- * NATS: the others never load the NATS modules (a pool starts faster).
+ * NATS: the others never load the NATS modules (a pool starts faster). The
+ * client is loaded here too, while the worker's module loads: when it
+ * cannot be (an npm registry out of reach), the pool fails to start, which
+ * ends the run at once, instead of retrying a connection that cannot be.
  */
 export const natsLink: typeof NatsPoolLink | undefined = boot?.nats
-  ? (await import("../nats/pool_link.ts")).NatsPoolLink
+  ? await loadNatsLink()
   : undefined;
+
+async function loadNatsLink(): Promise<typeof NatsPoolLink> {
+  const [{ NatsPoolLink }, { loadNatsClient }] = await Promise.all([
+    import("../nats/pool_link.ts"),
+    import("../nats/client.ts"),
+  ]);
+  await loadNatsClient();
+  return NatsPoolLink;
+}

@@ -1,4 +1,11 @@
 import type { FromPool, ServiceReport, ToPool } from "../pool/protocol.ts";
+import { Service, type ServiceEntry } from "../service.ts";
+
+/** How a dead worker is restarted: a service's restart settings. */
+export type RestartSettings = Pick<
+  ServiceReport,
+  "restart" | "maxRestarts" | "restartWindow" | "backoffInitial" | "backoffMax"
+>;
 
 /**
  * What the primary needs of a pool's worker: a Web `Worker`, or anything
@@ -44,9 +51,22 @@ export class PoolHandle {
   /** The timer of the start deadline or a restart backoff. */
   timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(name: string, index: number) {
+  /**
+   * What the main thread knows before the worker has built anything: the
+   * restart settings of the first service given as an instance whose policy
+   * is not `never`, and whether some are factories (only the worker builds
+   * those, so their policies are unknown until it has).
+   */
+  readonly #declared: RestartSettings | undefined;
+  readonly hasFactories: boolean;
+
+  constructor(name: string, index: number, entries: readonly ServiceEntry[]) {
     this.name = name;
     this.index = index;
+    this.#declared = entries.find((entry): entry is Service =>
+      entry instanceof Service && entry.options.restart !== "never"
+    )?.options;
+    this.hasFactories = entries.some((entry) => !(entry instanceof Service));
   }
 
   /** Whether the worker can receive messages now. */
@@ -75,8 +95,13 @@ export class PoolHandle {
     }
   }
 
-  /** The restart settings for the worker: those of the first service that asks for restarts. */
-  restartPolicy(): ServiceReport | undefined {
+  /**
+   * The restart settings for the worker: those of the first service that
+   * asks for restarts, as the worker reported them, or (before any report)
+   * as declared in the main thread.
+   */
+  restartPolicy(): RestartSettings | undefined {
+    if (this.services.size === 0) return this.#declared;
     for (const report of this.services.values()) {
       if (report.restart !== "never") return report;
     }

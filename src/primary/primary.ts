@@ -32,7 +32,7 @@ import type {
   Undelivered,
   WebSocketMetrics,
 } from "../types.ts";
-import type { ServiceStatus } from "../service.ts";
+import type { ServiceEntry, ServiceStatus } from "../service.ts";
 import { type LaunchPool, PoolHandle } from "./pool_handle.ts";
 import { ServiceErrorEvent } from "../error_event.ts";
 import { withTimeout } from "../_util/time.ts";
@@ -129,15 +129,17 @@ export class Primary {
 
   constructor(
     events: EventTarget,
-    pools: readonly string[],
+    pools: Readonly<Record<string, readonly ServiceEntry[]>>,
     settings: PrimarySettings,
   ) {
     this.#events = events;
     this.#settings = settings;
     this.#log = createLogger(settings.sink, settings.config.logLevel);
-    this.#names = [...pools];
-    this.#pools = this.#names.map((name, index) => new PoolHandle(name, index));
-    this.#heartbeats = createHeartbeats(pools.length);
+    this.#names = Object.keys(pools);
+    this.#pools = this.#names.map((name, index) =>
+      new PoolHandle(name, index, pools[name]!)
+    );
+    this.#heartbeats = createHeartbeats(this.#names.length);
     const nats = settings.nats;
     // Each pool connects to NATS itself; they share the process's id.
     this.#config = nats === undefined ? settings.config : {
@@ -151,7 +153,7 @@ export class Primary {
     this.#hub = createHub(
       settings.transport,
       settings.config.runId,
-      pools.length,
+      this.#names.length,
       (index, update, transfer) =>
         this.#pools[index]?.send(
           { mf: 1, kind: "transport", update },
@@ -482,6 +484,7 @@ export class Primary {
   #died(pool: PoolHandle, reason: string): void {
     if (pool.state === "dead" || pool.state === "stopped") return;
     const wasStopping = this.#stopping;
+    const wasStarting = pool.state === "starting";
     pool.kill();
     pool.state = "dead";
     pool.deathReason = reason;
@@ -524,17 +527,26 @@ export class Primary {
         report.phase = undefined;
       }
     }
-    if (!this.#restart(pool)) {
-      pool.initialized.resolve();
-      if (this.#pools.every((p) => p.state === "dead")) {
-        this.requestStop("every pool has died");
-      }
+    if (this.#restart(pool)) return;
+    pool.initialized.resolve();
+    if (wasStarting) {
+      // Its module (or a module it loads at start) failed, and it will not
+      // be restarted: the program cannot run as declared.
+      this.requestStop(`pool "${pool.name}" could not start: ${reason}`);
+    } else if (this.#pools.every((p) => p.state === "dead")) {
+      this.requestStop("every pool has died");
     }
   }
 
   #restart(pool: PoolHandle): boolean {
     const policy = pool.restartPolicy();
-    if (policy === undefined) return false;
+    if (policy === undefined) {
+      if (pool.services.size === 0 && pool.hasFactories) {
+        pool.deathReason +=
+          "; it is not restarted: its restart policy is unknown, because its services are given as factories, which only its worker builds (give them as instances to have the pool restarted after a failed load)";
+      }
+      return false;
+    }
     const now = Date.now();
     pool.restarts = pool.restarts.filter((t) => now - t < policy.restartWindow);
     if (pool.restarts.length >= policy.maxRestarts) {

@@ -118,7 +118,7 @@ export class RunningBed implements TestBed {
     this.#events.addEventListener("error", (event) => {
       if (event instanceof ServiceErrorEvent) this.#errors.push(event);
     });
-    this.#primary = new Primary(this.#events, Object.keys(pools), {
+    this.#primary = new Primary(this.#events, pools, {
       launch: (pool) => new InThreadPool(pool, pools[pool]!),
       workerData: undefined,
       transport: settings.transport,
