@@ -83,9 +83,10 @@ export class ErrorLog {
       if (suppressed === 0) continue;
       this.#sink({
         ...last,
-        message: `${suppressed} more errors like this one were not logged in the last ${seconds} s: ${
-          firstLine(last.message)
-        }`,
+        message:
+          `${suppressed} more errors like this one were not logged in the last ${seconds} s: ${
+            firstLine(last.message)
+          }`,
         time: Date.now(),
       });
     }
