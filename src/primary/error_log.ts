@@ -6,12 +6,12 @@ import type { LogRecord } from "../types.ts";
  * How many errors of one kind are logged in full (with their stacks) per
  * interval. A kind is a pool, service, phase, queue and error name.
  */
-export const ERROR_LOG_BURST = 5;
+const ERROR_LOG_BURST = 5;
 /**
  * The interval, in ms: past the burst, errors of a kind are counted, and one
  * summary line per interval (and one at stop) gives their count.
  */
-export const ERROR_LOG_INTERVAL = 10_000;
+const ERROR_LOG_INTERVAL = 10_000;
 
 /** What one kind of error did in the current interval. */
 interface KindCount {
