@@ -14,8 +14,9 @@ export class Child {
   readonly #changes = new Changes();
 
   /**
-   * Starts `deno run -A --no-check ...flags <fixture> ...args`, in `cwd`
-   * (the test's own folder when not given).
+   * Starts `deno <subcommand> -A --no-check ...flags <fixture> ...args`, in
+   * `cwd` (the test's own folder when not given); `subcommand` is `run`, or
+   * `test` for a test file.
    */
   constructor(
     fixture: URL,
@@ -23,9 +24,10 @@ export class Child {
     env: Record<string, string> = {},
     flags: string[] = [],
     cwd?: string,
+    subcommand: "run" | "test" = "run",
   ) {
     this.process = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--no-check", ...flags, fixture.href, ...args],
+      args: [subcommand, "-A", "--no-check", ...flags, fixture.href, ...args],
       cwd,
       stdout: "piped",
       stderr: "piped",

@@ -23,12 +23,16 @@ export interface OutsideFolder extends AsyncDisposable {
   /** Writes `source` (with `MOD` replaced) as `name` in the folder. */
   write(name: string, source: string): Promise<URL>;
   /**
-   * Starts `deno run -A --no-check <name> ...args` with the folder as its
-   * working directory.
+   * Starts `deno run -A --no-check <name> ...args` (or `deno test` with
+   * `subcommand: "test"`) with the folder as its working directory.
    */
   start(
     name: string,
-    options?: { args?: string[]; env?: Record<string, string> },
+    options?: {
+      args?: string[];
+      env?: Record<string, string>;
+      subcommand?: "run" | "test";
+    },
   ): Child;
 }
 
@@ -46,7 +50,7 @@ const TYPES: Record<string, string> = {
 /** Serves the repository's files (read-only) over HTTP on a free port. */
 function serveRepository(): RepositoryServer {
   const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    { hostname: "127.0.0.1", port: 0, onListen(): void {} },
     async (request) => {
       const path = decodeURIComponent(new URL(request.url).pathname);
       if (path.includes("..")) return new Response("bad path", { status: 400 });
@@ -63,7 +67,7 @@ function serveRepository(): RepositoryServer {
   );
   return {
     base: `http://127.0.0.1:${server.addr.port}`,
-    async [Symbol.asyncDispose]() {
+    async [Symbol.asyncDispose](): Promise<void> {
       await server.shutdown();
     },
   };
@@ -87,23 +91,24 @@ export async function outsideFolder(via: Via = "file"): Promise<OutsideFolder> {
   const children: Child[] = [];
   return {
     dir,
-    async write(name, source) {
+    async write(name, source): Promise<URL> {
       const file = new URL(`file://${dir}/${name}`);
       await Deno.writeTextFile(file, source.replaceAll("MOD/", `${root}/`));
       return file;
     },
-    start(name, options = {}) {
+    start(name, options = {}): Child {
       const child = new Child(
         new URL(`file://${dir}/${name}`),
         options.args ?? [],
         options.env ?? {},
         [],
         dir,
+        options.subcommand,
       );
       children.push(child);
       return child;
     },
-    async [Symbol.asyncDispose]() {
+    async [Symbol.asyncDispose](): Promise<void> {
       for (const child of children) {
         try {
           child.process.kill("SIGKILL");

@@ -37,6 +37,7 @@ import { type LaunchPool, PoolHandle } from "./pool_handle.ts";
 import { ServiceErrorEvent } from "../error_event.ts";
 import { withTimeout } from "../_util/time.ts";
 import { endProcessAfterReport, unstoppableMessage } from "./stop_deadline.ts";
+import { ErrorLog } from "./error_log.ts";
 
 /** One service that ended in `error`, as `main.run()` reports it. */
 export interface ServiceFailure {
@@ -126,6 +127,8 @@ export class Primary {
   #stopRequested = Promise.withResolvers<string>();
   #stallTimer: ReturnType<typeof setInterval> | undefined;
   #signals: Array<[Deno.Signal, () => void]> = [];
+  /** Decides which error lines are logged (see `error_log.ts`). */
+  #errorLog: ErrorLog;
 
   constructor(
     events: EventTarget,
@@ -135,6 +138,7 @@ export class Primary {
     this.#events = events;
     this.#settings = settings;
     this.#log = createLogger(settings.sink, settings.config.logLevel);
+    this.#errorLog = new ErrorLog(settings.sink);
     this.#names = Object.keys(pools);
     this.#pools = this.#names.map((name, index) =>
       new PoolHandle(name, index, pools[name]!)
@@ -251,6 +255,7 @@ export class Primary {
       await this.#stopAll();
     } finally {
       clearInterval(this.#stallTimer);
+      this.#errorLog.close();
       for (const [signal, listener] of this.#signals) {
         Deno.removeSignalListener(signal, listener);
       }
@@ -478,7 +483,7 @@ export class Primary {
     if (event.defaultPrevented || this.#settings.config.logLevel === "silent") {
       return;
     }
-    this.#settings.sink(line);
+    this.#errorLog.write(event, line);
   }
 
   #died(pool: PoolHandle, reason: string): void {

@@ -16,6 +16,7 @@ import type {
 } from "../types.ts";
 import { InThreadPool } from "./in_thread_pool.ts";
 import { Inbox, type Received, type TakeOptions } from "./inbox.ts";
+import { trackBed } from "./unstopped.ts";
 import type { TestBed, TestBedOptions, TestReport } from "./test_bed.ts";
 
 /**
@@ -99,6 +100,8 @@ export class RunningBed implements TestBed {
   #sink: LogSink;
   /** Where an unclean stop is logged (nowhere at level `silent`). */
   #problemSink: LogSink;
+  /** Ends the check that the test stops the bed (see `unstopped.ts`). */
+  #untrack: () => void;
 
   constructor(
     options: TestBedOptions,
@@ -137,6 +140,7 @@ export class RunningBed implements TestBed {
       },
     });
     this.#running = this.#primary.run();
+    this.#untrack = trackBed(names, () => this.#stop());
   }
 
   /** Waits for the start barrier (every `initialize()` done). */
@@ -280,6 +284,7 @@ export class RunningBed implements TestBed {
 
   #stop(): Promise<TestReport> {
     return this.#stopping ??= (async () => {
+      this.#untrack();
       this.#primary.requestStop("the test bed was stopped");
       const report = await this.#running;
       for (const inbox of this.#inboxes) inbox.close();

@@ -129,6 +129,10 @@ export interface TestReport extends RunReport {
  * pool `test` declared first (so it stops last and sees what services
  * publish while they stop).
  *
+ * A bed started in a `Deno.test` must be stopped before the test ends
+ * (`await using`, or `await bed.stop()`): otherwise it is stopped then and
+ * the test fails with a `StateError` saying so.
+ *
  * @param options The pools, the queues to watch, and run options.
  * @returns The running test bed; `await using` stops it at the end of the scope.
  * @throws {TypeError} When a pool or an option is malformed, or a pool is named `test`.
