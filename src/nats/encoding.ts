@@ -417,7 +417,7 @@ function isExactItem(item: unknown, seen: Set<object>): boolean {
   }
 }
 
-/** A key as a path step: `.key`, or `["odd key"]`. */
+/** A key a path writes as `.key` (others as `["odd key"]`). */
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 
 /**
