@@ -52,6 +52,7 @@ export type { FailurePhase, LifecyclePhase } from "./src/errors.ts";
 export type { NatsOptions } from "./src/nats/options.ts";
 export {
   DataCloneError,
+  JsonDataError,
   NatsUnavailableError,
   NoRespondersError,
   QueueNameError,

@@ -148,6 +148,51 @@ export class DataCloneError extends TypeError {
 }
 
 /**
+ * A reply to a plain NATS client (a request whose reply subject is not a
+ * magic-foundation process's) holds a value JSON cannot carry faithfully: a
+ * `Map`, a `Set`, a `BigInt`, `NaN` or `±Infinity`, an invalid `Date`, a
+ * typed array or a `Uint8Array` inside the data, a class instance, a
+ * function, a cycle, … Such a reply goes as JSON text (`undefined` fields
+ * dropped and a `Date` as its ISO string, as `JSON.stringify` does; a whole
+ * `Uint8Array` as its bytes). Nothing was sent.
+ *
+ * @example Catch data a plain client could not read
+ * ```ts
+ * import { JsonDataError } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new JsonDataError("reply://nats/_INBOX.a1", "data.tags", "a Map");
+ * assert.equal(error.path, "data.tags");
+ * assert.equal(
+ *   error.message,
+ *   'Cannot publish on "reply://nats/_INBOX.a1": it goes to a plain NATS client as JSON, and data.tags is a Map, which JSON cannot carry',
+ * );
+ * ```
+ */
+export class JsonDataError extends TypeError {
+  /** The queue the data was published on. */
+  readonly queue: string;
+  /** Where the value is in the data: `data`, `data.tags`, `data.list[2]`, … */
+  readonly path: string;
+
+  /**
+   * Makes the error for a value JSON cannot carry.
+   *
+   * @param queue The queue the data was published on.
+   * @param path Where the value is in the data.
+   * @param what What the value is (`a Map`, `NaN`, `a cycle`, …).
+   */
+  constructor(queue: string, path: string, what: string) {
+    super(
+      `Cannot publish on "${queue}": it goes to a plain NATS client as JSON, and ${path} is ${what}, which JSON cannot carry`,
+    );
+    this.name = "JsonDataError";
+    this.queue = queue;
+    this.path = path;
+  }
+}
+
+/**
  * A `request` got no reply within its timeout, or a `terminate` hook did not
  * finish in time.
  *

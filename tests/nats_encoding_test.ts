@@ -233,3 +233,74 @@ Deno.test("encodePayload() uses JSON exactly when JSON round-trips the value (20
     JSON.stringify(counts),
   );
 });
+
+Deno.test('encodePayload(data, "foreign") writes what JSON.stringify writes when JSON carries the data faithfully', () => {
+  const shared = { x: 1 };
+  const cases: Array<[string, unknown, string]> = [
+    ["an undefined field (dropped)", { a: 1, b: undefined }, '{"a":1}'],
+    ["an undefined item (null)", [1, undefined], "[1,null]"],
+    // deno-lint-ignore no-sparse-arrays
+    ["a hole (null)", [1, , 3], "[1,null,3]"],
+    [
+      "a Date (its ISO string)",
+      { at: new Date(0) },
+      '{"at":"1970-01-01T00:00:00.000Z"}',
+    ],
+    ["-0 (0)", [-0], "[0]"],
+    [
+      "a shared object (written twice)",
+      { a: shared, b: shared },
+      '{"a":{"x":1},"b":{"x":1}}',
+    ],
+    [
+      "a null-prototype object",
+      Object.assign(Object.create(null), { a: "é" }),
+      '{"a":"é"}',
+    ],
+    ["a string", "hi", '"hi"'],
+    ["null", null, "null"],
+    ["undefined itself (no payload)", undefined, ""],
+  ];
+  for (const [label, value, text] of cases) {
+    const { payload, encoding } = encodePayload(value, "foreign");
+    assert.equal(encoding, "json", label);
+    assert.equal(new TextDecoder().decode(payload), text, label);
+  }
+  const bytes = new Uint8Array([1, 2]);
+  assert.deepEqual(encodePayload(bytes, "foreign"), {
+    payload: bytes,
+    encoding: "bytes",
+  });
+});
+
+Deno.test('encodePayload(data, "foreign") refuses what JSON cannot carry faithfully, naming where it is', () => {
+  const cycle: Record<string, unknown> = {};
+  cycle.list = [0, { up: cycle }];
+  const cases: Array<[unknown, string, string]> = [
+    [new Map(), "data", "a Map"],
+    [{ tags: new Set([1]) }, "data.tags", "a Set"],
+    [{ deep: [{ n: 10n }] }, "data.deep[0].n", "a bigint"],
+    [{ x: NaN }, "data.x", "NaN"],
+    [[Infinity], "data[0]", "Infinity"],
+    [{ when: new Date(NaN) }, "data.when", "an invalid Date"],
+    [{ f: new Float32Array(1) }, "data.f", "a Float32Array"],
+    [
+      { raw: new Uint8Array(1) },
+      "data.raw",
+      "a Uint8Array (only a whole message goes as bytes)",
+    ],
+    [{ b: new ArrayBuffer(1) }, "data.b", "an ArrayBuffer"],
+    [{ e: new Error("x") }, "data.e", "an Error"],
+    [{ at: new (class Point {})() }, "data.at", "a Point"],
+    [{ "a b": { f: () => 1 } }, 'data["a b"].f', "a function"],
+    [{ s: Symbol("s") }, "data.s", "a symbol"],
+    [cycle, "data.list[1].up", "a cycle (it holds itself)"],
+  ];
+  for (const [value, path, what] of cases) {
+    assert.throws(() => encodePayload(value, "foreign"), {
+      name: "NotJsonError",
+      path,
+      what,
+    }, path);
+  }
+});

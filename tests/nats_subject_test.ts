@@ -5,6 +5,7 @@ import {
   validateNamespace,
 } from "../src/nats/subject.ts";
 import { validateQueueName } from "../src/bus/queue_name.ts";
+import { QueueNameError } from "../src/errors.ts";
 
 /** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
 function random(seed: number): () => number {
@@ -221,4 +222,282 @@ Deno.test("queueToSubject() is cached: 1,000,000 lookups of 100 names stay fast"
   assert.ok(length > 0);
   // About 20 ns here; a generous bound against a lost cache.
   assert.ok(ns < 500, `${ns.toFixed(0)} ns per cached lookup`);
+});
+
+// ---- the Python and Go pairs in docs/interop/ against ours -----------------
+
+const INTEROP = new URL("../docs/interop/", import.meta.url);
+
+/** Valid queue names and patterns that are awkward to map. */
+const TRICKY_NAMES = [
+  "q://orders/eu",
+  "q://a//b",
+  "q://a/",
+  "q:///a",
+  "q:////",
+  "q://50%/%",
+  "q://%",
+  "q://%%/x%",
+  "q://%25",
+  "q://%2E",
+  "q://%2e",
+  "q://v1.2/a.b.",
+  "q://./..",
+  "a.b://x",
+  "x+y-z://k",
+  "q://orders/*",
+  "q://orders/>",
+  "q://*/x/>",
+  "q://a*b/>x",
+  "q://città/東京/😀",
+  "q://e\u0301/ß/Ω",
+  "ws://outbound/user:1/~x_y-z",
+];
+
+/** Names ours refuses (white space, a format character, an empty path). */
+const REFUSED_NAMES = [
+  "q://a b",
+  "q://tab\tx",
+  "q://nb\u00A0sp",
+  "q://zw\u200Bsp",
+  "q://",
+];
+
+/** Subjects we never write under `namespace`: no decoder reads a queue. */
+function foreignSubjects(namespace: string): string[] {
+  return [
+    "%2e", // lower-case hex
+    "%41", // a needless escape
+    "citt%C3%A0", // what Python's quote() writes for "città"
+    "%2A", // what quote() writes for "*"
+    "%20",
+    "%%",
+    "50%",
+    "%2",
+    "%G1",
+    "",
+  ].map((token) => `${namespace}.q.${token}`).concat([
+    `${namespace}.q..x`,
+    `${namespace}.q.x.`,
+    `${namespace}.q`,
+    namespace,
+    `${namespace}x.q.a`,
+    "other.q.x",
+  ]);
+}
+
+/** What a pair made of a job: subjects of `names`, queues of `subjects`. */
+interface PairResult {
+  encoded: string[];
+  decoded: Array<string | null>;
+}
+
+/** One job for a pair, with the subjects ours writes for the valid names. */
+function job(namespace: string): {
+  namespace: string;
+  names: string[];
+  subjects: string[];
+} {
+  return {
+    namespace,
+    names: [...TRICKY_NAMES, ...REFUSED_NAMES],
+    subjects: [
+      ...TRICKY_NAMES.map((name) => queueToSubject(name, namespace)),
+      ...foreignSubjects(namespace),
+    ],
+  };
+}
+
+/** Checks a pair's answers against ours, both ways. */
+function checkPair(
+  pair: string,
+  { namespace, names, subjects }: ReturnType<typeof job>,
+  result: PairResult,
+): void {
+  names.forEach((name, i) => {
+    const theirs = result.encoded[i]!;
+    if (TRICKY_NAMES.includes(name)) {
+      assert.equal(theirs, queueToSubject(name, namespace), `${pair}: ${name}`);
+    } else {
+      assert.throws(() => queueToSubject(name, namespace), QueueNameError);
+      assert.equal(subjectToQueue(theirs, namespace), undefined, theirs);
+    }
+  });
+  subjects.forEach((subject, i) => {
+    assert.equal(
+      result.decoded[i],
+      subjectToQueue(subject, namespace) ?? null,
+      `${pair}: ${subject}`,
+    );
+  });
+  assert.deepEqual(
+    result.decoded.slice(0, TRICKY_NAMES.length),
+    TRICKY_NAMES,
+    pair,
+  );
+}
+
+/** Runs `command` with `input` on stdin; its stdout, or throws with stderr. */
+async function runWith(
+  command: string,
+  args: string[],
+  input: string,
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<string> {
+  const child = new Deno.Command(command, {
+    args,
+    ...options,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(input));
+  await writer.close();
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  assert.ok(output.success, decoder.decode(output.stderr));
+  return decoder.decode(output.stdout);
+}
+
+/** Whether `command` runs (`<command> version`-style probe). */
+async function installed(command: string, args: string[]): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command(command, {
+      args,
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs docs/interop/subject.py on a job; also answers what Python's own
+ * `quote()` writes for each name (the call the README warns against).
+ */
+const PYTHON_DRIVER = `
+import json, sys
+from urllib.parse import quote
+sys.path.insert(0, sys.argv[1])
+from subject import queue_to_subject, subject_to_queue
+
+job = json.load(sys.stdin)
+ns = job["namespace"]
+
+def quoted(name):
+    scheme, path = name.split("://", 1)
+    return ".".join([ns, quote(scheme, safe=""), *(quote(s, safe="") for s in path.split("/"))])
+
+json.dump({
+    "encoded": [queue_to_subject(name, ns) for name in job["names"]],
+    "decoded": [subject_to_queue(subject, ns) for subject in job["subjects"]],
+    "quoted": [quoted(name) for name in job["names"]],
+}, sys.stdout)
+`;
+
+const python = await installed("python3", ["--version"]);
+Deno.test({
+  name:
+    "docs/interop/subject.py maps tricky names and foreign subjects as ours does, both ways; Python's quote() writes subjects that reach no one" +
+    (python ? "" : " (skipped: python3 is not installed)"),
+  ignore: !python,
+}, async () => {
+  for (const namespace of ["mf", "prod.eu"]) {
+    const input = job(namespace);
+    const result: PairResult & { quoted: string[] } = JSON.parse(
+      await runWith(
+        "python3",
+        ["-B", "-c", PYTHON_DRIVER, INTEROP.pathname],
+        JSON.stringify(input),
+      ),
+    );
+    checkPair("Python", input, result);
+    // quote() leaves "." as is, writes an empty segment as an empty token
+    // and escapes what we write as is: those subjects are no queue of ours,
+    // or another queue.
+    let wrong = 0;
+    TRICKY_NAMES.forEach((name, i) => {
+      const subject = result.quoted[i]!;
+      if (subject === queueToSubject(name, namespace)) return;
+      wrong++;
+      assert.notEqual(subjectToQueue(subject, namespace), name, subject);
+    });
+    // Right only for names with no ".", no empty segment and nothing else
+    // quote() escapes ("*", ">", ":", "+", non-ASCII): 7 of the 22.
+    assert.equal(wrong, 15, "names quote() gets wrong");
+    const v12 = TRICKY_NAMES.indexOf("q://v1.2/a.b.");
+    assert.equal(result.quoted[v12], `${namespace}.q.v1.2.a.b.`);
+  }
+});
+
+/** Runs docs/interop/subject.go on a job (a module in a temporary folder). */
+const GO_DRIVER = `package main
+
+import (
+	"encoding/json"
+	"os"
+
+	"interop/subject"
+)
+
+func main() {
+	var job struct {
+		Namespace string
+		Names     []string
+		Subjects  []string
+	}
+	if err := json.NewDecoder(os.Stdin).Decode(&job); err != nil {
+		panic(err)
+	}
+	var result struct {
+		Encoded []string  \`json:"encoded"\`
+		Decoded []*string \`json:"decoded"\`
+	}
+	for _, name := range job.Names {
+		result.Encoded = append(result.Encoded, subject.QueueToSubject(name, job.Namespace))
+	}
+	for _, s := range job.Subjects {
+		queue, ok := subject.SubjectToQueue(s, job.Namespace)
+		if !ok {
+			result.Decoded = append(result.Decoded, nil)
+			continue
+		}
+		result.Decoded = append(result.Decoded, &queue)
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(result); err != nil {
+		panic(err)
+	}
+}
+`;
+
+const go = await installed("go", ["version"]);
+Deno.test({
+  name:
+    "docs/interop/subject.go maps tricky names and foreign subjects as ours does, both ways" +
+    (go ? "" : " (skipped: go is not installed)"),
+  ignore: !go,
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mf-interop-go-" });
+  try {
+    await Deno.mkdir(`${dir}/subject`);
+    await Deno.copyFile(
+      new URL("subject.go", INTEROP),
+      `${dir}/subject/subject.go`,
+    );
+    await Deno.writeTextFile(`${dir}/go.mod`, "module interop\n\ngo 1.20\n");
+    await Deno.writeTextFile(`${dir}/main.go`, GO_DRIVER);
+    for (const namespace of ["mf", "prod.eu"]) {
+      const input = job(namespace);
+      const output = await runWith("go", ["run", "."], JSON.stringify(input), {
+        cwd: dir,
+        env: { GOTOOLCHAIN: "local", GOFLAGS: "-mod=mod" },
+      });
+      checkPair("Go", input, JSON.parse(output));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -22,6 +22,19 @@
  * which may leave the header out) is parsed as JSON when it is valid UTF-8
  * JSON text, and is otherwise its bytes.
  *
+ * **For a plain NATS client** (the `"foreign"` reader: a reply to a request
+ * whose reply subject is not a magic-foundation process's), data goes as
+ * what `JSON.stringify` writes, with no header, when JSON carries it
+ * faithfully: plain objects and arrays, strings, booleans, `null`, finite
+ * numbers (`-0` as `0`), a `Date` as its ISO string, an `undefined` field
+ * dropped and an `undefined` item or hole as `null`; `undefined` itself is an
+ * empty payload and a whole `Uint8Array` its bytes. Anything else (a `Map`,
+ * a `Set`, a `BigInt`, `NaN`, `±Infinity`, an invalid `Date`, a typed array
+ * or `Uint8Array` inside the data, an `ArrayBuffer`, an error, a class
+ * instance, a function, a symbol, a cycle) is refused with a
+ * {@linkcode NotJsonError} naming where it is, since `JSON.stringify` would
+ * drop it, change it or throw. A shared object is written once per place.
+ *
  * @module
  */
 
@@ -45,6 +58,50 @@ export const ENCODING_HEADER = "Mf-Encoding";
 
 /** How a payload is encoded: the value of {@linkcode ENCODING_HEADER}. */
 export type PayloadEncoding = "json" | "bytes" | "structured";
+
+/**
+ * Who reads a payload: `"ours"`, a magic-foundation process, which reads
+ * every encoding; `"foreign"`, a plain NATS client, which gets JSON text or
+ * bytes only.
+ */
+export type PayloadReader = "ours" | "foreign";
+
+/**
+ * Data for a plain NATS client holds a value JSON cannot carry faithfully
+ * (see the module documentation); the publisher turns it into a
+ * `JsonDataError` naming the queue.
+ *
+ * @example Say where the value is
+ * ```ts
+ * import { encodePayload } from "./encoding.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => encodePayload({ tags: new Map() }, "foreign"), {
+ *   name: "NotJsonError",
+ *   path: "data.tags",
+ *   what: "a Map",
+ * });
+ * ```
+ */
+export class NotJsonError extends TypeError {
+  /** Where the value is: `data`, `data.tags`, `data.list[2]`, … */
+  readonly path: string;
+  /** What it is: `a Map`, `NaN`, `a cycle (it holds itself)`, … */
+  readonly what: string;
+
+  /**
+   * Makes the error.
+   *
+   * @param path Where the value is.
+   * @param what What it is.
+   */
+  constructor(path: string, what: string) {
+    super(`${path} is ${what}, which JSON cannot carry`);
+    this.name = "NotJsonError";
+    this.path = path;
+    this.what = what;
+  }
+}
 
 /** A payload ready for NATS, and how it is encoded. */
 export interface EncodedPayload {
@@ -79,9 +136,13 @@ let walking = false;
  * change it until it has been sent.
  *
  * @param data Any data `structuredClone` can copy.
+ * @param reader Who reads it: `"ours"` (the default) or `"foreign"`, a
+ * plain NATS client, which gets JSON or bytes only.
  * @returns The payload and its encoding.
  * @throws {DOMException} A `DataCloneError`, as `structuredClone` throws,
  * when `data` holds something it cannot copy (a function, a symbol, …).
+ * @throws {NotJsonError} For a `"foreign"` reader, when JSON cannot carry
+ * `data` faithfully.
  *
  * @example Pick the encoding by the data
  * ```ts
@@ -103,11 +164,31 @@ let walking = false;
  *   { at, tags: new Set(["a"]) },
  * );
  * assert.throws(() => encodePayload(() => 1), { name: "DataCloneError" });
+ *
+ * // For a plain NATS client: JSON as JSON.stringify writes it.
+ * const plain = encodePayload({ at, note: undefined }, "foreign");
+ * assert.equal(
+ *   new TextDecoder().decode(plain.payload),
+ *   '{"at":"1970-01-01T00:00:00.000Z"}',
+ * );
  * ```
  */
-export function encodePayload(data: unknown): EncodedPayload {
-  if (data instanceof Uint8Array && isPlainBytes(data)) {
+export function encodePayload(
+  data: unknown,
+  reader: PayloadReader = "ours",
+): EncodedPayload {
+  if (
+    data instanceof Uint8Array && (reader === "foreign" || isPlainBytes(data))
+  ) {
     return { payload: data, encoding: "bytes" };
+  }
+  if (reader === "foreign") {
+    checkJson(data, "data", []);
+    const text = JSON.stringify(data);
+    return {
+      payload: text === undefined ? new Uint8Array(0) : encoder.encode(text),
+      encoding: "json",
+    };
   }
   if (isExactJson(data)) {
     return { payload: encoder.encode(JSON.stringify(data)), encoding: "json" };
@@ -334,4 +415,73 @@ function isExactItem(item: unknown, seen: Set<object>): boolean {
     default:
       return false;
   }
+}
+
+/** A key a path writes as `.key` (others as `["odd key"]`). */
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+
+/**
+ * Throws a {@linkcode NotJsonError} unless `JSON.stringify` writes `value`
+ * faithfully (see the module documentation). `ancestors` are the objects
+ * that hold `value`, to tell a cycle from a shared object.
+ */
+function checkJson(value: unknown, path: string, ancestors: object[]): void {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+    case "undefined":
+      return;
+    case "number":
+      if (!Number.isFinite(value)) throw new NotJsonError(path, String(value));
+      return;
+    case "object":
+      if (value === null) return;
+      break;
+    default:
+      throw new NotJsonError(path, `a ${typeof value}`);
+  }
+  const object = value as object;
+  const prototype = Object.getPrototypeOf(object);
+  if (prototype === Date.prototype) {
+    if (Number.isNaN((object as Date).getTime())) {
+      throw new NotJsonError(path, "an invalid Date");
+    }
+    return;
+  }
+  if (ancestors.includes(object)) {
+    throw new NotJsonError(path, "a cycle (it holds itself)");
+  }
+  ancestors.push(object);
+  if (prototype === ArrayPrototype) {
+    const array = object as unknown[];
+    for (let i = 0; i < array.length; i++) {
+      checkJson(array[i], `${path}[${i}]`, ancestors);
+    }
+  } else if (prototype === ObjectPrototype || prototype === null) {
+    const record = object as Record<string, unknown>;
+    for (const key of Object.keys(record)) {
+      const step = IDENTIFIER.test(key)
+        ? `.${key}`
+        : `[${JSON.stringify(key)}]`;
+      checkJson(record[key], path + step, ancestors);
+    }
+  } else {
+    throw new NotJsonError(path, kindOf(object));
+  }
+  ancestors.pop();
+}
+
+/** `a Map`, `an Error`, `a Point`: what an object is, by its prototype. */
+function kindOf(object: object): string {
+  const prototype = Object.getPrototypeOf(object) as
+    | { constructor?: unknown }
+    | null;
+  const constructor = prototype?.constructor;
+  const name = typeof constructor === "function" && constructor.name !== ""
+    ? constructor.name
+    : "object with a prototype";
+  const kind = `${/^[AEIO]/.test(name) ? "an" : "a"} ${name}`;
+  return object instanceof Uint8Array
+    ? `${kind} (only a whole message goes as bytes)`
+    : kind;
 }

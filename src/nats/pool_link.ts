@@ -21,7 +21,7 @@
  * @module
  */
 import type { Msg, MsgHdrs } from "./client.ts";
-import { DataCloneError } from "../errors.ts";
+import { DataCloneError, JsonDataError } from "../errors.ts";
 import type { MetaFactory } from "../bus/meta.ts";
 import {
   isRemoteReply,
@@ -40,7 +40,13 @@ import type { WireMessage } from "../transport/transport.ts";
 import type { Logger, Topology } from "../types.ts";
 import { loadNatsClient } from "./client.ts";
 import { NatsLink } from "./connection.ts";
-import { decodePayload, encodePayload, ENCODING_HEADER } from "./encoding.ts";
+import {
+  decodePayload,
+  encodePayload,
+  ENCODING_HEADER,
+  NotJsonError,
+  type PayloadReader,
+} from "./encoding.ts";
 import type { NatsSettings } from "./options.ts";
 import { queueToSubject, subjectToQueue } from "./subject.ts";
 
@@ -152,6 +158,8 @@ export class NatsPoolLink implements NatsPublisher {
   #flushScheduled = false;
   #room: PromiseWithResolvers<void> | undefined;
   #replyPrefix: string;
+  /** The root of every magic-foundation reply subject of the namespace. */
+  #replyRoot: string;
   #processPrefix: string;
   #originHeaders: MsgHdrs | undefined;
   #reported = new Set<string>();
@@ -163,7 +171,8 @@ export class NatsPoolLink implements NatsPublisher {
     const { settings } = parts;
     this.publishTimeout = settings.publishTimeout;
     this.#namespace = settings.namespace;
-    this.#processPrefix = `${settings.namespace}._r.${settings.processId}.`;
+    this.#replyRoot = `${settings.namespace}._r.`;
+    this.#processPrefix = `${this.#replyRoot}${settings.processId}.`;
     this.#replyPrefix =
       `${this.#processPrefix}${parts.index}.${parts.incarnation}.`;
     const label = (what: string) => `${what}, pool "${parts.pool}"`;
@@ -210,17 +219,27 @@ export class NatsPoolLink implements NatsPublisher {
 
   publish(message: WireMessage, tagged: boolean): Promise<void> | undefined {
     const { queue, replyTo, headers } = message;
+    let subject: string;
+    let reader: PayloadReader = "ours";
+    if (isRemoteReply(queue)) {
+      subject = remoteReplySubject(queue);
+      // A reply subject no magic-foundation process of the namespace made
+      // (`_INBOX.…`) is a plain NATS client's: it gets JSON or bytes only.
+      if (!subject.startsWith(this.#replyRoot)) reader = "foreign";
+    } else {
+      subject = queueToSubject(queue, this.#namespace);
+    }
     let encoded;
     try {
-      encoded = encodePayload(message.data);
+      encoded = encodePayload(message.data, reader);
     } catch (error) {
-      throw new DataCloneError(queue, error);
+      throw error instanceof NotJsonError
+        ? new JsonDataError(queue, error.path, error.what)
+        : new DataCloneError(queue, error);
     }
     const outgoing: Outgoing = {
       queue,
-      subject: isRemoteReply(queue)
-        ? remoteReplySubject(queue)
-        : queueToSubject(queue, this.#namespace),
+      subject,
       payload: encoded.payload,
       reply: replyTo === undefined ? undefined : this.#replySubjectOf(replyTo),
       headers,

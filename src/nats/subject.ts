@@ -6,24 +6,26 @@
  * NATS's `*` and a last segment `>` is NATS's `>`, so a subscription pattern
  * maps to the subject pattern that matches the same names.
  *
- * **The escape rule.** A NATS token cannot be empty and cannot hold `.` or
- * white space, so the scheme and every segment are escaped as URLs are, with
- * `%` and two upper-case hex digits per UTF-8 byte (Go's `url.PathUnescape`
- * and Python's `urllib.parse.unquote` read them back):
+ * **The escape rule.** A NATS token cannot be empty and cannot hold `.` (nor
+ * white space, which no queue name holds), so in the scheme and in every
+ * segment:
  *
- * - `.` is `%2E`, `%` itself is `%25`, and white space or a control character
- *   is its UTF-8 bytes (` ` is `%20`); nothing else is escaped (other Unicode
- *   characters, `*` or `>` inside a longer segment, `:` … stay as they are);
+ * - `%` is `%25` and `.` is `%2E`; nothing else is escaped (Unicode, `*` or
+ *   `>` inside a longer segment, `:`, `~` … stay as they are);
  * - an empty segment (`q://a//b`) is the token `%` alone;
  * - a segment that is exactly `*` or `>` is a wildcard on both sides and is
  *   never escaped: a concrete queue name cannot hold one
  *   (`validateQueueName` refuses it), and NATS refuses to publish to one.
  *
- * So `q://orders/eu` is `mf.q.orders.eu`, `q://v1.2/a b` would be
- * `mf.q.v1%2E2.a%20b`, and `q://a//b` is `mf.q.a.%.b`. Decoding is strict:
- * a subject decodes only if it is exactly the encoding of a valid queue name
- * or pattern (upper-case hex, no needless escape), so every queue has one
- * subject and every subject at most one queue.
+ * So `q://orders/eu` is `mf.q.orders.eu`, `q://v1.2/50%` is
+ * `mf.q.v1%2E2.50%25`, and `q://a//b` is `mf.q.a.%.b`. Decoding is the
+ * inverse and strict: after the namespace, the first token is the scheme and
+ * the others the segments; `%` alone is the empty text, otherwise `%2E` is
+ * `.` and `%25` is `%`; a token that is not exactly the escape of its text
+ * (any other `%`, `%2e`, an empty token) or a result that is not a valid
+ * queue name or pattern decodes to nothing. So every queue has one subject
+ * and every subject at most one queue. `docs/interop/subject.py` and
+ * `subject.go` do the same in Python and Go.
  *
  * The namespace is a plain NATS subject prefix of one or more tokens (`mf`,
  * `prod.eu`): it is never escaped, and decoding only strips it, so a dotted
@@ -40,13 +42,12 @@ import { validateQueueName } from "../bus/queue_name.ts";
 const CACHE_LIMIT = 10_000;
 /** Namespaces kept (each with its two caches) before all are dropped. */
 const NAMESPACE_LIMIT = 100;
-/** What a token cannot hold literally: `.`, `%`, white space, controls. */
-const NEEDS_ESCAPE = /[.%\s\p{Cc}]/u;
+/** What a token cannot hold literally. */
+const NEEDS_ESCAPE = /[.%]/;
+/** The two escapes. */
+const ESCAPES = /%2E|%25/g;
 /** Characters a namespace cannot hold. */
 const BAD_NAMESPACE_CHAR = /[\s\p{Cc}*>]/u;
-const encoder = new TextEncoder();
-const strictDecoder = new TextDecoder("utf-8", { fatal: true });
-const HEX = "0123456789ABCDEF";
 
 /** The two caches of one namespace. */
 interface NamespaceCache {
@@ -178,7 +179,7 @@ export function queueToSubject(queue: string, namespace: string): string {
  * assert.equal(subjectToQueue("mf.q", "mf"), undefined); // no path
  * assert.equal(subjectToQueue("mf.q.%2e", "mf"), undefined); // lower-case hex
  * assert.equal(subjectToQueue("mf.q.%41", "mf"), undefined); // needless escape
- * assert.equal(subjectToQueue("mf.q.a%20b", "mf"), undefined); // white space in a queue name
+ * assert.equal(subjectToQueue("mf.q.a%20b", "mf"), undefined); // not an escape we write
  * ```
  */
 export function subjectToQueue(
@@ -229,51 +230,15 @@ function invalidNamespaceReason(namespace: string): string | undefined {
 function escapeToken(text: string): string {
   if (text.length === 0) return "%";
   if (!NEEDS_ESCAPE.test(text)) return text;
-  let token = "";
-  for (const char of text) {
-    if (!NEEDS_ESCAPE.test(char)) {
-      token += char;
-      continue;
-    }
-    for (const byte of encoder.encode(char)) {
-      token += "%" + HEX[byte >> 4] + HEX[byte & 15];
-    }
-  }
-  return token;
+  return text.replaceAll("%", "%25").replaceAll(".", "%2E");
 }
 
 /** The text of one token, or `undefined` if it is not a canonical token. */
 function unescapeToken(token: string): string | undefined {
   if (token === "%") return "";
-  if (token.indexOf("%") === -1) {
-    return token.length === 0 || NEEDS_ESCAPE.test(token) ? undefined : token;
-  }
-  const bytes: number[] = [];
-  let text = "";
-  const flush = (): boolean => {
-    if (bytes.length === 0) return true;
-    try {
-      text += strictDecoder.decode(new Uint8Array(bytes));
-    } catch {
-      return false;
-    }
-    bytes.length = 0;
-    return true;
-  };
-  for (let i = 0; i < token.length; i++) {
-    const char = token[i] as string;
-    if (char !== "%") {
-      if (!flush()) return undefined;
-      text += char;
-      continue;
-    }
-    const high = HEX.indexOf(token[i + 1] ?? "x");
-    const low = HEX.indexOf(token[i + 2] ?? "x");
-    if (high === -1 || low === -1) return undefined;
-    bytes.push(high * 16 + low);
-    i += 2;
-  }
-  if (!flush()) return undefined;
+  const text = token.indexOf("%") === -1
+    ? token
+    : token.replace(ESCAPES, (escape) => escape === "%2E" ? "." : "%");
   // Canonical only: exactly what escapeToken() would have written.
   return escapeToken(text) === token ? text : undefined;
 }
