@@ -47,6 +47,7 @@ import {
 } from "./rooms.ts";
 import { CLIENT_PATH, serveClient } from "./client_script.ts";
 import { refusePath } from "./path_limit.ts";
+import { Reaper } from "./reaper.ts";
 
 /**
  * Serves WebSocket clients and connects them to the bus, as the Python
@@ -132,6 +133,8 @@ export class WebSocketService extends Service {
   #control = "";
   #pool = "";
   readonly #counters = new WebSocketCounters();
+  /** Drops overdue connections while the server listens. */
+  #reaper: Reaper | undefined;
 
   /**
    * Creates the service; nothing listens before `initialize()`.
@@ -222,6 +225,12 @@ export class WebSocketService extends Service {
       this.#server = undefined;
       throw error;
     }
+    this.#reaper = new Reaper({
+      closeTimeout: this.#options.closeTimeout,
+      slowClientTimeout: this.#options.slowClientTimeout,
+      connections: () => this.#connections.values(),
+      warn: (message) => ctx.log.warn(message),
+    });
     const { hostname, port } = this.#server.addr;
     ctx.log.info(`Listening on http://${hostPort(hostname, port)}/`);
   }
@@ -268,6 +277,9 @@ export class WebSocketService extends Service {
         ctx.log.warn("The HTTP server did not shut down in time");
       }
     }
+    const reaper = this.#reaper;
+    this.#reaper = undefined;
+    await reaper?.stop(this.#options.closeTimeout);
   }
 
   /** Stops accepting and closes every connection; waits up to `closeTimeout`. */
