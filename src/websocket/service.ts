@@ -6,7 +6,7 @@
  */
 
 import { errorMessage } from "../_util/error_text.ts";
-import { hostPort, listen } from "../_util/listen.ts";
+import { hostPort } from "../_util/listen.ts";
 import { Service } from "../service.ts";
 import type { MessageMeta, ServiceContext, Subscription } from "../types.ts";
 import {
@@ -48,6 +48,7 @@ import {
 import { CLIENT_PATH, serveClient } from "./client_script.ts";
 import { refusePath } from "./path_limit.ts";
 import { Reaper } from "./reaper.ts";
+import { Listener } from "./listener.ts";
 
 /**
  * Serves WebSocket clients and connects them to the bus, as the Python
@@ -117,7 +118,7 @@ export class WebSocketService extends Service {
   readonly port: number;
 
   readonly #options: ResolvedWebSocketOptions;
-  #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #server: Listener | undefined;
   #subscriptions: Subscription[] = [];
   /** Open connections by reply queue (`ws://connection/<service>/<id>`). */
   readonly #connections = new Map<string, Connection>();
@@ -201,7 +202,7 @@ export class WebSocketService extends Service {
     });
     this.#pool = ctx.pool;
     this.#control = controlQueue(this.name);
-    this.#server = this.#listen();
+    this.#server = this.#listen(ctx.log);
     try {
       const outbound = (data: unknown, meta: MessageMeta) =>
         this.#broadcast(data, meta);
@@ -231,7 +232,7 @@ export class WebSocketService extends Service {
       connections: () => this.#connections.values(),
       warn: (message) => ctx.log.warn(message),
     });
-    const { hostname, port } = this.#server.addr;
+    const { hostname, port } = this.#server.address;
     ctx.log.info(`Listening on http://${hostPort(hostname, port)}/`);
   }
 
@@ -301,17 +302,22 @@ export class WebSocketService extends Service {
     }
   }
 
-  #listen(): Deno.HttpServer<Deno.NetAddr> {
+  #listen(log: ServiceContext["log"]): Listener {
     const { hostname, port } = this.#options;
-    return listen(`WebSocketService "${this.name}"`, {
-      hostname,
-      port,
-      onListen(): void {},
-      onError: (error) => {
-        this.#log?.error(`HTTP handler failed: ${errorMessage(error)}`);
-        return textResponse(500, "Internal server error");
+    return new Listener(
+      `WebSocketService "${this.name}"`,
+      {
+        hostname,
+        port,
+        onListen(): void {},
+        onError: (error) => {
+          log.error(`HTTP handler failed: ${errorMessage(error)}`);
+          return textResponse(500, "Internal server error");
+        },
       },
-    }, (request, info) => this.#handle(request, info));
+      (request, info) => this.#handle(request, info),
+      log,
+    );
   }
 
   async #handle(
