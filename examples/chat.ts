@@ -9,7 +9,9 @@
  *
  * Frames are JSON: `{join: room}` and `{say: text, room}` from the page
  * (a `say` names its room, so that frames the client queued while the
- * server was away still land in the right room after it reconnects);
+ * server was away still land in the right room after it reconnects: a
+ * connection in no room enters the room of its first `say`; one in another
+ * room gets an error, as it must join first);
  * `{joined: room}`, `{room, from, text}` and `{error}` from the server. The
  * sender's name comes from `authorize`, which puts it in `meta.headers`, so
  * a page cannot speak for someone else.
@@ -72,9 +74,20 @@ class Chat extends Service {
         return await ctx.publish(meta.replyTo!, { error: "Not JSON" });
       }
       const room = message.join ?? message.room;
-      if (typeof room !== "string" || !await this.#enter(ctx, meta, room)) {
-        return;
+      if (typeof room !== "string") {
+        return await ctx.publish(meta.replyTo!, { error: "No room named" });
       }
+      const current = this.#roomOf.get(meta.headers!.connectionId!);
+      if (
+        message.join === undefined && current !== undefined && current !== room
+      ) {
+        return await ctx.publish(meta.replyTo!, {
+          error: `Not in room ${JSON.stringify(room)}: send {"join": ${
+            JSON.stringify(room)
+          }} first`,
+        });
+      }
+      if (!await this.#enter(ctx, meta, room)) return;
       if (message.join !== undefined) {
         return await ctx.publish(meta.replyTo!, { joined: room });
       }

@@ -14,23 +14,32 @@
 import { Main, Service, type ServiceContext } from "@magic/foundation";
 import { WebSocketService } from "@magic/foundation/websocket";
 
-/** Answers each `{timestamp}` frame of `/client` with `{status: "OK", timestamp}`. */
+const decoder = new TextDecoder();
+
+/**
+ * Answers each `{timestamp}` frame of `/client` (text, or binary holding
+ * UTF-8 text) with `{status: "OK", timestamp}`.
+ */
 class Consumer extends Service {
   override async initialize(ctx: ServiceContext): Promise<void> {
-    await ctx.subscribe<string>("ws://inbound/client", async (data) => {
-      let timestamp: unknown;
-      try {
-        timestamp = (JSON.parse(data) as { timestamp?: unknown }).timestamp;
-      } catch {
-        ctx.log.warn(`Not JSON: ${data.slice(0, 80)}`);
-        return;
-      }
-      ctx.log.info(`Received ${data}`);
-      await ctx.publish(
-        "ws://outbound/client",
-        JSON.stringify({ status: "OK", timestamp }),
-      );
-    });
+    await ctx.subscribe<string | Uint8Array>(
+      "ws://inbound/client",
+      async (frame) => {
+        const data = typeof frame === "string" ? frame : decoder.decode(frame);
+        let timestamp: unknown;
+        try {
+          timestamp = (JSON.parse(data) as { timestamp?: unknown }).timestamp;
+        } catch {
+          ctx.log.warn(`Not JSON: ${data.slice(0, 80)}`);
+          return;
+        }
+        ctx.log.info(`Received ${data}`);
+        await ctx.publish(
+          "ws://outbound/client",
+          JSON.stringify({ status: "OK", timestamp }),
+        );
+      },
+    );
   }
 }
 

@@ -31,3 +31,19 @@ Deno.test("examples/websocket.ts exits 0 on Ctrl-C (SIGINT)", async () => {
   assert.equal(status.code, 0, example.output());
   assert.match(example.output(), /Stopping: SIGINT received/);
 });
+
+Deno.test("examples/websocket.ts answers a binary frame holding JSON, and logs a bad frame as text", async () => {
+  await using example = await startExample();
+  const client = await TestClient.open(`ws://127.0.0.1:${example.port}/client`);
+  try {
+    client.send("not json");
+    client.send(new TextEncoder().encode(JSON.stringify({ timestamp: 42 })));
+    assert.deepEqual(await client.nextJson(), { status: "OK", timestamp: 42 });
+  } finally {
+    await client.close();
+  }
+  const status = await example.stop("SIGTERM");
+  assert.equal(status.code, 0, example.output());
+  assert.match(example.output(), /Not JSON: not json/);
+  assert.doesNotMatch(example.output(), /Not JSON: 123,34/);
+});

@@ -41,7 +41,10 @@ Deno.test("validateRoomName() accepts one queue segment and refuses the rest", (
   assert.equal(validateRoomName("x".repeat(1014)).length, 1014);
   assert.throws(() => roomQueue("a b"), {
     message:
-      'Invalid queue name "ws://room/a b": a room name may not contain white space or a control or invisible character (at index 1)',
+      'Invalid room name "a b": a room name may not contain white space or a control or invisible character (at index 1)',
+  });
+  assert.throws(() => validateRoomName(42), {
+    message: "Invalid room name 42: a room name must be a string",
   });
 });
 

@@ -137,7 +137,13 @@ export class Connection {
   #sent: { code: number; reason: string } | undefined;
   #closed = false;
   #closing = false;
+  /** When the close began (ours, or one Deno began), for the deadline. */
+  #closingSince: number | undefined;
+  /** Since when `bufferedAmount` is above `maxBufferedAmount`. */
+  #overSince: number | undefined;
   readonly #finished = Promise.withResolvers<void>();
+  /** Resolves when Deno finally reports the socket closed. */
+  readonly #released = Promise.withResolvers<void>();
 
   constructor(socket: WebSocket, settings: ConnectionSettings) {
     this.id = settings.id;
@@ -165,8 +171,16 @@ export class Connection {
     };
     socket.onmessage = (event) => this.#receive(event.data);
     // Deno may fire `close` twice (e.g. 1001 after a missed pong, then 1005).
-    socket.onclose = (event) => this.#onClose(event.code, event.reason);
+    socket.onclose = (event) => {
+      this.#released.resolve();
+      this.#onClose(event.code, event.reason);
+    };
     socket.onerror = () => {};
+  }
+
+  /** Resolves once Deno reports the socket closed (after a drop, too). */
+  get released(): Promise<void> {
+    return this.#released.promise;
   }
 
   /** Whether the socket is open and not being closed by the service. */
@@ -206,6 +220,7 @@ export class Connection {
   close(code: number, reason: string): void {
     if (this.#closing || this.#closed) return;
     this.#closing = true;
+    this.#closingSince = performance.now();
     this.#sent = { code, reason };
     const state = this.socket.readyState;
     if (state === WebSocket.CONNECTING || state === WebSocket.OPEN) {
@@ -215,6 +230,49 @@ export class Connection {
         // Already closing: the close event will come.
       }
     }
+  }
+
+  /**
+   * Why this connection is overdue, at time `now` (`performance.now()`):
+   * `"closing"` when its close began `closeTimeout` ms ago or more and Deno
+   * has not reported it closed (a peer that never reads never receives the
+   * close frame), `"slow"` when its unsent bytes stayed above
+   * `maxBufferedAmount` for `slowClientTimeout` ms; else `undefined`.
+   */
+  overdue(
+    now: number,
+    closeTimeout: number,
+    slowClientTimeout: number,
+  ): "closing" | "slow" | undefined {
+    if (this.#closed) return undefined;
+    const state = this.socket.readyState;
+    if (this.#closing || state === WebSocket.CLOSING) {
+      // Deno begins a close of its own after a missed pong.
+      this.#closingSince ??= now;
+      return now - this.#closingSince >= closeTimeout ? "closing" : undefined;
+    }
+    if (state !== WebSocket.OPEN) return undefined;
+    if (this.socket.bufferedAmount <= this.#settings.maxBufferedAmount) {
+      this.#overSince = undefined;
+      return undefined;
+    }
+    this.#overSince ??= now;
+    return now - this.#overSince >= slowClientTimeout ? "slow" : undefined;
+  }
+
+  /**
+   * Gives the connection up without waiting for its socket: starts a close
+   * with `code` (if none began), then counts it closed and publishes its
+   * `disconnected` event with the code the service sent (1006 when it sent
+   * none). Deno offers no way to abort the TCP connection of an upgraded
+   * socket, so the socket itself, with the bytes it still holds (at most
+   * about `maxBufferedAmount` plus one frame, as nothing more is sent to
+   * it), stays until its peer goes away; see {@linkcode released}.
+   */
+  drop(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.close(code, reason);
+    this.#onClose(0, "");
   }
 
   #receive(raw: unknown): void {

@@ -176,11 +176,24 @@ export interface WebSocketServiceOptions extends ServiceOptions {
   /** What to do with a slow client. Default `"close"`. */
   slowClientPolicy?: SlowClientPolicy;
   /**
+   * How long a client's unsent bytes may stay above `maxBufferedAmount`
+   * (whatever the policy) before its connection is dropped: counted as
+   * closed with 1008, its slot freed, and logged. Default 30 000.
+   */
+  slowClientTimeout?: number;
+  /**
    * Received frames of one connection that may wait for the bus; one more
    * closes the connection with 1013 "Try again later". Default 1024.
    */
   maxPendingMessages?: number;
-  /** How long `terminate()` waits for clients to close before shutting the server down. Default 2000. */
+  /**
+   * How long a close may take. A connection whose close (by the service, by
+   * the client or after a missed pong) did not finish in this time is
+   * dropped: counted as closed, its slot freed, and logged (a client that
+   * never reads never receives the close frame). `terminate()` also waits
+   * this long for clients to close before shutting the server down.
+   * Default 2000.
+   */
   closeTimeout?: number;
   /**
    * Most rooms one connection may be in; joining one more fails with a
@@ -206,6 +219,7 @@ export interface ResolvedWebSocketOptions {
   idleTimeout: number;
   maxBufferedAmount: number;
   slowClientPolicy: SlowClientPolicy;
+  slowClientTimeout: number;
   maxPendingMessages: number;
   closeTimeout: number;
   maxRoomsPerConnection: number;
@@ -227,6 +241,7 @@ export const WEBSOCKET_DEFAULTS = {
   idleTimeout: 30_000,
   maxBufferedAmount: 1024 * 1024,
   slowClientPolicy: "close",
+  slowClientTimeout: 30_000,
   maxPendingMessages: 1024,
   closeTimeout: 2000,
   maxRoomsPerConnection: 100,
@@ -307,6 +322,12 @@ export function resolveWebSocketOptions(
       Number.MAX_SAFE_INTEGER,
     ),
     slowClientPolicy: policy,
+    slowClientTimeout: int(
+      "slowClientTimeout",
+      options.slowClientTimeout ?? d.slowClientTimeout,
+      1,
+      2 ** 31 - 1,
+    ),
     maxPendingMessages: int(
       "maxPendingMessages",
       options.maxPendingMessages ?? d.maxPendingMessages,

@@ -50,7 +50,8 @@ export function roomQueue(room: string): string {
  * @param room The name to check (any value: non-strings are refused).
  * @returns `room`, unchanged.
  * @throws {QueueNameError} When `room` is not a valid room name; its `queue`
- * is the room queue that would result, and the message says why.
+ * is the room queue that would result, and the message names the room and
+ * says why.
  *
  * @example Accept a room, refuse a wildcard
  * ```ts
@@ -59,14 +60,19 @@ export function roomQueue(room: string): string {
  *
  * assert.equal(validateRoomName("table-7"), "table-7");
  * assert.throws(() => validateRoomName("*"), {
- *   message: 'Invalid queue name "ws://room/*": a room name may not be "*" or ">"',
+ *   name: "QueueNameError",
+ *   message: 'Invalid room name "*": a room name may not be "*" or ">"',
  * });
  * ```
  */
 export function validateRoomName(room: unknown): string {
   const reason = invalidRoomReason(room);
   if (reason !== undefined) {
-    throw new QueueNameError(ROOM_PREFIX + String(room), reason);
+    const error = new QueueNameError(ROOM_PREFIX + String(room), reason);
+    // A client chose the room: tell it about the room, not the queue.
+    const name = typeof room === "string" ? JSON.stringify(room) : String(room);
+    error.message = `Invalid room name ${name}: ${reason}`;
+    throw error;
   }
   return room as string;
 }

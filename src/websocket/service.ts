@@ -6,7 +6,7 @@
  */
 
 import { errorMessage } from "../_util/error_text.ts";
-import { hostPort, listen } from "../_util/listen.ts";
+import { hostPort } from "../_util/listen.ts";
 import { Service } from "../service.ts";
 import type { MessageMeta, ServiceContext, Subscription } from "../types.ts";
 import {
@@ -47,6 +47,8 @@ import {
 } from "./rooms.ts";
 import { CLIENT_PATH, serveClient } from "./client_script.ts";
 import { refusePath } from "./path_limit.ts";
+import { Reaper } from "./reaper.ts";
+import { Listener } from "./listener.ts";
 
 /**
  * Serves WebSocket clients and connects them to the bus, as the Python
@@ -116,7 +118,7 @@ export class WebSocketService extends Service {
   readonly port: number;
 
   readonly #options: ResolvedWebSocketOptions;
-  #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #server: Listener | undefined;
   #subscriptions: Subscription[] = [];
   /** Open connections by reply queue (`ws://connection/<service>/<id>`). */
   readonly #connections = new Map<string, Connection>();
@@ -132,6 +134,8 @@ export class WebSocketService extends Service {
   #control = "";
   #pool = "";
   readonly #counters = new WebSocketCounters();
+  /** Drops overdue connections while the server listens. */
+  #reaper: Reaper | undefined;
 
   /**
    * Creates the service; nothing listens before `initialize()`.
@@ -198,7 +202,7 @@ export class WebSocketService extends Service {
     });
     this.#pool = ctx.pool;
     this.#control = controlQueue(this.name);
-    this.#server = this.#listen();
+    this.#server = this.#listen(ctx.log);
     try {
       const outbound = (data: unknown, meta: MessageMeta) =>
         this.#broadcast(data, meta);
@@ -222,7 +226,13 @@ export class WebSocketService extends Service {
       this.#server = undefined;
       throw error;
     }
-    const { hostname, port } = this.#server.addr;
+    this.#reaper = new Reaper({
+      closeTimeout: this.#options.closeTimeout,
+      slowClientTimeout: this.#options.slowClientTimeout,
+      connections: () => this.#connections.values(),
+      warn: (message) => ctx.log.warn(message),
+    });
+    const { hostname, port } = this.#server.address;
     ctx.log.info(`Listening on http://${hostPort(hostname, port)}/`);
   }
 
@@ -268,6 +278,9 @@ export class WebSocketService extends Service {
         ctx.log.warn("The HTTP server did not shut down in time");
       }
     }
+    const reaper = this.#reaper;
+    this.#reaper = undefined;
+    await reaper?.stop(this.#options.closeTimeout);
   }
 
   /** Stops accepting and closes every connection; waits up to `closeTimeout`. */
@@ -289,17 +302,22 @@ export class WebSocketService extends Service {
     }
   }
 
-  #listen(): Deno.HttpServer<Deno.NetAddr> {
+  #listen(log: ServiceContext["log"]): Listener {
     const { hostname, port } = this.#options;
-    return listen(`WebSocketService "${this.name}"`, {
-      hostname,
-      port,
-      onListen(): void {},
-      onError: (error) => {
-        this.#log?.error(`HTTP handler failed: ${errorMessage(error)}`);
-        return textResponse(500, "Internal server error");
+    return new Listener(
+      `WebSocketService "${this.name}"`,
+      {
+        hostname,
+        port,
+        onListen(): void {},
+        onError: (error) => {
+          log.error(`HTTP handler failed: ${errorMessage(error)}`);
+          return textResponse(500, "Internal server error");
+        },
       },
-    }, (request, info) => this.#handle(request, info));
+      (request, info) => this.#handle(request, info),
+      log,
+    );
   }
 
   async #handle(
