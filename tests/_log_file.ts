@@ -88,7 +88,7 @@ export async function smallDisk(): Promise<AsyncDisposable & { path: string }> {
   }
   return {
     path,
-    async [Symbol.asyncDispose]() {
+    async [Symbol.asyncDispose](): Promise<void> {
       await run("umount", [path]);
       await Deno.remove(path);
     },

@@ -383,7 +383,9 @@ Deno.test("LogFileService writes one turn's messages in one write once bufferByt
       writes: 1,
       rejected: 0,
       rotations: 0,
-      failed: 0,
+      rotationErrors: 0,
+      writeErrors: 0,
+      dropped: 0,
     });
     await service.terminate(stub.ctx);
   } finally {

@@ -236,8 +236,9 @@ export class LogFile {
 }
 
 /**
- * The indexes `i < keep` of the rotated files `<path>.<i>` that exist, from
- * the highest down: one listing of the folder, whatever `keep` is.
+ * The indexes `i < keep` of the rotated files `<path>.<i>` that exist (not
+ * folders), from the highest down: one listing of the folder, whatever
+ * `keep` is.
  */
 export async function rotatedBelow(
   path: string,
@@ -250,7 +251,9 @@ export async function rotatedBelow(
   const prefix = `${path.slice(cut + 1)}.`;
   const found: number[] = [];
   for await (const entry of Deno.readDir(folder)) {
-    if (!entry.name.startsWith(prefix)) continue;
+    // A folder of that name is no rotated file: moving it along would hide
+    // it (and the rename onto it below fails, as it should).
+    if (entry.isDirectory || !entry.name.startsWith(prefix)) continue;
     const suffix = entry.name.slice(prefix.length);
     if (!/^[1-9][0-9]*$/.test(suffix)) continue;
     const index = Number(suffix);
