@@ -52,8 +52,6 @@ export class LogFile {
   size: number;
   /** Rotations done since the file was opened. */
   rotations = 0;
-  /** Rotations that failed since the file was opened. */
-  rotationErrors = 0;
 
   /** Closed between a rotation and the reopening that follows it. */
   #file: Deno.FsFile | undefined;
@@ -197,7 +195,6 @@ export class LogFile {
       this.rotations++;
       rotated = true;
     } catch (error) {
-      this.rotationErrors++;
       this.#limit = this.size + maxBytes;
       onRotationError?.(
         new Error(
