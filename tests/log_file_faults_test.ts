@@ -23,10 +23,10 @@ if (noDisk !== undefined) {
 }
 
 /** `count` lines of about 40 bytes, `{"index":…,"text":…}`. */
-function lines(count: number, from = 0): string[] {
+function lines(count: number): string[] {
   return Array.from(
     { length: count },
-    (_, i) => JSON.stringify({ index: from + i, text: "a line on disk" }),
+    (_, index) => JSON.stringify({ index, text: "a line on disk" }),
   );
 }
 
