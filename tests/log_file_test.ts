@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { mock } from "node:test";
-import type { MessageHandler, MessageMeta, ServiceContext } from "../mod.ts";
 import { LogFileService } from "../src/log_file/mod.ts";
 import { LogFile } from "../src/log_file/file.ts";
 import {
@@ -8,24 +7,10 @@ import {
   pools,
 } from "./fixtures/log_file_program.ts";
 import { startProgram } from "./_helpers.ts";
+import { readLines, stubContext, tempDir } from "./_log_file.ts";
 
 const fixture = new URL("./fixtures/log_file_program.ts", import.meta.url);
 const repo = new URL("..", import.meta.url).pathname;
-
-/** A temporary folder, removed at the end of the scope. */
-async function tempDir(): Promise<AsyncDisposable & { path: string }> {
-  const path = await Deno.makeTempDir({ prefix: "log_file_test_" });
-  return {
-    path,
-    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
-  };
-}
-
-async function readLines(path: string): Promise<string[]> {
-  const text = await Deno.readTextFile(path);
-  assert.ok(text === "" || text.endsWith("\n"), "the file ends with a line");
-  return text === "" ? [] : text.slice(0, -1).split("\n");
-}
 
 async function linesOrNone(path: string): Promise<string[]> {
   try {
@@ -251,54 +236,86 @@ Deno.test("LogFile rotates at maxBytes without splitting or losing a line", asyn
   );
 });
 
-// ---- batching, in one thread with a stub context and fake time -------------
+Deno.test("LogFile rotation renames only the rotated files that exist, with one listing: the same cost whatever keep is", async () => {
+  await using dir = await tempDir();
+  const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
+  const renames = mock.method(Deno, "rename");
+  const listings = mock.method(Deno, "readDir");
+  try {
+    for (const keep of [5, 10_000]) {
+      const path = `${dir.path}/keep${keep}.jsonl`;
+      const file = await LogFile.open(path, {
+        maxBytes: 10,
+        keep,
+        fsync: false,
+      });
+      const [renamed, listed] = [renames, listings].map((m) =>
+        m.mock.callCount()
+      );
+      // 6 bytes each, 10 a file: a rotation before each line but the first.
+      for (let i = 0; i < 4; i++) await file.append(encode(`line${i}\n`));
+      await file.close();
+      assert.equal(file.rotations, 3);
+      // Rotation k renames the k − 1 rotated files, then the file itself.
+      assert.equal(
+        renames.mock.callCount() - renamed!,
+        1 + 2 + 3,
+        `keep ${keep}`,
+      );
+      assert.equal(listings.mock.callCount() - listed!, 3, `keep ${keep}`);
+      for (let i = 0; i < 4; i++) {
+        const name = i === 3 ? path : `${path}.${3 - i}`;
+        assert.deepEqual(await readLines(name), [`line${i}`]);
+      }
+    }
+  } finally {
+    renames.mock.restore();
+    listings.mock.restore();
+  }
+});
 
-interface Stub {
-  ctx: ServiceContext;
-  handlers: Map<string, MessageHandler>;
-  errors: string[];
-  deliver(data: unknown): void | Promise<void>;
-}
-
-/** A context that records subscriptions and logs, and delivers by hand. */
-function stubContext(queue: string): Stub {
-  const handlers = new Map<string, MessageHandler>();
-  const errors: string[] = [];
-  const meta = (q: string, headers?: Record<string, string>): MessageMeta => ({
-    queue: q,
-    from: { pool: "main", service: "Producer" },
-    publishedAt: 0,
-    headers,
+Deno.test("LogFileService with keep 10,000 rotates 20,000 lines into 64 KiB files: every line on disk, in order, renaming only what exists", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/many.jsonl`;
+  const count = 20_000;
+  const service = new LogFileService({
+    path,
+    maxBytes: 64 * 1024,
+    keep: 10_000,
+    bufferBytes: 64 * 1024,
   });
-  const ctx = {
-    pool: "background",
-    service: "LogFileService",
-    signal: new AbortController().signal,
-    log: {
-      debug: (): void => {},
-      info: (): void => {},
-      warn: (m: string) => errors.push(m),
-      error: (m: string) => errors.push(m),
-    },
-    subscribe: (q: string, handler: MessageHandler) => {
-      handlers.set(q, handler);
-      return Promise.resolve();
-    },
-    publish: async (
-      q: string,
-      data: unknown,
-      options?: { headers?: Record<string, string> },
-    ) => {
-      await handlers.get(q)?.(data, meta(q, options?.headers));
-    },
-  } as unknown as ServiceContext;
-  return {
-    ctx,
-    handlers,
-    errors,
-    deliver: (data) => handlers.get(queue)!(data, meta(queue)),
-  };
-}
+  const stub = stubContext(service.queue);
+  const renames = mock.method(Deno, "rename");
+  try {
+    await service.initialize(stub.ctx);
+    for (let index = 0; index < count; index++) {
+      const held = stub.deliver({ index, text: "rotated with many kept" });
+      if (held instanceof Promise) await held;
+      if (index % 1000 === 999) await Promise.resolve(); // end of a turn
+    }
+    await service.terminate(stub.ctx);
+  } finally {
+    renames.mock.restore();
+  }
+  const { rotations } = service.stats;
+  assert.ok(rotations >= 12, `rotations: ${rotations}`); // 950,000 bytes
+  assert.ok(
+    renames.mock.callCount() <= rotations * (rotations + 1) / 2,
+    `${renames.mock.callCount()} renames for ${rotations} rotations`,
+  );
+  const all: string[] = [];
+  for (let i = rotations; i >= 1; i--) {
+    all.push(...await readLines(`${path}.${i}`));
+  }
+  all.push(...await readLines(path));
+  assert.equal(all.length, count);
+  all.forEach((line, index) => {
+    if (JSON.parse(line).index !== index) assert.fail(`line ${index}: ${line}`);
+  });
+  assert.deepEqual(stub.errors, []);
+});
+
+// ---- batching, in one thread with a stub context and fake time -------------
 
 Deno.test("LogFileService writes on the flush interval, not before (fake time)", async () => {
   await using dir = await tempDir();
@@ -366,7 +383,9 @@ Deno.test("LogFileService writes one turn's messages in one write once bufferByt
       writes: 1,
       rejected: 0,
       rotations: 0,
-      failed: 0,
+      rotationErrors: 0,
+      writeErrors: 0,
+      dropped: 0,
     });
     await service.terminate(stub.ctx);
   } finally {

@@ -43,6 +43,13 @@ export interface LogFileServiceOptions extends ServiceOptions {
    * Default 1 MiB.
    */
   bufferBytes?: number;
+  /**
+   * While writes fail (a full disk, …), at most about this many bytes of
+   * lines wait in memory for the next attempt; a line arriving past it is
+   * dropped and counted (`stats.dropped`), and the count fails the run at
+   * `terminate()`. Default 16 MiB.
+   */
+  backlogBytes?: number;
   /** Call `fsync` (`FsFile.syncData()`) after each write. Default `false`. */
   fsync?: boolean;
   /**
@@ -59,6 +66,7 @@ export interface ResolvedLogFileOptions {
   path: string;
   flushInterval: number;
   bufferBytes: number;
+  backlogBytes: number;
   fsync: boolean;
   maxBytes: number;
   keep: number;
@@ -130,6 +138,7 @@ export function resolveLogFileOptions(
   const {
     flushInterval = 5000,
     bufferBytes = 1024 * 1024,
+    backlogBytes = 16 * 1024 * 1024,
     fsync = false,
     maxBytes = Infinity,
     keep = 5,
@@ -147,6 +156,7 @@ export function resolveLogFileOptions(
     );
   }
   checkInteger("bufferBytes", bufferBytes, 1);
+  checkInteger("backlogBytes", backlogBytes, 1);
   if (maxBytes !== Infinity) checkInteger("maxBytes", maxBytes, 1);
   checkInteger("keep", keep, 0);
   if (typeof fsync !== "boolean") {
@@ -170,7 +180,16 @@ export function resolveLogFileOptions(
       (service as Record<string, unknown>)[key] = options[key];
     }
   }
-  return { path, flushInterval, bufferBytes, fsync, maxBytes, keep, service };
+  return {
+    path,
+    flushInterval,
+    bufferBytes,
+    backlogBytes,
+    fsync,
+    maxBytes,
+    keep,
+    service,
+  };
 }
 
 function checkPath(path: unknown): string {

@@ -7,7 +7,9 @@
 
 import { Service } from "../service.ts";
 import type { Logger, MessageMeta, ServiceContext } from "../types.ts";
-import { LogFile } from "./file.ts";
+import { errorMessage } from "../_util/error_text.ts";
+import { LogFile, LogFileWriteError } from "./file.ts";
+import { Outage, RETRY_FIRST } from "./outage.ts";
 import { Rejections } from "./rejections.ts";
 import {
   type LogFileServiceOptions,
@@ -32,9 +34,21 @@ export interface LogFileStats {
   rejected: number;
   /** Rotations done. */
   rotations: number;
-  /** Lines lost because a write failed (disk full, file removed, …); each failure is logged. */
-  failed: number;
+  /** Rotations that failed (the file was written on, the rotation tried again later). */
+  rotationErrors: number;
+  /** Write attempts that failed (disk full, …); their lines were kept for the next attempt. */
+  writeErrors: number;
+  /**
+   * Lines never written: those arriving while writes failed and
+   * `backlogBytes` already waited, and those still unwritten at the end of
+   * `terminate()`. Each outage is logged; a count above 0 makes
+   * `terminate()` fail, so the program's report names it.
+   */
+  dropped: number;
 }
+
+/** How long `terminate()` goes on retrying before it drops what waits, in ms. */
+const STOP_RETRIES = 1000;
 
 const encoder = new TextEncoder();
 
@@ -64,12 +78,24 @@ const encoder = new TextEncoder();
  *   `initialize()`, which puts the service in `error` with a message naming
  *   the path.
  * - **Rotation** (`maxBytes`): before a write would make the file larger,
- *   `<path>` becomes `<path>.1` (`.1` becomes `.2`, …, up to `keep`); no
- *   line is ever split or lost, and a line longer than `maxBytes` goes alone
- *   into a fresh file.
+ *   `<path>` becomes `<path>.1` (`.1` becomes `.2`, …, up to `keep`; only
+ *   the rotated files that exist are renamed); no line is ever split or
+ *   lost, and a line longer than `maxBytes` goes alone into a fresh file. A
+ *   rotation that fails (a rename refused) is logged and counted
+ *   (`stats.rotationErrors`); the service writes on to the same file and
+ *   tries again once it has grown by another `maxBytes`.
+ * - **A write that fails** (a full disk, …) never leaves part of a line:
+ *   the file is truncated back to its last whole line. What was not written
+ *   waits in memory, in order, and is retried after 50 ms, then twice as
+ *   long each time up to 5 s. At most `backlogBytes` (16 MiB) wait; lines
+ *   arriving past that are dropped and counted (`stats.dropped`), one log
+ *   line an outage. `terminate()` retries for about 1 s more, drops what is
+ *   still unwritten, and fails with `Cannot write <n> lines to log file …`
+ *   when any line was dropped: the run's report names it and the program
+ *   exits with code 1.
  *
  * Permissions: read and write for `path` (and, with rotation, for its
- * rotated files).
+ * folder, which a rotation lists).
  *
  * @example The original's `dump_to_file` example
  * ```ts ignore
@@ -135,15 +161,22 @@ export class LogFileService extends Service {
   #pending: string[] = [];
   /** UTF-16 length of the pending lines plus their newlines (≈ bytes for ASCII). */
   #pendingSize = 0;
-  /** The write in flight, if any. */
+  /** The write in flight, if any, and its size in bytes. */
   #writing: Promise<void> | undefined;
+  #writingBytes = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #turnEndQueued = false;
   /** The interval ran out while a write was in flight. */
   #due = false;
   #closed = false;
   #late = 0;
-  #failedStreak = 0;
+  /** Whole lines a failed write left, encoded: written before `#pending`. */
+  #backlog: Uint8Array | undefined;
+  #backlogLines = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #outage: Outage;
+  /** Failed rotations since the last one that worked. */
+  #rotationStreak = 0;
   readonly #rejections: Rejections;
   readonly #stats: LogFileStats = {
     lines: 0,
@@ -151,7 +184,9 @@ export class LogFileService extends Service {
     writes: 0,
     rejected: 0, // counted by #rejections
     rotations: 0,
-    failed: 0,
+    rotationErrors: 0,
+    writeErrors: 0,
+    dropped: 0, // counted by #outage
   };
 
   /**
@@ -173,6 +208,11 @@ export class LogFileService extends Service {
       resolved.flushInterval,
       () => this.#log,
     );
+    this.#outage = new Outage(
+      resolved.path,
+      resolved.backlogBytes,
+      () => this.#log,
+    );
   }
 
   /**
@@ -181,7 +221,11 @@ export class LogFileService extends Service {
    * {@linkcode rejectedLogQueue}).
    */
   get stats(): LogFileStats {
-    return { ...this.#stats, rejected: this.#rejections.total };
+    return {
+      ...this.#stats,
+      rejected: this.#rejections.total,
+      dropped: this.#outage.dropped,
+    };
   }
 
   /**
@@ -196,9 +240,16 @@ export class LogFileService extends Service {
     // Fresh state: after a restart, initialize() runs again on this object.
     this.#closed = false;
     this.#late = 0;
+    this.#outage.reset();
+    this.#rotationStreak = 0;
     this.#rejections.open();
     const { maxBytes, keep, fsync } = this.#options;
-    this.#file = await LogFile.open(this.path, { maxBytes, keep, fsync });
+    this.#file = await LogFile.open(this.path, {
+      maxBytes,
+      keep,
+      fsync,
+      onRotationError: this.#onRotationError,
+    });
     try {
       await ctx.subscribe(this.queue, this.#onMessage);
       await ctx.subscribe(this.rejectedQueue, this.#onRejected);
@@ -214,22 +265,59 @@ export class LogFileService extends Service {
   override run(): void {}
 
   /**
-   * Writes every line still waiting, closes the file and logs the last
-   * rejection summary.
+   * Writes every line still waiting (retrying for about 1 s while writes
+   * fail), closes the file and logs the last rejection summary.
    *
    * @param _ctx The service's context.
+   * @throws {Error} When lines were dropped during the run or now
+   * (`Cannot write <n> lines to log file "<path>": …`), after closing the file.
    */
   override async terminate(_ctx: ServiceContext): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    while (this.#writing !== undefined || this.#pending.length > 0) {
-      await this.#flush();
+    let waited = 0;
+    for (let delay = RETRY_FIRST; !await this.#drain(); delay *= 2) {
+      if (waited + delay > STOP_RETRIES) {
+        this.#outage.abandon(this.#backlogLines + this.#pending.length);
+        this.#backlog = undefined;
+        this.#backlogLines = 0;
+        this.#pending = [];
+        this.#pendingSize = 0;
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      waited += delay;
     }
     this.#rejections.close();
     const file = this.#file;
     this.#file = undefined;
     await file?.close();
+    const { dropped, reason } = this.#outage;
+    if (dropped > 0) {
+      throw new Error(
+        `Cannot write ${dropped} lines to log file "${this.path}": they were dropped while writes failed (${reason}); stats.dropped counts them`,
+      );
+    }
+  }
+
+  /**
+   * Writes until nothing waits (true) or an attempt fails (false), ignoring
+   * the retry timer.
+   */
+  async #drain(): Promise<boolean> {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    while (this.#writing !== undefined || this.#waiting()) {
+      if (this.#writing !== undefined) {
+        await this.#writing;
+        continue;
+      }
+      const failed = this.#stats.writeErrors;
+      await this.#flush();
+      if (this.#stats.writeErrors > failed) return false;
+    }
+    return true;
   }
 
   // ---- lines -------------------------------------------------------------
@@ -246,6 +334,13 @@ export class LogFileService extends Service {
     }
     if (this.#file === undefined) {
       this.#lateMessage();
+      return;
+    }
+    if (
+      this.#outage.failing &&
+      this.#waitingBytes() >= this.#options.backlogBytes
+    ) {
+      this.#outage.drop(1);
       return;
     }
     this.#pending.push(line);
@@ -278,22 +373,49 @@ export class LogFileService extends Service {
     void this.#flush();
   };
 
+  #onRetry = (): void => {
+    this.#retryTimer = undefined;
+    void this.#flush();
+  };
+
+  #waiting(): boolean {
+    return this.#backlog !== undefined || this.#pending.length > 0;
+  }
+
+  /** About how many bytes wait in memory, the write in flight included. */
+  #waitingBytes(): number {
+    return this.#writingBytes + (this.#backlog?.length ?? 0) +
+      this.#pendingSize;
+  }
+
   /**
-   * Starts writing the pending lines unless a write is in flight; resolves
-   * when the write in flight (this one or the earlier one) is done. Never
-   * rejects: a failed write is counted and logged.
+   * Starts writing what waits (the backlog, then the pending lines) unless
+   * a write is in flight or a retry is due later; resolves when the write in
+   * flight (this one or the earlier one) is done. Never rejects: a failed
+   * write is counted, logged and retried.
    */
   #flush(): Promise<void> {
     if (this.#writing !== undefined) return this.#writing;
-    if (this.#pending.length === 0) return Promise.resolve();
+    if (this.#retryTimer !== undefined || !this.#waiting()) {
+      return Promise.resolve();
+    }
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#due = false;
-    const lines = this.#pending;
+    let bytes = this.#backlog ?? new Uint8Array();
+    const count = this.#backlogLines + this.#pending.length;
+    if (this.#pending.length > 0) {
+      const fresh = encoder.encode(this.#pending.join("\n") + "\n");
+      bytes = this.#backlog === undefined ? fresh : concat(bytes, fresh);
+    }
+    this.#backlog = undefined;
+    this.#backlogLines = 0;
     this.#pending = [];
     this.#pendingSize = 0;
-    this.#writing = this.#write(lines).finally(() => {
+    this.#writingBytes = bytes.length;
+    this.#writing = this.#write(bytes, count).finally(() => {
       this.#writing = undefined;
+      this.#writingBytes = 0;
       if (this.#due || this.#pendingSize >= this.#options.bufferBytes) {
         void this.#flush();
       }
@@ -301,31 +423,54 @@ export class LogFileService extends Service {
     return this.#writing;
   }
 
-  async #write(lines: string[]): Promise<void> {
+  /** Writes `count` lines; keeps what a failure left for the next attempt. */
+  async #write(bytes: Uint8Array, count: number): Promise<void> {
     const file = this.#file!;
-    const bytes = encoder.encode(lines.join("\n") + "\n");
     const before = file.rotations;
     try {
       await file.append(bytes);
-      this.#stats.lines += lines.length;
-      this.#stats.bytes += bytes.length;
-      this.#stats.writes++;
-      this.#failedStreak = 0;
+      this.#wrote(bytes.length, count);
+      this.#outage.recovered();
     } catch (error) {
-      // Lines written before a failure inside a rotation are counted as
-      // lost too: the count errs on the side of caution.
-      this.#stats.failed += lines.length;
-      if (this.#failedStreak++ === 0) {
-        this.#log.error(
-          `Cannot write to log file "${this.path}": ${
-            describe(error)
-          }; ${lines.length} lines lost (further failures are counted in stats.failed until a write succeeds)`,
-        );
+      const written = error instanceof LogFileWriteError ? error.written : 0;
+      const lines = countLines(bytes, written);
+      this.#wrote(written, lines);
+      this.#backlog = written < bytes.length
+        ? bytes.subarray(written)
+        : undefined;
+      this.#backlogLines = count - lines;
+      this.#stats.writeErrors++;
+      const cause = error instanceof LogFileWriteError ? error.cause : error;
+      const delay = this.#outage.failed(errorMessage(cause), count - lines);
+      if (!this.#closed) {
+        this.#retryTimer = setTimeout(this.#onRetry, delay);
       }
     } finally {
       this.#stats.rotations += file.rotations - before;
     }
+    if (file.rotations > before && this.#rotationStreak > 0) {
+      this.#log.info(
+        `Rotated log file "${this.path}" again after ${this.#rotationStreak} failed rotations`,
+      );
+      this.#rotationStreak = 0;
+    }
   }
+
+  #wrote(bytes: number, lines: number): void {
+    if (lines === 0) return;
+    this.#stats.lines += lines;
+    this.#stats.bytes += bytes;
+    this.#stats.writes++;
+  }
+
+  #onRotationError = (error: Error): void => {
+    this.#stats.rotationErrors++;
+    if (this.#rotationStreak++ === 0) {
+      this.#log.error(
+        `${error.message}; writing on to it, trying again once it grows by maxBytes (further failures are counted in stats.rotationErrors until a rotation works)`,
+      );
+    }
+  };
 
   #lateMessage(): void {
     if (this.#late++ === 0) {
@@ -385,4 +530,24 @@ function describe(error: unknown): string {
     ? `${error.name}: ${error.message}`
     : String(error);
   return text.replace(/\s+/g, " ");
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const both = new Uint8Array(a.length + b.length);
+  both.set(a);
+  both.set(b, a.length);
+  return both;
+}
+
+/** The number of `\n` in the first `end` bytes. */
+function countLines(bytes: Uint8Array, end: number): number {
+  let count = 0;
+  for (
+    let i = bytes.indexOf(0x0a);
+    i !== -1 && i < end;
+    i = bytes.indexOf(0x0a, i + 1)
+  ) {
+    count++;
+  }
+  return count;
 }
