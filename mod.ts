@@ -70,6 +70,7 @@ export type {
   MessageMeta,
   MessageOrigin,
   MetricsSnapshot,
+  PatternPublishes,
   PoolMetrics,
   PublisherMetrics,
   PublishOptions,
