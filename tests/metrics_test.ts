@@ -746,3 +746,146 @@ Deno.test("MetricsService with a bearer token or basic auth: 401 with WWW-Authen
     },
   );
 });
+
+/** The `prometheus` server's path, or `undefined` when it is not installed. */
+function findPrometheus(): string | undefined {
+  try {
+    return Deno.statSync("/usr/bin/prometheus").isFile
+      ? "/usr/bin/prometheus"
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+Deno.test("A real Prometheus scrapes MetricsService with its bearer token and reads the exact counts; without the token, the target is down with 401", async (t) => {
+  const prometheus = findPrometheus();
+  if (prometheus === undefined) {
+    await t.step({
+      name: "skipped: prometheus is not installed (apt-get install prometheus)",
+      ignore: true,
+      fn: () => {},
+    });
+    return;
+  }
+  const token = "a-token-for-the-test";
+  const star = new Counter("star", "q://orders/*");
+  const metrics = new MetricsService({ port: 0, bearerToken: token });
+  const bed = await startServices({
+    pools: { a: [star, new Producer("producer")], ops: [metrics] },
+    logSink: () => {},
+  });
+  // Between Prometheus and the service: tells the test when each job's
+  // scrape arrives (a scrape follows the previous one's ingestion).
+  const scrapes = { token: 0, none: 0 };
+  let scraped = Promise.withResolvers<void>();
+  await using proxy = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen(): void {} },
+    async (request) => {
+      const url = new URL(request.url);
+      scrapes[url.searchParams.get("job") === "none" ? "none" : "token"]++;
+      scraped.resolve();
+      scraped = Promise.withResolvers<void>();
+      return await fetch(
+        `http://127.0.0.1:${metrics.addr!.port}/metrics`,
+        { headers: request.headers },
+      );
+    },
+  );
+  const folder = await Deno.makeTempDir({ prefix: "mf-prometheus-" });
+  const port = freePort();
+  await Deno.writeTextFile(
+    `${folder}/prometheus.yml`,
+    `global: { scrape_interval: 1s, scrape_timeout: 900ms }
+scrape_configs:
+  - job_name: token
+    authorization: { credentials: "${token}" }
+    static_configs: [{ targets: ["127.0.0.1:${proxy.addr.port}"] }]
+  - job_name: none
+    params: { job: [none] }
+    static_configs: [{ targets: ["127.0.0.1:${proxy.addr.port}"] }]
+`,
+  );
+  const child = new Deno.Command(prometheus, {
+    args: [
+      `--config.file=${folder}/prometheus.yml`,
+      `--storage.tsdb.path=${folder}/data`,
+      `--web.listen-address=127.0.0.1:${port}`,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log = new Response(child.stderr).text();
+  const api = async <T>(path: string): Promise<T | undefined> => {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`);
+      if (!response.ok) {
+        await response.body?.cancel();
+        return undefined;
+      }
+      return (await response.json() as { data: T }).data;
+    } catch {
+      return undefined; // not listening yet
+    }
+  };
+  /** Checks `done()` after each scrape, until it holds. */
+  const afterScrapes = async (
+    what: string,
+    done: () => Promise<boolean>,
+  ): Promise<void> => {
+    while (!await done()) await deadline(scraped.promise, what, 15_000);
+  };
+  try {
+    await star.done.promise;
+    await afterScrapes(
+      "Prometheus to read the exact count",
+      async () => {
+        const result = await api<
+          {
+            result: Array<
+              { metric: Record<string, string>; value: [number, string] }
+            >;
+          }
+        >(
+          `/api/v1/query?query=${
+            encodeURIComponent(
+              'magic_foundation_published_total{job="token",service="producer"}',
+            )
+          }`,
+        );
+        return result?.result[0]?.value[1] === String(MESSAGES);
+      },
+    );
+    await afterScrapes(
+      "the target without the token to be down with 401",
+      async () => {
+        const targets = await api<
+          {
+            activeTargets: Array<
+              { labels: { job: string }; health: string; lastError: string }
+            >;
+          }
+        >("/api/v1/targets");
+        const none = targets?.activeTargets.find((t) =>
+          t.labels.job === "none"
+        );
+        const good = targets?.activeTargets.find((t) =>
+          t.labels.job === "token"
+        );
+        return none?.health === "down" && /401/.test(none.lastError) &&
+          good?.health === "up";
+      },
+    );
+    assert.ok(scrapes.token >= 1 && scrapes.none >= 1, JSON.stringify(scrapes));
+  } finally {
+    child.kill("SIGTERM");
+    const status = await child.status;
+    const text = await log;
+    if (!status.success && status.signal !== "SIGTERM") {
+      // deno-lint-ignore no-console
+      console.error(text);
+    }
+    await Deno.remove(folder, { recursive: true });
+    await bed.stop();
+  }
+});
