@@ -239,8 +239,8 @@ const LONG = "q://orders/with/a/pattern/long/enough/to/be/cut/off/before/>";
 
 /**
  * Page script: what is wrong with the layout, as sentences (none: `[]`).
- * Every arrow's bounding box must keep clear of every box but its two ends
- * (the pattern and the pool of the service); every visible pattern shows its
+ * Every arrow's bounding box must keep clear of every box, touching only the
+ * edges of its two ends (the pattern and the service's pool); every visible pattern shows its
  * whole name and carries it in `title`, as every subscription row does.
  */
 const LAYOUT_PROBLEMS = `(() => {
@@ -250,9 +250,8 @@ const LAYOUT_PROBLEMS = `(() => {
   const name = (box) => box.dataset.queue ?? box.dataset.pool;
   for (const path of document.querySelectorAll("#lines path")) {
     const r = path.getBoundingClientRect();
-    const pool = path.dataset.service.split("/")[0];
+    // Its own ends too: an arrow touches their edges, never enters them.
     for (const box of boxes) {
-      if (box.dataset.queue === path.dataset.queue || box.dataset.pool === pool) continue;
       const b = box.getBoundingClientRect();
       const w = Math.min(r.right, b.right) - Math.max(r.left, b.left);
       const h = Math.min(r.bottom, b.bottom) - Math.max(r.top, b.top);

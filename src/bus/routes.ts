@@ -209,7 +209,7 @@ export class Routes {
     this.#publishers.of(service).published++;
   }
 
-  /** What this pool's services published, per pattern reached. */
+  /** What this pool's services published: in all, and per pattern reached. */
   publisherMetrics(pool: string): PublisherMetrics[] {
     return this.#publishers.snapshot(pool);
   }
