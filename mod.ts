@@ -71,6 +71,7 @@ export type {
   MessageMeta,
   MessageOrigin,
   MetricsSnapshot,
+  PatternPublishes,
   PoolMetrics,
   PublisherMetrics,
   PublishOptions,

@@ -252,10 +252,19 @@ export interface SubscriptionMetrics {
   queue: string;
   /** The group, when it is a competing consumer. */
   group?: string | undefined;
-  /** Messages routed to the subscription (into its buffer or waiting behind it). */
-  published: number;
-  /** Messages handed to the handler. */
+  /**
+   * Messages routed to the subscription (into its buffer or waiting behind
+   * it): a message published once counts once in every subscription it
+   * reached.
+   */
+  routed: number;
+  /** Messages handed to the handler (calls started). */
   delivered: number;
+  /**
+   * Handler calls that finished (returned, resolved, threw or rejected):
+   * every call, exactly, whatever `handlerTiming` says.
+   */
+  handled: number;
   /** Messages waiting for the handler now (a gauge). */
   buffered: number;
   /** Handler calls that threw or rejected. */
@@ -269,42 +278,49 @@ export interface SubscriptionMetrics {
   stuck: boolean;
   /**
    * How long the timed handler calls took, in seconds: all of them with
-   * `handlerTiming: "every"`, a sample by default (see {@linkcode HandlerTiming}).
+   * `handlerTiming: "every"`, a sample by default (see {@linkcode HandlerTiming}),
+   * so its `count` is the number of timed calls; `handled` counts them all.
    */
   handlerSeconds: HistogramSnapshot;
 }
 
 /**
- * What one service published that reached one pattern, in
- * {@linkcode MetricsSnapshot}: with {@linkcode SubscriptionMetrics} it says
- * who publishes to whom. A message counts once for each distinct pattern
- * (in any pool) its queue matched when it was published; a message no
- * subscription matched, and a reply, count nowhere. The counter goes when
- * no pool subscribes to the pattern any more.
+ * What one service published, in {@linkcode MetricsSnapshot}: every message
+ * (`published`), and per pattern its messages reached (`patterns`); with
+ * {@linkcode SubscriptionMetrics} it says who publishes to whom. Counted
+ * since the pool's worker started.
  *
  * @example Who publishes to the services subscribed to a pattern
  * ```ts
  * import type { PublisherMetrics, SubscriptionMetrics } from "@magic/foundation";
  * import assert from "node:assert/strict";
  *
- * const publishers: PublisherMetrics[] = [
- *   { pool: "web", service: "api", queue: "q://orders/*", sent: 12 },
- *   { pool: "web", service: "api", queue: "q://audit/>", sent: 12 },
- * ];
+ * const publishers: PublisherMetrics[] = [{
+ *   pool: "web",
+ *   service: "api",
+ *   published: 12,
+ *   patterns: [
+ *     { queue: "q://orders/*", published: 12 },
+ *     { queue: "q://audit/>", published: 12 },
+ *   ],
+ * }];
  * const histogram = { bounds: [], cumulative: [], count: 0, sum: 0 };
  * const billing: SubscriptionMetrics = {
  *   pool: "db",
  *   service: "billing",
  *   queue: "q://orders/*",
- *   published: 12,
+ *   routed: 12,
  *   delivered: 12,
+ *   handled: 12,
  *   buffered: 0,
  *   handlerErrors: 0,
  *   stuck: false,
  *   handlerSeconds: histogram,
  * };
- * const arrows = publishers.filter((p) => p.queue === billing.queue)
- *   .map((p) => `${p.pool}/${p.service} → ${p.queue} → ${billing.service}`);
+ * const arrows = publishers.flatMap((p) =>
+ *   p.patterns.filter((to) => to.queue === billing.queue)
+ *     .map((to) => `${p.pool}/${p.service} → ${to.queue} → ${billing.service}`)
+ * );
  * assert.deepEqual(arrows, ["web/api → q://orders/* → billing"]);
  * ```
  */
@@ -313,10 +329,39 @@ export interface PublisherMetrics {
   pool: string;
   /** The publishing service. */
   service: string;
+  /**
+   * Every message the service published (`publish`, `request`, and replies),
+   * once each, whether any subscription took it or not.
+   */
+  published: number;
+  /** What it published that reached each pattern. */
+  patterns: PatternPublishes[];
+}
+
+/**
+ * The messages one service published that reached one pattern, in
+ * {@linkcode PublisherMetrics}. A message counts once for each distinct
+ * pattern (in any pool) its queue matched when it was published; a message
+ * no subscription matched, and a reply, count nowhere. The counter goes when
+ * no pool subscribes to the pattern any more.
+ *
+ * @example Messages that reached two patterns
+ * ```ts
+ * import type { PatternPublishes } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * const patterns: PatternPublishes[] = [
+ *   { queue: "q://orders/*", published: 12 },
+ *   { queue: "q://orders/>", published: 12 },
+ * ];
+ * assert.equal(patterns.reduce((n, p) => n + p.published, 0), 24);
+ * ```
+ */
+export interface PatternPublishes {
   /** The pattern (or exact name) subscribed to, never a concrete queue it matched. */
   queue: string;
   /** Messages the service published that reached the pattern's subscriptions. */
-  sent: number;
+  published: number;
 }
 
 /** One service in {@linkcode MetricsSnapshot}. */
@@ -466,8 +511,9 @@ export interface WebSocketMetrics {
  *   pool: "app",
  *   service: "a",
  *   queue: "q://orders/*",
- *   published: 5,
+ *   routed: 5,
  *   delivered: 2,
+ *   handled: 2,
  *   buffered: 3,
  *   handlerErrors: 0,
  *   stuck: false,
@@ -499,8 +545,8 @@ export interface MetricsSnapshot {
    */
   links?: LinkMetrics[];
   /**
-   * What every service published, per pattern reached (set by
-   * `main.metrics()` and `ctx.metrics()`).
+   * Every service that published something: its messages in all, and per
+   * pattern reached (set by `main.metrics()` and `ctx.metrics()`).
    */
   publishers?: PublisherMetrics[];
 }

@@ -1,7 +1,9 @@
 /**
  * MetricsService's live page (`GET /`) in headless Chromium: it shows the
- * pools of a running program, and its numbers change as messages flow.
- * `SCREENSHOT_METRICS=docs/metrics-page.png` saves what it showed.
+ * pools of a running program, and its numbers change as messages flow; its
+ * layout keeps every arrow clear of the boxes, at two window sizes.
+ * `SCREENSHOT_METRICS=docs/metrics-page.png` saves what it showed at
+ * 1280×760, `SCREENSHOT_METRICS_NARROW=…` at 820×1000.
  */
 import assert from "node:assert/strict";
 import { Service, type ServiceContext } from "@magic/foundation";
@@ -213,16 +215,166 @@ Deno.test({
         /1 open · frames in 1 \/ out 0 · bytes in 5 \/ out 0/,
       );
 
-      const screenshot = Deno.env.get("SCREENSHOT_METRICS");
-      if (screenshot) {
-        await page.viewport(1280, 760);
-        await page.evaluate(until(`true`)); // one more refresh at that size
-        await new Promise((resolve) => setTimeout(resolve, 1200));
-        await Deno.writeFile(screenshot, await page.screenshot());
-      }
       await browser.close();
     } finally {
       await client?.close();
+      await bed.stop();
+    }
+  },
+});
+
+/** Subscribes to `pattern`; its handler throws on every message. */
+class Failing extends Service {
+  constructor(name: string, readonly pattern: string) {
+    super(name);
+  }
+  override async initialize(ctx: ServiceContext): Promise<void> {
+    await ctx.subscribe(this.pattern, () => {
+      throw new Error("refused");
+    });
+  }
+}
+
+const LONG = "q://orders/with/a/pattern/long/enough/to/be/cut/off/before/>";
+
+/**
+ * Page script: what is wrong with the layout, as sentences (none: `[]`).
+ * Every arrow's bounding box must keep clear of every box, touching only the
+ * edges of its two ends (the pattern and the service's pool); every visible pattern shows its
+ * whole name and carries it in `title`, as every subscription row does.
+ */
+const LAYOUT_PROBLEMS = `(() => {
+  const problems = [];
+  const visible = (e) => e.getClientRects().length > 0;
+  const boxes = [...document.querySelectorAll(".queue, .pool")].filter(visible);
+  const name = (box) => box.dataset.queue ?? box.dataset.pool;
+  for (const path of document.querySelectorAll("#lines path")) {
+    const r = path.getBoundingClientRect();
+    // Its own ends too: an arrow touches their edges, never enters them.
+    for (const box of boxes) {
+      const b = box.getBoundingClientRect();
+      const w = Math.min(r.right, b.right) - Math.max(r.left, b.left);
+      const h = Math.min(r.bottom, b.bottom) - Math.max(r.top, b.top);
+      if (w > 1 && h > 1) {
+        problems.push("the arrow " + path.dataset.service + " / " + path.dataset.queue + " crosses " + name(box));
+      }
+    }
+  }
+  for (const q of document.querySelectorAll(".queue[data-queue]")) {
+    if (!visible(q)) continue;
+    if (q.title !== q.dataset.queue) problems.push("no full title on " + q.dataset.queue);
+    if (q.scrollWidth > q.clientWidth + 1) problems.push(q.dataset.queue + " is cut off");
+  }
+  for (const row of document.querySelectorAll("tr[data-sub]")) {
+    const cell = row.querySelector("td");
+    if (!cell.title.startsWith(row.dataset.sub)) problems.push("no full title on the row " + row.dataset.sub);
+  }
+  return problems;
+})()`;
+
+/** A subscription row's class and text, as the page shows them. */
+function rowLook(
+  page: Page,
+  pool: string,
+  queue: string,
+): Promise<{ className: string; text: string }> {
+  return page.evaluate(`(() => {
+    const row = document.querySelector('[data-pool="${pool}"] tr[data-sub="${queue}"]');
+    return { className: row.className, text: row.textContent };
+  })()`);
+}
+
+/** Waits for the page's next refresh after now. */
+async function nextRefresh(page: Page): Promise<void> {
+  const updates = await page.evaluate<string>(
+    `document.getElementById("state").dataset.updates`,
+  );
+  await page.evaluate(until(
+    `document.getElementById("state").dataset.updates !== "${updates}"`,
+  ));
+}
+
+Deno.test({
+  name:
+    "MetricsService GET / in headless Chromium: no arrow crosses a box at two window sizes, full names on hover, internal queues behind a toggle, errors and stalls stand out",
+  ignore: chromium === undefined,
+  async fn(): Promise<void> {
+    const metrics = new MetricsService({ port: 0 });
+    const ws = new WebSocketService({
+      hostname: "127.0.0.1",
+      port: freePort(),
+    });
+    const warned = Promise.withResolvers<void>();
+    const bed = await startServices({
+      pools: {
+        orders: [new Producer("producer")],
+        billing: [new Consumer("invoices", "q://orders/*")],
+        audit: [
+          new Consumer("log", LONG),
+          new Failing("strict", "q://orders/1"),
+        ],
+        slow: [new Stuck("stuck", "q://orders/0")],
+        web: [ws, new Consumer("chat", "ws://inbound/>")],
+        ops: [metrics],
+      },
+      stuckThreshold: 300,
+      logSink: (record) => {
+        if (record.message.startsWith("Subscriber stuck on")) warned.resolve();
+      },
+    });
+    try {
+      await using browser = await launchChromium(chromium!);
+      const page = await browser.open(
+        `http://127.0.0.1:${metrics.addr!.port}/`,
+      );
+      await deadline(warned.promise, "the pool's stuck warning");
+      await page.evaluate(until(
+        `Number(row("audit", "q://orders/1")?.dataset.errors) > 0 &&
+         row("slow", "q://orders/0")?.dataset.stuck === "true" &&
+         row("slow", "q://orders/0").classList.contains("backlog") &&
+         row("audit", ${JSON.stringify(LONG)}) !== null`,
+      ));
+      // Errors, a stuck subscriber and its backlog stand out, in colour and
+      // in words; a healthy row does not.
+      const failing = await rowLook(page, "audit", "q://orders/1");
+      assert.match(failing.className, /\berrors\b/);
+      assert.match(failing.text, /\d+ errors/);
+      const stuck = await rowLook(page, "slow", "q://orders/0");
+      assert.match(stuck.className, /\bstuck\b/);
+      assert.match(stuck.className, /\bbacklog\b/);
+      assert.match(stuck.text, /stuck/);
+      assert.match(stuck.text, /\d+ waiting/);
+      const healthy = await rowLook(page, "billing", "q://orders/*");
+      assert.doesNotMatch(
+        healthy.className,
+        /errors|stuck|backlog/,
+        JSON.stringify(healthy),
+      );
+      // The WebSocketService's own queues are hidden, then shown on demand.
+      const internal = `[...document.querySelectorAll(".queue[data-queue]")]
+        .filter((q) => q.getClientRects().length > 0)
+        .map((q) => q.dataset.queue)
+        .filter((q) => /^ws:\\/\\/(connection|control|room)\\//.test(q))`;
+      assert.deepEqual(await page.evaluate(internal), []);
+      for (const [width, height] of [[1280, 760], [820, 1000]] as const) {
+        await page.viewport(width, height);
+        await nextRefresh(page);
+        assert.deepEqual(
+          await page.evaluate(LAYOUT_PROBLEMS),
+          [],
+          `at ${width}×${height}`,
+        );
+        const file = Deno.env.get(
+          width === 1280 ? "SCREENSHOT_METRICS" : "SCREENSHOT_METRICS_NARROW",
+        );
+        if (file) await Deno.writeFile(file, await page.screenshot());
+      }
+      await page.evaluate(`document.getElementById("internal").click()`);
+      await nextRefresh(page);
+      const shown = await page.evaluate<string[]>(internal);
+      assert.ok(shown.length >= 3, `internal queues shown: ${shown}`);
+      assert.deepEqual(await page.evaluate(LAYOUT_PROBLEMS), [], "shown");
+    } finally {
       await bed.stop();
     }
   },

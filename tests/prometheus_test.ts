@@ -14,8 +14,9 @@ function subscription(
     pool: "app",
     service: "orders",
     queue: "q://orders/*",
-    published: 10,
+    routed: 10,
     delivered: 9,
+    handled: 9,
     buffered: 1,
     handlerErrors: 2,
     stuck: false,
@@ -40,9 +41,22 @@ function snapshot(
     ],
     pools: [{ pool: "app", restarts: 1, stalls: 2, stalled: false }],
     publishers: [
-      { pool: "web", service: "api", queue: "q://orders/*", sent: 7 },
-      { pool: "web", service: "api", queue: "q://audit/>", sent: 4 },
-      { pool: "web", service: "api", queue: "q://orders/*", sent: 5 },
+      {
+        pool: "web",
+        service: "api",
+        published: 9,
+        patterns: [
+          { queue: "q://orders/*", published: 7 },
+          { queue: "q://audit/>", published: 4 },
+        ],
+      },
+      // The same service again (two pools' parts): added up.
+      {
+        pool: "web",
+        service: "api",
+        published: 6,
+        patterns: [{ queue: "q://orders/*", published: 5 }],
+      },
     ],
   };
 }
@@ -90,8 +104,11 @@ Deno.test("renderPrometheus() writes HELP and TYPE once per family, prefixed, on
   checkFormat(text);
   for (
     const [name, type] of [
-      ["published_total", "counter"],
+      ["routed_total", "counter"],
       ["delivered_total", "counter"],
+      ["handled_total", "counter"],
+      ["published_total", "counter"],
+      ["published_to_pattern_total", "counter"],
       ["buffered", "gauge"],
       ["stuck", "gauge"],
       ["handler_errors_total", "counter"],
@@ -101,7 +118,6 @@ Deno.test("renderPrometheus() writes HELP and TYPE once per family, prefixed, on
       ["pool_restarts_total", "counter"],
       ["pool_stalls_total", "counter"],
       ["pool_stalled", "gauge"],
-      ["sent_total", "counter"],
     ]
   ) {
     assert.ok(text.includes(`# HELP magic_foundation_${name} `), name);
@@ -113,8 +129,9 @@ Deno.test("renderPrometheus() writes HELP and TYPE once per family, prefixed, on
   const labels = 'queue="q://orders/*",pool="app",service="orders"';
   for (
     const line of [
-      `magic_foundation_published_total{${labels}} 10`,
+      `magic_foundation_routed_total{${labels}} 10`,
       `magic_foundation_delivered_total{${labels}} 9`,
+      `magic_foundation_handled_total{${labels}} 9`,
       `magic_foundation_buffered{${labels}} 1`,
       `magic_foundation_stuck{${labels}} 0`,
       `magic_foundation_handler_errors_total{${labels}} 2`,
@@ -125,8 +142,9 @@ Deno.test("renderPrometheus() writes HELP and TYPE once per family, prefixed, on
       'magic_foundation_pool_stalls_total{pool="app"} 2',
       'magic_foundation_pool_stalled{pool="app"} 0',
       // By the publisher, the same labels added up.
-      'magic_foundation_sent_total{queue="q://orders/*",pool="web",service="api"} 12',
-      'magic_foundation_sent_total{queue="q://audit/>",pool="web",service="api"} 4',
+      'magic_foundation_published_total{pool="web",service="api"} 15',
+      'magic_foundation_published_to_pattern_total{queue="q://orders/*",pool="web",service="api"} 12',
+      'magic_foundation_published_to_pattern_total{queue="q://audit/>",pool="web",service="api"} 4',
     ]
   ) {
     assert.ok(text.includes(`${line}\n`), line);
@@ -159,13 +177,13 @@ Deno.test("renderPrometheus() escapes label values and adds up subscriptions wit
   ]));
   checkFormat(text);
   assert.ok(text.includes(
-    'magic_foundation_published_total{queue="q://a\\"b\\\\c",pool="app",service="line\\nbreak"} 10\n',
+    'magic_foundation_routed_total{queue="q://a\\"b\\\\c",pool="app",service="line\\nbreak"} 10\n',
   ));
   assert.ok(text.includes(
-    'magic_foundation_published_total{queue="q://orders/*",pool="app",service="orders"} 20\n',
+    'magic_foundation_routed_total{queue="q://orders/*",pool="app",service="orders"} 20\n',
   ));
   assert.ok(text.includes(
-    'magic_foundation_published_total{queue="q://orders/*",pool="app",service="orders",group="workers"} 10\n',
+    'magic_foundation_routed_total{queue="q://orders/*",pool="app",service="orders",group="workers"} 10\n',
   ));
   assert.ok(
     text.includes(
@@ -194,4 +212,28 @@ Deno.test("renderPrometheus() output passes promtool check metrics", async (t) =
     return;
   }
   assert.equal(result.problems, "");
+});
+
+Deno.test("renderPrometheus() labels a WebSocketService's control queue by its pattern, not its random id", () => {
+  const control = (id: string): string => `ws://control/WebSocketService/${id}`;
+  const text = renderPrometheus({
+    ...snapshot([
+      subscription({ queue: control("2d5a3f02-de38-4023-9a52-a493cdaeec9d") }),
+      subscription({ queue: control("7f0e2c11-0b8a-4c4e-8a37-1f6f3c1d2e4b") }),
+    ]),
+    publishers: [{
+      pool: "chat",
+      service: "lobby",
+      published: 2,
+      patterns: [{ queue: control("2d5a3f02"), published: 2 }],
+    }],
+  });
+  checkFormat(text);
+  assert.ok(!/ws:\/\/control\/WebSocketService\/[^*]/.test(text), text);
+  assert.ok(text.includes(
+    'magic_foundation_routed_total{queue="ws://control/WebSocketService/*",pool="app",service="orders"} 20\n',
+  ));
+  assert.ok(text.includes(
+    'magic_foundation_published_to_pattern_total{queue="ws://control/WebSocketService/*",pool="chat",service="lobby"} 2\n',
+  ));
 });

@@ -59,9 +59,11 @@ export class SubscriptionCounters {
   readonly queue: string;
   readonly group: string | undefined;
   /** Messages routed to the subscription. */
-  published = 0;
-  /** Messages handed to the handler. */
+  routed = 0;
+  /** Messages handed to the handler (calls started). */
   delivered = 0;
+  /** Handler calls that finished, every one (timed or not). */
+  handled = 0;
   /** Handler calls that threw or rejected. */
   errors = 0;
   /** Handler time: observations per bucket (not cumulative), the last one past every bound. */
@@ -98,8 +100,9 @@ export class SubscriptionCounters {
       service: this.service,
       queue: this.queue,
       group: this.group,
-      published: this.published,
+      routed: this.routed,
       delivered: this.delivered,
+      handled: this.handled,
       buffered,
       handlerErrors: this.errors,
       stuck,

@@ -105,6 +105,7 @@ export class Outbound {
     let wait: Promise<void> | undefined;
     const nats = this.#parts.nats;
     if (isReplyQueue(queue)) {
+      this.#parts.routes.countReply(service);
       if (isRemoteReply(queue)) {
         // A reply to a request of another process, over NATS.
         if (nats === undefined) return;

@@ -5,75 +5,87 @@ import type { PublisherMetrics } from "../types.ts";
  * subscriptions (in any pool). A plain number field: counting a message
  * allocates nothing.
  */
-export class PublisherCounters {
-  readonly service: string;
+export class PatternCounter {
   /** The pattern (or exact name) subscribed to, never a concrete queue it matched. */
   readonly queue: string;
   /** Messages published that reached the pattern. */
-  sent = 0;
+  published = 0;
 
-  constructor(service: string, queue: string) {
-    this.service = service;
+  constructor(queue: string) {
     this.queue = queue;
-  }
-
-  /** The counter as plain data. */
-  snapshot(pool: string): PublisherMetrics {
-    return { pool, service: this.service, queue: this.queue, sent: this.sent };
   }
 }
 
-const NONE: readonly PublisherCounters[] = Object.freeze([]);
+/**
+ * What one service of this pool published: every message, and per pattern
+ * reached. A route keeps the service's counters it needs (see
+ * `Routes.countPublish`), so a message costs additions only.
+ */
+export class PublisherCounters {
+  readonly service: string;
+  /** Every message the service published, replies included. */
+  published = 0;
+  /** Per pattern reached; a pattern goes when no pool subscribes to it. */
+  readonly patterns = new Map<string, PatternCounter>();
+
+  constructor(service: string) {
+    this.service = service;
+  }
+
+  /** The counter of `pattern` (made when missing). */
+  pattern(pattern: string): PatternCounter {
+    let counter = this.patterns.get(pattern);
+    if (counter === undefined) {
+      this.patterns.set(pattern, counter = new PatternCounter(pattern));
+    }
+    return counter;
+  }
+
+  /** The counters as plain data. */
+  snapshot(pool: string): PublisherMetrics {
+    return {
+      pool,
+      service: this.service,
+      published: this.published,
+      patterns: [...this.patterns.values()].map((p) => ({
+        queue: p.queue,
+        published: p.published,
+      })),
+    };
+  }
+}
 
 /**
- * The publishers' counters of one pool, by pattern and service. A route
- * finds the counters of one publishing service once and keeps them (see
- * `Routes.countPublish`); a pattern's counters go when no pool subscribes
- * to it any more, so per-session queues leave nothing behind.
+ * The publishers' counters of one pool, by service. A pattern's counters go
+ * when no pool subscribes to it any more, so per-session queues leave
+ * nothing behind; a service's total stays for as long as the worker runs.
  */
 export class PublisherTally {
-  #byPattern = new Map<string, Map<string, PublisherCounters>>();
+  #byService = new Map<string, PublisherCounters>();
 
-  /** The counters of `service` for each of `patterns` (made when missing). */
-  countersFor(
-    service: string,
-    patterns: readonly string[],
-  ): readonly PublisherCounters[] {
-    if (patterns.length === 0) return NONE;
-    return patterns.map((pattern) => {
-      let services = this.#byPattern.get(pattern);
-      if (services === undefined) {
-        this.#byPattern.set(pattern, services = new Map());
-      }
-      let counters = services.get(service);
-      if (counters === undefined) {
-        services.set(
-          service,
-          counters = new PublisherCounters(service, pattern),
-        );
-      }
-      return counters;
-    });
+  /** The counters of `service` (made when missing). */
+  of(service: string): PublisherCounters {
+    let counters = this.#byService.get(service);
+    if (counters === undefined) {
+      this.#byService.set(service, counters = new PublisherCounters(service));
+    }
+    return counters;
   }
 
   /** Forgets the counters of `pattern` (no pool subscribes to it any more). */
   drop(pattern: string): void {
-    this.#byPattern.delete(pattern);
+    for (const counters of this.#byService.values()) {
+      counters.patterns.delete(pattern);
+    }
   }
 
   /** Forgets every counter. */
   clear(): void {
-    this.#byPattern.clear();
+    this.#byService.clear();
   }
 
   /** Every counter as plain data. */
   snapshot(pool: string): PublisherMetrics[] {
-    const out: PublisherMetrics[] = [];
-    for (const services of this.#byPattern.values()) {
-      for (const counters of services.values()) {
-        out.push(counters.snapshot(pool));
-      }
-    }
-    return out;
+    return [...this.#byService.values()].map((c) => c.snapshot(pool));
   }
 }

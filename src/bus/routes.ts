@@ -1,5 +1,6 @@
 import type { SubscriptionEntry } from "./entry.ts";
 import {
+  type PatternCounter,
   type PublisherCounters,
   PublisherTally,
 } from "./publisher_counters.ts";
@@ -34,7 +35,15 @@ export interface Route {
   /** The distinct patterns (in any pool) that match the queue. */
   patterns: readonly string[];
   /** The counters of each service of this pool that published here. */
-  publishers: Map<string, readonly PublisherCounters[]>;
+  publishers: Map<string, RoutePublisher>;
+}
+
+/** One service's counters a route adds to. */
+interface RoutePublisher {
+  /** The service's counters. */
+  counters: PublisherCounters;
+  /** Its counter of each of the route's patterns. */
+  patterns: readonly PatternCounter[];
 }
 
 const NO_POOLS: readonly number[] = Object.freeze([]);
@@ -174,21 +183,33 @@ export class Routes {
   }
 
   /**
-   * Counts a message `service` published on the route's queue, once per
-   * pattern it reaches. The service's counters are looked up once per route
-   * (and again after a subscription changes): then a message costs one
-   * `Map` lookup and an addition per pattern, and allocates nothing.
+   * Counts a message `service` published on the route's queue: once, and
+   * once per pattern it reaches. The service's counters are looked up once
+   * per route (and again after a subscription changes): then a message
+   * costs one `Map` lookup and an addition per pattern, and allocates
+   * nothing.
    */
   countPublish(route: Route, service: string): void {
-    let counters = route.publishers.get(service);
-    if (counters === undefined) {
-      counters = this.#publishers.countersFor(service, route.patterns);
-      route.publishers.set(service, counters);
+    let publisher = route.publishers.get(service);
+    if (publisher === undefined) {
+      const counters = this.#publishers.of(service);
+      publisher = {
+        counters,
+        patterns: route.patterns.map((pattern) => counters.pattern(pattern)),
+      };
+      route.publishers.set(service, publisher);
     }
-    for (let i = 0; i < counters.length; i++) counters[i]!.sent++;
+    publisher.counters.published++;
+    const patterns = publisher.patterns;
+    for (let i = 0; i < patterns.length; i++) patterns[i]!.published++;
   }
 
-  /** What this pool's services published, per pattern reached. */
+  /** Counts a reply `service` published (it reaches no pattern). */
+  countReply(service: string): void {
+    this.#publishers.of(service).published++;
+  }
+
+  /** What this pool's services published: in all, and per pattern reached. */
   publisherMetrics(pool: string): PublisherMetrics[] {
     return this.#publishers.snapshot(pool);
   }

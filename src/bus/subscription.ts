@@ -160,7 +160,7 @@ export class LocalSubscription {
   /** Queues a message; callers check `full` first (reassigned group messages may exceed it). */
   push(data: unknown, meta: MessageMeta): void {
     if (this.closed) return;
-    this.counters.published++;
+    this.counters.routed++;
     this.#items.push(data, meta);
     const size = this.size;
     if (size > this.highWater) this.highWater = size;
@@ -196,7 +196,7 @@ export class LocalSubscription {
       }
     }
     if (next >= end) return;
-    this.counters.published += end - next;
+    this.counters.routed += end - next;
     let rest = data;
     if (copy) {
       rest = [];
@@ -295,6 +295,7 @@ export class LocalSubscription {
           counters.errors++;
           this.#host.handlerFailed(this, error, meta);
         }
+        counters.handled++;
         if (timed) counters.observe(performance.now() - started);
         if (scheduler.tick()) await scheduler.yield();
       }

@@ -14,7 +14,7 @@
  *   const main = Main.instance();
  *   main.servicePools = {
  *     // … the program's own pools …
- *     metrics: [new MetricsService({ hostname: "0.0.0.0", port: 9464 })],
+ *     metrics: [new MetricsService({ hostname: "127.0.0.1", port: 9464 })],
  *   };
  *   await main.run();
  * }

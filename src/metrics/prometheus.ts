@@ -10,6 +10,7 @@ import type {
   SubscriptionMetrics,
   WebSocketMetrics,
 } from "../types.ts";
+import { queueLabel } from "./queue_label.ts";
 
 /**
  * The `Content-Type` of the Prometheus text exposition format.
@@ -44,10 +45,13 @@ type Labels = Array<[string, string]>;
  * Renders `snapshot` as Prometheus text: `HELP` and `TYPE` lines, one series
  * per subscription (labelled `queue` — the pattern subscribed to —, `pool`,
  * `service`, and `group` for a competing consumer), per publishing service
- * and pattern reached (`sent_total`), per service and per
- * pool, per WebSocketService (`websocket_*`, labelled `pool` and
- * `service`); histograms with cumulative `_bucket{le=…}` series ending at `+Inf`,
- * `_sum` and `_count`. Series with the same labels are added up.
+ * (`published_total`) and pattern it reached (`published_to_pattern_total`),
+ * per service and per pool, per WebSocketService (`websocket_*`, labelled
+ * `pool` and `service`); histograms with cumulative `_bucket{le=…}` series
+ * ending at `+Inf`, `_sum` and `_count`. A WebSocketService's control queue
+ * (`ws://control/<service>/<random id>`) is labelled
+ * `ws://control/<service>/*`, so a restart makes no new series. Series with
+ * the same labels are added up.
  *
  * @example Two subscriptions' counters
  * ```ts
@@ -60,8 +64,9 @@ type Labels = Array<[string, string]>;
  *     pool: "app",
  *     service: "orders",
  *     queue: "q://orders/*",
- *     published: 3,
+ *     routed: 3,
  *     delivered: 2,
+ *     handled: 2,
  *     buffered: 1,
  *     handlerErrors: 0,
  *     stuck: false,
@@ -71,7 +76,7 @@ type Labels = Array<[string, string]>;
  *   pools: [{ pool: "app", restarts: 0, stalls: 0, stalled: false }],
  * });
  * assert.ok(text.includes(
- *   'magic_foundation_published_total{queue="q://orders/*",pool="app",service="orders"} 3\n',
+ *   'magic_foundation_routed_total{queue="q://orders/*",pool="app",service="orders"} 3\n',
  * ));
  * assert.ok(text.includes(
  *   'magic_foundation_handler_duration_seconds_bucket{queue="q://orders/*",pool="app",service="orders",le="+Inf"} 2\n',
@@ -96,16 +101,22 @@ export function renderPrometheus(snapshot: MetricsSnapshot): string {
     }
   };
   subscriptionFamily(
-    "published_total",
+    "routed_total",
     "counter",
-    "Messages routed to a subscription.",
-    (s) => s.published,
+    "Messages routed to a subscription: a message counts once in every subscription it reached.",
+    (s) => s.routed,
   );
   subscriptionFamily(
     "delivered_total",
     "counter",
-    "Messages handed to a subscription's handler.",
+    "Messages handed to a subscription's handler (calls started).",
     (s) => s.delivered,
+  );
+  subscriptionFamily(
+    "handled_total",
+    "counter",
+    "Handler calls that finished, every one counted (exact, unlike the sampled handler_duration_seconds_count).",
+    (s) => s.handled,
   );
   subscriptionFamily(
     "buffered",
@@ -129,7 +140,7 @@ export function renderPrometheus(snapshot: MetricsSnapshot): string {
     out,
     "handler_duration_seconds",
     "histogram",
-    "Time of each handler call, in seconds.",
+    "Time of the timed handler calls, in seconds: one call in 32 by default (handlerTiming), so _count is the number of timed calls; handled_total counts them all.",
   );
   for (const s of subscriptions) {
     histogram(
@@ -202,32 +213,54 @@ export function renderPrometheus(snapshot: MetricsSnapshot): string {
 }
 
 /**
- * The `sent_total` family: what each service published, labelled `queue`
- * (the pattern it reached), `pool` and `service` (the publisher's).
+ * The `published_total` family (each service's messages, labelled `pool`
+ * and `service`) and `published_to_pattern_total` (the same per pattern
+ * reached, labelled `queue` too).
  */
 function renderPublishers(
   out: string[],
   publishers: readonly PublisherMetrics[],
 ): void {
-  const merged = new Map<string, PublisherMetrics>();
+  const totals = new Map<string, [string, string, number]>();
+  const byPattern = new Map<string, [string, string, string, number]>();
   for (const p of publishers) {
-    const key = JSON.stringify([p.queue, p.pool, p.service]);
-    const seen = merged.get(key);
-    if (seen === undefined) merged.set(key, { ...p });
-    else seen.sent += p.sent;
+    const key = JSON.stringify([p.pool, p.service]);
+    const total = totals.get(key);
+    if (total === undefined) totals.set(key, [p.pool, p.service, p.published]);
+    else total[2] += p.published;
+    for (const to of p.patterns) {
+      const queue = queueLabel(to.queue);
+      const key = JSON.stringify([queue, p.pool, p.service]);
+      const seen = byPattern.get(key);
+      if (seen === undefined) {
+        byPattern.set(key, [queue, p.pool, p.service, to.published]);
+      } else seen[3] += to.published;
+    }
   }
   family(
     out,
-    "sent_total",
+    "published_total",
     "counter",
-    "Messages a service published that reached a pattern's subscriptions (labelled by the publisher).",
+    "Messages a service published (replies included), once each, whether a subscription took them or not.",
   );
-  for (const p of merged.values()) {
-    out.push(series("sent_total", [
-      ["queue", p.queue],
-      ["pool", p.pool],
-      ["service", p.service],
-    ], p.sent));
+  for (const [pool, service, published] of totals.values()) {
+    out.push(series("published_total", [
+      ["pool", pool],
+      ["service", service],
+    ], published));
+  }
+  family(
+    out,
+    "published_to_pattern_total",
+    "counter",
+    "Messages a service published that reached a pattern's subscriptions: once per pattern reached (labelled by the publisher).",
+  );
+  for (const [queue, pool, service, published] of byPattern.values()) {
+    out.push(series("published_to_pattern_total", [
+      ["queue", queue],
+      ["pool", pool],
+      ["service", service],
+    ], published));
   }
 }
 
@@ -381,7 +414,7 @@ function histogram(
 
 function subscriptionLabels(s: SubscriptionMetrics): Labels {
   const labels: Labels = [
-    ["queue", s.queue],
+    ["queue", queueLabel(s.queue)],
     ["pool", s.pool],
     ["service", s.service],
   ];
@@ -447,8 +480,9 @@ function mergeSubscriptions(
       });
       continue;
     }
-    seen.published += s.published;
+    seen.routed += s.routed;
     seen.delivered += s.delivered;
+    seen.handled += s.handled;
     seen.buffered += s.buffered;
     seen.handlerErrors += s.handlerErrors;
     seen.stuck ||= s.stuck;

@@ -4,6 +4,7 @@
  * JSON, and `GET /` a live page drawn from it, on a `Deno.serve` server of
  * its own.
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import { errorMessage } from "../_util/error_text.ts";
 import { hostPort, listen } from "../_util/listen.ts";
 import { Service, type ServiceOptions } from "../service.ts";
@@ -14,7 +15,7 @@ import { METRICS_PAGE } from "./page.ts";
 /**
  * The options of {@linkcode MetricsService}.
  *
- * @example On every interface, a port of its own
+ * @example A port of its own, and a token Prometheus sends
  * ```ts
  * import {
  *   MetricsService,
@@ -22,12 +23,20 @@ import { METRICS_PAGE } from "./page.ts";
  * } from "@magic/foundation/metrics";
  * import assert from "node:assert/strict";
  *
- * const options: MetricsServiceOptions = { hostname: "0.0.0.0", port: 9464 };
+ * const options: MetricsServiceOptions = {
+ *   hostname: "127.0.0.1",
+ *   port: 9464,
+ *   bearerToken: "a long random token",
+ * };
  * assert.equal(new MetricsService(options).port, 9464);
  * ```
  */
 export interface MetricsServiceOptions {
-  /** The interface to listen on. Default `127.0.0.1`. */
+  /**
+   * The interface to listen on. Default `127.0.0.1`; anything wider
+   * (`0.0.0.0`) lets every host that reaches it read the metrics: give
+   * `bearerToken` or `basicAuth` then.
+   */
   hostname?: string;
   /** The port; `0` takes a free one (see {@linkcode MetricsService.addr}). Default 9464. */
   port?: number;
@@ -35,6 +44,19 @@ export interface MetricsServiceOptions {
   name?: string;
   /** How the service is supervised. */
   service?: ServiceOptions;
+  /**
+   * When set, every request must carry `Authorization: Bearer <token>`
+   * (Prometheus: `authorization: { credentials: … }` in the scrape config);
+   * others get 401. A browser cannot send it: for the live page, use
+   * `basicAuth`.
+   */
+  bearerToken?: string;
+  /**
+   * When set, every request must carry these credentials as HTTP Basic
+   * authentication (Prometheus: `basic_auth`; a browser asks for them);
+   * others get 401. Not with `bearerToken`.
+   */
+  basicAuth?: { username: string; password: string };
 }
 
 /**
@@ -45,7 +67,9 @@ export interface MetricsServiceOptions {
  * `/metrics.json` every second and draws the pools, their services and
  * subscriptions with rates, buffered counts, handler p99 and stuck or
  * stalled flags. Add it to any pool; it listens from `initialize()` to
- * `terminate()`. Other paths answer 404, other methods 405.
+ * `terminate()`. Other paths answer 404, other methods 405. With
+ * `bearerToken` or `basicAuth`, a request without those credentials gets
+ * 401 and a `WWW-Authenticate` challenge (compared in constant time).
  *
  * @example Serving the metrics
  * ```ts ignore
@@ -55,7 +79,7 @@ export interface MetricsServiceOptions {
  * if (import.meta.main) {
  *   const main = Main.instance();
  *   main.servicePools = {
- *     metrics: [new MetricsService({ hostname: "0.0.0.0", port: 9464 })],
+ *     metrics: [new MetricsService({ hostname: "127.0.0.1", port: 9464 })],
  *   };
  *   await main.run();
  * }
@@ -78,12 +102,15 @@ export class MetricsService extends Service {
   /** The configured port (`0`: a free one; see {@linkcode MetricsService.addr}). */
   readonly port: number;
   #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #auth: Credentials | undefined;
 
   /**
    * Creates the service; nothing listens before `initialize()`.
    *
    * @param options See {@linkcode MetricsServiceOptions}.
-   * @throws {TypeError} When `hostname` or `name` is not a non-empty string.
+   * @throws {TypeError} When `hostname` or `name` is not a non-empty string,
+   * `bearerToken` is empty, `basicAuth`'s username is empty or holds a `:`,
+   * or both `bearerToken` and `basicAuth` are given.
    * @throws {RangeError} When `port` is not an integer from 0 to 65535.
    */
   constructor(options: MetricsServiceOptions = {}) {
@@ -103,6 +130,7 @@ export class MetricsService extends Service {
     }
     this.hostname = hostname;
     this.port = port;
+    this.#auth = credentials(name, options);
   }
 
   /** The address the server is bound to, while it listens. */
@@ -153,6 +181,13 @@ export class MetricsService extends Service {
     ctx: ServiceContext,
     log: Logger,
   ): Promise<Response> {
+    if (this.#auth !== undefined && !this.#auth.accepts(request)) {
+      await request.body?.cancel();
+      return new Response("Unauthorized\n", {
+        status: 401,
+        headers: { "www-authenticate": this.#auth.challenge },
+      });
+    }
     const { pathname } = new URL(request.url);
     if (
       pathname !== "/metrics" && pathname !== "/metrics.json" &&
@@ -194,4 +229,67 @@ export class MetricsService extends Service {
       return new Response("Cannot gather the metrics\n", { status: 503 });
     }
   }
+}
+
+/** The credentials every request must carry, and the 401's challenge. */
+interface Credentials {
+  /** The `WWW-Authenticate` header of a 401. */
+  challenge: string;
+  /** Whether `request`'s `Authorization` header is the expected one. */
+  accepts(request: Request): boolean;
+}
+
+/** The credentials the options ask for, checked; `undefined`: none. */
+function credentials(
+  name: string,
+  options: MetricsServiceOptions,
+): Credentials | undefined {
+  const { bearerToken, basicAuth } = options;
+  const refuse = (reason: string): never => {
+    throw new TypeError(`Cannot create MetricsService "${name}": ${reason}`);
+  };
+  if (bearerToken !== undefined && basicAuth !== undefined) {
+    refuse("give bearerToken or basicAuth, not both");
+  }
+  if (bearerToken !== undefined) {
+    if (typeof bearerToken !== "string" || bearerToken === "") {
+      refuse("bearerToken must be a non-empty string");
+    }
+    return expecting(`Bearer ${bearerToken}`, 'Bearer realm="metrics"');
+  }
+  if (basicAuth === undefined) return undefined;
+  const { username, password } = basicAuth;
+  if (
+    typeof username !== "string" || username === "" || username.includes(":")
+  ) {
+    refuse('basicAuth.username must be a non-empty string without ":"');
+  }
+  if (typeof password !== "string") {
+    refuse("basicAuth.password must be a string");
+  }
+  const pair = new TextEncoder().encode(`${username}:${password}`);
+  return expecting(
+    `Basic ${btoa(String.fromCharCode(...pair))}`,
+    'Basic realm="metrics", charset="UTF-8"',
+  );
+}
+
+/**
+ * Credentials that accept exactly `authorization`. The header and the
+ * expected value are compared as SHA-256 digests with `timingSafeEqual`:
+ * the time taken says nothing about how much of a guess was right, nor
+ * about the expected value's length.
+ */
+function expecting(authorization: string, challenge: string): Credentials {
+  const digest = (text: string): Uint8Array =>
+    createHash("sha256").update(text).digest();
+  const expected = digest(authorization);
+  return {
+    challenge,
+    accepts: (request) =>
+      timingSafeEqual(
+        digest(request.headers.get("authorization") ?? ""),
+        expected,
+      ),
+  };
 }
