@@ -22,7 +22,9 @@ export interface NatsOptions {
   /**
    * The first token of every subject: queue `q://orders/eu` is subject
    * `<namespace>.q.orders.eu`. Programs share queues only within one
-   * namespace. Default: `MAGIC_FOUNDATION_NATS_NAMESPACE`, else `"mf"`.
+   * namespace. One NATS token: letters, digits, `-` and `_` (no `.`, so no
+   * two namespaces share a subject). Default:
+   * `MAGIC_FOUNDATION_NATS_NAMESPACE`, else `"mf"`.
    */
   namespace?: string;
   /**
@@ -71,7 +73,7 @@ const WHERE = "Cannot run";
  * @throws {TypeError} When an option has the wrong type or a server is not a
  * `nats://`, `tls://` or `host:port` address.
  * @throws {RangeError} When a duration or the attempts are out of range, or
- * the namespace is not NATS tokens joined by dots.
+ * the namespace is not one NATS token (letters, digits, `-`, `_`).
  *
  * @example Defaults
  * ```ts
@@ -113,7 +115,10 @@ export function resolveNats(
     validateNamespace(namespace);
   } catch (error) {
     const Kind = error instanceof RangeError ? RangeError : TypeError;
-    throw new Kind(`${WHERE}: ${(error as Error).message}`);
+    const from = options.namespace === undefined
+      ? "MAGIC_FOUNDATION_NATS_NAMESPACE"
+      : "nats.namespace";
+    throw new Kind(`${WHERE}: ${from}: ${(error as Error).message}`);
   }
   const attempts = options.reconnectAttempts ?? Infinity;
   if (
