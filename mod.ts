@@ -49,9 +49,10 @@ export type {
 } from "./src/service.ts";
 export { ServiceErrorEvent } from "./src/error_event.ts";
 export type { FailurePhase, LifecyclePhase } from "./src/errors.ts";
-export type { NatsOptions } from "./src/nats/options.ts";
+export type { NatsOptions, NatsTlsOptions } from "./src/nats/options.ts";
 export {
   DataCloneError,
+  NatsAuthError,
   NatsUnavailableError,
   NoRespondersError,
   QueueNameError,

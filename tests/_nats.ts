@@ -73,16 +73,20 @@ export async function natsSkipReason(): Promise<string | undefined> {
 /**
  * Starts a private `nats-server` on a free port and waits until it is ready.
  *
+ * @param args More arguments for the server (`["--user", "u", "--pass",
+ * "p"]`, `["-c", file]`), kept across restarts.
  * @returns The server, or a one-line skip reason when `nats-server` is not
  * installed.
  */
-export async function startNatsServer(): Promise<NatsServer | string> {
+export async function startNatsServer(
+  args: readonly string[] = [],
+): Promise<NatsServer | string> {
   const executable = await findNatsServer();
   if (executable === undefined) return NOT_FOUND;
   // Another process may take the free port before the server does: retry.
   for (let attempt = 1;; attempt++) {
     const port = freePort();
-    const server = new PrivateNatsServer(executable, port);
+    const server = new PrivateNatsServer(executable, port, args);
     try {
       await server.start();
       return server;
@@ -107,11 +111,13 @@ class PrivateNatsServer implements NatsServer {
   /** Whether the last failed start saw "address already in use". */
   portTaken = false;
   #executable: string;
+  #args: readonly string[];
   #run: Run | undefined;
   #lines: string[] = [];
 
-  constructor(executable: string, port: number) {
+  constructor(executable: string, port: number, args: readonly string[]) {
     this.#executable = executable;
+    this.#args = args;
     this.port = port;
     this.url = `nats://127.0.0.1:${port}`;
   }
@@ -126,7 +132,7 @@ class PrivateNatsServer implements NatsServer {
     this.#lines = [];
     this.portTaken = false;
     const child = new Deno.Command(this.#executable, {
-      args: ["-a", "127.0.0.1", "-p", String(this.port)],
+      args: ["-a", "127.0.0.1", "-p", String(this.port), ...this.#args],
       stdin: "null",
       stdout: "null",
       stderr: "piped",

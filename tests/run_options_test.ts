@@ -161,7 +161,7 @@ Deno.test("main.run() refuses malformed NATS options with a typed error naming t
       /^Cannot run: nats\.namespace: Invalid NATS namespace "mf\*": it holds "\*" at index 2/,
     ],
     [
-      "a namespace of two tokens (it would share subjects with namespace \"mf\")",
+      'a namespace of two tokens (it would share subjects with namespace "mf")',
       { servers: "nats://h:4222", namespace: "mf.q" },
       "RangeError",
       /^Cannot run: nats\.namespace: Invalid NATS namespace "mf\.q": it holds "\." at index 2 \(a namespace is one NATS token: letters, digits, "-" and "_"\)$/,
