@@ -29,9 +29,10 @@ export interface NatsServer extends AsyncDisposable {
   kill(): Promise<void>;
   /**
    * Starts the server again on the same port (stopping it first if it runs)
-   * and waits until it is ready.
+   * and waits until it is ready; with `args`, those replace its extra
+   * arguments from then on.
    */
-  restart(): Promise<void>;
+  restart(args?: readonly string[]): Promise<void>;
 }
 
 /** The `nats-server` executable, or `undefined`. */
@@ -173,8 +174,9 @@ class PrivateNatsServer implements NatsServer {
     return this.#end("SIGKILL");
   }
 
-  async restart(): Promise<void> {
+  async restart(args?: readonly string[]): Promise<void> {
     if (this.#run !== undefined) await this.stop();
+    if (args !== undefined) this.#args = args;
     await this.start();
   }
 

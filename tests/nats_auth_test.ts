@@ -8,8 +8,11 @@
  * the error) and no secret appears in the output.
  */
 import assert from "node:assert/strict";
-import { createUser } from "npm:@nats-io/nkeys@2.0.3";
-import { Child } from "./_child.ts";
+import { createUser, decode, fromPublic } from "npm:@nats-io/nkeys@2.0.3";
+import { authConnectOptions, refusalReason } from "../src/nats/auth.ts";
+import { loadNatsClient } from "../src/nats/client.ts";
+import { resolveNats } from "../src/nats/options.ts";
+import type { Child } from "./_child.ts";
 import { type NatsServer, natsSkipReason, startNatsServer } from "./_nats.ts";
 import { type OutsideFolder, outsideFolder } from "./_outside.ts";
 
@@ -55,6 +58,187 @@ if (import.meta.main) {
   if (Main.isPrimary) console.log("RESULT " + JSON.stringify(report));
 }
 `;
+
+/** Sets `vars` for the length of `fn`, then removes them. */
+function withEnv<T>(vars: Record<string, string>, fn: () => T): T {
+  for (const [name, value] of Object.entries(vars)) Deno.env.set(name, value);
+  try {
+    return fn();
+  } finally {
+    for (const name of Object.keys(vars)) Deno.env.delete(name);
+  }
+}
+
+Deno.test("resolveNats() takes credentials out of the URLs and never shows a secret in an error", () => {
+  const settings = resolveNats({
+    servers: ["nats://alice:s3cret@a:4222", "nats://b:4222"],
+  });
+  assert.deepEqual(settings?.servers, ["nats://a:4222", "nats://b:4222"]);
+  assert.deepEqual(settings?.auth, {
+    kind: "password",
+    user: "alice",
+    password: "s3cret",
+  });
+  const refusals: Array<[Parameters<typeof resolveNats>[0], RegExp]> = [
+    [
+      { servers: "nats://alice:s3cret@a b:4222" },
+      /^Cannot run: nats\.servers has an invalid server address "nats:\/\/a b:4222"/,
+    ],
+    [
+      { servers: "nats://alice:s3cret@a:4222", token: "t0k3n" },
+      /^Cannot run: NATS credentials are given 2 ways \(the server URL; nats\.token\); give one$/,
+    ],
+    [
+      { servers: ["nats://alice:s3cret@a:4222", "nats://bob:s3cret@b:4222"] },
+      /carry different credentials/,
+    ],
+    [
+      { servers: "nats://a:4222", user: "alice" },
+      /^Cannot run: nats\.user is set without a password/,
+    ],
+    [
+      { servers: "nats://a:4222", credentials: "/nonexistent/user.creds" },
+      /^Cannot run: nats\.credentials: .*\/nonexistent\/user\.creds/,
+    ],
+    [
+      { servers: "nats://a:4222", tls: { cert: "client.pem" } },
+      /^Cannot run: nats\.tls\.cert is set without its pair/,
+    ],
+    [
+      { servers: "nats://a:4222", tls: { ca: "/nonexistent/ca.pem" } },
+      /^Cannot run: nats\.tls\.ca "\/nonexistent\/ca\.pem": /,
+    ],
+  ];
+  for (const [options, message] of refusals) {
+    assert.throws(() => resolveNats(options), (error: Error) => {
+      assert.equal(error.name, "TypeError");
+      assert.match(error.message, message);
+      assert.ok(!error.message.includes("s3cret"), error.message);
+      assert.ok(!error.message.includes("t0k3n"), error.message);
+      return true;
+    });
+  }
+});
+
+Deno.test("resolveNats() reads every MAGIC_FOUNDATION_NATS_* variable, each under its option", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mf-nats-auth-" });
+  try {
+    const ca = `${dir}/ca.pem`;
+    await Deno.writeTextFile(ca, "not read before a connection");
+    const settings = withEnv({
+      MAGIC_FOUNDATION_NATS: "nats://a:4222, nats://b:4222",
+      MAGIC_FOUNDATION_NATS_USER: "alice",
+      MAGIC_FOUNDATION_NATS_PASSWORD: "s3cret",
+      MAGIC_FOUNDATION_NATS_TLS_CA: ca,
+    }, () => resolveNats(undefined));
+    assert.deepEqual(settings?.servers, ["nats://a:4222", "nats://b:4222"]);
+    assert.deepEqual(settings?.auth, {
+      kind: "password",
+      user: "alice",
+      password: "s3cret",
+    });
+    assert.deepEqual(settings?.tls, { ca });
+    // An option wins over its variable.
+    const token = withEnv(
+      { MAGIC_FOUNDATION_NATS_TOKEN: "from-env" },
+      () => resolveNats({ servers: "nats://a:4222", token: "from-option" }),
+    );
+    assert.deepEqual(token?.auth, { kind: "token", token: "from-option" });
+    assert.throws(
+      () =>
+        withEnv(
+          { MAGIC_FOUNDATION_NATS_PASSWORD: "s3cret" },
+          () => resolveNats({ servers: "nats://a:4222" }),
+        ),
+      /^TypeError: Cannot run: MAGIC_FOUNDATION_NATS_PASSWORD is set without a user/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("A .creds file (user JWT and seed) signs the server's nonce with the JWT, read again at each connection", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mf-nats-auth-" });
+  try {
+    const file = `${dir}/user.creds`;
+    const write = async (jwt: string) => {
+      const user = createUser();
+      const seed = new TextDecoder().decode(user.getSeed());
+      await Deno.writeTextFile(
+        file,
+        `-----BEGIN NATS USER JWT-----\n${jwt}\n------END NATS USER JWT------\n\n` +
+          `************************* IMPORTANT *************************\n\n` +
+          `-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------\n`,
+      );
+      return user.getPublicKey();
+    };
+    const first = await write("eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiIxIn0.c2lnMQ");
+    const settings = resolveNats({
+      servers: "nats://a:4222",
+      credentials: file,
+    })!;
+    assert.deepEqual(settings.auth, { kind: "credentials", file });
+    const client = await loadNatsClient();
+    const { authenticator } = authConnectOptions(
+      client,
+      settings.auth,
+      undefined,
+    );
+    const sign = (nonce: string) =>
+      authenticator!(nonce) as { jwt: string; nkey: string; sig: string };
+    const nonce = "server-nonce";
+    const signed = sign(nonce);
+    assert.equal(signed.jwt, "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiIxIn0.c2lnMQ");
+    assert.equal(signed.nkey, first);
+    const check = (key: string, sig: string) =>
+      fromPublic(key).verify(new TextEncoder().encode(nonce), decode(sig));
+    assert.ok(check(signed.nkey, signed.sig), "the seed signed the nonce");
+    const second = await write("eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiIyIn0.c2lnMg");
+    const renewed = sign(nonce);
+    assert.equal(renewed.jwt, "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiIyIn0.c2lnMg");
+    assert.equal(renewed.nkey, second);
+    assert.ok(check(renewed.nkey, renewed.sig));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("refusalReason() ends the run on refused credentials and TLS that cannot verify, and retries an outage", () => {
+  const error = (name: string, message: string, code?: string) =>
+    Object.assign(new Error(message), { name }, code ? { code } : {});
+  const none = { kind: "none" } as const;
+  assert.equal(
+    refusalReason(
+      error("AuthorizationError", "Authorization Violation"),
+      { kind: "password", user: "alice", password: "s3cret" },
+    ),
+    'the server refused user "alice" and its password (Authorization Violation)',
+  );
+  assert.match(
+    refusalReason(
+      error("Error", "self-signed certificate", "DEPTH_ZERO_SELF_SIGNED_CERT"),
+      none,
+    )!,
+    /^TLS failed: the server's certificate does not verify/,
+  );
+  assert.match(
+    refusalReason(
+      error("ConnectionError", "server does not support 'tls'"),
+      none,
+    )!,
+    /^TLS failed: the server does not offer TLS/,
+  );
+  for (
+    const outage of [
+      error("ConnectionError", "connection refused"),
+      error("Error", "timeout"),
+      error("Error", "write EPIPE", "EPIPE"),
+      undefined,
+    ]
+  ) {
+    assert.equal(refusalReason(outage, none), undefined);
+  }
+});
 
 /** What configures one process: its environment. */
 type Env = Record<string, string>;
@@ -207,6 +391,32 @@ authTest(
       authorization,
       [],
     );
+  },
+);
+
+authTest(
+  "NATS credentials refused after a reconnect (the server's password changed) end the run at once",
+  async (bed) => {
+    const server = await bed.start(["--user", USER, "--pass", PASSWORD]);
+    const child = bed.run("responder", {
+      MAGIC_FOUNDATION_NATS: server.url,
+      MAGIC_FOUNDATION_NATS_USER: USER,
+      MAGIC_FOUNDATION_NATS_PASSWORD: PASSWORD,
+    });
+    await child.waitFor((line) => line === "READY");
+    await server.restart(["--user", USER, "--pass", WRONG]);
+    const status = await child.exit();
+    const output = child.lines.join("\n");
+    assert.equal(status.code, 1, output);
+    const failures = child.result()?.failures ?? [];
+    assert.equal(failures.length, 1, output);
+    assert.match(
+      failures[0]!.message,
+      /^NatsAuthError: Cannot join NATS at "nats:\/\/127\.0\.0\.1:\d+": the server refused user "alice" and its password \(Authorization Violation\)$/,
+    );
+    for (const secret of [PASSWORD, WRONG]) {
+      assert.ok(!output.includes(secret), `"${secret}" is in:\n${output}`);
+    }
   },
 );
 
