@@ -8,6 +8,8 @@
  * the error) and no secret appears in the output.
  */
 import assert from "node:assert/strict";
+// NKEY users and seeds for the server and the credentials files: the NATS
+// client's own NKEY library (already in the lock as its dependency).
 import { createUser, decode, fromPublic } from "npm:@nats-io/nkeys@2.0.3";
 import { authConnectOptions, refusalReason } from "../src/nats/auth.ts";
 import { loadNatsClient } from "../src/nats/client.ts";

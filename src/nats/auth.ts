@@ -63,6 +63,7 @@ const SEED = /\bSU[A-Z2-7]{56}\b/;
  *   kind: "token",
  *   token: "t0ken",
  * });
+ * assert.equal(splitServer("alice:s3cret@h:4222").server, "h:4222");
  * assert.deepEqual(splitServer("h:4222"), {
  *   server: "h:4222",
  *   auth: { kind: "none" },
@@ -72,7 +73,7 @@ const SEED = /\bSU[A-Z2-7]{56}\b/;
 export function splitServer(
   server: string,
 ): { server: string; auth: NatsAuth } {
-  const match = /^([a-z]+:\/\/)([^@/]*)@(.*)$/i.exec(server);
+  const match = /^((?:[a-z]+:\/\/)?)([^@/]*)@(.*)$/i.exec(server);
   if (match === null) return { server, auth: { kind: "none" } };
   const [, scheme, userinfo, rest] = match as unknown as [
     string,
