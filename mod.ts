@@ -49,10 +49,11 @@ export type {
 } from "./src/service.ts";
 export { ServiceErrorEvent } from "./src/error_event.ts";
 export type { FailurePhase, LifecyclePhase } from "./src/errors.ts";
-export type { NatsOptions } from "./src/nats/options.ts";
+export type { NatsOptions, NatsTlsOptions } from "./src/nats/options.ts";
 export {
   DataCloneError,
   JsonDataError,
+  NatsAuthError,
   NatsUnavailableError,
   NoRespondersError,
   QueueNameError,

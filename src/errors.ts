@@ -286,6 +286,45 @@ export class NatsUnavailableError extends Error {
 }
 
 /**
+ * NATS refused the program's connection in a way no retry cures: the server
+ * rejected the credentials (`Authorization Violation`), or TLS failed (the
+ * server's certificate is not one the CA vouches for, the server has no
+ * TLS). The run ends; `RunReport.failures` names this error and the exit
+ * code is 1. The message names the server without any credentials.
+ *
+ * @example Read a refusal
+ * ```ts
+ * import { NatsAuthError } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new NatsAuthError(
+ *   "127.0.0.1:4222",
+ *   'the server refused user "alice" and a password (Authorization Violation)',
+ * );
+ * assert.equal(error.name, "NatsAuthError");
+ * assert.equal(error.server, "127.0.0.1:4222");
+ * assert.match(error.message, /^Cannot join NATS at "127\.0\.0\.1:4222": /);
+ * ```
+ */
+export class NatsAuthError extends Error {
+  /** The server (or servers), without credentials. */
+  readonly server: string;
+
+  /**
+   * Makes the error for a refused connection.
+   *
+   * @param server The server (or servers), without credentials.
+   * @param reason What was refused, with the client's own words.
+   * @param options The usual error options (`cause`: the client's error).
+   */
+  constructor(server: string, reason: string, options?: ErrorOptions) {
+    super(`Cannot join NATS at "${server}": ${reason}`, options);
+    this.name = "NatsAuthError";
+    this.server = server;
+  }
+}
+
+/**
  * The bus or the service was used after it stopped, or `Main` was used in a
  * way its state does not allow (running twice, no pools, …).
  *

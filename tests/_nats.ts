@@ -29,9 +29,10 @@ export interface NatsServer extends AsyncDisposable {
   kill(): Promise<void>;
   /**
    * Starts the server again on the same port (stopping it first if it runs)
-   * and waits until it is ready.
+   * and waits until it is ready; with `args`, those replace its extra
+   * arguments from then on.
    */
-  restart(): Promise<void>;
+  restart(args?: readonly string[]): Promise<void>;
 }
 
 /** The `nats-server` executable, or `undefined`. */
@@ -73,16 +74,20 @@ export async function natsSkipReason(): Promise<string | undefined> {
 /**
  * Starts a private `nats-server` on a free port and waits until it is ready.
  *
+ * @param args More arguments for the server (`["--user", "u", "--pass",
+ * "p"]`, `["-c", file]`), kept across restarts.
  * @returns The server, or a one-line skip reason when `nats-server` is not
  * installed.
  */
-export async function startNatsServer(): Promise<NatsServer | string> {
+export async function startNatsServer(
+  args: readonly string[] = [],
+): Promise<NatsServer | string> {
   const executable = await findNatsServer();
   if (executable === undefined) return NOT_FOUND;
   // Another process may take the free port before the server does: retry.
   for (let attempt = 1;; attempt++) {
     const port = freePort();
-    const server = new PrivateNatsServer(executable, port);
+    const server = new PrivateNatsServer(executable, port, args);
     try {
       await server.start();
       return server;
@@ -107,11 +112,13 @@ class PrivateNatsServer implements NatsServer {
   /** Whether the last failed start saw "address already in use". */
   portTaken = false;
   #executable: string;
+  #args: readonly string[];
   #run: Run | undefined;
   #lines: string[] = [];
 
-  constructor(executable: string, port: number) {
+  constructor(executable: string, port: number, args: readonly string[]) {
     this.#executable = executable;
+    this.#args = args;
     this.port = port;
     this.url = `nats://127.0.0.1:${port}`;
   }
@@ -126,7 +133,7 @@ class PrivateNatsServer implements NatsServer {
     this.#lines = [];
     this.portTaken = false;
     const child = new Deno.Command(this.#executable, {
-      args: ["-a", "127.0.0.1", "-p", String(this.port)],
+      args: ["-a", "127.0.0.1", "-p", String(this.port), ...this.#args],
       stdin: "null",
       stdout: "null",
       stderr: "piped",
@@ -167,8 +174,9 @@ class PrivateNatsServer implements NatsServer {
     return this.#end("SIGKILL");
   }
 
-  async restart(): Promise<void> {
+  async restart(args?: readonly string[]): Promise<void> {
     if (this.#run !== undefined) await this.stop();
+    if (args !== undefined) this.#args = args;
     await this.start();
   }
 

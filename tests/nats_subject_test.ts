@@ -88,7 +88,7 @@ Deno.test("queueToSubject() maps the issue's examples and escapes what a token c
   assert.equal(queueToSubject("q://%", "mf"), "mf.q.%25");
   assert.equal(queueToSubject("q:///", "mf"), "mf.q.%.%");
   assert.equal(queueToSubject("q://a*/>b", "mf"), "mf.q.a*.>b");
-  assert.equal(queueToSubject("q://x", "prod.eu"), "prod.eu.q.x");
+  assert.equal(queueToSubject("q://x", "prod-eu"), "prod-eu.q.x");
 });
 
 Deno.test("queueToSubject() refuses invalid names and lone surrogates", () => {
@@ -137,24 +137,28 @@ Deno.test("subjectToQueue() decodes only canonical subjects under its namespace"
   ) {
     assert.equal(subjectToQueue(subject, "mf"), undefined, subject);
   }
-  assert.equal(subjectToQueue("prod.eu.q.a", "prod.eu"), "q://a");
+  assert.equal(subjectToQueue("prod-eu.q.a", "prod-eu"), "q://a");
+  assert.equal(subjectToQueue("prod-eu.q.a", "prod"), undefined);
   assert.equal(subjectToQueue("prod.eu.q.a", "prod"), "eu://q/a");
-  assert.equal(subjectToQueue("prod.eu.q.a", "eu"), undefined);
 });
 
-Deno.test("validateNamespace() accepts NATS prefixes and explains refusals", () => {
-  for (const ns of ["mf", "prod.eu", "a-b_c", "名前", "x1.y2.z3"]) {
+Deno.test("validateNamespace() accepts one NATS token and explains refusals", () => {
+  for (const ns of ["mf", "prod-eu", "a-b_c", "名前", "X1", "_"]) {
     assert.equal(validateNamespace(ns), ns);
   }
   const refusals: Array<[unknown, string | RegExp]> = [
     ["", 'Invalid NATS namespace "": it is empty'],
-    [".mf", /empty token/],
-    ["mf.", /empty token/],
-    ["a b", /white space or a control character at index 1/],
-    ["a\tb", /white space/],
-    ["mf.>", /"\>" \(a NATS wildcard\)/],
-    ["a*", /"\*"/],
-    ["$SYS", /starts with "\$"/],
+    [
+      "prod.eu",
+      'Invalid NATS namespace "prod.eu": it holds "." at index 4 (a namespace is one NATS token: letters, digits, "-" and "_")',
+    ],
+    [".mf", /"\." at index 0/],
+    ["a b", /" " at index 1/],
+    ["a\tb", /"\\t" at index 1/],
+    ["mf>", /">" at index 2/],
+    ["a*", /"\*" at index 1/],
+    ["$SYS", /"\$" at index 0/],
+    ["a/b", /"\/" at index 1/],
   ];
   for (const [ns, message] of refusals) {
     assert.throws(() => validateNamespace(ns), { name: "RangeError", message });
@@ -164,6 +168,17 @@ Deno.test("validateNamespace() accepts NATS prefixes and explains refusals", () 
     message: "Invalid NATS namespace: it must be a string, not undefined",
   });
   assert.throws(() => validateNamespace(null), TypeError);
+});
+
+Deno.test("Two namespaces never share a subject: a dotted namespace is refused, not mapped onto another's queue", () => {
+  // Before: namespace "mf.q" with queue orders://new and namespace "mf" with
+  // q://orders/new were both subject mf.q.orders.new.
+  assert.equal(queueToSubject("q://orders/new", "mf"), "mf.q.orders.new");
+  assert.throws(() => queueToSubject("orders://new", "mf.q"), {
+    name: "RangeError",
+    message: /^Invalid NATS namespace "mf\.q": it holds "\."/,
+  });
+  assert.throws(() => subjectToQueue("mf.q.orders.new", "mf.q"), RangeError);
 });
 
 Deno.test("queueToSubject() and subjectToQueue() round-trip 20,000 generated names", () => {
@@ -177,7 +192,7 @@ Deno.test("queueToSubject() and subjectToQueue() round-trip 20,000 generated nam
     } catch {
       continue;
     }
-    const namespace = i % 3 === 0 ? "prod.eu" : "mf";
+    const namespace = i % 3 === 0 ? "prod-eu" : "mf";
     const subject = queueToSubject(name, namespace);
     assert.ok(isNatsSubject(subject), `${name} → ${subject}`);
     assert.equal(subjectToQueue(subject, namespace), name, subject);

@@ -156,15 +156,15 @@ Deno.test("main.run() refuses malformed NATS options with a typed error naming t
     ],
     [
       "a namespace with a wildcard",
-      { servers: "nats://h:4222", namespace: "mf.*" },
+      { servers: "nats://h:4222", namespace: "mf*" },
       "RangeError",
-      /^Cannot run: Invalid NATS namespace "mf\.\*": it contains "\*"/,
+      /^Cannot run: nats\.namespace: Invalid NATS namespace "mf\*": it holds "\*" at index 2/,
     ],
     [
-      "an empty namespace token",
-      { servers: "nats://h:4222", namespace: "a..b" },
+      'a namespace of two tokens (it would share subjects with namespace "mf")',
+      { servers: "nats://h:4222", namespace: "mf.q" },
       "RangeError",
-      /^Cannot run: Invalid NATS namespace "a\.\.b": it has an empty token$/,
+      /^Cannot run: nats\.namespace: Invalid NATS namespace "mf\.q": it holds "\." at index 2 \(a namespace is one NATS token: letters, digits, "-" and "_"\)$/,
     ],
     [
       "negative attempts",
@@ -186,5 +186,21 @@ Deno.test("main.run() refuses malformed NATS options with a typed error naming t
         message,
       });
     });
+  }
+});
+
+Deno.test("main.run() refuses a MAGIC_FOUNDATION_NATS_NAMESPACE that is not one NATS token, naming the variable", async () => {
+  Deno.env.set("MAGIC_FOUNDATION_NATS_NAMESPACE", "mf.q");
+  try {
+    await assert.rejects(
+      run(noRunPools(), { nats: { servers: "nats://h:4222" } }),
+      {
+        name: "RangeError",
+        message:
+          /^Cannot run: MAGIC_FOUNDATION_NATS_NAMESPACE: Invalid NATS namespace "mf\.q": it holds "\."/,
+      },
+    );
+  } finally {
+    Deno.env.delete("MAGIC_FOUNDATION_NATS_NAMESPACE");
   }
 });

@@ -14,6 +14,7 @@ import type * as Nats from "npm:@nats-io/transport-node@3.4.0";
 export type NatsClient = typeof Nats;
 
 export type {
+  Authenticator,
   Msg,
   MsgHdrs,
   NatsConnection,

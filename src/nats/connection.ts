@@ -10,7 +10,9 @@
 import type { NatsConnection, Status } from "./client.ts";
 import { loadNatsClient } from "./client.ts";
 import { errorMessage } from "../_util/error_text.ts";
+import { NatsAuthError } from "../errors.ts";
 import type { Logger } from "../types.ts";
+import { authConnectOptions, refusalReason } from "./auth.ts";
 import type { NatsSettings } from "./options.ts";
 
 /** What a connection tells its owner. */
@@ -22,6 +24,11 @@ export interface ConnectionEvents {
    * published since the last flush may be lost. `reason` says why.
    */
   down(reason: string): void;
+  /**
+   * The server refused the connection in a way no retry cures (credentials,
+   * TLS): the link has closed for good.
+   */
+  refused(error: NatsAuthError): void;
 }
 
 /**
@@ -31,6 +38,8 @@ export interface ConnectionEvents {
 export class NatsLink {
   /** The client connection, once the first connection succeeded. */
   connection: NatsConnection | undefined;
+  /** Why the server refused the connection for good, once it has. */
+  refusal: NatsAuthError | undefined;
   #settings: NatsSettings;
   #log: Logger;
   #label: string;
@@ -144,8 +153,9 @@ export class NatsLink {
     let logged = false;
     while (!this.#closed) {
       try {
-        const { connect } = await loadNatsClient();
-        const connection = await connect({
+        const client = await loadNatsClient();
+        const connection = await client.connect({
+          ...authConnectOptions(client, settings.auth, settings.tls),
           servers: settings.servers,
           name: `${settings.name} (${this.#label})`,
           noEcho: !this.#echo,
@@ -170,6 +180,7 @@ export class NatsLink {
         this.#events.up(connection.getServer());
         return;
       } catch (error) {
+        if (this.#refuse(error)) return;
         if (!logged) {
           logged = true;
           this.#events.down(
@@ -186,6 +197,8 @@ export class NatsLink {
   /** Follows the connection's status until it closes. */
   async #watch(connection: NatsConnection): Promise<void> {
     for await (const status of connection.status()) this.#onStatus(status);
+    // The client gives up at once on two refusals in a row after a reconnect.
+    if (this.#refuse(await connection.closed())) return;
     if (!this.#closed) {
       this.#closed = true;
       this.#up = false;
@@ -231,6 +244,25 @@ export class NatsLink {
       default:
         break;
     }
+  }
+
+  /**
+   * When `error` is a refusal no retry cures, closes the link for good and
+   * tells the owner; returns whether it was one.
+   */
+  #refuse(error: unknown): boolean {
+    const settings = this.#settings;
+    const reason = refusalReason(error, settings.auth);
+    if (reason === undefined || this.#closed) return false;
+    this.#closed = true;
+    this.#up = false;
+    clearTimeout(this.#retry);
+    this.refusal = new NatsAuthError(settings.servers.join(", "), reason, {
+      cause: error,
+    });
+    this.#release();
+    this.#events.refused(this.refusal);
+    return true;
   }
 
   #markDown(reason: string): void {

@@ -21,7 +21,13 @@
  * @module
  */
 import type { Msg, MsgHdrs } from "./client.ts";
-import { DataCloneError, JsonDataError } from "../errors.ts";
+import {
+  DataCloneError,
+  JsonDataError,
+  type NatsAuthError,
+  type SerializedError,
+  serializeError,
+} from "../errors.ts";
 import type { MetaFactory } from "../bus/meta.ts";
 import {
   isRemoteReply,
@@ -107,6 +113,11 @@ export interface NatsStatusChange {
   up: boolean;
   /** The server (up) or what went wrong (down). */
   detail: string;
+  /**
+   * Set when the server refused the connection for good (credentials,
+   * TLS): a {@linkcode NatsAuthError}. The run cannot go on.
+   */
+  refused?: SerializedError | undefined;
 }
 
 /** Messages waiting for the server: over this bound, `publish` waits. */
@@ -165,6 +176,7 @@ export class NatsPoolLink implements NatsPublisher {
   #reported = new Set<string>();
   #client: Awaited<ReturnType<typeof loadNatsClient>> | undefined;
   #closed = false;
+  #refusedOnce = false;
 
   constructor(parts: PoolLinkParts) {
     this.#parts = parts;
@@ -194,11 +206,25 @@ export class NatsPoolLink implements NatsPublisher {
           this.#sent = 0;
           status("publish", false)(reason);
         },
+        refused: (error) => this.#refused("publish", error),
       },
     );
     this.#groups = new NatsLink(settings, parts.log, label("groups"), true, {
       up: status("groups", true),
       down: status("groups", false),
+      refused: (error) => this.#refused("groups", error),
+    });
+  }
+
+  /** Tells the primary of the pool's first refusal (both links see it). */
+  #refused(link: NatsStatusChange["link"], error: NatsAuthError): void {
+    if (this.#refusedOnce) return;
+    this.#refusedOnce = true;
+    this.#parts.status({
+      link,
+      up: false,
+      detail: error.message,
+      refused: serializeError(error),
     });
   }
 
@@ -434,6 +460,8 @@ export class NatsPoolLink implements NatsPublisher {
     };
     interest.ready = (async () => {
       await link.whenUp();
+      // Not in force on the server, and it never will be.
+      if (link.refusal !== undefined) throw link.refusal;
       if (closed || link.connection === undefined) return false;
       const nats = link.connection.subscribe(interest.subject, {
         queue: group === undefined ? undefined : groupName(group),

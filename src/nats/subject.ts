@@ -27,9 +27,10 @@
  * and every subject at most one queue. `docs/interop/subject.py` and
  * `subject.go` do the same in Python and Go.
  *
- * The namespace is a plain NATS subject prefix of one or more tokens (`mf`,
- * `prod.eu`): it is never escaped, and decoding only strips it, so a dotted
- * namespace stays unambiguous. NATS's default control line (4 KiB) bounds a
+ * The namespace is one NATS token of letters, digits, `-` and `_` (`mf`,
+ * `prod-eu`), never escaped: decoding strips it. It cannot hold a `.`: with
+ * namespace `mf.q`, queue `orders://new` would be subject `mf.q.orders.new`,
+ * which is queue `q://orders/new` of namespace `mf`. NATS's default control line (4 KiB) bounds a
  * subject: a queue name of at most 1,024 characters stays under it unless
  * most of them are escaped or outside the BMP.
  *
@@ -46,8 +47,8 @@ const NAMESPACE_LIMIT = 100;
 const NEEDS_ESCAPE = /[.%]/;
 /** The two escapes. */
 const ESCAPES = /%2E|%25/g;
-/** Characters a namespace cannot hold. */
-const BAD_NAMESPACE_CHAR = /[\s\p{Cc}*>]/u;
+/** The first character a namespace cannot hold. */
+const BAD_NAMESPACE_CHAR = /[^\p{L}\p{M}\p{Nd}_-]/u;
 
 /** The two caches of one namespace. */
 interface NamespaceCache {
@@ -64,9 +65,10 @@ const namespaces = new Map<string, NamespaceCache>();
 /**
  * Checks that `namespace` can prefix our subjects and returns it.
  *
- * A namespace is one or more NATS tokens joined by `.` (`mf`, `prod.eu`):
- * no empty token, no white space or control character, no `*` or `>`
- * anywhere, and no leading `$` (NATS keeps `$SYS`, `$JS`, … for itself).
+ * A namespace is one NATS token made of letters (of any script), digits,
+ * `-` and `_` (`mf`, `prod-eu`): no `.` (two namespaces would then share
+ * subjects), no wildcard, no white space, not empty, and no `$` (NATS keeps
+ * `$SYS`, `$JS`, … for itself).
  *
  * @param namespace The namespace to check (any value).
  * @returns `namespace`, unchanged.
@@ -74,18 +76,19 @@ const namespaces = new Map<string, NamespaceCache>();
  * @throws {RangeError} When the string is not a valid namespace; the message
  * says why.
  *
- * @example Accept plain and dotted namespaces, refuse the rest
+ * @example Accept one token, refuse the rest
  * ```ts
  * import { validateNamespace } from "./subject.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(validateNamespace("mf"), "mf");
- * assert.equal(validateNamespace("prod.eu"), "prod.eu");
- * assert.throws(() => validateNamespace("prod..eu"), {
+ * assert.equal(validateNamespace("prod-eu"), "prod-eu");
+ * assert.throws(() => validateNamespace("prod.eu"), {
  *   name: "RangeError",
- *   message: 'Invalid NATS namespace "prod..eu": it has an empty token',
+ *   message:
+ *     'Invalid NATS namespace "prod.eu": it holds "." at index 4 (a namespace is one NATS token: letters, digits, "-" and "_")',
  * });
- * assert.throws(() => validateNamespace("mf.*"), RangeError);
+ * assert.throws(() => validateNamespace("mf*"), RangeError);
  * assert.throws(() => validateNamespace(42), TypeError);
  * ```
  */
@@ -125,7 +128,7 @@ export function validateNamespace(namespace: unknown): string {
  *
  * assert.equal(queueToSubject("q://orders/eu", "mf"), "mf.q.orders.eu");
  * assert.equal(queueToSubject("q://orders/*", "mf"), "mf.q.orders.*");
- * assert.equal(queueToSubject("ws://outbound/>", "prod.eu"), "prod.eu.ws.outbound.>");
+ * assert.equal(queueToSubject("ws://outbound/>", "prod-eu"), "prod-eu.ws.outbound.>");
  * assert.equal(queueToSubject("q://v1.2/50%", "mf"), "mf.q.v1%2E2.50%25");
  * assert.equal(queueToSubject("q://a//b", "mf"), "mf.q.a.%.b");
  * assert.equal(queueToSubject("q://città/東京", "mf"), "mf.q.città.東京");
@@ -173,7 +176,7 @@ export function queueToSubject(queue: string, namespace: string): string {
  * import assert from "node:assert/strict";
  *
  * assert.equal(subjectToQueue("mf.q.orders.eu", "mf"), "q://orders/eu");
- * assert.equal(subjectToQueue("prod.eu.q.orders.>", "prod.eu"), "q://orders/>");
+ * assert.equal(subjectToQueue("prod-eu.q.orders.>", "prod-eu"), "q://orders/>");
  * assert.equal(subjectToQueue("mf.q.v1%2E2.%.x", "mf"), "q://v1.2//x");
  * assert.equal(subjectToQueue("other.q.orders", "mf"), undefined);
  * assert.equal(subjectToQueue("mf.q", "mf"), undefined); // no path
@@ -211,19 +214,11 @@ function addNamespace(namespace: string): NamespaceCache {
 /** Why `namespace` is not valid, or `undefined` if it is. */
 function invalidNamespaceReason(namespace: string): string | undefined {
   if (namespace.length === 0) return "it is empty";
-  if (namespace.split(".").includes("")) return "it has an empty token";
   const bad = BAD_NAMESPACE_CHAR.exec(namespace);
-  if (bad !== null) {
-    return `it contains ${
-      bad[0] === "*" || bad[0] === ">"
-        ? `"${bad[0]}" (a NATS wildcard)`
-        : "white space or a control character"
-    } at index ${bad.index}`;
-  }
-  if (namespace.startsWith("$")) {
-    return 'it starts with "$" (NATS keeps those subjects for itself)';
-  }
-  return undefined;
+  if (bad === null) return undefined;
+  return `it holds ${
+    JSON.stringify(bad[0])
+  } at index ${bad.index} (a namespace is one NATS token: letters, digits, "-" and "_")`;
 }
 
 /** One scheme or segment as a token (see the escape rule above). */

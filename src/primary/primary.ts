@@ -2,6 +2,7 @@ import type { SubscriptionEntry } from "../bus/entry.ts";
 import {
   deserializeError,
   type LifecyclePhase,
+  type SerializedError,
   serializeError,
   ServiceError,
 } from "../errors.ts";
@@ -112,6 +113,8 @@ export class Primary {
   /** The pools' NATS connections that are down: `<pool>/<link>`. */
   #natsDown = new Set<string>();
   #natsDownSince = 0;
+  /** NATS refused a pool's connection for good: the run ends with these. */
+  #natsRefusals: ServiceFailure[] = [];
   #heartbeats: Float64Array;
   #undelivered: Undelivered[] = [];
   #table = new Map<string, SubscriptionEntry>();
@@ -271,6 +274,10 @@ export class Primary {
    * connections see it) and its end once, when every connection is back.
    */
   #natsStatus(pool: PoolHandle, change: NatsStatusChange): void {
+    if (change.refused !== undefined) {
+      this.#natsRefused(pool, change.refused);
+      return;
+    }
     const key = `${pool.name}/${change.link}`;
     if (!change.up) {
       if (this.#natsDown.has(key)) return;
@@ -288,6 +295,32 @@ export class Primary {
     this.#log.info(
       `NATS: connected again to ${change.detail} after ${seconds} s`,
     );
+  }
+
+  /**
+   * NATS refused a pool's connection (credentials, TLS): no retry or restart
+   * cures that, so the run ends, and its report names the error (once,
+   * however many pools met it).
+   */
+  #natsRefused(pool: PoolHandle, refusal: SerializedError): void {
+    const message = `${refusal.name}: ${refusal.message}`;
+    if (this.#natsRefusals.some((failure) => failure.message === message)) {
+      return;
+    }
+    this.#natsRefusals.push({ pool: pool.name, service: "*", message });
+    const error = new ServiceError(
+      pool.name,
+      "*",
+      "uncaught",
+      deserializeError(refusal),
+    );
+    this.#emitError(new ServiceErrorEvent(error), {
+      level: "error",
+      pool: pool.name,
+      message: `${message}; stopping`,
+      time: Date.now(),
+    });
+    this.requestStop(`NATS refused the connection of pool "${pool.name}"`);
   }
 
   // ---- workers ---------------------------------------------------------
@@ -697,7 +730,7 @@ export class Primary {
   }
 
   #failures(): ServiceFailure[] {
-    const failures: ServiceFailure[] = [];
+    const failures: ServiceFailure[] = [...this.#natsRefusals];
     for (const pool of this.#pools) {
       if (pool.services.size === 0 && pool.deathReason !== undefined) {
         failures.push({
