@@ -420,7 +420,7 @@ Deno.test({
     (python ? "" : " (skipped: python3 is not installed)"),
   ignore: !python,
 }, async () => {
-  for (const namespace of ["mf", "prod.eu"]) {
+  for (const namespace of ["mf", "prod-eu"]) {
     const input = job(namespace);
     const result: PairResult & { quoted: string[] } = JSON.parse(
       await runWith(
@@ -504,7 +504,7 @@ Deno.test({
     );
     await Deno.writeTextFile(`${dir}/go.mod`, "module interop\n\ngo 1.20\n");
     await Deno.writeTextFile(`${dir}/main.go`, GO_DRIVER);
-    for (const namespace of ["mf", "prod.eu"]) {
+    for (const namespace of ["mf", "prod-eu"]) {
       const input = job(namespace);
       const output = await runWith("go", ["run", "."], JSON.stringify(input), {
         cwd: dir,
