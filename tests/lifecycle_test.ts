@@ -178,6 +178,19 @@ Deno.test("a worker that never calls main.run() is reported after the start time
   assert.match(line.message, /did not call main\.run\(\) within 500 ms/);
 });
 
+/** Runs `test` with the path of a file that does not exist yet, removed after. */
+async function withMarker(
+  test: (marker: string) => Promise<void>,
+): Promise<void> {
+  const marker = await Deno.makeTempFile();
+  await Deno.remove(marker);
+  try {
+    await test(marker);
+  } finally {
+    await Deno.remove(marker).catch(() => {});
+  }
+}
+
 /** Starts `fixtures/load_failures.ts` with `config`. */
 async function startLoadFailures(config: LoadFailureConfig): Promise<Program> {
   const { pools } = await import("./fixtures/load_failures.ts");
@@ -205,10 +218,8 @@ Deno.test("a pool whose module throws while loading ends the whole run at once, 
   assert.equal(program.reportsOf("phase").length, 0, "no run() may begin");
 });
 
-Deno.test("a pool of services given as instances is restarted after its module throws while loading", async () => {
-  const marker = await Deno.makeTempFile();
-  await Deno.remove(marker);
-  try {
+Deno.test("a pool of services given as instances is restarted after its module throws while loading", () =>
+  withMarker(async (marker) => {
     const program = await startLoadFailures({
       broken: "flaky",
       once: marker,
@@ -221,15 +232,10 @@ Deno.test("a pool of services given as instances is restarted after its module t
     assert.ok(
       program.logs.some((r) => r.message.startsWith('Restarting pool "flaky"')),
     );
-  } finally {
-    await Deno.remove(marker).catch(() => {});
-  }
-});
+  }));
 
-Deno.test("a pool of factories whose module throws on its first load is not restarted, and the error says why", async () => {
-  const marker = await Deno.makeTempFile();
-  await Deno.remove(marker);
-  try {
+Deno.test("a pool of factories whose module throws on its first load is not restarted, and the error says why", () =>
+  withMarker(async (marker) => {
     const program = await startLoadFailures({
       broken: "flaky",
       once: marker,
@@ -242,7 +248,4 @@ Deno.test("a pool of factories whose module throws on its first load is not rest
       report.failures[0]!.message,
       /module load broke once.*restart policy is unknown.*factories/s,
     );
-  } finally {
-    await Deno.remove(marker).catch(() => {});
-  }
-});
+  }));
