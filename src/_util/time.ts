@@ -34,3 +34,15 @@ export function withTimeout<T>(
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Whether `promise` settles (resolves or rejects) within `ms`; never
+ * rejects. The timer is cleared either way.
+ */
+export async function settlesWithin(
+  promise: Promise<unknown>,
+  ms: number,
+): Promise<boolean> {
+  return await withTimeout(promise.then(() => true, () => true), ms)
+    .catch(() => false);
+}

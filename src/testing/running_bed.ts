@@ -1,4 +1,5 @@
 import { checkDuration } from "../_util/duration.ts";
+import { settlesWithin } from "../_util/time.ts";
 import { isPattern, matchesQueue } from "../bus/queue_name.ts";
 import { ServiceErrorEvent } from "../error_event.ts";
 import { StateError, TimeoutError } from "../errors.ts";
@@ -145,13 +146,7 @@ export class RunningBed implements TestBed {
 
   /** Waits for the start barrier (every `initialize()` done). */
   async started(timeout: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<"late">((resolve) => {
-      timer = setTimeout(() => resolve("late"), timeout);
-    });
-    const outcome = await Promise.race([this.#primary.ready.promise, late]);
-    clearTimeout(timer);
-    if (outcome === "late") {
+    if (!await settlesWithin(this.#primary.ready.promise, timeout)) {
       // Same thread: the services' statuses can be read directly.
       const waiting = Object.entries(this.#pools).flatMap(([pool, entries]) =>
         entries.filter((entry): entry is Service =>

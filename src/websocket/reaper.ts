@@ -9,6 +9,7 @@
  */
 
 import { CloseCode, type Connection } from "./connection.ts";
+import { settlesWithin } from "../_util/time.ts";
 
 /** How often at most a line about dropped connections is logged, in ms. */
 export const DROP_LOG_INTERVAL = 10_000;
@@ -83,12 +84,7 @@ export class Reaper {
     clearInterval(this.#timer);
     if (this.#closing + this.#slow > 0) this.#log();
     if (this.#lingering.size === 0) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.all(this.#lingering),
-      new Promise((resolve) => timer = setTimeout(resolve, ms)),
-    ]);
-    clearTimeout(timer);
+    await settlesWithin(Promise.all(this.#lingering), ms);
   }
 
   #log(): void {

@@ -7,21 +7,16 @@
 
 import { errorMessage } from "../_util/error_text.ts";
 import { hostPort } from "../_util/listen.ts";
+import { settlesWithin } from "../_util/time.ts";
 import { Service } from "../service.ts";
-import type { MessageMeta, ServiceContext, Subscription } from "../types.ts";
-import {
-  isUpgradeRequest,
-  isWebSocketPath,
-  refuseUpgrade,
-  textResponse,
-  upgradeRequired,
-} from "./admission.ts";
-import {
-  CloseCode,
-  Connection,
-  type PublishFn,
-  toFrame,
-} from "./connection.ts";
+import type {
+  MessageMeta,
+  ServiceContext,
+  Subscription,
+  WebSocketMetrics,
+} from "../types.ts";
+import { textResponse } from "./admission.ts";
+import { CloseCode, Connection, type PublishFn } from "./connection.ts";
 import {
   type ResolvedWebSocketOptions,
   resolveWebSocketOptions,
@@ -31,13 +26,8 @@ import {
   connectionPattern,
   connectionQueue,
   OUTBOUND_PREFIX,
-  pathOfOutbound,
-  routePath,
 } from "./router.ts";
-import { serveStatic } from "./static.ts";
 import { WEBSOCKET_METRICS, WebSocketCounters } from "./counters.ts";
-import type { WebSocketMetrics } from "../types.ts";
-import { RoomRegistry } from "./room_registry.ts";
 import { inNewTrace } from "../bus/tracing.ts";
 import {
   CONTROL_HEADER,
@@ -45,10 +35,10 @@ import {
   isRoomControl,
   ROOM_PREFIX,
 } from "./rooms.ts";
-import { CLIENT_PATH, serveClient } from "./client_script.ts";
-import { refusePath } from "./path_limit.ts";
 import { Reaper } from "./reaper.ts";
 import { Listener } from "./listener.ts";
+import { type AdmittedUpgrade, createHttpHandler } from "./http.ts";
+import { Fanout } from "./fanout.ts";
 
 /**
  * Serves WebSocket clients and connects them to the bus, as the Python
@@ -120,16 +110,13 @@ export class WebSocketService extends Service {
   readonly #options: ResolvedWebSocketOptions;
   #server: Listener | undefined;
   #subscriptions: Subscription[] = [];
-  /** Open connections by reply queue (`ws://connection/<service>/<id>`). */
-  readonly #connections = new Map<string, Connection>();
-  readonly #byPath = new Map<string, Set<Connection>>();
-  #admitting = 0;
+  /** The open connections, by reply queue, path and room. */
+  readonly #connections: Fanout;
   #stopping = false;
   /** `run()` has begun: every pool has initialized (the start barrier). */
   #started = false;
   #log: ServiceContext["log"] | undefined;
   #publish: PublishFn = () => Promise.resolve();
-  readonly #rooms: RoomRegistry;
   /** This instance's control queue (rooms), set in `initialize()`. */
   #control = "";
   #pool = "";
@@ -150,7 +137,10 @@ export class WebSocketService extends Service {
     this.#options = resolved;
     this.hostname = resolved.hostname;
     this.port = resolved.port;
-    this.#rooms = new RoomRegistry(resolved.maxRoomsPerConnection);
+    this.#connections = new Fanout(
+      resolved.maxRoomsPerConnection,
+      (message) => this.#log?.warn(message),
+    );
   }
 
   /** The address the server is bound to, while it listens. */
@@ -182,7 +172,7 @@ export class WebSocketService extends Service {
    * one are absent). From another pool, use `roomReport(ctx)`.
    */
   get rooms(): Record<string, number> {
-    return this.#rooms.sizes();
+    return this.#connections.rooms.sizes();
   }
 
   /**
@@ -204,17 +194,22 @@ export class WebSocketService extends Service {
     this.#control = controlQueue(this.name);
     this.#server = this.#listen(ctx.log);
     try {
-      const outbound = (data: unknown, meta: MessageMeta) =>
-        this.#broadcast(data, meta);
+      const connections = this.#connections;
       this.#subscriptions = await Promise.all([
-        ctx.subscribe(`${OUTBOUND_PREFIX}/>`, outbound),
+        ctx.subscribe(
+          `${OUTBOUND_PREFIX}/>`,
+          (data: unknown, meta: MessageMeta) =>
+            connections.toPath(data, meta.queue),
+        ),
         ctx.subscribe(
           connectionPattern(this.name),
-          (data: unknown, meta: MessageMeta) => this.#reply(data, meta),
+          (data: unknown, meta: MessageMeta) =>
+            connections.toConnection(data, meta.queue),
         ),
         ctx.subscribe(
           `${ROOM_PREFIX}*`,
-          (data: unknown, meta: MessageMeta) => this.#roomcast(data, meta),
+          (data: unknown, meta: MessageMeta) =>
+            connections.toRoom(data, meta.queue),
         ),
         ctx.subscribe(
           this.#control,
@@ -274,7 +269,9 @@ export class WebSocketService extends Service {
     this.#server = undefined;
     if (server !== undefined) {
       // Ends the connections that did not close in time (close 1001).
-      if (!await within(server.shutdown(), this.#options.closeTimeout)) {
+      if (
+        !await settlesWithin(server.shutdown(), this.#options.closeTimeout)
+      ) {
         ctx.log.warn("The HTTP server did not shut down in time");
       }
     }
@@ -291,7 +288,7 @@ export class WebSocketService extends Service {
     for (const connection of connections) {
       connection.close(CloseCode.goingAway, "Server shutting down");
     }
-    const closed = await within(
+    const closed = await settlesWithin(
       Promise.all(connections.map((c) => c.finished)),
       this.#options.closeTimeout,
     );
@@ -304,6 +301,16 @@ export class WebSocketService extends Service {
 
   #listen(log: ServiceContext["log"]): Listener {
     const { hostname, port } = this.#options;
+    const handle = createHttpHandler({
+      options: this.#options,
+      state: () => ({
+        starting: !this.#started,
+        stopping: this.#stopping,
+        connections: this.#connections.size,
+      }),
+      upgrade: (admitted) => this.#upgrade(admitted),
+      log,
+    });
     return new Listener(
       `WebSocketService "${this.name}"`,
       {
@@ -315,80 +322,12 @@ export class WebSocketService extends Service {
           return textResponse(500, "Internal server error");
         },
       },
-      (request, info) => this.#handle(request, info),
+      handle,
       log,
     );
   }
 
-  async #handle(
-    request: Request,
-    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
-  ): Promise<Response> {
-    const url = new URL(request.url);
-    const path = routePath(url.pathname);
-    if (!isUpgradeRequest(request)) {
-      return await this.#plain(request, info, url, path);
-    }
-    const options = this.#options;
-    const state = () => ({
-      starting: !this.#started,
-      stopping: this.#stopping,
-      connections: this.#connections.size + this.#admitting,
-    });
-    const refusal = refuseUpgrade(request, path, options, state());
-    if (refusal !== undefined) return refusal;
-    const badPath = refusePath(path);
-    if (badPath !== undefined) {
-      this.#log?.warn(
-        `Refused a WebSocket upgrade to a path of ${path.length} characters (${badPath.response.status}): ${badPath.reason}`,
-      );
-      return badPath.response;
-    }
-    const query = url.search.slice(1);
-    let headers: Record<string, string> | undefined;
-    if (options.authorize !== undefined) {
-      this.#admitting++;
-      let result;
-      try {
-        result = await options.authorize(request, {
-          path,
-          query,
-          remoteAddr: info.remoteAddr,
-        });
-      } catch (error) {
-        this.#log?.error(
-          `authorize() failed for "${path}": ${errorMessage(error)}`,
-        );
-        return textResponse(500, "Internal server error");
-      } finally {
-        this.#admitting--;
-      }
-      if (result instanceof Response) return result;
-      if (result === false) return textResponse(403, "Forbidden");
-      if (typeof result === "object" && result !== null) {
-        headers = result.headers;
-        const bad = Object.entries(headers ?? {}).find(([, v]) =>
-          typeof v !== "string"
-        );
-        if (bad !== undefined) {
-          this.#log?.error(
-            `authorize() returned header "${bad[0]}" that is not a string`,
-          );
-          return textResponse(500, "Internal server error");
-        }
-      }
-      const again = refuseUpgrade(request, path, options, state());
-      if (again !== undefined) return again;
-    }
-    return this.#upgrade(request, path, query, headers);
-  }
-
-  #upgrade(
-    request: Request,
-    path: string,
-    query: string,
-    headers: Record<string, string> | undefined,
-  ): Response {
+  #upgrade({ request, path, query, headers }: AdmittedUpgrade): Response {
     let upgraded;
     try {
       upgraded = Deno.upgradeWebSocket(request, {
@@ -399,79 +338,25 @@ export class WebSocketService extends Service {
     }
     const id = crypto.randomUUID();
     const options = this.#options;
-    const connection = new Connection(upgraded.socket, {
-      id,
-      path,
-      query,
-      replyTo: connectionQueue(this.name, id),
-      headers: { ...headers, [CONTROL_HEADER]: this.#control },
-      maxFrameSize: options.maxFrameSize,
-      maxBufferedAmount: options.maxBufferedAmount,
-      slowClientPolicy: options.slowClientPolicy,
-      maxPendingMessages: options.maxPendingMessages,
-      // Each frame is a trace of its own, linked to the upgrade request's.
-      publish: inNewTrace(this.#publish),
-      warn: (message) => this.#log?.warn(message),
-      onFinished: (c) => this.#forget(c),
-      counters: this.#counters,
-    });
-    this.#connections.set(connection.replyTo, connection);
-    let peers = this.#byPath.get(path);
-    if (peers === undefined) this.#byPath.set(path, peers = new Set());
-    peers.add(connection);
+    this.#connections.add(
+      new Connection(upgraded.socket, {
+        id,
+        path,
+        query,
+        replyTo: connectionQueue(this.name, id),
+        headers: { ...headers, [CONTROL_HEADER]: this.#control },
+        maxFrameSize: options.maxFrameSize,
+        maxBufferedAmount: options.maxBufferedAmount,
+        slowClientPolicy: options.slowClientPolicy,
+        maxPendingMessages: options.maxPendingMessages,
+        // Each frame is a trace of its own, linked to the upgrade request's.
+        publish: inNewTrace(this.#publish),
+        warn: (message) => this.#log?.warn(message),
+        onFinished: (c) => this.#connections.forget(c),
+        counters: this.#counters,
+      }),
+    );
     return upgraded.response;
-  }
-
-  async #plain(
-    request: Request,
-    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
-    url: URL,
-    path: string,
-  ): Promise<Response> {
-    const { staticDir, fallback, paths } = this.#options;
-    if (url.pathname === CLIENT_PATH) {
-      const response = serveClient(request);
-      if (response !== undefined) return response;
-    }
-    if (staticDir !== undefined) {
-      const response = await serveStatic(staticDir, request, url.pathname);
-      if (response !== undefined) return response;
-    }
-    if (fallback !== undefined) return await fallback(request, info);
-    if (isWebSocketPath(path, paths)) return upgradeRequired();
-    return textResponse(404, "Not found");
-  }
-
-  #forget(connection: Connection): void {
-    this.#rooms.leaveAll(connection);
-    this.#connections.delete(connection.replyTo);
-    const peers = this.#byPath.get(connection.path);
-    peers?.delete(connection);
-    if (peers?.size === 0) this.#byPath.delete(connection.path);
-  }
-
-  #broadcast(data: unknown, meta: MessageMeta): void {
-    const path = pathOfOutbound(meta.queue);
-    const peers = path === undefined ? undefined : this.#byPath.get(path);
-    if (peers === undefined || peers.size === 0) return;
-    const frame = this.#frame(data, meta.queue);
-    if (frame === undefined) return;
-    for (const connection of peers) connection.send(frame);
-  }
-
-  #reply(data: unknown, meta: MessageMeta): void {
-    const connection = this.#connections.get(meta.queue);
-    if (connection === undefined) return;
-    const frame = this.#frame(data, meta.queue);
-    if (frame !== undefined) connection.send(frame);
-  }
-
-  #roomcast(data: unknown, meta: MessageMeta): void {
-    const members = this.#rooms.membersOfQueue(meta.queue);
-    if (members === undefined) return;
-    const frame = this.#frame(data, meta.queue);
-    if (frame === undefined) return;
-    for (const connection of members) connection.send(frame);
   }
 
   async #answer(data: unknown, meta: MessageMeta): Promise<void> {
@@ -479,35 +364,12 @@ export class WebSocketService extends Service {
       this.#log?.warn(`Ignoring a malformed request on "${meta.queue}"`);
       return;
     }
-    const reply = this.#rooms.answer(data, {
+    const reply = this.#connections.rooms.answer(data, {
       service: this.name,
       pool: this.#pool,
       connections: this.#connections.size,
       find: (id) => this.#connections.get(connectionQueue(this.name, id)),
     });
     await this.#publish(meta.replyTo, reply, {});
-  }
-
-  #frame(data: unknown, queue: string): string | Uint8Array | undefined {
-    const frame = toFrame(data);
-    if (frame === undefined) {
-      this.#log?.warn(
-        `Cannot send the message of "${queue}": it is not a string, bytes or JSON`,
-      );
-    }
-    return frame;
-  }
-}
-
-/** Whether `promise` settled within `ms`; clears its timer either way. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true, () => true), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
