@@ -38,5 +38,5 @@
  * @module
  */
 export { startServices, TEST_POOL, TEST_SERVICE } from "./test_bed.ts";
-export type { TestBed, TestBedOptions, TestReport } from "./test_bed.ts";
+export type { TestBed, TestBedOptions, TestReport } from "./types.ts";
 export type { Received, TakeOptions } from "./inbox.ts";

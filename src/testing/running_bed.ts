@@ -18,7 +18,7 @@ import type {
 import { InThreadPool } from "./in_thread_pool.ts";
 import { Inbox, type Received, type TakeOptions } from "./inbox.ts";
 import { trackBed } from "./unstopped.ts";
-import type { TestBed, TestBedOptions, TestReport } from "./test_bed.ts";
+import type { TestBed, TestBedOptions, TestReport } from "./types.ts";
 
 /**
  * The pool of the test bed's own service, declared before the others (so it
