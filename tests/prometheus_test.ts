@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import type { MetricsSnapshot, SubscriptionMetrics } from "@magic/foundation";
-import { escapeLabelValue, renderPrometheus } from "@magic/foundation/metrics";
+import { renderPrometheus } from "@magic/foundation/metrics";
+import { escapeLabelValue } from "../src/metrics/exposition.ts";
 import { promtool } from "./fixtures/promtool.ts";
 
 function subscription(

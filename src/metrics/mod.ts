@@ -24,8 +24,4 @@
  */
 
 export { MetricsService, type MetricsServiceOptions } from "./service.ts";
-export {
-  escapeLabelValue,
-  PROMETHEUS_CONTENT_TYPE,
-  renderPrometheus,
-} from "./prometheus.ts";
+export { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "./prometheus.ts";

@@ -3,13 +3,17 @@
  * format (version 0.0.4): a pure function, no I/O.
  */
 import type {
-  HistogramSnapshot,
-  LinkMetrics,
   MetricsSnapshot,
-  PublisherMetrics,
   SubscriptionMetrics,
   WebSocketMetrics,
 } from "../types.ts";
+import {
+  type FamilyRows,
+  type Labels,
+  type Merge,
+  writeFamily,
+  writeHistograms,
+} from "./exposition.ts";
 import { queueLabel } from "./queue_label.ts";
 
 /**
@@ -33,13 +37,242 @@ import { queueLabel } from "./queue_label.ts";
 export const PROMETHEUS_CONTENT_TYPE =
   "text/plain; version=0.0.4; charset=utf-8";
 
-/** The prefix of every metric name. */
-const PREFIX = "magic_foundation_";
-
 /** The statuses a service can be in, one `service_status` series each. */
 const STATUSES = ["initialized", "running", "terminated", "error"] as const;
 
-type Labels = Array<[string, string]>;
+/** One family of the table: its series, read from a snapshot. */
+interface Family {
+  name: string;
+  type: "counter" | "gauge";
+  help: string;
+  merge?: Merge;
+  rows(snapshot: MetricsSnapshot): Iterable<readonly [Labels, number]>;
+}
+
+/** Series of `items`, each labelled by `labels` with the value `value`. */
+function* each<T>(
+  items: readonly T[] | undefined,
+  labels: (item: T) => Labels,
+  value: (item: T) => number,
+): Iterable<readonly [Labels, number]> {
+  for (const item of items ?? []) yield [labels(item), value(item)];
+}
+
+function subscriptionLabels(s: SubscriptionMetrics): Labels {
+  const labels: Array<[string, string]> = [
+    ["queue", queueLabel(s.queue)],
+    ["pool", s.pool],
+    ["service", s.service],
+  ];
+  if (s.group !== undefined) labels.push(["group", s.group]);
+  return labels;
+}
+
+/** A family with one series per subscription. */
+function perSubscription(
+  name: string,
+  type: "counter" | "gauge",
+  help: string,
+  value: (s: SubscriptionMetrics) => number,
+  merge?: Merge,
+): Family {
+  return {
+    name,
+    type,
+    help,
+    merge,
+    rows: (snapshot) => each(snapshot.subscriptions, subscriptionLabels, value),
+  };
+}
+
+const byPool = (p: { pool: string }): Labels => [["pool", p.pool]];
+const byService = (s: { pool: string; service: string }): Labels => [
+  ["pool", s.pool],
+  ["service", s.service],
+];
+
+/** A `websocket_*` family with one series per direction. */
+function perDirection(
+  name: string,
+  help: string,
+  count: (w: WebSocketMetrics, direction: "in" | "out") => number,
+): Family {
+  return {
+    name,
+    type: "counter",
+    help,
+    *rows(snapshot) {
+      for (const w of snapshot.websockets ?? []) {
+        for (const direction of ["in", "out"] as const) {
+          yield [
+            [...byService(w), ["direction", direction]],
+            count(w, direction),
+          ];
+        }
+      }
+    },
+  };
+}
+
+/** Every counter and gauge family, in the order they are written. */
+const FAMILIES: readonly Family[] = [
+  perSubscription(
+    "routed_total",
+    "counter",
+    "Messages routed to a subscription: a message counts once in every subscription it reached.",
+    (s) => s.routed,
+  ),
+  perSubscription(
+    "delivered_total",
+    "counter",
+    "Messages handed to a subscription's handler (calls started).",
+    (s) => s.delivered,
+  ),
+  perSubscription(
+    "handled_total",
+    "counter",
+    "Handler calls that finished, every one counted (exact, unlike the sampled handler_duration_seconds_count).",
+    (s) => s.handled,
+  ),
+  perSubscription(
+    "buffered",
+    "gauge",
+    "Messages waiting for a subscription's handler.",
+    (s) => s.buffered,
+  ),
+  perSubscription(
+    "stuck",
+    "gauge",
+    "1 while a subscription is stuck: messages wait and no handler call has started for stuckThreshold.",
+    (s) => s.stuck ? 1 : 0,
+    "max",
+  ),
+  perSubscription(
+    "handler_errors_total",
+    "counter",
+    "Handler calls that threw or rejected.",
+    (s) => s.handlerErrors,
+  ),
+];
+
+/** The families written after the handler-duration histogram. */
+const LATER_FAMILIES: readonly Family[] = [
+  {
+    name: "service_status",
+    type: "gauge",
+    help: "1 for a service's current status, 0 for the others.",
+    *rows(snapshot) {
+      for (const s of snapshot.services) {
+        for (const status of STATUSES) {
+          yield [
+            [...byService(s), ["status", status]],
+            s.status === status ? 1 : 0,
+          ];
+        }
+      }
+    },
+  },
+  {
+    name: "service_restarts_total",
+    type: "counter",
+    help: "Times a service was restarted in its pool's worker.",
+    rows: (snapshot) => each(snapshot.services, byService, (s) => s.restarts),
+  },
+  {
+    name: "pool_restarts_total",
+    type: "counter",
+    help: "Times a pool's worker died and was started again.",
+    rows: (snapshot) => each(snapshot.pools, byPool, (p) => p.restarts),
+  },
+  {
+    name: "pool_stalls_total",
+    type: "counter",
+    help:
+      "Times a pool's event loop stopped turning beyond the stall threshold.",
+    rows: (snapshot) => each(snapshot.pools, byPool, (p) => p.stalls),
+  },
+  {
+    name: "pool_stalled",
+    type: "gauge",
+    help: "1 while a pool is stalled (its subscriptions are then missing).",
+    rows: (snapshot) => each(snapshot.pools, byPool, (p) => p.stalled ? 1 : 0),
+  },
+  {
+    name: "published_total",
+    type: "counter",
+    help:
+      "Messages a service published (replies included), once each, whether a subscription took them or not.",
+    rows: (snapshot) =>
+      each(snapshot.publishers, byService, (p) => p.published),
+  },
+  {
+    name: "published_to_pattern_total",
+    type: "counter",
+    help:
+      "Messages a service published that reached a pattern's subscriptions: once per pattern reached (labelled by the publisher).",
+    *rows(snapshot) {
+      for (const p of snapshot.publishers ?? []) {
+        for (const to of p.patterns) {
+          yield [
+            [["queue", queueLabel(to.queue)], ...byService(p)],
+            to.published,
+          ];
+        }
+      }
+    },
+  },
+  {
+    name: "websocket_connections",
+    type: "gauge",
+    help: "WebSocket connections open now.",
+    rows: (snapshot) =>
+      each(snapshot.websockets, byService, (w) => w.connections),
+  },
+  perDirection(
+    "websocket_frames_total",
+    "WebSocket data frames received (in) and sent (out).",
+    (w, direction) => direction === "in" ? w.framesIn : w.framesOut,
+  ),
+  perDirection(
+    "websocket_bytes_total",
+    "WebSocket payload bytes received (in) and sent (out).",
+    (w, direction) => direction === "in" ? w.bytesIn : w.bytesOut,
+  ),
+  {
+    name: "websocket_closes_total",
+    type: "counter",
+    help: "WebSocket connections closed, by close code.",
+    *rows(snapshot) {
+      for (const w of snapshot.websockets ?? []) {
+        for (const [code, count] of Object.entries(w.closes)) {
+          yield [[...byService(w), ["code", code]], count];
+        }
+      }
+    },
+  },
+  {
+    name: "link_publisher_waits_total",
+    type: "counter",
+    help: "Times a publisher waited because the link to a pool was full.",
+    rows: (snapshot) =>
+      each(
+        snapshot.links,
+        (l) => [["pool", l.pool], ["peer", l.peer]],
+        (l) => l.publisherWaits,
+      ),
+  },
+  {
+    name: "link_window_waits_total",
+    type: "counter",
+    help: "Times a batch waited for the receiving pool's acknowledgements.",
+    rows: (snapshot) =>
+      each(
+        snapshot.links,
+        (l) => [["pool", l.pool], ["peer", l.peer]],
+        (l) => l.windowWaits,
+      ),
+  },
+];
 
 /**
  * Renders `snapshot` as Prometheus text: `HELP` and `TYPE` lines, one series
@@ -88,410 +321,17 @@ type Labels = Array<[string, string]>;
  */
 export function renderPrometheus(snapshot: MetricsSnapshot): string {
   const out: string[] = [];
-  const subscriptions = mergeSubscriptions(snapshot.subscriptions);
-  const subscriptionFamily = (
-    name: string,
-    type: "counter" | "gauge",
-    help: string,
-    value: (s: SubscriptionMetrics) => number,
-  ): void => {
-    family(out, name, type, help);
-    for (const s of subscriptions) {
-      out.push(series(name, subscriptionLabels(s), value(s)));
-    }
-  };
-  subscriptionFamily(
-    "routed_total",
-    "counter",
-    "Messages routed to a subscription: a message counts once in every subscription it reached.",
-    (s) => s.routed,
-  );
-  subscriptionFamily(
-    "delivered_total",
-    "counter",
-    "Messages handed to a subscription's handler (calls started).",
-    (s) => s.delivered,
-  );
-  subscriptionFamily(
-    "handled_total",
-    "counter",
-    "Handler calls that finished, every one counted (exact, unlike the sampled handler_duration_seconds_count).",
-    (s) => s.handled,
-  );
-  subscriptionFamily(
-    "buffered",
-    "gauge",
-    "Messages waiting for a subscription's handler.",
-    (s) => s.buffered,
-  );
-  subscriptionFamily(
-    "stuck",
-    "gauge",
-    "1 while a subscription is stuck: messages wait and no handler call has started for stuckThreshold.",
-    (s) => s.stuck ? 1 : 0,
-  );
-  subscriptionFamily(
-    "handler_errors_total",
-    "counter",
-    "Handler calls that threw or rejected.",
-    (s) => s.handlerErrors,
-  );
-  family(
-    out,
-    "handler_duration_seconds",
-    "histogram",
-    "Time of the timed handler calls, in seconds: one call in 32 by default (handlerTiming), so _count is the number of timed calls; handled_total counts them all.",
-  );
-  for (const s of subscriptions) {
-    histogram(
-      out,
-      "handler_duration_seconds",
-      subscriptionLabels(s),
-      s.handlerSeconds,
-    );
-  }
-
-  family(
-    out,
-    "service_status",
-    "gauge",
-    "1 for a service's current status, 0 for the others.",
-  );
-  for (const s of snapshot.services) {
-    for (const status of STATUSES) {
-      out.push(series("service_status", [
-        ["pool", s.pool],
-        ["service", s.service],
-        ["status", status],
-      ], s.status === status ? 1 : 0));
-    }
-  }
-  family(
-    out,
-    "service_restarts_total",
-    "counter",
-    "Times a service was restarted in its pool's worker.",
-  );
-  for (const s of snapshot.services) {
-    out.push(series("service_restarts_total", [
-      ["pool", s.pool],
-      ["service", s.service],
-    ], s.restarts));
-  }
-
-  family(
-    out,
-    "pool_restarts_total",
-    "counter",
-    "Times a pool's worker died and was started again.",
-  );
-  for (const p of snapshot.pools) {
-    out.push(series("pool_restarts_total", [["pool", p.pool]], p.restarts));
-  }
-  family(
-    out,
-    "pool_stalls_total",
-    "counter",
-    "Times a pool's event loop stopped turning beyond the stall threshold.",
-  );
-  for (const p of snapshot.pools) {
-    out.push(series("pool_stalls_total", [["pool", p.pool]], p.stalls));
-  }
-  family(
-    out,
-    "pool_stalled",
-    "gauge",
-    "1 while a pool is stalled (its subscriptions are then missing).",
-  );
-  for (const p of snapshot.pools) {
-    out.push(series("pool_stalled", [["pool", p.pool]], p.stalled ? 1 : 0));
-  }
-  renderPublishers(out, snapshot.publishers ?? []);
-  renderWebSockets(out, snapshot.websockets ?? []);
-  renderLinks(out, snapshot.links ?? []);
+  const write = (family: Family): void =>
+    writeFamily(out, { ...family, rows: family.rows(snapshot) } as FamilyRows);
+  FAMILIES.forEach(write);
+  writeHistograms(out, {
+    name: "handler_duration_seconds",
+    help:
+      "Time of the timed handler calls, in seconds: one call in 32 by default (handlerTiming), so _count is the number of timed calls; handled_total counts them all.",
+    rows: snapshot.subscriptions.map((s) =>
+      [subscriptionLabels(s), s.handlerSeconds] as const
+    ),
+  });
+  LATER_FAMILIES.forEach(write);
   return out.join("");
-}
-
-/**
- * The `published_total` family (each service's messages, labelled `pool`
- * and `service`) and `published_to_pattern_total` (the same per pattern
- * reached, labelled `queue` too).
- */
-function renderPublishers(
-  out: string[],
-  publishers: readonly PublisherMetrics[],
-): void {
-  const totals = new Map<string, [string, string, number]>();
-  const byPattern = new Map<string, [string, string, string, number]>();
-  for (const p of publishers) {
-    const key = JSON.stringify([p.pool, p.service]);
-    const total = totals.get(key);
-    if (total === undefined) totals.set(key, [p.pool, p.service, p.published]);
-    else total[2] += p.published;
-    for (const to of p.patterns) {
-      const queue = queueLabel(to.queue);
-      const key = JSON.stringify([queue, p.pool, p.service]);
-      const seen = byPattern.get(key);
-      if (seen === undefined) {
-        byPattern.set(key, [queue, p.pool, p.service, to.published]);
-      } else seen[3] += to.published;
-    }
-  }
-  family(
-    out,
-    "published_total",
-    "counter",
-    "Messages a service published (replies included), once each, whether a subscription took them or not.",
-  );
-  for (const [pool, service, published] of totals.values()) {
-    out.push(series("published_total", [
-      ["pool", pool],
-      ["service", service],
-    ], published));
-  }
-  family(
-    out,
-    "published_to_pattern_total",
-    "counter",
-    "Messages a service published that reached a pattern's subscriptions: once per pattern reached (labelled by the publisher).",
-  );
-  for (const [queue, pool, service, published] of byPattern.values()) {
-    out.push(series("published_to_pattern_total", [
-      ["queue", queue],
-      ["pool", pool],
-      ["service", service],
-    ], published));
-  }
-}
-
-/** The `link_*` families, one series per sending and receiving pool. */
-function renderLinks(out: string[], links: readonly LinkMetrics[]): void {
-  const merged = new Map<string, LinkMetrics>();
-  for (const l of links) {
-    const key = JSON.stringify([l.pool, l.peer]);
-    const seen = merged.get(key);
-    if (seen === undefined) merged.set(key, { ...l });
-    else {
-      seen.publisherWaits += l.publisherWaits;
-      seen.windowWaits += l.windowWaits;
-    }
-  }
-  const all = [...merged.values()];
-  const labels = (l: LinkMetrics): Labels => [["pool", l.pool], [
-    "peer",
-    l.peer,
-  ]];
-  family(
-    out,
-    "link_publisher_waits_total",
-    "counter",
-    "Times a publisher waited because the link to a pool was full.",
-  );
-  for (const l of all) {
-    out.push(
-      series("link_publisher_waits_total", labels(l), l.publisherWaits),
-    );
-  }
-  family(
-    out,
-    "link_window_waits_total",
-    "counter",
-    "Times a batch waited for the receiving pool's acknowledgements.",
-  );
-  for (const l of all) {
-    out.push(series("link_window_waits_total", labels(l), l.windowWaits));
-  }
-}
-
-/** The `websocket_*` families, one series per service (and direction, code). */
-function renderWebSockets(
-  out: string[],
-  websockets: readonly WebSocketMetrics[],
-): void {
-  const merged = new Map<string, WebSocketMetrics>();
-  for (const w of websockets) {
-    const key = JSON.stringify([w.pool, w.service]);
-    const seen = merged.get(key);
-    if (seen === undefined) {
-      merged.set(key, { ...w, closes: { ...w.closes } });
-      continue;
-    }
-    seen.connections += w.connections;
-    seen.framesIn += w.framesIn;
-    seen.framesOut += w.framesOut;
-    seen.bytesIn += w.bytesIn;
-    seen.bytesOut += w.bytesOut;
-    for (const [code, count] of Object.entries(w.closes)) {
-      seen.closes[code] = (seen.closes[code] ?? 0) + count;
-    }
-  }
-  const all = [...merged.values()];
-  const labels = (w: WebSocketMetrics): Labels => [
-    ["pool", w.pool],
-    ["service", w.service],
-  ];
-  family(
-    out,
-    "websocket_connections",
-    "gauge",
-    "WebSocket connections open now.",
-  );
-  for (const w of all) {
-    out.push(series("websocket_connections", labels(w), w.connections));
-  }
-  const inOut = (
-    name: string,
-    help: string,
-    count: (w: WebSocketMetrics, direction: "in" | "out") => number,
-  ): void => {
-    family(out, name, "counter", help);
-    for (const w of all) {
-      for (const direction of ["in", "out"] as const) {
-        out.push(
-          series(
-            name,
-            [...labels(w), ["direction", direction]],
-            count(w, direction),
-          ),
-        );
-      }
-    }
-  };
-  inOut(
-    "websocket_frames_total",
-    "WebSocket data frames received (in) and sent (out).",
-    (w, direction) => direction === "in" ? w.framesIn : w.framesOut,
-  );
-  inOut(
-    "websocket_bytes_total",
-    "WebSocket payload bytes received (in) and sent (out).",
-    (w, direction) => direction === "in" ? w.bytesIn : w.bytesOut,
-  );
-  family(
-    out,
-    "websocket_closes_total",
-    "counter",
-    "WebSocket connections closed, by close code.",
-  );
-  for (const w of all) {
-    for (const [code, count] of Object.entries(w.closes)) {
-      out.push(
-        series("websocket_closes_total", [...labels(w), ["code", code]], count),
-      );
-    }
-  }
-}
-
-function family(
-  out: string[],
-  name: string,
-  type: "counter" | "gauge" | "histogram",
-  help: string,
-): void {
-  out.push(`# HELP ${PREFIX}${name} ${escapeHelp(help)}\n`);
-  out.push(`# TYPE ${PREFIX}${name} ${type}\n`);
-}
-
-function histogram(
-  out: string[],
-  name: string,
-  labels: Labels,
-  h: HistogramSnapshot,
-): void {
-  for (let i = 0; i < h.bounds.length; i++) {
-    out.push(
-      series(
-        `${name}_bucket`,
-        [...labels, ["le", formatNumber(h.bounds[i]!)]],
-        h.cumulative[i]!,
-      ),
-    );
-  }
-  out.push(series(`${name}_bucket`, [...labels, ["le", "+Inf"]], h.count));
-  out.push(series(`${name}_sum`, labels, h.sum));
-  out.push(series(`${name}_count`, labels, h.count));
-}
-
-function subscriptionLabels(s: SubscriptionMetrics): Labels {
-  const labels: Labels = [
-    ["queue", queueLabel(s.queue)],
-    ["pool", s.pool],
-    ["service", s.service],
-  ];
-  if (s.group !== undefined) labels.push(["group", s.group]);
-  return labels;
-}
-
-function series(name: string, labels: Labels, value: number): string {
-  const text = labels.map(([key, v]) => `${key}="${escapeLabelValue(v)}"`)
-    .join(",");
-  return `${PREFIX}${name}{${text}} ${formatNumber(value)}\n`;
-}
-
-/**
- * A label value as the format wants it: backslash, double quote and line
- * feed escaped.
- *
- * @example Escaping
- * ```ts
- * import { escapeLabelValue } from "@magic/foundation/metrics";
- * import assert from "node:assert/strict";
- *
- * assert.equal(escapeLabelValue('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
- * ```
- *
- * @param value The raw value.
- * @returns The escaped value, to put between double quotes.
- */
-export function escapeLabelValue(value: string): string {
-  return value.replace(
-    /[\\"\n]/g,
-    (c) => c === "\\" ? "\\\\" : c === '"' ? '\\"' : "\\n",
-  );
-}
-
-function escapeHelp(text: string): string {
-  return text.replace(/[\\\n]/g, (c) => c === "\\" ? "\\\\" : "\\n");
-}
-
-function formatNumber(value: number): string {
-  if (Number.isNaN(value)) return "NaN";
-  if (value === Infinity) return "+Inf";
-  if (value === -Infinity) return "-Inf";
-  return String(value);
-}
-
-/** Adds up the subscriptions that would make the same series. */
-function mergeSubscriptions(
-  subscriptions: readonly SubscriptionMetrics[],
-): SubscriptionMetrics[] {
-  const merged = new Map<string, SubscriptionMetrics>();
-  for (const s of subscriptions) {
-    const key = JSON.stringify(subscriptionLabels(s));
-    const seen = merged.get(key);
-    if (seen === undefined) {
-      merged.set(key, {
-        ...s,
-        handlerSeconds: {
-          ...s.handlerSeconds,
-          bounds: [...s.handlerSeconds.bounds],
-          cumulative: [...s.handlerSeconds.cumulative],
-        },
-      });
-      continue;
-    }
-    seen.routed += s.routed;
-    seen.delivered += s.delivered;
-    seen.handled += s.handled;
-    seen.buffered += s.buffered;
-    seen.handlerErrors += s.handlerErrors;
-    seen.stuck ||= s.stuck;
-    const h = seen.handlerSeconds;
-    h.count += s.handlerSeconds.count;
-    h.sum += s.handlerSeconds.sum;
-    for (let i = 0; i < h.cumulative.length; i++) {
-      h.cumulative[i]! += s.handlerSeconds.cumulative[i] ?? 0;
-    }
-  }
-  return [...merged.values()];
 }
