@@ -1,83 +1,16 @@
-import { errorMessage } from "./_util/error_text.ts";
-import { checkHandlerTiming } from "./bus/counters.ts";
 import { StateError } from "./errors.ts";
-import { consoleSink, resolveLogLevel } from "./logger.ts";
-import { readEnv } from "./_util/env.ts";
-import { boot, isPoolWorker, POOL_WORKER_HASH } from "./pool/boot.ts";
+import { boot, isPoolWorker } from "./pool/boot.ts";
 import { runWorker } from "./pool/worker_main.ts";
 import { workerScope } from "./pool/worker_scope.ts";
-import { TRANSPORT_KINDS, type TransportKind } from "./transport/transport.ts";
-import { type NatsOptions, resolveNats } from "./nats/options.ts";
 import {
   Primary,
-  type PrimarySettings,
   type RunReport,
   type StatusChange,
 } from "./primary/primary.ts";
 import type { ServiceErrorEvent } from "./error_event.ts";
-import { Service, type ServiceEntry } from "./service.ts";
-import { checkDuration } from "./_util/duration.ts";
-import type {
-  HandlerTiming,
-  LogLevel,
-  LogRecord,
-  MetricsSnapshot,
-  Topology,
-} from "./types.ts";
-
-/** Options of {@linkcode Main.run}. All are optional. */
-export interface RunOptions {
-  /**
-   * The module each pool's worker executes; it must declare the same pools
-   * and call `main.run()` under `if (import.meta.main)`. Default: the
-   * program's main module.
-   */
-  module?: string | URL;
-  /**
-   * Data for the workers, read there as `Main.workerData` (also while the
-   * module is evaluated): any value `structuredClone` copies.
-   */
-  workerData?: unknown;
-  /**
-   * What carries messages between pools: `"ports"`, a MessagePort between
-   * each pair of pools (the default, and the fastest measured), or
-   * `"broadcast"`, one BroadcastChannel for the run (every pool wakes for
-   * every batch; see the README). Default: `MAGIC_FOUNDATION_TRANSPORT`,
-   * else `"ports"`.
-   */
-  transport?: TransportKind;
-  /**
-   * Joins the program to every other program on the same NATS server and
-   * namespace: the same queues across processes and machines (see the
-   * README's "Several processes"). Default: `MAGIC_FOUNDATION_NATS`
-   * (comma-separated servers), else none (nothing about NATS is loaded).
-   */
-  nats?: NatsOptions;
-  /** Stop on SIGINT/SIGTERM (a second one exits at once). Default `true`. */
-  signals?: boolean;
-  /** Set `Deno.exitCode = 1` when a service ended in `error`. Default `true`. */
-  setExitCode?: boolean;
-  /** The longest a `terminate()` (and the stop of `run()`) may take, in ms. Default 5000. */
-  terminateTimeout?: number;
-  /** How long a pool's event loop may stay blocked before it is reported, in ms. Default 1000. */
-  stallThreshold?: number;
-  /** How long a subscription may go without starting a handler while messages wait for it before it is reported as stuck, in ms. Default 5000. */
-  stuckThreshold?: number;
-  /** How long a worker may take to call `main.run()`, in ms. Default 60 000. */
-  startTimeout?: number;
-  /**
-   * Which handler calls are timed for the handler-time histogram
-   * (`magic_foundation_handler_duration_seconds`): `"sampled"` (one call in 32), `"every"` or `"off"`; see
-   * {@linkcode HandlerTiming}. Default `"sampled"`.
-   */
-  handlerTiming?: HandlerTiming;
-  /** The default buffer of a subscription, in messages. Default 1024. */
-  bufferSize?: number;
-  /** The log level. Default: `MAGIC_FOUNDATION_LOG`, else `info`. */
-  logLevel?: LogLevel;
-  /** Where log lines go. Default: the console, one formatted line each. */
-  logSink?: (record: LogRecord) => void;
-}
+import { resolveRunOptions, type RunOptions } from "./run_options.ts";
+import { type ServicePools, validatePools } from "./service_pools.ts";
+import type { MetricsSnapshot, Topology } from "./types.ts";
 
 /**
  * The events of {@linkcode Main}, for `addEventListener`: `status` whenever a
@@ -90,9 +23,6 @@ export interface MainEventMap {
   /** A service failed, a handler threw, or an error escaped a pool. */
   error: ServiceErrorEvent;
 }
-
-/** The pools of a program: pool name → its services (or factories). */
-export type ServicePools = Record<string, ServiceEntry[]>;
 
 let singleton: Main | undefined;
 
@@ -247,7 +177,12 @@ export class Main extends EventTarget {
   }
 
   /**
-   * The program's one `Main`.
+   * The program's one `Main`, as the Python original's `Main.instance()`:
+   * what a program's services and its main module share. `new Main()` makes
+   * another one, which a program never needs; it is there for a tool or a
+   * test that runs several programs, one after the other or side by side,
+   * in one process (each with its own pools and events), where a shared
+   * instance would carry one's listeners and pools into the next.
    *
    * @example
    * ```ts
@@ -345,7 +280,7 @@ export class Main extends EventTarget {
       throw new StateError("Cannot run: main.run() is already running");
     }
     validatePools(this.servicePools);
-    const settings = resolveOptions(options);
+    const settings = resolveRunOptions(options);
     this.#running = true;
     const primary = new Primary(this, this.servicePools, settings);
     this.#primary = primary;
@@ -423,173 +358,8 @@ export class Main extends EventTarget {
   }
 }
 
-/**
- * Checks the pools' shape; returns their names in declaration order.
- * `where` starts each error message.
- */
-export function validatePools(pools: unknown, where = "Cannot run"): string[] {
-  if (typeof pools !== "object" || pools === null) {
-    throw new TypeError(
-      `${where}: servicePools must be an object of pool name → services`,
-    );
-  }
-  const entries = Object.entries(pools);
-  if (entries.length === 0) {
-    throw new TypeError(`${where}: servicePools declares no pool`);
-  }
-  return entries.map(([name, services]) => {
-    if (name.trim() === "") {
-      throw new TypeError(`${where}: a pool name is empty`);
-    }
-    if (isArrayIndex(name)) {
-      throw new TypeError(
-        `${where}: pool name "${name}" is an integer, and JavaScript lists integer keys before the others, which would change the start and stop order; use a name such as "p${name}"`,
-      );
-    }
-    if (!Array.isArray(services)) {
-      throw new TypeError(
-        `${where}: pool "${name}" must be an array of services`,
-      );
-    }
-    const names = new Set<string>();
-    for (const service of services) {
-      if (!(service instanceof Service) && typeof service !== "function") {
-        throw new TypeError(
-          `${where}: pool "${name}" holds ${
-            String(service)
-          }, not a Service or a function returning one`,
-        );
-      }
-      if (service instanceof Service) {
-        if (names.has(service.name)) {
-          throw new TypeError(
-            `${where}: pool "${name}" has two services named "${service.name}"`,
-          );
-        }
-        names.add(service.name);
-      }
-    }
-    return name;
-  });
-}
-
-/**
- * Whether `key` is a property name that JavaScript orders before the others
- * (an array index: `"0"`, `"42"`, not `"01"` or `"-1"`).
- */
-function isArrayIndex(key: string): boolean {
-  return /^(?:0|[1-9][0-9]*)$/.test(key) && Number(key) < 2 ** 32 - 1;
-}
-
-function resolveOptions(options: RunOptions): PrimarySettings {
-  const moduleSpecifier = options.module ?? Deno.mainModule;
-  if (moduleSpecifier === undefined) {
-    throw new StateError(
-      "Cannot run: there is no main module; pass options.module",
-    );
-  }
-  const logLevel = resolveLogLevel(options.logLevel);
-  checkOptionTypes(options);
-  const number = (
-    name: string,
-    value: number | undefined,
-    fallback: number,
-  ): number => checkDuration("Cannot run", name, value ?? fallback);
-  const terminateTimeout = number(
-    "terminateTimeout",
-    options.terminateTimeout,
-    5000,
-  );
-  let workerData: unknown = undefined;
-  if (options.workerData !== undefined) {
-    try {
-      workerData = structuredClone(options.workerData);
-    } catch (error) {
-      throw new TypeError(
-        `Cannot run: workerData must be a value structuredClone can copy: ${
-          errorMessage(error)
-        }`,
-        { cause: error },
-      );
-    }
-  }
-  const module = new URL(String(moduleSpecifier));
-  module.hash = POOL_WORKER_HASH;
-  return {
-    launch: (pool) => new Worker(module, { type: "module", name: pool }),
-    workerData,
-    transport: resolveTransport(options.transport),
-    nats: resolveNats(options.nats),
-    signals: options.signals ?? true,
-    terminateTimeout,
-    stallThreshold: number("stallThreshold", options.stallThreshold, 1000),
-    startTimeout: number("startTimeout", options.startTimeout, 60_000),
-    sink: options.logSink ?? consoleSink,
-    config: {
-      logLevel,
-      terminateTimeout,
-      bufferSize: checkBufferSize(options.bufferSize ?? 1024),
-      stuckThreshold: number("stuckThreshold", options.stuckThreshold, 5000),
-      handlerTiming: checkHandlerTiming("Cannot run", options.handlerTiming),
-      runId: crypto.randomUUID(),
-    },
-  };
-}
-
-/** The transport from the option, else the environment, else `"ports"`. */
-function resolveTransport(option: TransportKind | undefined): TransportKind {
-  let source = "transport";
-  let value: unknown = option;
-  if (value === undefined) {
-    source = "MAGIC_FOUNDATION_TRANSPORT";
-    value = readEnv(source);
-    if (value === undefined) return "ports";
-  }
-  if (!TRANSPORT_KINDS.includes(value as TransportKind)) {
-    throw new TypeError(
-      `Cannot run: ${source} must be one of ${
-        TRANSPORT_KINDS.map((kind) => `"${kind}"`).join(", ")
-      }, got ${JSON.stringify(value)}`,
-    );
-  }
-  return value as TransportKind;
-}
-
-/** The checks of the options that are not durations. */
-function checkOptionTypes(options: RunOptions): void {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError("Cannot run: options must be an object");
-  }
-  for (const key of ["signals", "setExitCode"] as const) {
-    const value = options[key];
-    if (value !== undefined && typeof value !== "boolean") {
-      throw new TypeError(
-        `Cannot run: ${key} must be a boolean, got ${typeof value}`,
-      );
-    }
-  }
-  if (options.logSink !== undefined && typeof options.logSink !== "function") {
-    throw new TypeError("Cannot run: logSink must be a function");
-  }
-  const module = options.module;
-  if (
-    module !== undefined && typeof module !== "string" &&
-    !(module instanceof URL)
-  ) {
-    throw new TypeError("Cannot run: module must be a string or a URL");
-  }
-}
-
-/** `bufferSize`, checked as `subscribe()` checks it. */
-function checkBufferSize(value: unknown): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(
-      `Cannot run: bufferSize must be an integer >= 1, got ${String(value)}`,
-    );
-  }
-  return value;
-}
-
+export type { RunOptions } from "./run_options.ts";
+export type { ServicePools } from "./service_pools.ts";
 export type {
   RunReport,
   ServiceFailure,

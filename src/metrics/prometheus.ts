@@ -101,7 +101,7 @@ function perDirection(
     name,
     type: "counter",
     help,
-    *rows(snapshot) {
+    *rows(snapshot): Iterable<readonly [Labels, number]> {
       for (const w of snapshot.websockets ?? []) {
         for (const direction of ["in", "out"] as const) {
           yield [
@@ -161,7 +161,7 @@ const LATER_FAMILIES: readonly Family[] = [
     name: "service_status",
     type: "gauge",
     help: "1 for a service's current status, 0 for the others.",
-    *rows(snapshot) {
+    *rows(snapshot): Iterable<readonly [Labels, number]> {
       for (const s of snapshot.services) {
         for (const status of STATUSES) {
           yield [
@@ -210,7 +210,7 @@ const LATER_FAMILIES: readonly Family[] = [
     type: "counter",
     help:
       "Messages a service published that reached a pattern's subscriptions: once per pattern reached (labelled by the publisher).",
-    *rows(snapshot) {
+    *rows(snapshot): Iterable<readonly [Labels, number]> {
       for (const p of snapshot.publishers ?? []) {
         for (const to of p.patterns) {
           yield [
@@ -242,7 +242,7 @@ const LATER_FAMILIES: readonly Family[] = [
     name: "websocket_closes_total",
     type: "counter",
     help: "WebSocket connections closed, by close code.",
-    *rows(snapshot) {
+    *rows(snapshot): Iterable<readonly [Labels, number]> {
       for (const w of snapshot.websockets ?? []) {
         for (const [code, count] of Object.entries(w.closes)) {
           yield [[...byService(w), ["code", code]], count];

@@ -1,15 +1,13 @@
 import { checkDuration } from "../_util/duration.ts";
 import { settlesWithin } from "../_util/time.ts";
+import { type CommonSettings, poolConfig } from "../run_options.ts";
 import { isPattern, matchesQueue } from "../bus/queue_name.ts";
 import { ServiceErrorEvent } from "../error_event.ts";
 import { StateError, TimeoutError } from "../errors.ts";
 import { consoleSink, type LogSink } from "../logger.ts";
 import { Primary, type RunReport } from "../primary/primary.ts";
 import { Service, type ServiceEntry, ServiceStatus } from "../service.ts";
-import type { TransportKind } from "../transport/transport.ts";
 import type {
-  HandlerTiming,
-  LogLevel,
   PublishOptions,
   RequestOptions,
   ServiceContext,
@@ -59,16 +57,6 @@ export const TEST_POOL = "test";
  */
 export const TEST_SERVICE = "test";
 
-export interface Settings {
-  transport: TransportKind;
-  terminateTimeout: number;
-  startTimeout: number;
-  stuckThreshold: number;
-  handlerTiming: HandlerTiming;
-  bufferSize: number;
-  logLevel: LogLevel;
-}
-
 /** The bed's own service: its context is how the test talks to the bus. */
 class BedService extends Service {
   #bed: RunningBed;
@@ -109,7 +97,7 @@ export class RunningBed implements TestBed {
     names: readonly string[],
     watch: readonly string[],
     timeout: number,
-    settings: Settings,
+    settings: CommonSettings,
   ) {
     this.#timeout = timeout;
     this.#sink = options.logSink ?? consoleSink;
@@ -131,14 +119,7 @@ export class RunningBed implements TestBed {
       stallThreshold: 60_000,
       startTimeout: settings.startTimeout,
       sink: this.#sink,
-      config: {
-        logLevel: settings.logLevel,
-        terminateTimeout: settings.terminateTimeout,
-        bufferSize: settings.bufferSize,
-        stuckThreshold: settings.stuckThreshold,
-        handlerTiming: settings.handlerTiming,
-        runId: crypto.randomUUID(),
-      },
+      config: poolConfig(settings),
     });
     this.#running = this.#primary.run();
     this.#untrack = trackBed(names, () => this.#stop());

@@ -1,8 +1,7 @@
 import { checkDuration } from "../_util/duration.ts";
-import { checkHandlerTiming } from "../bus/counters.ts";
 import { validateQueueName } from "../bus/queue_name.ts";
-import { resolveLogLevel } from "../logger.ts";
-import { validatePools } from "../main.ts";
+import { resolveCommonSettings } from "../run_options.ts";
+import { validatePools } from "../service_pools.ts";
 import { RunningBed, TEST_POOL } from "./running_bed.ts";
 import type { TestBed, TestBedOptions } from "./types.ts";
 
@@ -71,48 +70,16 @@ export async function startServices(options: TestBedOptions): Promise<TestBed> {
     );
   }
   const where = "Cannot start services";
-  const duration = (
-    name: string,
-    value: number | undefined,
-    fallback: number,
-  ) => checkDuration(where, name, value ?? fallback);
-  const timeout = duration("timeout", options.timeout, 2000);
-  const terminateTimeout = duration(
-    "terminateTimeout",
-    options.terminateTimeout,
-    2000,
-  );
-  const startTimeout = duration("startTimeout", options.startTimeout, 10_000);
-  const stuckThreshold = duration(
-    "stuckThreshold",
-    options.stuckThreshold,
-    5000,
-  );
-  const bufferSize = options.bufferSize ?? 1024;
-  if (!Number.isInteger(bufferSize) || bufferSize < 1) {
-    throw new RangeError(
-      `${where}: bufferSize must be an integer >= 1, got ${bufferSize}`,
-    );
-  }
-  const transport = options.transport ?? "ports";
-  if (transport !== "ports" && transport !== "broadcast") {
-    throw new TypeError(
-      `${where}: transport must be "ports" or "broadcast", got ${
-        JSON.stringify(transport)
-      }`,
-    );
-  }
+  const timeout = checkDuration(where, "timeout", options.timeout ?? 2000);
+  const settings = resolveCommonSettings(where, options, {
+    terminateTimeout: 2000,
+    startTimeout: 10_000,
+    logLevel: "warn",
+    transportFromEnv: false,
+  });
   const watch = [...(options.watch ?? [])];
   for (const queue of watch) validateQueueName(queue, "subscribe");
-  const bed = new RunningBed(options, names, watch, timeout, {
-    transport,
-    terminateTimeout,
-    startTimeout,
-    stuckThreshold,
-    handlerTiming: checkHandlerTiming(where, options.handlerTiming),
-    bufferSize,
-    logLevel: resolveLogLevel(options.logLevel ?? "warn"),
-  });
-  await bed.started(startTimeout);
+  const bed = new RunningBed(options, names, watch, timeout, settings);
+  await bed.started(settings.startTimeout);
   return bed;
 }
