@@ -8,6 +8,7 @@ import { runWorker } from "./pool/worker_main.ts";
 import { workerScope } from "./pool/worker_scope.ts";
 import { TRANSPORT_KINDS, type TransportKind } from "./transport/transport.ts";
 import { type NatsOptions, resolveNats } from "./nats/options.ts";
+import { type DurableOptions, resolveDurable } from "./durable/options.ts";
 import {
   Primary,
   type PrimarySettings,
@@ -53,6 +54,14 @@ export interface RunOptions {
    * (comma-separated servers), else none (nothing about NATS is loaded).
    */
   nats?: NatsOptions;
+  /**
+   * Durable queues: these queues (names or patterns) are stored on a local
+   * write-ahead log and delivered at least once, across crashes and
+   * restarts (see the README's "Durable queues"). Default:
+   * `MAGIC_FOUNDATION_DURABLE` (comma-separated patterns) and
+   * `MAGIC_FOUNDATION_DURABLE_DIR`, else none.
+   */
+  durable?: DurableOptions;
   /** Stop on SIGINT/SIGTERM (a second one exits at once). Default `true`. */
   signals?: boolean;
   /** Set `Deno.exitCode = 1` when a service ended in `error`. Default `true`. */
@@ -515,11 +524,19 @@ function resolveOptions(options: RunOptions): PrimarySettings {
   }
   const module = new URL(String(moduleSpecifier));
   module.hash = POOL_WORKER_HASH;
+  const nats = resolveNats(options.nats);
+  const durable = resolveDurable(options.durable);
+  if (durable !== undefined && nats !== undefined) {
+    throw new TypeError(
+      "Cannot run: durable queues are kept on the local log, which serves one process; joined to NATS they need JetStream, not supported yet",
+    );
+  }
   return {
     launch: (pool) => new Worker(module, { type: "module", name: pool }),
     workerData,
     transport: resolveTransport(options.transport),
-    nats: resolveNats(options.nats),
+    nats,
+    durable,
     signals: options.signals ?? true,
     terminateTimeout,
     stallThreshold: number("stallThreshold", options.stallThreshold, 1000),
@@ -532,6 +549,11 @@ function resolveOptions(options: RunOptions): PrimarySettings {
       stuckThreshold: number("stuckThreshold", options.stuckThreshold, 5000),
       handlerTiming: checkHandlerTiming("Cannot run", options.handlerTiming),
       runId: crypto.randomUUID(),
+      durable: durable === undefined ? undefined : {
+        streams: durable.streams,
+        maxDeliver: durable.maxDeliver,
+        backoff: durable.backoff,
+      },
     },
   };
 }
