@@ -78,6 +78,38 @@ Deno.test("Durable: kill -9 mid-stream, start again: every stored job is handled
   assert.deepEqual(stored.filter((n) => !all.has(n)), []);
 });
 
+Deno.test("Durable: a stop finishes and settles the handlers in flight, reports what is pending, and that is delivered after a start", async () => {
+  await using folder = await outsideFolder("file");
+  await folder.write("program.ts", DURABLE_PROGRAM);
+  const data = `${folder.dir}/data`;
+  const first = folder.start("program.ts", {
+    args: ["stream", data, "1000000"],
+    env: ENV,
+  });
+  await first.waitFor((l) => l.startsWith("HANDLED "), 30);
+  const report = await stopped(first);
+  const [consumer] = report.durable as Array<{ pending: number }>;
+  const before = new Set(numbers(first, "HANDLED"));
+  assert.ok(consumer!.pending > 0, JSON.stringify(report));
+  assert.ok(
+    first.lines.some((l) =>
+      l.includes(`${consumer!.pending} messages left pending`)
+    ),
+    first.lines.join("\n"),
+  );
+
+  const second = folder.start("program.ts", { args: ["work", data], env: ENV });
+  await second.waitFor((l) => l.startsWith("HANDLED "), consumer!.pending);
+  const again = await stopped(second);
+  const handledAgain = numbers(second, "HANDLED");
+  assert.equal(handledAgain.length, consumer!.pending);
+  assert.deepEqual(handledAgain.filter((n) => before.has(n)), []);
+  assert.equal(
+    (again.durable as Array<{ pending: number }>)[0]!.pending,
+    0,
+  );
+});
+
 Deno.test("Durable: a handler that throws twice sees attempts 1, 2, 3 with the backoff between", async () => {
   await using folder = await outsideFolder("file");
   await folder.write("program.ts", DURABLE_PROGRAM);
