@@ -51,7 +51,6 @@ export { ServiceErrorEvent } from "./src/error_event.ts";
 export type { FailurePhase, LifecyclePhase } from "./src/errors.ts";
 export type { NatsOptions, NatsTlsOptions } from "./src/nats/options.ts";
 export type { DurableOptions } from "./src/durable/options.ts";
-export type { DurablePending } from "./src/durable/broker.ts";
 export { DEAD_LETTER_HEADERS } from "./src/durable/subscriber.ts";
 export {
   DataCloneError,
@@ -65,6 +64,7 @@ export {
   TimeoutError,
 } from "./src/errors.ts";
 export type {
+  DurablePending,
   HandlerTiming,
   HistogramSnapshot,
   LinkMetrics,

@@ -562,3 +562,33 @@ export interface MetricsSnapshot {
    */
   publishers?: PublisherMetrics[];
 }
+
+/**
+ * A durable consumer at the end of a run (`RunReport.durable`): what it left
+ * pending, and its counts in the run.
+ *
+ * @example
+ * ```ts
+ * import type { DurablePending } from "@magic/foundation";
+ *
+ * function describe(entry: DurablePending): string {
+ *   return `${entry.consumer}: ${entry.pending} pending`;
+ * }
+ * ```
+ */
+export interface DurablePending {
+  /** The durable pattern (stream) it reads. */
+  stream: string;
+  /** Its name: `group+<pattern>+<group>` or `service+<pattern>+<service>` (parts URI-encoded). */
+  consumer: string;
+  /** Messages stored and not yet acknowledged by it; delivered after the next start. */
+  pending: number;
+  /** Deliveries in the run (redeliveries included). */
+  delivered: number;
+  /** Messages its handlers acknowledged. */
+  acknowledged: number;
+  /** Deliveries after a handler threw or its pool died. */
+  redelivered: number;
+  /** Messages moved to their `dlq://` queue. */
+  deadLettered: number;
+}

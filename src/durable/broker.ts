@@ -7,26 +7,11 @@
  */
 import { serializeError } from "../errors.ts";
 import { matchesQueue } from "../bus/queue_name.ts";
-import type { Logger } from "../types.ts";
+import type { DurablePending, Logger } from "../types.ts";
 import type { DurableSettings } from "./options.ts";
 import { patternCovers } from "./patterns.ts";
 import type { BrokerToPool, ConsumerMember, PoolToBroker } from "./protocol.ts";
 import { consumerName, Stream } from "./stream.ts";
-
-/** What a durable consumer had not settled when the run stopped. */
-export interface DurablePending {
-  /** The durable pattern (stream) it reads. */
-  stream: string;
-  /** Its file name's stem: `group+<pattern>+<group>` or `service+<pattern>+<service>`. */
-  consumer: string;
-  /** Messages stored and not yet settled by it; delivered after the next start. */
-  pending: number;
-  /** Its counts in this run. */
-  delivered: number;
-  acknowledged: number;
-  redelivered: number;
-  deadLettered: number;
-}
 
 /** The main thread's owner of the durable streams. */
 export class LocalBroker {

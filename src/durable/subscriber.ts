@@ -50,7 +50,17 @@ export function retryDelay(
   return Math.round(base / 2 + Math.random() * base / 2);
 }
 
-/** Header names on a dead-lettered message. */
+/**
+ * The headers a message carries on its `dlq://` queue, besides its own.
+ *
+ * @example
+ * ```ts
+ * import { DEAD_LETTER_HEADERS } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEAD_LETTER_HEADERS.attempts, "Mf-Dlq-Attempts");
+ * ```
+ */
 export const DEAD_LETTER_HEADERS = {
   /** The last error's message. */
   error: "Mf-Dlq-Error",

@@ -24,6 +24,7 @@ import type { NatsStatusChange } from "../nats/pool_link.ts";
 import { createHub } from "../transport/open.ts";
 import type { TransportHub, TransportKind } from "../transport/transport.ts";
 import type {
+  DurablePending,
   LinkMetrics,
   Logger,
   LogRecord,
@@ -39,7 +40,7 @@ import { ServiceErrorEvent } from "../error_event.ts";
 import { withTimeout } from "../_util/time.ts";
 import { endProcessAfterReport, unstoppableMessage } from "./stop_deadline.ts";
 import { ErrorLog } from "./error_log.ts";
-import { type DurablePending, LocalBroker } from "../durable/broker.ts";
+import { LocalBroker } from "../durable/broker.ts";
 import type { DurableSettings } from "../durable/options.ts";
 
 /** One service that ended in `error`, as `main.run()` reports it. */
