@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { resolveDurable } from "../src/durable/options.ts";
 import { DurableClient } from "../src/durable/client.ts";
-import type { DurableCarrier } from "../src/durable/carrier.ts";
+import { type DurableCarrier, LocalCarrier } from "../src/durable/carrier.ts";
 import { Main, Service } from "../mod.ts";
 
 Deno.test("resolveDurable() applies defaults and adds each pattern's dlq:// stream", () => {
@@ -117,4 +117,22 @@ Deno.test("DurableClient: a subscription inside a durable pattern is durable, on
   });
   assert.equal(client.isDurable("q://jobs/a/b"), true);
   assert.equal(client.isDurable("q://jobsx"), false);
+});
+
+Deno.test("DurableClient: uncloneable data is refused with a DataCloneError naming the queue", () => {
+  const client = new DurableClient({
+    streams: ["q://jobs/>"],
+    policy: { maxDeliver: 3, backoff: [1] },
+    carrier: new LocalCarrier((message) => structuredClone(message)),
+    pool: "p",
+    poolIndex: 0,
+    handlerFailed: () => {},
+  });
+  assert.throws(() => client.publish("S", "q://jobs/a", () => 1, {}), {
+    name: "DataCloneError",
+    message: /q:\/\/jobs\/a/,
+  });
+  assert.throws(() => client.publish("S", "q://jobs/a", 1, { id: "" }), {
+    message: 'Cannot publish on "q://jobs/a": id must be a non-empty string',
+  });
 });

@@ -68,7 +68,12 @@ export class LocalCarrier implements DurableCarrier {
     const request = ++this.#nextRequest;
     const waiter = Promise.withResolvers<void>();
     this.#requests.set(request, waiter);
-    this.#post(make(request));
+    try {
+      this.#post(make(request));
+    } catch (error) {
+      this.#requests.delete(request);
+      throw error;
+    }
     return waiter.promise;
   }
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { QueueNameError, StateError } from "../errors.ts";
+import { DataCloneError, QueueNameError, StateError } from "../errors.ts";
 import { matchesQueue } from "../bus/queue_name.ts";
 import { checkHeaders } from "../bus/headers.ts";
 import type {
@@ -45,6 +45,7 @@ export class DurableClient implements SubscriberHost {
   readonly policy: RetryPolicy;
   #options: DurableClientOptions;
   #subscribers = new Map<string, DurableSubscriber>();
+  #durableQueues = new Map<string, boolean>();
   #closed = false;
 
   constructor(options: DurableClientOptions) {
@@ -57,9 +58,15 @@ export class DurableClient implements SubscriberHost {
     this.#options.handlerFailed(service, error, meta);
   }
 
-  /** Whether the concrete `queue` is durable. */
+  /** Whether the concrete `queue` is durable (remembered for 10,000 queues). */
   isDurable(queue: string): boolean {
-    return this.#options.streams.some((s) => matchesQueue(s, queue));
+    let durable = this.#durableQueues.get(queue);
+    if (durable === undefined) {
+      durable = this.#options.streams.some((s) => matchesQueue(s, queue));
+      if (this.#durableQueues.size >= 10_000) this.#durableQueues.clear();
+      this.#durableQueues.set(queue, durable);
+    }
+    return durable;
   }
 
   /**
@@ -105,16 +112,21 @@ export class DurableClient implements SubscriberHost {
     const headers = options?.headers === undefined
       ? undefined
       : checkHeaders(queue, options.headers);
-    return this.carrier.publish({
-      queue,
-      pool: this.#options.pool,
-      service,
-      publishedAt: Date.now(),
-      headers,
-      replyTo: options?.replyTo,
-      id,
-      data,
-    });
+    try {
+      return this.carrier.publish({
+        queue,
+        pool: this.#options.pool,
+        service,
+        publishedAt: Date.now(),
+        headers,
+        replyTo: options?.replyTo,
+        id,
+        data,
+      });
+    } catch (error) {
+      // The local carrier posts the data to the main thread at once.
+      throw new DataCloneError(queue, error);
+    }
   }
 
   /** Subscribes `service` on the durable `queue`. */
