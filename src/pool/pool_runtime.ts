@@ -84,10 +84,21 @@ export class PoolRuntime implements RunnerHost {
     this.#transport = transport;
     this.#poolNames = init.pools;
     const durable = init.config.durable;
+    let durableClient: DurableClient | undefined;
     if (durable !== undefined) {
-      this.#durable = new LocalCarrier((message) =>
+      const carrier = new LocalCarrier((message) =>
         this.#send({ mf: 1, kind: "durable", message })
       );
+      this.#durable = carrier;
+      durableClient = new DurableClient({
+        streams: durable.streams,
+        policy: durable,
+        carrier,
+        pool: init.pool,
+        poolIndex: init.index,
+        handlerFailed: (service, error, meta) =>
+          this.#reportError(service, "handler", error, meta.queue),
+      });
     }
     this.#bus = new PoolBus({
       pool: init.pool,
@@ -105,17 +116,7 @@ export class PoolRuntime implements RunnerHost {
       nats: natsSettings(init.config.nats),
       onNatsStatus: (change) =>
         this.#send({ mf: 1, kind: "nats-status", ...change }),
-      durable: durable === undefined || this.#durable === undefined
-        ? undefined
-        : new DurableClient({
-          streams: durable.streams,
-          policy: durable,
-          carrier: this.#durable,
-          pool: init.pool,
-          poolIndex: init.index,
-          handlerFailed: (service, error, meta) =>
-            this.#reportError(service, "handler", error, meta.queue),
-        }),
+      durable: durableClient,
     });
     this.#bus.applyTable(init.table, []);
     const { heartbeats, index } = init;
