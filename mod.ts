@@ -50,6 +50,8 @@ export type {
 export { ServiceErrorEvent } from "./src/error_event.ts";
 export type { FailurePhase, LifecyclePhase } from "./src/errors.ts";
 export type { NatsOptions, NatsTlsOptions } from "./src/nats/options.ts";
+export type { DurableOptions } from "./src/durable/options.ts";
+export { DEAD_LETTER_HEADERS } from "./src/durable/subscriber.ts";
 export {
   DataCloneError,
   JsonDataError,
@@ -62,6 +64,7 @@ export {
   TimeoutError,
 } from "./src/errors.ts";
 export type {
+  DurablePending,
   HandlerTiming,
   HistogramSnapshot,
   LinkMetrics,

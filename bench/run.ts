@@ -6,6 +6,7 @@
  * - `bench/bus_bench.ts` (`deno run -A`): the bus against its raw primitives;
  * - `bench/websocket_bench.ts` (`deno run -A`), when present;
  * - `bench/log_file_bench.ts` (`deno run -A`), when present;
+ * - `bench/durable_bench.ts` (`deno run -A`), when present;
  * - `bench/nats_bench.ts` (`deno run -A`; it starts its own `nats-server`,
  *   and says "skipped" without one);
  * - `bench/nats_encoding_bench.ts` (`deno bench`);
@@ -62,6 +63,13 @@ async function steps(extra: string[]): Promise<Step[]> {
       step: {
         name: "log-file",
         args: ["run", "-A", here("./log_file_bench.ts")],
+      },
+    },
+    {
+      file: here("./durable_bench.ts"),
+      step: {
+        name: "durable",
+        args: ["run", "-A", here("./durable_bench.ts")],
       },
     },
     {

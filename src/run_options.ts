@@ -13,6 +13,7 @@ import { checkHandlerTiming } from "./bus/counters.ts";
 import { StateError } from "./errors.ts";
 import { consoleSink, resolveLogLevel } from "./logger.ts";
 import { type NatsOptions, resolveNats } from "./nats/options.ts";
+import { type DurableOptions, resolveDurable } from "./durable/options.ts";
 import { POOL_WORKER_HASH } from "./pool/boot.ts";
 import type { PrimarySettings } from "./primary/primary.ts";
 import { TRANSPORT_KINDS, type TransportKind } from "./transport/transport.ts";
@@ -46,6 +47,14 @@ export interface RunOptions {
    * (comma-separated servers), else none (nothing about NATS is loaded).
    */
   nats?: NatsOptions;
+  /**
+   * Durable queues: these queues (names or patterns) are stored on a local
+   * write-ahead log and delivered at least once, across crashes and
+   * restarts (see the README's "Durable queues"). Default:
+   * `MAGIC_FOUNDATION_DURABLE` (comma-separated patterns) and
+   * `MAGIC_FOUNDATION_DURABLE_DIR`, else none.
+   */
+  durable?: DurableOptions;
   /** Stop on SIGINT/SIGTERM (a second one exits at once). Default `true`. */
   signals?: boolean;
   /** Set `Deno.exitCode = 1` when a service ended in `error`. Default `true`. */
@@ -164,13 +173,22 @@ export function resolveRunOptions(options: RunOptions): PrimarySettings {
       );
     }
   }
+  const nats = resolveNats(options.nats);
+  const durable = resolveDurable(options.durable);
+  if (durable !== undefined && nats !== undefined) {
+    throw new TypeError(
+      `${where}: durable queues are kept on the local log, which serves one process; joined to NATS they need JetStream, not supported yet`,
+    );
+  }
   const module = new URL(String(moduleSpecifier));
   module.hash = POOL_WORKER_HASH;
+  const config = poolConfig(common);
   return {
     launch: (pool) => new Worker(module, { type: "module", name: pool }),
     workerData,
     transport: common.transport,
-    nats: resolveNats(options.nats),
+    nats,
+    durable,
     signals: options.signals ?? true,
     terminateTimeout: common.terminateTimeout,
     stallThreshold: checkDuration(
@@ -180,7 +198,14 @@ export function resolveRunOptions(options: RunOptions): PrimarySettings {
     ),
     startTimeout: common.startTimeout,
     sink: options.logSink ?? consoleSink,
-    config: poolConfig(common),
+    config: durable === undefined ? config : {
+      ...config,
+      durable: {
+        streams: durable.streams,
+        maxDeliver: durable.maxDeliver,
+        backoff: durable.backoff,
+      },
+    },
   };
 }
 

@@ -54,6 +54,12 @@ export interface MessageMeta {
   publishedAt: number;
   /** Extra string fields set by the publisher (the WebSocket service puts the connection here); frozen. */
   headers?: Readonly<Record<string, string>> | undefined;
+  /**
+   * On a durable queue only: the message's id in its stream (the same on
+   * every delivery, for idempotent handlers) and which delivery this is
+   * (1, then 2, 3, … after a handler threw or its pool died).
+   */
+  delivery?: Readonly<{ id: string; attempt: number }> | undefined;
 }
 
 /** Handles one message. A returned promise is awaited before the next message of the same subscription (unless `concurrency` > 1). */
@@ -68,6 +74,12 @@ export interface PublishOptions {
   replyTo?: string;
   /** Sets `meta.headers`; a frozen object is checked once and then shared. */
   headers?: Readonly<Record<string, string>>;
+  /**
+   * On a durable queue: a publish with an `id` already stored within the
+   * dedupe window (`durable.dedupeWindow`) is not stored again. Ignored on
+   * other queues.
+   */
+  id?: string;
 }
 
 /** Options of `ctx.subscribe`. */
@@ -549,4 +561,34 @@ export interface MetricsSnapshot {
    * pattern reached (set by `main.metrics()` and `ctx.metrics()`).
    */
   publishers?: PublisherMetrics[];
+}
+
+/**
+ * A durable consumer at the end of a run (`RunReport.durable`): what it left
+ * pending, and its counts in the run.
+ *
+ * @example
+ * ```ts
+ * import type { DurablePending } from "@magic/foundation";
+ *
+ * function describe(entry: DurablePending): string {
+ *   return `${entry.consumer}: ${entry.pending} pending`;
+ * }
+ * ```
+ */
+export interface DurablePending {
+  /** The durable pattern (stream) it reads. */
+  stream: string;
+  /** Its name: `group+<pattern>+<group>` or `service+<pattern>+<service>` (parts URI-encoded). */
+  consumer: string;
+  /** Messages stored and not yet acknowledged by it; delivered after the next start. */
+  pending: number;
+  /** Deliveries in the run (redeliveries included). */
+  delivered: number;
+  /** Messages its handlers acknowledged. */
+  acknowledged: number;
+  /** Deliveries after a handler threw or its pool died. */
+  redelivered: number;
+  /** Messages moved to their `dlq://` queue. */
+  deadLettered: number;
 }

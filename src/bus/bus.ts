@@ -35,6 +35,7 @@ import { checkReplyQueue, isReplyQueue, Requests } from "./requests.ts";
 import { groupKeyOf, Routes } from "./routes.ts";
 import { LocalSubscription, type SubscriptionHost } from "./subscription.ts";
 import { type MessageTracing, messageTracing } from "./tracing.ts";
+import type { DurableClient } from "../durable/client.ts";
 
 /** What the bus asks of the primary. */
 export interface PrimaryLink {
@@ -70,6 +71,8 @@ export interface BusOptions {
   nats?: { settings: NatsPoolSettings; Link: typeof NatsPoolLink } | undefined;
   /** Told when one of the pool's NATS connections comes up or goes down. */
   onNatsStatus?(change: NatsStatusChange): void;
+  /** The durable queues, when the program has some (`durable/client.ts`). */
+  durable?: DurableClient | undefined;
 }
 
 /**
@@ -175,6 +178,9 @@ export class PoolBus implements SubscriptionHost {
         ),
       );
     }
+    if (this.#options.durable?.isDurable(queue)) {
+      return this.#options.durable.publish(service, queue, data, options);
+    }
     return this.#outbound.publish(service, queue, data, options);
   }
 
@@ -221,6 +227,16 @@ export class PoolBus implements SubscriptionHost {
       );
     }
     const id = `${this.index}.${this.#options.incarnation}.${this.#nextId++}`;
+    const durable = this.#options.durable;
+    if (durable?.coversSubscription(queue)) {
+      return await durable.subscribe(
+        id,
+        service,
+        queue,
+        handler as MessageHandler<unknown>,
+        { group, concurrency, capacity },
+      );
+    }
     const key = countersKey(service, queue, group);
     let counters = this.#counters.get(key);
     if (counters === undefined) {
@@ -273,14 +289,22 @@ export class PoolBus implements SubscriptionHost {
     const found = [...this.#routes.subscriptions()].filter((s) =>
       s.service === service && s.queue === queue && s.handler === handler
     );
-    return this.#remove(found);
+    return Promise.all([
+      this.#remove(found),
+      this.#options.durable?.unsubscribe((s) =>
+        s.service === service && s.queue === queue && s.handler === handler
+      ),
+    ]).then(() => {});
   }
 
   /** Removes every subscription of `service` (when it restarts). */
   unsubscribeService(service: string): Promise<void> {
-    return this.#remove(
-      [...this.#routes.subscriptions()].filter((s) => s.service === service),
-    );
+    return Promise.all([
+      this.#remove(
+        [...this.#routes.subscriptions()].filter((s) => s.service === service),
+      ),
+      this.#options.durable?.unsubscribe((s) => s.service === service),
+    ]).then(() => {});
   }
 
   async #remove(subscriptions: LocalSubscription[]): Promise<void> {
@@ -455,6 +479,7 @@ export class PoolBus implements SubscriptionHost {
   busy(): boolean {
     if (this.#transport.busy() || this.#transport.held() > 0) return true;
     if (this.#nats?.busy()) return true;
+    if (this.#options.durable?.busy()) return true;
     for (const subscription of this.#routes.subscriptions()) {
       if (subscription.size > 0 || subscription.active > 0) return true;
     }
@@ -466,6 +491,7 @@ export class PoolBus implements SubscriptionHost {
    * and every message in this pool's subscriptions was handled.
    */
   async drain(): Promise<void> {
+    await this.#options.durable?.drain();
     while (this.busy()) {
       await this.flush();
       await Promise.all(
@@ -483,6 +509,7 @@ export class PoolBus implements SubscriptionHost {
   async close(): Promise<Undelivered[]> {
     if (this.#closed) return [];
     this.#closed = true;
+    this.#options.durable?.close();
     for (const subscription of this.#routes.subscriptions()) {
       const rest = subscription.close().length;
       if (rest > 0) {

@@ -26,6 +26,8 @@ import { withTimeout } from "../_util/time.ts";
 import { WEBSOCKET_METRICS } from "../websocket/counters.ts";
 import type { NatsPoolLink, NatsPoolSettings } from "../nats/pool_link.ts";
 import { natsLink } from "./boot.ts";
+import { LocalCarrier } from "../durable/carrier.ts";
+import { DurableClient } from "../durable/client.ts";
 
 type Init = Extract<ToPool, { kind: "init" }>;
 type Request = { resolve(value: unknown): void; reject(error: Error): void };
@@ -57,6 +59,8 @@ export class PoolRuntime implements RunnerHost {
   #nextRequest = 0;
   #housekeeping: ReturnType<typeof setInterval>;
   #done = Promise.withResolvers<void>();
+  /** The carrier to the durable log on the main thread, when there is one. */
+  #durable: LocalCarrier | undefined;
 
   constructor(
     scope: PoolScope,
@@ -79,6 +83,23 @@ export class PoolRuntime implements RunnerHost {
     );
     this.#transport = transport;
     this.#poolNames = init.pools;
+    const durable = init.config.durable;
+    let durableClient: DurableClient | undefined;
+    if (durable !== undefined) {
+      const carrier = new LocalCarrier((message) =>
+        this.#send({ mf: 1, kind: "durable", message })
+      );
+      this.#durable = carrier;
+      durableClient = new DurableClient({
+        streams: durable.streams,
+        policy: durable,
+        carrier,
+        pool: init.pool,
+        poolIndex: init.index,
+        handlerFailed: (service, error, meta) =>
+          this.#reportError(service, "handler", error, meta.queue),
+      });
+    }
     this.#bus = new PoolBus({
       pool: init.pool,
       index: init.index,
@@ -95,6 +116,7 @@ export class PoolRuntime implements RunnerHost {
       nats: natsSettings(init.config.nats),
       onNatsStatus: (change) =>
         this.#send({ mf: 1, kind: "nats-status", ...change }),
+      durable: durableClient,
     });
     this.#bus.applyTable(init.table, []);
     const { heartbeats, index } = init;
@@ -204,6 +226,9 @@ export class PoolRuntime implements RunnerHost {
         break;
       case "stop":
         this.#stop();
+        break;
+      case "durable":
+        this.#durable?.receive(message.message);
         break;
       default: {
         const unknown: never = message;
@@ -433,6 +458,7 @@ export class PoolRuntime implements RunnerHost {
       await bounded(this.#bus.flush());
     } finally {
       undelivered = await this.#bus.close();
+      this.#durable?.close();
       for (const lost of undelivered) {
         this.#log.error(describeUndelivered(lost));
       }

@@ -22,6 +22,7 @@ import type {
   WebSocketMetrics,
 } from "../types.ts";
 import type { SubscriptionEntry } from "../bus/entry.ts";
+import type { BrokerToPool, PoolToBroker } from "../durable/protocol.ts";
 import type { NatsPoolSettings, NatsStatusChange } from "../nats/pool_link.ts";
 import type {
   TransportSetup,
@@ -54,6 +55,15 @@ export interface PoolConfig {
   runId: string;
   /** How each pool joins NATS, when the program is joined to it. */
   nats?: NatsPoolSettings | undefined;
+  /** The durable queues, when there are. */
+  durable?: DurablePoolSettings | undefined;
+}
+
+/** What a pool knows of the durable queues. */
+export interface DurablePoolSettings {
+  streams: string[];
+  maxDeliver: number;
+  backoff: number[];
 }
 
 /** One pool's part of a metrics snapshot. */
@@ -118,7 +128,8 @@ export type ToPool =
   | { mf: 1; kind: "topology"; request: number }
   | { mf: 1; kind: "metrics"; request: number }
   | { mf: 1; kind: "stopping" }
-  | { mf: 1; kind: "stop" };
+  | { mf: 1; kind: "stop" }
+  | { mf: 1; kind: "durable"; message: BrokerToPool };
 
 /** Worker → primary. */
 export type FromPool =
@@ -163,7 +174,8 @@ export type FromPool =
     /** Messages the pool never handled or never sent. */
     undelivered: Undelivered[];
   }
-  | { mf: 1; kind: "exit"; reason: string };
+  | { mf: 1; kind: "exit"; reason: string }
+  | { mf: 1; kind: "durable"; message: PoolToBroker };
 
 /** Whether `data` is one of the library's own messages. */
 export function isProtocolMessage(

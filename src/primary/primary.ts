@@ -24,6 +24,7 @@ import type { NatsStatusChange } from "../nats/pool_link.ts";
 import { createHub } from "../transport/open.ts";
 import type { TransportHub, TransportKind } from "../transport/transport.ts";
 import type {
+  DurablePending,
   LinkMetrics,
   Logger,
   LogRecord,
@@ -39,6 +40,8 @@ import { ServiceErrorEvent } from "../error_event.ts";
 import { withTimeout } from "../_util/time.ts";
 import { endProcessAfterReport, unstoppableMessage } from "./stop_deadline.ts";
 import { ErrorLog } from "./error_log.ts";
+import { LocalBroker } from "../durable/broker.ts";
+import type { DurableSettings } from "../durable/options.ts";
 
 /** One service that ended in `error`, as `main.run()` reports it. */
 export interface ServiceFailure {
@@ -61,6 +64,11 @@ export interface RunReport {
    * when all went well); each is also logged, and makes the exit code 1.
    */
   undelivered: Undelivered[];
+  /**
+   * With durable queues: each consumer's counts, and what it left pending
+   * (stored, not yet settled: delivered after the next start).
+   */
+  durable?: DurablePending[];
 }
 
 /** The detail of a `status` event of `Main`. */
@@ -89,6 +97,8 @@ export interface PrimarySettings {
   sink: LogSink;
   /** Joins the program to NATS, when set. */
   nats?: NatsSettings | undefined;
+  /** The durable queues on the local log, when set. */
+  durable?: DurableSettings | undefined;
 }
 
 const STALL_CHECK_MS = 250;
@@ -132,6 +142,9 @@ export class Primary {
   #signals: Array<[Deno.Signal, () => void]> = [];
   /** Decides which error lines are logged (see `error_log.ts`). */
   #errorLog: ErrorLog;
+  /** The durable queues' local log, open while the program runs. */
+  #durable: LocalBroker | undefined;
+  #durablePending: DurablePending[] | undefined;
 
   constructor(
     events: EventTarget,
@@ -238,6 +251,14 @@ export class Primary {
     this.#listenForSignals();
     this.#stallTimer = setInterval(() => this.#checkStalls(), STALL_CHECK_MS);
     try {
+      if (this.#settings.durable !== undefined) {
+        this.#durable = await LocalBroker.open(
+          this.#settings.durable,
+          (index, message) =>
+            this.#pools[index]?.send({ mf: 1, kind: "durable", message }),
+          this.#log,
+        );
+      }
       for (const pool of this.#pools) this.#spawn(pool);
       await Promise.race([
         Promise.all(this.#pools.map((pool) => pool.initialized.promise)),
@@ -263,8 +284,16 @@ export class Primary {
         Deno.removeSignalListener(signal, listener);
       }
       for (const pool of this.#pools) pool.kill();
+      await this.#closeDurable();
     }
-    return { failures: this.#failures(), undelivered: this.#undelivered };
+    const report: RunReport = {
+      failures: this.#failures(),
+      undelivered: this.#undelivered,
+    };
+    if (this.#durablePending !== undefined) {
+      report.durable = this.#durablePending;
+    }
+    return report;
   }
 
   // ---- NATS --------------------------------------------------------------
@@ -471,6 +500,9 @@ export class Primary {
       case "exit":
         this.#died(pool, message.reason);
         break;
+      case "durable":
+        this.#durable?.receive(pool.index, message.message);
+        break;
       default: {
         const unknown: never = message;
         this.#log.warn(
@@ -531,6 +563,7 @@ export class Primary {
       if (key.startsWith(`${pool.name}/`)) this.#natsDown.delete(key);
     }
     this.#hub.disconnect(pool.index);
+    this.#durable?.poolGone(pool.index);
     const removed = [...this.#table.values()].filter((e) =>
       e.poolIndex === pool.index
     )
@@ -671,6 +704,7 @@ export class Primary {
 
   async #stopAll(): Promise<void> {
     this.#stopping = true;
+    this.#durable?.stopDelivering();
     for (const pool of this.#pools) {
       clearTimeout(pool.timer);
       if (pool.live) {
@@ -726,6 +760,21 @@ export class Primary {
       const answers = await withTimeout(this.#gather("drain"), timeout)
         .catch(() => [true]);
       idleRounds = answers.some((busy) => busy === true) ? 0 : idleRounds + 1;
+    }
+  }
+
+  /** Closes the durable log once every pool has stopped; logs what is left pending. */
+  async #closeDurable(): Promise<void> {
+    const durable = this.#durable;
+    if (durable === undefined) return;
+    this.#durable = undefined;
+    this.#durablePending = await durable.close();
+    for (const entry of this.#durablePending) {
+      if (entry.pending > 0) {
+        this.#log.info(
+          `Durable queue "${entry.stream}": ${entry.pending} messages left pending for ${entry.consumer}; they are delivered after the next start`,
+        );
+      }
     }
   }
 

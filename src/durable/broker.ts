@@ -1,0 +1,186 @@
+/**
+ * The local broker: owns every durable stream's log on the main thread (one
+ * writer per file, and it outlives any pool's worker), answers the pools'
+ * publishes once stored and delivers to their subscriptions.
+ *
+ * @module
+ */
+import { serializeError } from "../errors.ts";
+import { matchesQueue } from "../bus/queue_name.ts";
+import type { DurablePending, Logger } from "../types.ts";
+import type { DurableSettings } from "./options.ts";
+import { patternCovers } from "./patterns.ts";
+import type { BrokerToPool, ConsumerMember, PoolToBroker } from "./protocol.ts";
+import { consumerName, Stream } from "./stream.ts";
+
+/** The main thread's owner of the durable streams. */
+export class LocalBroker {
+  #streams: Stream[];
+  #send: (pool: number, message: BrokerToPool) => void;
+  #log: Logger;
+
+  private constructor(
+    streams: Stream[],
+    send: (pool: number, message: BrokerToPool) => void,
+    log: Logger,
+  ) {
+    this.#streams = streams;
+    this.#send = send;
+    this.#log = log;
+  }
+
+  /**
+   * Opens every stream of `settings` (creating the directory), cutting and
+   * logging torn tails.
+   */
+  static async open(
+    settings: DurableSettings,
+    send: (pool: number, message: BrokerToPool) => void,
+    log: Logger,
+  ): Promise<LocalBroker> {
+    const streams: Stream[] = [];
+    const broker = new LocalBroker(streams, send, log);
+    for (const pattern of settings.streams) {
+      const stream = await Stream.open(pattern, {
+        directory: settings.directory,
+        segmentBytes: settings.segmentBytes,
+        dedupeWindow: settings.dedupeWindow,
+        deliver: (member, messages) =>
+          send(member.pool, {
+            op: "deliver",
+            subscription: member.subscription,
+            messages,
+          }),
+        failed: (error) =>
+          log.error(
+            `Durable queue "${pattern}" failed: ${
+              String(error)
+            }; its consumers deliver no more`,
+          ),
+      });
+      for (const cut of stream.cut) {
+        log.warn(
+          `Durable queue "${pattern}": cut ${cut.bytes} bytes at the end of "${cut.file}" (${cut.reason}); the records before are kept`,
+        );
+      }
+      streams.push(stream);
+    }
+    return broker;
+  }
+
+  /** The streams, for tests and the report. */
+  get streams(): readonly Stream[] {
+    return this.#streams;
+  }
+
+  /** Handles a pool's message. */
+  receive(pool: number, message: PoolToBroker): void {
+    switch (message.op) {
+      case "publish": {
+        const stream = this.#streams.find((s) =>
+          matchesQueue(s.pattern, message.message.queue)
+        );
+        const answer = stream === undefined
+          ? Promise.reject(
+            new Error(
+              `Cannot publish on "${message.message.queue}": it is not durable`,
+            ),
+          )
+          : stream.publish(message.message);
+        this.#answer(pool, message.request, answer);
+        break;
+      }
+      case "subscribe":
+        this.#answer(pool, message.request, this.#join(message.member));
+        break;
+      case "unsubscribe": {
+        const ids = new Set(message.subscriptions);
+        this.#leave((member) => ids.has(member.subscription));
+        this.#answer(pool, message.request, Promise.resolve());
+        break;
+      }
+      case "settle":
+        for (const stream of this.#streams) {
+          for (const consumer of stream.consumers.values()) {
+            if (consumer.has(message.subscription)) {
+              consumer.settle(message.subscription, message.settlements);
+            }
+          }
+        }
+        break;
+      default: {
+        const unknown: never = message;
+        this.#log.warn(`Unknown durable message: ${JSON.stringify(unknown)}`);
+      }
+    }
+  }
+
+  async #join(member: ConsumerMember): Promise<void> {
+    const stream = this.#streams.find((s) =>
+      patternCovers(s.pattern, member.queue)
+    );
+    if (stream === undefined) {
+      throw new Error(
+        `Cannot subscribe to "${member.queue}": it is not durable`,
+      );
+    }
+    const name = consumerName(member.queue, member.group, member.service);
+    (await stream.consumer(name, member.queue)).join(member);
+  }
+
+  #answer(pool: number, request: number, done: Promise<unknown>): void {
+    done.then(
+      () => this.#send(pool, { op: "answer", request }),
+      (error) =>
+        this.#send(pool, {
+          op: "answer",
+          request,
+          error: serializeError(error),
+        }),
+    );
+  }
+
+  #leave(match: (member: ConsumerMember) => boolean): void {
+    for (const stream of this.#streams) {
+      for (const consumer of stream.consumers.values()) consumer.leave(match);
+    }
+  }
+
+  /** A pool's worker died: what its subscriptions held is delivered again. */
+  poolGone(pool: number): void {
+    this.#leave((member) => member.pool === pool);
+  }
+
+  /** A stop began: nothing new is delivered; what is out may still be settled. */
+  stopDelivering(): void {
+    for (const stream of this.#streams) {
+      for (const consumer of stream.consumers.values()) consumer.stop();
+    }
+  }
+
+  /** Resolves once every delivered message is settled (or its pool gone). */
+  async settled(): Promise<void> {
+    for (const stream of this.#streams) {
+      for (const consumer of stream.consumers.values()) {
+        await consumer.whenSettled();
+      }
+    }
+  }
+
+  /** Closes every stream; returns what each consumer left pending. */
+  async close(): Promise<DurablePending[]> {
+    const pending: DurablePending[] = [];
+    for (const stream of this.#streams) {
+      for (const consumer of stream.consumers.values()) {
+        pending.push({
+          stream: stream.pattern,
+          consumer: consumer.name,
+          pending: consumer.pending,
+          ...consumer.counts,
+        });
+      }
+      await stream.close();
+    }
+    return pending;
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * Unit tests of the durable queues' local log: records and checksums,
+ * segments, group commit, consumer positions, compaction and dedupe.
+ */
+import assert from "node:assert/strict";
+import { frame, scan } from "../src/durable/record.ts";
+import { StreamLog } from "../src/durable/stream_log.ts";
+import { AckFile } from "../src/durable/ack_file.ts";
+import { consumerName, Stream } from "../src/durable/stream.ts";
+import type {
+  ConsumerMember,
+  DeliveredMessage,
+} from "../src/durable/protocol.ts";
+import type { StoredMessage } from "../src/durable/message.ts";
+
+type Fields = Omit<StoredMessage, "seq">;
+
+function message(data: unknown, queue = "q://jobs/a"): Fields {
+  return {
+    queue,
+    pool: "p",
+    service: "S",
+    publishedAt: 1,
+    storedAt: Date.now(),
+    data,
+  };
+}
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "durable_log_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const OPTIONS = { segmentBytes: 1 << 20, recentWindow: 60_000 };
+
+Deno.test("scan() stops at a cut header, a cut body and a wrong checksum", () => {
+  const one = frame(new Uint8Array([1, 2, 3]));
+  const two = frame(new Uint8Array([4, 5]));
+  const both = new Uint8Array([...one, ...two]);
+  assert.equal(scan(both).records.length, 2);
+  assert.equal(scan(both).torn, undefined);
+  const header = scan(both.subarray(0, one.length + 5));
+  assert.deepEqual([header.records.length, header.end], [1, one.length]);
+  assert.match(header.torn!, /header is cut short/);
+  const body = scan(both.subarray(0, both.length - 1));
+  assert.match(body.torn!, /body is cut short/);
+  const corrupt = both.slice();
+  corrupt[corrupt.length - 1] = corrupt.at(-1)! ^ 0xff;
+  const wrong = scan(corrupt);
+  assert.deepEqual([wrong.records.length, wrong.end], [1, one.length]);
+  assert.match(wrong.torn!, /checksum is wrong/);
+});
+
+Deno.test("StreamLog stores, reads back after a reopen and rolls segments", async () => {
+  await withDir(async (dir) => {
+    const log = await StreamLog.open(dir, { ...OPTIONS, segmentBytes: 300 });
+    for (let i = 0; i < 20; i++) await log.append([message({ i })]);
+    assert.ok(log.segmentCount > 3, `${log.segmentCount} segments`);
+    await log.close();
+    const again = await StreamLog.open(dir, { ...OPTIONS, segmentBytes: 300 });
+    assert.deepEqual(again.cut, []);
+    assert.equal(again.nextSeq, 21);
+    const read = await again.read(1, 100);
+    assert.deepEqual(
+      read.map((m) => m.data),
+      [...Array(20)].map((_, i) => ({ i })),
+    );
+    assert.deepEqual(
+      read.map((m) => m.seq),
+      [...Array(20)].map((_, i) => i + 1),
+    );
+    assert.deepEqual((await again.read(7, 3)).map((m) => m.seq), [7, 8, 9]);
+    await again.close();
+  });
+});
+
+Deno.test("StreamLog syncs concurrent appends together", async () => {
+  await withDir(async (dir) => {
+    const log = await StreamLog.open(dir, OPTIONS);
+    await Promise.all([...Array(100)].map((_, i) => log.append([message(i)])));
+    // The first append starts a sync alone; the 99 made meanwhile share one.
+    assert.equal(log.syncs, 2);
+    await log.close();
+  });
+});
+
+Deno.test("StreamLog cuts a torn last record when it opens, and reports it", async () => {
+  await withDir(async (dir) => {
+    const log = await StreamLog.open(dir, OPTIONS);
+    for (let i = 0; i < 5; i++) await log.append([message(`m${i}`)]);
+    await log.close();
+    const [file] = [...Deno.readDirSync(dir)].filter((e) =>
+      e.name.endsWith(".seg")
+    );
+    const path = `${dir}/${file!.name}`;
+    const size = Deno.statSync(path).size;
+    Deno.truncateSync(path, size - 3);
+    const again = await StreamLog.open(dir, OPTIONS);
+    assert.equal(again.cut.length, 1);
+    assert.equal(again.cut[0]!.file, path);
+    assert.match(again.cut[0]!.reason, /cut short/);
+    assert.deepEqual((await again.read(1, 10)).map((m) => m.data), [
+      "m0",
+      "m1",
+      "m2",
+      "m3",
+    ]);
+    // The next append takes the place of the cut record.
+    await again.append([message("m4 again")]);
+    assert.deepEqual((await again.read(5, 1)).map((m) => m.data), ["m4 again"]);
+    await again.close();
+    const third = await StreamLog.open(dir, OPTIONS);
+    assert.deepEqual(third.cut, []);
+    assert.equal(third.nextSeq, 6);
+    await third.close();
+  });
+});
+
+Deno.test("AckFile keeps the last whole state; a torn save falls back to the one before", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/c.ack`;
+    const file = await AckFile.open(path);
+    await file.save({ floor: 3, acked: [] });
+    await file.save({ floor: 4, acked: [6, 9] });
+    await file.close();
+    assert.deepEqual((await reopen(path)).loaded, { floor: 4, acked: [6, 9] });
+    Deno.truncateSync(path, Deno.statSync(path).size - 1);
+    assert.deepEqual((await reopen(path)).loaded, { floor: 3, acked: [] });
+  });
+});
+
+async function reopen(path: string): Promise<AckFile> {
+  const file = await AckFile.open(path);
+  await file.close();
+  return file;
+}
+
+/** A stream whose deliveries are recorded. */
+async function openStream(
+  dir: string,
+  options: { segmentBytes?: number; dedupeWindow?: number } = {},
+): Promise<
+  {
+    stream: Stream;
+    delivered: DeliveredMessage[];
+    next(n: number): Promise<void>;
+  }
+> {
+  const delivered: DeliveredMessage[] = [];
+  const waiters: Array<() => void> = [];
+  const stream = await Stream.open("q://jobs/>", {
+    directory: dir,
+    segmentBytes: options.segmentBytes ?? 1 << 20,
+    dedupeWindow: options.dedupeWindow ?? 60_000,
+    deliver: (_member, messages) => {
+      delivered.push(...messages);
+      for (const wake of waiters.splice(0)) wake();
+    },
+    failed: (error) => {
+      throw error;
+    },
+  });
+  const next = async (n: number): Promise<void> => {
+    while (delivered.length < n) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      waiters.push(resolve);
+      await promise;
+    }
+  };
+  return { stream, delivered, next };
+}
+
+const MEMBER: ConsumerMember = {
+  subscription: "0.1.0",
+  pool: 0,
+  service: "Worker",
+  queue: "q://jobs/>",
+  group: "g",
+  capacity: 4,
+};
+
+Deno.test("A consumer delivers at most capacity unsettled, and resumes after its last settlement", async () => {
+  await withDir(async (dir) => {
+    const first = await openStream(dir);
+    for (let i = 1; i <= 10; i++) {
+      await first.stream.publish({ ...message(i), id: undefined });
+    }
+    const name = consumerName(MEMBER.queue, MEMBER.group, MEMBER.service);
+    const consumer = await first.stream.consumer(name, MEMBER.queue);
+    consumer.join(MEMBER);
+    await first.next(4);
+    assert.deepEqual(first.delivered.map((m) => m.data), [1, 2, 3, 4]);
+    consumer.settle(MEMBER.subscription, [
+      { seq: 1, outcome: "ack" },
+      { seq: 3, outcome: "ack" },
+    ]);
+    await first.next(6);
+    assert.deepEqual(first.delivered.map((m) => m.data), [1, 2, 3, 4, 5, 6]);
+    assert.equal(consumer.floor, 2);
+    await first.stream.close();
+
+    // Reopened: 2, 4, 5, 6 were never settled; 3 was.
+    const second = await openStream(dir);
+    const again = await second.stream.consumer(name, MEMBER.queue);
+    assert.equal(again.pending, 10 - 2);
+    again.join(MEMBER);
+    await second.next(4);
+    assert.deepEqual(second.delivered.map((m) => m.data), [2, 4, 5, 6]);
+    assert.ok(second.delivered.every((m) => m.attempt === 1));
+    await second.stream.close();
+  });
+});
+
+Deno.test("A consumer redelivers a retried message with the next attempt, and a departed member's at once", async () => {
+  await withDir(async (dir) => {
+    const { stream, delivered, next } = await openStream(dir);
+    await stream.publish(message("x"));
+    const consumer = await stream.consumer("c", "q://jobs/>");
+    consumer.join(MEMBER);
+    await next(1);
+    consumer.settle(MEMBER.subscription, [{
+      seq: 1,
+      outcome: "retry",
+      delay: 0,
+    }]);
+    await next(2);
+    assert.deepEqual(delivered.map((m) => m.attempt), [1, 2]);
+    consumer.leave(() => true);
+    consumer.join({ ...MEMBER, subscription: "1.1.0", pool: 1 });
+    await next(3);
+    assert.deepEqual(delivered.map((m) => [m.seq, m.attempt]), [
+      [1, 1],
+      [1, 2],
+      [1, 3],
+    ]);
+    assert.equal(consumer.counts.redelivered, 2);
+    consumer.settle("1.1.0", [{ seq: 1, outcome: "dead-lettered" }]);
+    assert.equal(consumer.counts.deadLettered, 1);
+    assert.equal(consumer.pending, 0);
+    await stream.close();
+  });
+});
+
+Deno.test("A consumer of a narrower pattern skips the stream's other queues", async () => {
+  await withDir(async (dir) => {
+    const { stream, delivered, next } = await openStream(dir);
+    await stream.publish(message("a1", "q://jobs/a"));
+    await stream.publish(message("b1", "q://jobs/b"));
+    await stream.publish(message("a2", "q://jobs/a"));
+    const consumer = await stream.consumer("only-a", "q://jobs/a");
+    consumer.join({ ...MEMBER, queue: "q://jobs/a" });
+    await next(2);
+    assert.deepEqual(delivered.map((m) => m.data), ["a1", "a2"]);
+    await stream.close();
+  });
+});
+
+Deno.test("Segments are removed once every consumer is past them, not before", async () => {
+  await withDir(async (dir) => {
+    const { stream, delivered, next } = await openStream(dir, {
+      segmentBytes: 200,
+    });
+    for (let i = 0; i < 12; i++) await stream.publish(message(i));
+    const segments = stream.log.segmentCount;
+    assert.ok(segments >= 4, `${segments} segments`);
+    const fast = await stream.consumer("fast", "q://jobs/>");
+    await stream.consumer("slow", "q://jobs/>");
+    fast.join({ ...MEMBER, capacity: 100 });
+    await next(12);
+    fast.settle(
+      MEMBER.subscription,
+      delivered.map((m) => ({ seq: m.seq, outcome: "ack" as const })),
+    );
+    await stream.close();
+    // The slow consumer (down) holds every segment.
+    assert.equal(segmentFiles(dir).length, segments);
+
+    const again = await openStream(dir, { segmentBytes: 200 });
+    const slow = await again.stream.consumer("slow", "q://jobs/>");
+    slow.join({ ...MEMBER, capacity: 100 });
+    await again.next(12);
+    slow.settle(
+      MEMBER.subscription,
+      again.delivered.map((m) => ({ seq: m.seq, outcome: "ack" as const })),
+    );
+    await again.stream.close();
+    // Only the segment being written stays.
+    assert.equal(segmentFiles(dir).length, 1);
+  });
+});
+
+function segmentFiles(dir: string): string[] {
+  const stream = [...Deno.readDirSync(dir)].find((e) => e.isDirectory)!.name;
+  return [...Deno.readDirSync(`${dir}/${stream}`)].map((e) => e.name).filter((
+    n,
+  ) => n.endsWith(".seg"));
+}
+
+Deno.test("A publish id seen within the dedupe window is stored once, also after a reopen", async () => {
+  await withDir(async (dir) => {
+    const first = await openStream(dir);
+    await Promise.all([
+      first.stream.publish({ ...message("one"), id: "order-1" }),
+      first.stream.publish({ ...message("one again"), id: "order-1" }),
+    ]);
+    await first.stream.publish({ ...message("two"), id: "order-2" });
+    assert.equal(first.stream.log.nextSeq, 3);
+    assert.equal(first.stream.duplicates, 1);
+    await first.stream.close();
+    const second = await openStream(dir);
+    await second.stream.publish({ ...message("one, later"), id: "order-1" });
+    assert.equal(second.stream.log.nextSeq, 3);
+    await second.stream.close();
+    const none = await openStream(dir, { dedupeWindow: 0 });
+    await none.stream.publish({ ...message("one, no window"), id: "order-1" });
+    assert.equal(none.stream.log.nextSeq, 4);
+    await none.stream.close();
+  });
+});
