@@ -1,0 +1,726 @@
+/**
+ * The bytes a message's data travels in between pools: written once, at
+ * `publish`, straight from the publisher's value, read back on the receiving
+ * side. It replaces two copies (a snapshot at `publish`, then V8's
+ * serializer inside `postMessage`) with one pass.
+ *
+ * It knows plain data: `undefined`, `null`, booleans, numbers, bigints,
+ * strings, plain arrays without holes or extra keys, plain and
+ * null-prototype objects, and `Uint8Array`s that span their whole buffer.
+ * Anything else anywhere in a value (a `Date`, a `Map`, a class instance, a
+ * shared reference, a cycle, a hole, a function, …) makes the encoder give up
+ * on that value: the caller then sends `structuredClone(value)` beside the
+ * bytes instead, so what arrives, and any error, is always structuredClone's.
+ *
+ * Object shapes go once per link, not per object: an object is its shape's
+ * number and then its values; the keys of a shape go on the link the first
+ * time a message that may use it does (see {@linkcode DataEncoder.shapes}),
+ * and the receiving side builds objects of a shape with an object literal
+ * compiled for it.
+ *
+ * @module
+ */
+
+import {
+  isArgumentsObject,
+  isModuleNamespaceObject,
+  isProxy,
+} from "node:util/types";
+
+// Value tags.
+const UNDEFINED = 0;
+const NULL = 1;
+const FALSE = 2;
+const TRUE = 3;
+const UINT8 = 4;
+const INT32 = 5;
+const FLOAT64 = 6;
+const BIGINT = 7;
+const LATIN1 = 8;
+const UTF16 = 9;
+const UTF8 = 10;
+const ARRAY = 11;
+const OBJECT = 12;
+const BYTES = 13;
+/** A message sent as a structured clone beside the bytes (the next of `values`). */
+const CLONED = 14;
+/** A shape's keys: its number, its key count, its keys. */
+const SHAPE = 15;
+/** Ends the values of an object without a shape (its keys follow). */
+const END = 16;
+
+/** An object whose keys follow its values (no shape number left, or too many keys). */
+const INLINE_KEYS = 0xffff;
+/** Shapes an encoder numbers at most; later ones write their keys inline. */
+const MAX_SHAPES = 4096;
+/** Objects with more keys write them inline (dictionaries, not records). */
+const MAX_SHAPE_KEYS = 64;
+/** Deeper values are cloned (as `snapshot()` does). */
+const MAX_DEPTH = 100;
+/** Objects seen before the revisit check switches from a scan to a `Set`. */
+const LINEAR_SEEN_LIMIT = 32;
+/**
+ * Strings at least this long are written with `TextEncoder.encodeInto` (as
+ * UTF-8 when well-formed) rather than char by char.
+ */
+const LONG_STRING = 64;
+/** Uses of a shape before the decoder compiles an object literal for it. */
+const COMPILE_AFTER = 8;
+
+const OBJECT_PROTOTYPE: object = Object.prototype;
+const ARRAY_PROTOTYPE: object = Array.prototype;
+const UINT8_PROTOTYPE: object = Uint8Array.prototype;
+const getPrototypeOf = Object.getPrototypeOf;
+const keysOf = Object.keys;
+const isArray = Array.isArray;
+const hasOwn = Object.hasOwn;
+const fromCharCode = String.fromCharCode;
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+/** An empty plain object: `for…in` over it finds enumerable inherited keys. */
+const PROBE: object = {};
+
+/** Thrown inside the encoder when the value is not plain data. */
+const GIVE_UP: unique symbol = Symbol("data_codec.give_up");
+
+/** A node of the shape trie: the keys so far, and the shape ending here. */
+interface ShapeNode {
+  key: string;
+  parent: ShapeNode | undefined;
+  children: Map<string, ShapeNode> | undefined;
+  /** The shape's number, or -1 when no object ended here yet. */
+  id: number;
+}
+
+/**
+ * Writes values as bytes into a scratch buffer, one message at a time; a
+ * link copies each message's bytes into its own batch (see
+ * `port_link.ts`). One encoder per pool: shape numbers are the pool's, and
+ * each link tells its peer the shapes it has not told yet.
+ *
+ * @example Round trip
+ * ```ts
+ * import { DataDecoder, DataEncoder } from "./data_codec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const encoder = new DataEncoder();
+ * const decoder = new DataDecoder();
+ * const value = { id: 7, tags: ["new"], body: "héllo" };
+ * assert.ok(encoder.encode(value));
+ * // The link puts the shapes its peer does not know before the message.
+ * const bytes = new Uint8Array([...encoder.shapesSince(0), ...encoder.bytes()]);
+ * const [copy] = decoder.decode(bytes, 1, []);
+ * assert.deepEqual(copy, value);
+ * assert.equal(encoder.encode(new Date(0)), false); // not plain data
+ * ```
+ */
+export class DataEncoder {
+  #buffer = new Uint8Array(1024);
+  #view = new DataView(this.#buffer.buffer);
+  #length = 0;
+  #root: ShapeNode = {
+    key: "",
+    parent: undefined,
+    children: undefined,
+    id: -1,
+  };
+  /** Every numbered shape's keys, by number. */
+  #shapes: string[][] = [];
+  /** The shapes' records (see {@linkcode DataEncoder.shapesSince}), one after another. */
+  #shapeRecords = new Uint8Array(256);
+  #shapeLength = 0;
+  /** Where each shape's record starts. */
+  #shapeStarts: number[] = [];
+  #seen: (object | undefined)[] = [];
+  #seenCount = 0;
+  #seenSet: Set<object> | undefined;
+  #busy = false;
+
+  /** How many shapes are numbered (a link tells its peer those it has not). */
+  get shapes(): number {
+    return this.#shapes.length;
+  }
+
+  /**
+   * Encodes `value` as the current message. `false` when it is not plain
+   * data (or when called from a getter of a value being encoded): the
+   * caller sends a clone instead. A getter's error is rethrown.
+   */
+  encode(value: unknown): boolean {
+    if (this.#busy || hasInheritedKeys()) return false;
+    this.#busy = true;
+    this.#length = 0;
+    try {
+      this.#value(value, 0);
+      return true;
+    } catch (error) {
+      if (error === GIVE_UP) return false;
+      throw error;
+    } finally {
+      this.#busy = false;
+      for (let i = 0; i < this.#seenCount; i++) this.#seen[i] = undefined;
+      this.#seenCount = 0;
+      this.#seenSet = undefined;
+    }
+  }
+
+  /** The bytes of the last message encoded. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Copies the last message's bytes into `target` at `offset`. */
+  copyTo(target: Uint8Array, offset: number): void {
+    const length = this.#length;
+    const buffer = this.#buffer;
+    if (length <= 32) {
+      for (let i = 0; i < length; i++) target[offset + i] = buffer[i]!;
+    } else {
+      target.set(buffer.subarray(0, length), offset);
+    }
+  }
+
+  /** The last message's bytes (a copy, for tests and examples). */
+  bytes(): Uint8Array {
+    return this.#buffer.slice(0, this.#length);
+  }
+
+  /**
+   * The records that teach a peer shapes `from` to the last numbered one:
+   * bytes to put on the link before the next message.
+   */
+  shapesSince(from: number): Uint8Array {
+    return this.#shapeRecords.subarray(
+      this.#shapeStarts[from] ?? this.#shapeLength,
+      this.#shapeLength,
+    );
+  }
+
+  /** Numbers the shape ending at `node` and records its keys for peers. */
+  #number(node: ShapeNode): number {
+    const id = node.id = this.#shapes.length;
+    const keys = keysAt(node);
+    this.#shapes.push(keys);
+    const record = shapeRecord(id, keys);
+    if (this.#shapeLength + record.length > this.#shapeRecords.length) {
+      const grown = new Uint8Array(
+        2 * (this.#shapeLength + record.length),
+      );
+      grown.set(this.#shapeRecords.subarray(0, this.#shapeLength));
+      this.#shapeRecords = grown;
+    }
+    this.#shapeStarts.push(this.#shapeLength);
+    this.#shapeRecords.set(record, this.#shapeLength);
+    this.#shapeLength += record.length;
+    return id;
+  }
+
+  #ensure(bytes: number): void {
+    const needed = this.#length + bytes;
+    if (needed <= this.#buffer.length) return;
+    let size = this.#buffer.length * 2;
+    while (size < needed) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.#buffer.subarray(0, this.#length));
+    this.#buffer = grown;
+    this.#view = new DataView(grown.buffer);
+  }
+
+  #byte(value: number): void {
+    this.#ensure(1);
+    this.#buffer[this.#length++] = value;
+  }
+
+  #varint(value: number): void {
+    this.#ensure(5);
+    const buffer = this.#buffer;
+    while (value >= 0x80) {
+      buffer[this.#length++] = (value & 0x7f) | 0x80;
+      value >>>= 7;
+    }
+    buffer[this.#length++] = value;
+  }
+
+  #value(value: unknown, depth: number): void {
+    switch (typeof value) {
+      case "string":
+        this.#string(value);
+        return;
+      case "number":
+        this.#numeric(value);
+        return;
+      case "boolean":
+        this.#byte(value ? TRUE : FALSE);
+        return;
+      case "undefined":
+        this.#byte(UNDEFINED);
+        return;
+      case "bigint":
+        this.#byte(BIGINT);
+        this.#string(value.toString(16));
+        return;
+      case "object":
+        if (value === null) this.#byte(NULL);
+        else this.#object(value, depth);
+        return;
+      default:
+        // Functions and symbols: structuredClone throws the error.
+        throw GIVE_UP;
+    }
+  }
+
+  #numeric(value: number): void {
+    if ((value | 0) === value && (value !== 0 || 1 / value > 0)) {
+      if (value >= 0 && value < 256) {
+        this.#ensure(2);
+        this.#buffer[this.#length++] = UINT8;
+        this.#buffer[this.#length++] = value;
+        return;
+      }
+      this.#ensure(5);
+      this.#buffer[this.#length++] = INT32;
+      this.#view.setInt32(this.#length, value, true);
+      this.#length += 4;
+      return;
+    }
+    this.#ensure(9);
+    this.#buffer[this.#length++] = FLOAT64;
+    this.#view.setFloat64(this.#length, value, true);
+    this.#length += 8;
+  }
+
+  #string(value: string): void {
+    const length = value.length;
+    if (length >= LONG_STRING && value.isWellFormed()) {
+      // UTF-8 needs at most 3 bytes per UTF-16 unit.
+      this.#ensure(1 + 5 + 3 * length);
+      const start = this.#length;
+      this.#buffer[start] = UTF8;
+      // The byte count goes in a fixed 5-byte varint, patched below.
+      const { written } = textEncoder.encodeInto(
+        value,
+        this.#buffer.subarray(start + 6),
+      );
+      const buffer = this.#buffer;
+      let n = written;
+      for (let i = 1; i < 5; i++) {
+        buffer[start + i] = (n & 0x7f) | 0x80;
+        n >>>= 7;
+      }
+      buffer[start + 5] = n;
+      this.#length = start + 6 + written;
+      return;
+    }
+    this.#ensure(1 + 5 + 2 * length);
+    const start = this.#length;
+    this.#buffer[this.#length++] = LATIN1;
+    this.#varint(length);
+    const buffer = this.#buffer;
+    let at = this.#length;
+    for (let i = 0; i < length; i++) {
+      const code = value.charCodeAt(i);
+      if (code > 0xff) {
+        this.#length = start;
+        this.#utf16(value);
+        return;
+      }
+      buffer[at++] = code;
+    }
+    this.#length = at;
+  }
+
+  /** Two bytes a unit: exact for any string, lone surrogates included. */
+  #utf16(value: string): void {
+    const length = value.length;
+    this.#buffer[this.#length++] = UTF16;
+    this.#varint(length);
+    const buffer = this.#buffer;
+    let at = this.#length;
+    for (let i = 0; i < length; i++) {
+      const code = value.charCodeAt(i);
+      buffer[at++] = code & 0xff;
+      buffer[at++] = code >>> 8;
+    }
+    this.#length = at;
+  }
+
+  #visit(node: object): void {
+    const seenSet = this.#seenSet;
+    if (seenSet !== undefined) {
+      const size = seenSet.size;
+      if (seenSet.add(node).size === size) throw GIVE_UP;
+      return;
+    }
+    const seen = this.#seen;
+    for (let i = 0; i < this.#seenCount; i++) {
+      if (seen[i] === node) throw GIVE_UP;
+    }
+    if (this.#seenCount === LINEAR_SEEN_LIMIT) {
+      this.#seenSet = new Set(seen as object[]);
+      this.#seenSet.add(node);
+      return;
+    }
+    seen[this.#seenCount++] = node;
+  }
+
+  #object(node: object, depth: number): void {
+    // Proxies first: getPrototypeOf() would run their trap.
+    if (depth > MAX_DEPTH || isProxy(node)) throw GIVE_UP;
+    const proto: unknown = getPrototypeOf(node);
+    if (proto === ARRAY_PROTOTYPE) {
+      if (!isArray(node)) throw GIVE_UP;
+      this.#visit(node);
+      this.#array(node as unknown[], depth);
+      return;
+    }
+    if (proto === UINT8_PROTOTYPE) {
+      this.#bytes(node as Uint8Array);
+      return;
+    }
+    if (
+      proto === OBJECT_PROTOTYPE
+        ? hasOwn(node, "callee") && isArgumentsObject(node)
+        : proto !== null || isModuleNamespaceObject(node)
+    ) {
+      throw GIVE_UP;
+    }
+    // An array whose prototype was replaced is still cloned as an array.
+    if (isArray(node)) throw GIVE_UP;
+    this.#visit(node);
+    this.#record(node as Record<string, unknown>, depth);
+  }
+
+  #bytes(view: Uint8Array): void {
+    const buffer = view.buffer;
+    // Views on part of a buffer, or on a shared, resizable or detached one,
+    // clone with their buffer's extent: leave them to structuredClone.
+    if (
+      !(buffer instanceof ArrayBuffer) || buffer.resizable ||
+      buffer.detached || view.byteOffset !== 0 ||
+      view.byteLength !== buffer.byteLength
+    ) throw GIVE_UP;
+    this.#visit(buffer);
+    const length = view.byteLength;
+    this.#ensure(1 + 5 + length);
+    this.#buffer[this.#length++] = BYTES;
+    this.#varint(length);
+    this.#buffer.set(view, this.#length);
+    this.#length += length;
+  }
+
+  #array(source: unknown[], depth: number): void {
+    const length = source.length;
+    // With no holes, the own enumerable keys are exactly the indices.
+    if (keysOf(source).length !== length) throw GIVE_UP;
+    this.#ensure(6);
+    this.#buffer[this.#length++] = ARRAY;
+    this.#varint(length);
+    for (let i = 0; i < length; i++) {
+      const value = source[i];
+      if (value === undefined && !hasOwn(source, i)) throw GIVE_UP;
+      this.#value(value, depth + 1);
+    }
+  }
+
+  #record(source: Record<string, unknown>, depth: number): void {
+    this.#ensure(3);
+    const header = this.#length;
+    this.#buffer[header] = OBJECT;
+    this.#length += 3;
+    let node = this.#root;
+    /** Keys past the trie, once it may not grow (written inline). */
+    let rest: string[] | undefined;
+    let count = 0;
+    // for…in walks the keys in Object.keys() order and skips keys a getter
+    // deleted, as structuredClone does.
+    for (const key in source) {
+      // An assignment would set the prototype instead of an own property.
+      if (key === "__proto__") throw GIVE_UP;
+      count++;
+      if (rest !== undefined) {
+        rest.push(key);
+      } else {
+        const next = node.children?.get(key) ?? this.#grow(node, key, count);
+        if (next === undefined) rest = [key];
+        else node = next;
+      }
+      this.#value(source[key], depth + 1);
+    }
+    let id = -1;
+    if (rest === undefined) {
+      id = node.id;
+      if (id < 0 && this.#shapes.length < MAX_SHAPES) id = this.#number(node);
+    }
+    const buffer = this.#buffer;
+    if (id >= 0) {
+      buffer[header + 1] = id & 0xff;
+      buffer[header + 2] = id >>> 8;
+      return;
+    }
+    // No shape: the keys follow the values, after an END.
+    buffer[header + 1] = buffer[header + 2] = 0xff;
+    this.#byte(END);
+    for (const key of keysAt(node)) this.#string(key);
+    for (const key of rest ?? []) this.#string(key);
+  }
+
+  /** A new trie node, or `undefined` when the trie may not grow. */
+  #grow(parent: ShapeNode, key: string, count: number): ShapeNode | undefined {
+    if (count > MAX_SHAPE_KEYS || this.#shapes.length >= MAX_SHAPES) {
+      return undefined;
+    }
+    const node: ShapeNode = { key, parent, children: undefined, id: -1 };
+    (parent.children ??= new Map()).set(key, node);
+    return node;
+  }
+}
+
+/** The keys from the trie's root to `node`. */
+function keysAt(node: ShapeNode | undefined): string[] {
+  const keys: string[] = [];
+  for (let at = node; at?.parent !== undefined; at = at.parent) {
+    keys.push(at.key);
+  }
+  return keys.reverse();
+}
+
+/**
+ * A shape's record: `SHAPE`, its number, its key count, then each key as a
+ * UTF-16 string (exact for any key).
+ */
+function shapeRecord(id: number, keys: readonly string[]): Uint8Array {
+  const bytes: number[] = [SHAPE];
+  const varint = (value: number): void => {
+    while (value >= 0x80) {
+      bytes.push((value & 0x7f) | 0x80);
+      value >>>= 7;
+    }
+    bytes.push(value);
+  };
+  varint(id);
+  varint(keys.length);
+  for (const key of keys) {
+    bytes.push(UTF16);
+    varint(key.length);
+    for (let i = 0; i < key.length; i++) {
+      const code = key.charCodeAt(i);
+      bytes.push(code & 0xff, code >>> 8);
+    }
+  }
+  return new Uint8Array(bytes);
+}
+
+/** Whether `Object.prototype` has enumerable keys (someone polluted it). */
+function hasInheritedKeys(): boolean {
+  for (const _key in PROBE) return true;
+  return false;
+}
+
+/** What a decoder knows of one of the peer's shapes. */
+interface Shape {
+  keys: string[];
+  uses: number;
+  build: ((decoder: DataDecoder) => Record<string, unknown>) | undefined;
+}
+
+/**
+ * Reads what a peer's {@linkcode DataEncoder} wrote: one decoder per link,
+ * since it keeps the shapes the peer taught it.
+ *
+ * @example See {@linkcode DataEncoder}.
+ */
+export class DataDecoder {
+  #shapes: Shape[] = [];
+  #bytes: Uint8Array = new Uint8Array(0);
+  #view: DataView = new DataView(this.#bytes.buffer);
+  #at = 0;
+
+  /**
+   * Decodes `count` messages from `bytes`; the `n`th message sent as a
+   * clone is `clones[n]`.
+   */
+  decode(
+    bytes: Uint8Array,
+    count: number,
+    clones: readonly unknown[],
+  ): unknown[] {
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#at = 0;
+    const data: unknown[] = [];
+    let cloned = 0;
+    while (data.length < count) {
+      const tag = bytes[this.#at]!;
+      if (tag === SHAPE) {
+        this.#at++;
+        this.#shape();
+      } else if (tag === CLONED) {
+        this.#at++;
+        data.push(clones[cloned++]);
+      } else {
+        data.push(this.value());
+      }
+    }
+    this.#bytes = new Uint8Array(0);
+    return data;
+  }
+
+  #shape(): void {
+    const id = this.#varint();
+    const count = this.#varint();
+    const keys: string[] = [];
+    for (let i = 0; i < count; i++) keys.push(this.value() as string);
+    this.#shapes[id] = { keys, uses: 0, build: undefined };
+  }
+
+  #varint(): number {
+    const bytes = this.#bytes;
+    let value = 0;
+    let shift = 0;
+    let byte: number;
+    do {
+      byte = bytes[this.#at++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (byte & 0x80);
+    return value;
+  }
+
+  /**
+   * The next value (public for the object literals compiled per shape;
+   * not meant for other callers).
+   */
+  value(): unknown {
+    const bytes = this.#bytes;
+    const tag = bytes[this.#at++];
+    switch (tag) {
+      case UINT8:
+        return bytes[this.#at++];
+      case LATIN1: {
+        const length = this.#varint();
+        const start = this.#at;
+        this.#at += length;
+        if (length < 24) {
+          let text = "";
+          for (let i = start; i < start + length; i++) {
+            text += fromCharCode(bytes[i]!);
+          }
+          return text;
+        }
+        return latin1(bytes, start, length);
+      }
+      case OBJECT:
+        return this.#object();
+      case INT32: {
+        const value = this.#view.getInt32(this.#at, true);
+        this.#at += 4;
+        return value;
+      }
+      case FLOAT64: {
+        const value = this.#view.getFloat64(this.#at, true);
+        this.#at += 8;
+        return value;
+      }
+      case UNDEFINED:
+        return undefined;
+      case NULL:
+        return null;
+      case FALSE:
+        return false;
+      case TRUE:
+        return true;
+      case ARRAY: {
+        const length = this.#varint();
+        const list: unknown[] = [];
+        for (let i = 0; i < length; i++) list.push(this.value());
+        return list;
+      }
+      case UTF8: {
+        const length = this.#varint();
+        const start = this.#at;
+        this.#at += length;
+        return textDecoder.decode(bytes.subarray(start, start + length));
+      }
+      case UTF16: {
+        const length = this.#varint();
+        const start = this.#at;
+        this.#at += 2 * length;
+        return utf16(bytes, start, length);
+      }
+      case BIGINT: {
+        const hex = this.value() as string;
+        return hex.startsWith("-")
+          ? -BigInt(`0x${hex.slice(1)}`)
+          : BigInt(`0x${hex}`);
+      }
+      case BYTES: {
+        const length = this.#varint();
+        const start = this.#at;
+        this.#at += length;
+        return bytes.slice(start, start + length);
+      }
+      default:
+        throw new TypeError(`Cannot decode a message: unknown tag ${tag}`);
+    }
+  }
+
+  #object(): Record<string, unknown> {
+    const bytes = this.#bytes;
+    const id = bytes[this.#at]! | (bytes[this.#at + 1]! << 8);
+    this.#at += 2;
+    if (id === INLINE_KEYS) return this.#inline();
+    const shape = this.#shapes[id]!;
+    if (shape.build !== undefined) return shape.build(this);
+    if (++shape.uses >= COMPILE_AFTER) shape.build = compile(shape.keys);
+    const record: Record<string, unknown> = {};
+    for (const key of shape.keys) record[key] = this.value();
+    return record;
+  }
+
+  /** An object whose keys follow its values (and an END). */
+  #inline(): Record<string, unknown> {
+    const values: unknown[] = [];
+    while (this.#bytes[this.#at] !== END) values.push(this.value());
+    this.#at++;
+    const record: Record<string, unknown> = {};
+    for (const value of values) record[this.value() as string] = value;
+    return record;
+  }
+}
+
+/** A function that builds an object of `keys` with an object literal. */
+function compile(
+  keys: readonly string[],
+): (decoder: DataDecoder) => Record<string, unknown> {
+  const fields = keys.map((key) => `${JSON.stringify(key)}: d.value()`);
+  return new Function("d", `return { ${fields.join(", ")} };`) as (
+    decoder: DataDecoder,
+  ) => Record<string, unknown>;
+}
+
+function latin1(bytes: Uint8Array, start: number, length: number): string {
+  let text = "";
+  for (let i = start; i < start + length; i += 4096) {
+    text += fromCharCode.apply(
+      null,
+      bytes.subarray(
+        i,
+        Math.min(start + length, i + 4096),
+      ) as unknown as number[],
+    );
+  }
+  return text;
+}
+
+function utf16(bytes: Uint8Array, start: number, length: number): string {
+  let text = "";
+  const units: number[] = [];
+  for (let i = 0; i < length; i++) {
+    units.push(bytes[start + 2 * i]! | (bytes[start + 2 * i + 1]! << 8));
+    if (units.length === 4096) {
+      text += fromCharCode.apply(null, units);
+      units.length = 0;
+    }
+  }
+  return text + fromCharCode.apply(null, units);
+}

@@ -1,0 +1,140 @@
+import type { DataEncoder } from "./data_codec.ts";
+
+/** A message's data sent as a structured clone, beside a batch's bytes. */
+export class Cloned {
+  /** The clone (`structuredClone` of the published data). */
+  readonly value: unknown;
+
+  /** @param value The clone. */
+  constructor(value: unknown) {
+    this.value = value;
+  }
+}
+
+/** Tag of a message sent as a clone (see `data_codec.ts`). */
+const CLONED = 14;
+
+/**
+ * The bytes a link has queued for its peer, message after message: each
+ * message's encoded data, preceded by the shapes the peer has not been told
+ * yet, or one tag byte for a message sent as a clone (the clone waits
+ * beside). {@linkcode LinkBytes.take} cuts the next messages off as one
+ * batch, in a buffer of their own that the port transfers.
+ *
+ * Offsets are counted from the link's first byte, so that the buffer can be
+ * compacted under them.
+ *
+ * @example
+ * ```ts
+ * import { DataDecoder, DataEncoder } from "./data_codec.ts";
+ * import { Cloned, LinkBytes } from "./link_bytes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const encoder = new DataEncoder();
+ * const queue = new LinkBytes();
+ * encoder.encode({ a: 1 });
+ * queue.push(encoder);
+ * queue.push(new Cloned(new Date(0)));
+ * const { bytes, clones } = queue.take(2);
+ * const data = new DataDecoder().decode(new Uint8Array(bytes), 2, clones ?? []);
+ * assert.deepEqual(data, [{ a: 1 }, new Date(0)]);
+ * ```
+ */
+export class LinkBytes {
+  #buffer = new Uint8Array(16 * 1024);
+  /** The offset of `#buffer[0]`. */
+  #base = 0;
+  /** The offset of the first byte not taken. */
+  #start = 0;
+  /** The offset after the last byte. */
+  #end = 0;
+  /** Per message not taken, its end offset; `-1 - end` for a clone. */
+  #ends: number[] = [];
+  #endsHead = 0;
+  #clones: unknown[] = [];
+  /** Shapes of the encoder the peer has been told. */
+  #knownShapes = 0;
+
+  /** Queues the encoder's last message, or a clone; returns its byte count. */
+  push(data: DataEncoder | Cloned): number {
+    if (data instanceof Cloned) {
+      this.#reserve(1);
+      this.#buffer[this.#end++ - this.#base] = CLONED;
+      this.#clones.push(data.value);
+      this.#ends.push(-1 - this.#end);
+      return 1;
+    }
+    const before = this.#end;
+    if (data.shapes > this.#knownShapes) {
+      const shapes = data.shapesSince(this.#knownShapes);
+      this.#knownShapes = data.shapes;
+      this.#reserve(shapes.length);
+      this.#buffer.set(shapes, this.#end - this.#base);
+      this.#end += shapes.length;
+    }
+    this.#reserve(data.length);
+    data.copyTo(this.#buffer, this.#end - this.#base);
+    this.#end += data.length;
+    this.#ends.push(this.#end);
+    return this.#end - before;
+  }
+
+  /** Takes the next `count` messages: their bytes and clones, in order. */
+  take(count: number): { bytes: ArrayBuffer; clones?: unknown[] } {
+    let end = this.#start;
+    let clones = 0;
+    for (let i = 0; i < count; i++) {
+      const at = this.#ends[this.#endsHead++]!;
+      if (at < 0) {
+        clones++;
+        end = -1 - at;
+      } else {
+        end = at;
+      }
+    }
+    const bytes = this.#buffer.slice(
+      this.#start - this.#base,
+      end - this.#base,
+    ).buffer;
+    this.#start = end;
+    if (this.#endsHead === this.#ends.length) {
+      this.#ends = [];
+      this.#endsHead = 0;
+      // Drained: start again at the front of the buffer.
+      this.#base = this.#start = this.#end;
+    } else if (this.#endsHead >= 1024) {
+      this.#ends = this.#ends.slice(this.#endsHead);
+      this.#endsHead = 0;
+    }
+    if (clones === 0) return { bytes };
+    return { bytes, clones: this.#clones.splice(0, clones) };
+  }
+
+  /** Forgets everything queued (the link closed). */
+  clear(): void {
+    this.#ends = [];
+    this.#endsHead = 0;
+    this.#clones = [];
+    this.#base = this.#start = this.#end;
+  }
+
+  /** Makes room for `bytes` more at the end. */
+  #reserve(bytes: number): void {
+    const used = this.#end - this.#base;
+    if (used + bytes <= this.#buffer.length) return;
+    const live = this.#end - this.#start;
+    let size = this.#buffer.length;
+    while (live + bytes > size) size *= 2;
+    // Compact into the same buffer when the taken front frees enough room.
+    const target = size === this.#buffer.length
+      ? this.#buffer
+      : new Uint8Array(size);
+    if (target === this.#buffer) {
+      target.copyWithin(0, this.#start - this.#base, used);
+    } else {
+      target.set(this.#buffer.subarray(this.#start - this.#base, used));
+    }
+    this.#buffer = target;
+    this.#base = this.#start;
+  }
+}
