@@ -3,7 +3,6 @@ import { DataDecoder, DataEncoder } from "../src/transport/data_codec.ts";
 import { Cloned, LinkBytes } from "../src/transport/link_bytes.ts";
 import {
   assertSameShape,
-  countStructuredClones,
   fallbackCases,
   generate,
   plainCases,
@@ -35,12 +34,12 @@ class Link {
         this.bytes.push(new Cloned(structuredClone(value)));
       }
     }
-    const { bytes, clones } = this.bytes.take(values.length);
+    const { bytes, beside } = this.bytes.take(values.length);
     // The clones cross the port as postMessage copies them.
     return this.decoder.decode(
       new Uint8Array(bytes),
       values.length,
-      clones === undefined ? [] : structuredClone(clones),
+      beside === undefined ? [] : structuredClone(beside),
     );
   }
 }
@@ -92,7 +91,7 @@ const encoderEdgeCases: Record<string, () => unknown> = {
   "long string with a lone surrogate": () => "a".repeat(100) + "\ud800",
   "short string with a lone surrogate": () => "\udc00x",
   "strings of every length class": () =>
-    [0, 1, 23, 24, 63, 64, 65, 5000].map((n) => "é".repeat(n)),
+    [0, 1, 12, 13, 15, 16, 17, 39, 40, 41, 5000].map((n) => "é".repeat(n)),
   "integers at the edges of their tags": () => [
     255,
     256,
@@ -121,11 +120,7 @@ for (
 ) {
   Deno.test(`DataEncoder carries ${name} like structuredClone, itself`, () => {
     const link = new Link();
-    const clones = countStructuredClones(() =>
-      assertCarriedLikeClone(link, make)
-    );
-    // One clone is the expected value; the link made none.
-    assert.equal(clones, 1);
+    assertCarriedLikeClone(link, make);
     assert.equal(link.cloned, 0);
   });
 }
@@ -228,16 +223,16 @@ Deno.test("LinkBytes keeps messages apart when batches are cut at any point", ()
     pending++;
     if (next() < 0.1) {
       const count = 1 + Math.floor(next() * pending);
-      const { bytes, clones } = queue.take(count);
+      const { bytes, beside } = queue.take(count);
       received.push(
-        ...decoder.decode(new Uint8Array(bytes), count, clones ?? []),
+        ...decoder.decode(new Uint8Array(bytes), count, beside ?? []),
       );
       pending -= count;
     }
   }
-  const { bytes, clones } = queue.take(pending);
+  const { bytes, beside } = queue.take(pending);
   received.push(
-    ...decoder.decode(new Uint8Array(bytes), pending, clones ?? []),
+    ...decoder.decode(new Uint8Array(bytes), pending, beside ?? []),
   );
   assert.deepStrictEqual(received, sent);
 });

@@ -11,14 +11,14 @@ export class Cloned {
   }
 }
 
-/** Tag of a message sent as a clone (see `data_codec.ts`). */
-const CLONED = 14;
+/** The tag of a value beside the bytes (see `data_codec.ts`). */
+const BESIDE = 10;
 
 /**
  * The bytes a link has queued for its peer, message after message: each
  * message's encoded data, preceded by the shapes the peer has not been told
- * yet, or one tag byte for a message sent as a clone (the clone waits
- * beside). {@linkcode LinkBytes.take} cuts the next messages off as one
+ * yet, or one tag byte for a message sent as a clone; long strings and
+ * clones wait beside the bytes, in order. {@linkcode LinkBytes.take} cuts the next messages off as one
  * batch, in a buffer of their own that the port transfers.
  *
  * Offsets are counted from the link's first byte, so that the buffer can be
@@ -35,8 +35,8 @@ const CLONED = 14;
  * encoder.encode({ a: 1 });
  * queue.push(encoder);
  * queue.push(new Cloned(new Date(0)));
- * const { bytes, clones } = queue.take(2);
- * const data = new DataDecoder().decode(new Uint8Array(bytes), 2, clones ?? []);
+ * const { bytes, beside } = queue.take(2);
+ * const data = new DataDecoder().decode(new Uint8Array(bytes), 2, beside ?? []);
  * assert.deepEqual(data, [{ a: 1 }, new Date(0)]);
  * ```
  */
@@ -48,73 +48,82 @@ export class LinkBytes {
   #start = 0;
   /** The offset after the last byte. */
   #end = 0;
-  /** Per message not taken, its end offset; `-1 - end` for a clone. */
+  /** Per message not taken: its end offset, and the end of its values beside. */
   #ends: number[] = [];
   #endsHead = 0;
-  #clones: unknown[] = [];
+  /** Values beside the bytes: long strings, clones of whole messages. */
+  #beside: unknown[] = [];
+  /** The count of `#beside[0]`, and of the first value not taken. */
+  #besideBase = 0;
+  #besideStart = 0;
   /** Shapes of the encoder the peer has been told. */
   #knownShapes = 0;
 
-  /** Queues the encoder's last message, or a clone; returns its byte count. */
-  push(data: DataEncoder | Cloned): number {
+  /** Queues the encoder's last message, or a clone. */
+  push(data: DataEncoder | Cloned): void {
     if (data instanceof Cloned) {
       this.#reserve(1);
-      this.#buffer[this.#end++ - this.#base] = CLONED;
-      this.#clones.push(data.value);
-      this.#ends.push(-1 - this.#end);
-      return 1;
+      this.#buffer[this.#end++ - this.#base] = BESIDE;
+      this.#beside.push(data.value);
+    } else {
+      if (data.shapes > this.#knownShapes) {
+        const shapes = data.shapesSince(this.#knownShapes);
+        this.#knownShapes = data.shapes;
+        this.#reserve(shapes.length);
+        this.#buffer.set(shapes, this.#end - this.#base);
+        this.#end += shapes.length;
+      }
+      this.#reserve(data.length);
+      data.copyTo(this.#buffer, this.#end - this.#base);
+      this.#end += data.length;
+      const beside = data.beside;
+      for (let i = 0; i < beside.length; i++) this.#beside.push(beside[i]);
     }
-    const before = this.#end;
-    if (data.shapes > this.#knownShapes) {
-      const shapes = data.shapesSince(this.#knownShapes);
-      this.#knownShapes = data.shapes;
-      this.#reserve(shapes.length);
-      this.#buffer.set(shapes, this.#end - this.#base);
-      this.#end += shapes.length;
-    }
-    this.#reserve(data.length);
-    data.copyTo(this.#buffer, this.#end - this.#base);
-    this.#end += data.length;
-    this.#ends.push(this.#end);
-    return this.#end - before;
+    this.#ends.push(this.#end, this.#besideBase + this.#beside.length);
   }
 
-  /** Takes the next `count` messages: their bytes and clones, in order. */
-  take(count: number): { bytes: ArrayBuffer; clones?: unknown[] } {
-    let end = this.#start;
-    let clones = 0;
-    for (let i = 0; i < count; i++) {
-      const at = this.#ends[this.#endsHead++]!;
-      if (at < 0) {
-        clones++;
-        end = -1 - at;
-      } else {
-        end = at;
-      }
-    }
+  /** Takes the next `count` messages: their bytes and values beside, in order. */
+  take(count: number): { bytes: ArrayBuffer; beside?: unknown[] } {
+    const last = this.#endsHead + 2 * (count - 1);
+    const end = this.#ends[last]!;
+    const besideEnd = this.#ends[last + 1]!;
+    this.#endsHead = last + 2;
     const bytes = this.#buffer.slice(
       this.#start - this.#base,
       end - this.#base,
     ).buffer;
     this.#start = end;
+    // Values beside are counted from the link's first, like bytes.
+    let beside: unknown[] | undefined;
+    if (besideEnd > this.#besideStart) {
+      beside = this.#beside.slice(
+        this.#besideStart - this.#besideBase,
+        besideEnd - this.#besideBase,
+      );
+      this.#besideStart = besideEnd;
+    }
     if (this.#endsHead === this.#ends.length) {
       this.#ends = [];
       this.#endsHead = 0;
       // Drained: start again at the front of the buffer.
       this.#base = this.#start = this.#end;
-    } else if (this.#endsHead >= 1024) {
+      this.#beside = [];
+      this.#besideBase = this.#besideStart;
+    } else if (this.#endsHead >= 2048) {
       this.#ends = this.#ends.slice(this.#endsHead);
       this.#endsHead = 0;
+      this.#beside = this.#beside.slice(this.#besideStart - this.#besideBase);
+      this.#besideBase = this.#besideStart;
     }
-    if (clones === 0) return { bytes };
-    return { bytes, clones: this.#clones.splice(0, clones) };
+    return beside === undefined ? { bytes } : { bytes, beside };
   }
 
   /** Forgets everything queued (the link closed). */
   clear(): void {
     this.#ends = [];
     this.#endsHead = 0;
-    this.#clones = [];
+    this.#beside = [];
+    this.#besideBase = this.#besideStart = 0;
     this.#base = this.#start = this.#end;
   }
 

@@ -33,7 +33,8 @@ type Sent = Pick<EncodedRuns, "names" | "runs">;
  */
 interface PortBatch extends EncodedRuns {
   bytes: ArrayBuffer;
-  clones?: unknown[];
+  /** Long strings and clones of data the encoder did not know, in order. */
+  beside?: unknown[];
 }
 
 /**
@@ -214,9 +215,9 @@ export class PortLink {
   #trySend(items: readonly WireMessage[], start: number, end: number): boolean {
     if (this.#closed) return true;
     if (this.#inFlightCount >= WINDOW) return false;
-    const { bytes, clones } = this.#bytes.take(end - start);
+    const { bytes, beside } = this.#bytes.take(end - start);
     const batch: PortBatch = { ...encodeRuns(items, start, end), bytes };
-    if (clones !== undefined) batch.clones = clones;
+    if (beside !== undefined) batch.beside = beside;
     if (this.#acks > 0) {
       // The acknowledgements due ride with the batch: one message less.
       batch.acks = this.#acks;
@@ -267,7 +268,7 @@ export class PortLink {
     const data = this.#decoder.decode(
       new Uint8Array(batch.bytes),
       runs.length === 0 ? 0 : runs[runs.length - 1]!.end,
-      batch.clones ?? [],
+      batch.beside ?? [],
     );
     let acked = false;
     this.#held++;

@@ -55,7 +55,7 @@ export class PortMeshTransport implements Transport {
     let data: DataEncoder | Cloned;
     if (this.#encoder.encode(message.data)) {
       data = this.#encoder;
-      message.size = this.#encoder.length;
+      message.size = this.#encoder.size;
     } else {
       data = new Cloned(structuredClone(message.data));
     }
