@@ -17,7 +17,6 @@ import {
   type Requests,
 } from "./requests.ts";
 import type { Member, Routes } from "./routes.ts";
-import { approximateSize } from "./size.ts";
 import { snapshot } from "./snapshot.ts";
 import { type MessageTracing, publishTarget } from "./tracing.ts";
 import type { LocalSubscription } from "./subscription.ts";
@@ -117,7 +116,6 @@ export class Outbound {
       if (address.index === this.#parts.index) {
         this.#parts.requests.resolve(address, copyOf(queue, data));
       } else {
-        message.size = approximateSize(data);
         wait = sent(
           queue,
           () => this.#parts.transport.send([address.index], message),
@@ -164,7 +162,6 @@ export class Outbound {
         );
       }
       if (pools) {
-        message.size = approximateSize(copy);
         wait = sent(
           queue,
           () =>

@@ -16,9 +16,21 @@ import type { UnsentTally } from "./unsent.ts";
  * Batches a sender may have unacknowledged on one link. 64 batches of up to
  * 1,000 messages keep both threads busy (the bare MessagePort yardstick in
  * `bench/bus_bench.ts` uses the same window); with the byte bound of a
- * batch, at most 64 MiB are in flight per link.
+ * batch ({@linkcode PORT_BATCH_BYTES}), at most 16 MiB are in flight per
+ * link.
  */
 export const WINDOW = 64;
+
+/**
+ * Bytes per batch on a port (as the encoder counts them: its bytes and two
+ * per character of the strings beside them). More than the channel's
+ * 16 KiB (`outbox.ts`): a port's batch reaches one pool, its bytes cross
+ * in a transferred buffer, and a post costs about as much as encoding 20
+ * small messages, so that a flow of 500-byte messages in batches of 30
+ * spent most of its publisher's time posting. 256 KiB bound a window of
+ * 64 batches to 16 MiB per link.
+ */
+export const PORT_BATCH_BYTES = 256 * 1024;
 
 /** The last message a closing pool sends on each of its ports. */
 const BYE = "bye";
@@ -107,6 +119,7 @@ export class PortLink {
       },
       scheduler,
       (message) => message.size,
+      PORT_BATCH_BYTES,
     );
     port.onmessage = (event: MessageEvent<PortBatch | number | string>) => {
       const message = event.data;

@@ -1,4 +1,5 @@
 import type { Scheduler } from "../scheduler.ts";
+import { approximateSize } from "../_util/size.ts";
 import { DataEncoder } from "./data_codec.ts";
 import { Cloned } from "./link_bytes.ts";
 import { PortLink } from "./port_link.ts";
@@ -58,6 +59,7 @@ export class PortMeshTransport implements Transport {
       message.size = this.#encoder.size;
     } else {
       data = new Cloned(structuredClone(message.data));
+      message.size = approximateSize(message.data);
     }
     let wait: Promise<void> | undefined;
     let waits: Promise<void>[] | undefined;

@@ -43,7 +43,10 @@ export interface WireMessage {
   membersOnly?: true | undefined;
   /** The publishing pool, when another pool forwards the message. */
   origin?: number | undefined;
-  /** About how many bytes `data` holds; bounds batches, not sent. */
+  /**
+   * About how many bytes `data` holds: set by the transport's `send` (it
+   * bounds batches), not sent.
+   */
   size: number;
 }
 
