@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { DataDecoder, DataEncoder } from "../src/transport/data_codec.ts";
+import { DataDecoder } from "../src/transport/data_decoder.ts";
+import { DataEncoder } from "../src/transport/data_encoder.ts";
 import { Cloned, LinkBytes } from "../src/transport/link_bytes.ts";
 import {
   assertSameShape,

@@ -1,4 +1,5 @@
-import type { DataEncoder } from "./data_codec.ts";
+import { BESIDE } from "./data_tags.ts";
+import type { DataEncoder } from "./data_encoder.ts";
 
 /** A message's data sent as a structured clone, beside a batch's bytes. */
 export class Cloned {
@@ -10,9 +11,6 @@ export class Cloned {
     this.value = value;
   }
 }
-
-/** The tag of a value beside the bytes (see `data_codec.ts`). */
-const BESIDE = 10;
 
 /**
  * The bytes a link has queued for its peer, message after message: each
@@ -26,7 +24,8 @@ const BESIDE = 10;
  *
  * @example
  * ```ts
- * import { DataDecoder, DataEncoder } from "./data_codec.ts";
+ * import { DataDecoder } from "./data_decoder.ts";
+ * import { DataEncoder } from "./data_encoder.ts";
  * import { Cloned, LinkBytes } from "./link_bytes.ts";
  * import assert from "node:assert/strict";
  *

@@ -6,7 +6,8 @@ import {
   type EncodedRuns,
   encodeRuns,
 } from "./codec.ts";
-import { DataDecoder, type DataEncoder } from "./data_codec.ts";
+import { DataDecoder } from "./data_decoder.ts";
+import type { DataEncoder } from "./data_encoder.ts";
 import { type Cloned, LinkBytes } from "./link_bytes.ts";
 import { Outbox } from "./outbox.ts";
 import type { LinkWaits, ReceivedBatch, WireMessage } from "./transport.ts";
@@ -40,7 +41,7 @@ type Sent = Pick<EncodedRuns, "names" | "runs">;
 
 /**
  * A batch on the port: the envelopes by columns, the data as bytes
- * (transferred, see `data_codec.ts`) and the clones of data the encoder did
+ * (transferred, see `data_encoder.ts`) and the clones of data the encoder did
  * not know, in order.
  */
 interface PortBatch extends EncodedRuns {

@@ -1,6 +1,6 @@
 import type { Scheduler } from "../scheduler.ts";
 import { approximateSize } from "../_util/size.ts";
-import { DataEncoder } from "./data_codec.ts";
+import { DataEncoder } from "./data_encoder.ts";
 import { Cloned } from "./link_bytes.ts";
 import { PortLink } from "./port_link.ts";
 import { UnsentTally } from "./unsent.ts";

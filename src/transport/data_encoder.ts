@@ -26,30 +26,25 @@ import {
   isModuleNamespaceObject,
   isProxy,
 } from "node:util/types";
+import {
+  ARRAY,
+  BESIDE,
+  BIGINT,
+  BYTES,
+  END,
+  FALSE,
+  FLOAT64,
+  INT32,
+  LATIN1,
+  NULL,
+  OBJECT,
+  SHAPE,
+  TRUE,
+  UINT8,
+  UNDEFINED,
+  UTF16,
+} from "./data_tags.ts";
 
-// Value tags.
-const UNDEFINED = 0;
-const NULL = 1;
-const FALSE = 2;
-const TRUE = 3;
-const UINT8 = 4;
-const INT32 = 5;
-const FLOAT64 = 6;
-const BIGINT = 7;
-const LATIN1 = 8;
-const UTF16 = 9;
-/** The next of the values that travel beside the bytes (see `beside`). */
-const BESIDE = 10;
-const ARRAY = 11;
-const OBJECT = 12;
-const BYTES = 13;
-/** A shape's keys: its number, its key count, its keys. */
-const SHAPE = 15;
-/** Ends the values of an object without a shape (its keys follow). */
-const END = 16;
-
-/** An object whose keys follow its values (no shape number left, or too many keys). */
-const INLINE_KEYS = 0xffff;
 /** Shapes an encoder numbers at most; later ones write their keys inline. */
 const MAX_SHAPES = 4096;
 /** Objects with more keys write them inline (dictionaries, not records). */
@@ -59,17 +54,15 @@ const MAX_DEPTH = 100;
 /** Objects seen before the revisit check switches from a scan to a `Set`. */
 const LINEAR_SEEN_LIMIT = 32;
 /**
- * Strings at least this long are written with `TextEncoder.encodeInto` and
- * read with `TextDecoder` (as UTF-8), shorter ones char by char (as latin-1
- * when they can). Measured here (Deno 2.9.6, ns a string): `encodeInto` costs
- * 100–120 whatever the length up to 1,000, a loop of `charCodeAt` 28 for 5
- * characters, 99 for 40, 275 for 120; `TextDecoder.decode` 125–170, a
- * loop of `String.fromCharCode` 26 for 5, 195 for 40.
+ * Strings at least this long go beside the bytes (V8's serializer copies a
+ * one-byte string in one block); shorter ones are written char by char, as
+ * latin-1 when they can, else as UTF-16. Measured here (Deno 2.9.6, ns a
+ * string): a loop of `charCodeAt` into bytes costs 28 for 5 characters, 99
+ * for 40, 275 for 120, and reading back with `String.fromCharCode` 26 for 5,
+ * 195 for 40; `TextEncoder.encodeInto` 100–120 whatever the length up to
+ * 1,000 and `TextDecoder.decode` 125–170 (so UTF-8 on the wire never paid).
  */
 const LONG_STRING = 40;
-/** Uses of a shape before the decoder compiles an object literal for it. */
-const COMPILE_AFTER = 8;
-
 const OBJECT_PROTOTYPE: object = Object.prototype;
 const ARRAY_PROTOTYPE: object = Array.prototype;
 const UINT8_PROTOTYPE: object = Uint8Array.prototype;
@@ -77,12 +70,11 @@ const getPrototypeOf = Object.getPrototypeOf;
 const keysOf = Object.keys;
 const isArray = Array.isArray;
 const hasOwn = Object.hasOwn;
-const fromCharCode = String.fromCharCode;
 /** An empty plain object: `for…in` over it finds enumerable inherited keys. */
 const PROBE: object = {};
 
 /** Thrown inside the encoder when the value is not plain data. */
-const GIVE_UP: unique symbol = Symbol("data_codec.give_up");
+const GIVE_UP: unique symbol = Symbol("data_encoder.give_up");
 
 /** A node of the shape trie: the keys so far, and the shape ending here. */
 interface ShapeNode {
@@ -104,7 +96,8 @@ interface ShapeNode {
  *
  * @example Round trip
  * ```ts
- * import { DataDecoder, DataEncoder } from "./data_codec.ts";
+ * import { DataDecoder } from "./data_decoder.ts";
+ * import { DataEncoder } from "./data_encoder.ts";
  * import assert from "node:assert/strict";
  *
  * const encoder = new DataEncoder();
@@ -546,198 +539,4 @@ function shapeRecord(id: number, keys: readonly string[]): Uint8Array {
 function hasInheritedKeys(): boolean {
   for (const _key in PROBE) return true;
   return false;
-}
-
-/** What a decoder knows of one of the peer's shapes. */
-interface Shape {
-  keys: string[];
-  uses: number;
-  build: ((decoder: DataDecoder) => Record<string, unknown>) | undefined;
-}
-
-/**
- * Reads what a peer's {@linkcode DataEncoder} wrote: one decoder per link,
- * since it keeps the shapes the peer taught it.
- *
- * @example See {@linkcode DataEncoder}.
- */
-export class DataDecoder {
-  #shapes: Shape[] = [];
-  #bytes: Uint8Array = new Uint8Array(0);
-  #view: DataView = new DataView(this.#bytes.buffer);
-  #at = 0;
-  #beside: readonly unknown[] = [];
-  #besideAt = 0;
-
-  /**
-   * Decodes `count` messages from `bytes` and the values that travelled
-   * beside them (`beside`, in order).
-   */
-  decode(
-    bytes: Uint8Array,
-    count: number,
-    beside: readonly unknown[],
-  ): unknown[] {
-    this.#bytes = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.#at = 0;
-    this.#beside = beside;
-    this.#besideAt = 0;
-    const data: unknown[] = [];
-    while (data.length < count) {
-      if (bytes[this.#at] === SHAPE) {
-        this.#at++;
-        this.#shape();
-      } else {
-        data.push(this.value());
-      }
-    }
-    this.#bytes = new Uint8Array(0);
-    this.#beside = [];
-    return data;
-  }
-
-  #shape(): void {
-    const id = this.#varint();
-    const count = this.#varint();
-    const keys: string[] = [];
-    for (let i = 0; i < count; i++) keys.push(this.value() as string);
-    this.#shapes[id] = { keys, uses: 0, build: undefined };
-  }
-
-  #varint(): number {
-    const bytes = this.#bytes;
-    let value = 0;
-    let shift = 0;
-    let byte: number;
-    do {
-      byte = bytes[this.#at++]!;
-      value += (byte & 0x7f) * 2 ** shift;
-      shift += 7;
-    } while (byte & 0x80);
-    return value;
-  }
-
-  /**
-   * The next value (public for the object literals compiled per shape;
-   * not meant for other callers).
-   */
-  value(): unknown {
-    const bytes = this.#bytes;
-    const tag = bytes[this.#at++];
-    switch (tag) {
-      case UINT8:
-        return bytes[this.#at++];
-      case LATIN1: {
-        const length = this.#varint();
-        const start = this.#at;
-        this.#at += length;
-        if (length <= 12) {
-          let text = "";
-          for (let i = start; i < start + length; i++) {
-            text += fromCharCode(bytes[i]!);
-          }
-          return text;
-        }
-        return fromCharCode.apply(
-          null,
-          bytes.subarray(start, start + length) as unknown as number[],
-        );
-      }
-      case OBJECT:
-        return this.#object();
-      case INT32: {
-        const value = this.#view.getInt32(this.#at, true);
-        this.#at += 4;
-        return value;
-      }
-      case FLOAT64: {
-        const value = this.#view.getFloat64(this.#at, true);
-        this.#at += 8;
-        return value;
-      }
-      case UNDEFINED:
-        return undefined;
-      case NULL:
-        return null;
-      case FALSE:
-        return false;
-      case TRUE:
-        return true;
-      case ARRAY: {
-        const length = this.#varint();
-        const list: unknown[] = [];
-        for (let i = 0; i < length; i++) list.push(this.value());
-        return list;
-      }
-      case BESIDE:
-        return this.#beside[this.#besideAt++];
-      case UTF16: {
-        const length = this.#varint();
-        const start = this.#at;
-        this.#at += 2 * length;
-        return utf16(bytes, start, length);
-      }
-      case BIGINT: {
-        const hex = this.value() as string;
-        return hex.startsWith("-")
-          ? -BigInt(`0x${hex.slice(1)}`)
-          : BigInt(`0x${hex}`);
-      }
-      case BYTES: {
-        const length = this.#varint();
-        const start = this.#at;
-        this.#at += length;
-        return bytes.slice(start, start + length);
-      }
-      default:
-        throw new TypeError(`Cannot decode a message: unknown tag ${tag}`);
-    }
-  }
-
-  #object(): Record<string, unknown> {
-    const bytes = this.#bytes;
-    const id = bytes[this.#at]! | (bytes[this.#at + 1]! << 8);
-    this.#at += 2;
-    if (id === INLINE_KEYS) return this.#inline();
-    const shape = this.#shapes[id]!;
-    if (shape.build !== undefined) return shape.build(this);
-    if (++shape.uses >= COMPILE_AFTER) shape.build = compile(shape.keys);
-    const record: Record<string, unknown> = {};
-    for (const key of shape.keys) record[key] = this.value();
-    return record;
-  }
-
-  /** An object whose keys follow its values (and an END). */
-  #inline(): Record<string, unknown> {
-    const values: unknown[] = [];
-    while (this.#bytes[this.#at] !== END) values.push(this.value());
-    this.#at++;
-    const record: Record<string, unknown> = {};
-    for (const value of values) record[this.value() as string] = value;
-    return record;
-  }
-}
-
-/** A function that builds an object of `keys` with an object literal. */
-function compile(
-  keys: readonly string[],
-): (decoder: DataDecoder) => Record<string, unknown> {
-  const fields = keys.map((key) => `${JSON.stringify(key)}: d.value()`);
-  return new Function("d", `return { ${fields.join(", ")} };`) as (
-    decoder: DataDecoder,
-  ) => Record<string, unknown>;
-}
-
-function utf16(bytes: Uint8Array, start: number, length: number): string {
-  let text = "";
-  const units: number[] = [];
-  for (let i = 0; i < length; i++) {
-    units.push(bytes[start + 2 * i]! | (bytes[start + 2 * i + 1]! << 8));
-    if (units.length === 4096) {
-      text += fromCharCode.apply(null, units);
-      units.length = 0;
-    }
-  }
-  return text + fromCharCode.apply(null, units);
 }
