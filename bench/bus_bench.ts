@@ -870,7 +870,8 @@ function addRateRow(
     cpu: { ours: cpuRoles(ours), raw: cpuRoles(raw) },
   };
   const [cpuOurs, cpuRaw] = [cpuRoles(ours), cpuRoles(raw)];
-  if (cpuOurs !== undefined) {
+  // Only where a pool of its own publishes (not the same-pool row).
+  if (cpuOurs !== undefined && cpuOurs.publisher > 0) {
     const ns = (roles: CpuRoles | undefined): string =>
       roles === undefined
         ? "—"
