@@ -11,6 +11,8 @@
  * shared reference, a cycle, a hole, a function, …) makes the encoder give up
  * on that value: the caller then sends `structuredClone(value)` beside the
  * bytes instead, so what arrives, and any error, is always structuredClone's.
+ * As with `snapshot()`, one difference remains: an own getter read before
+ * the encoder gives up runs twice (here, then in `structuredClone`).
  *
  * Object shapes go once per link, not per object: an object is its shape's
  * number and then its values; the keys of a shape go on the link the first
