@@ -41,8 +41,8 @@ type Sent = Pick<EncodedRuns, "names" | "runs">;
 
 /**
  * A batch on the port: the envelopes by columns, the data as bytes
- * (transferred, see `data_encoder.ts`) and the clones of data the encoder did
- * not know, in order.
+ * (transferred, see `data_encoder.ts`) and the values that travel beside
+ * them.
  */
 interface PortBatch extends EncodedRuns {
   bytes: ArrayBuffer;
