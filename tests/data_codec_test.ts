@@ -59,6 +59,8 @@ const bytesCases: Record<string, () => unknown> = {
   "Uint8Array": () => ({ bytes: new Uint8Array([1, 2, 3]) }),
   "empty Uint8Array": () => new Uint8Array(0),
   "large Uint8Array": () => new Uint8Array(20_000).fill(7),
+  "Uint8Array with an extra property (structuredClone drops it)": () =>
+    Object.assign(new Uint8Array([1, 2]), { extra: 1 }),
 };
 
 /** `Uint8Array`s structuredClone copies with more than their bytes. */
@@ -148,6 +150,16 @@ Deno.test("DataEncoder leaves uncloneable values to structuredClone, which throw
     assert.equal(encoder.encode(make()), false, name);
     assert.ok(thrown(() => structuredClone(make())) instanceof Error, name);
   }
+});
+
+Deno.test("DataEncoder leaves a Uint8Array on a detached buffer to structuredClone, which throws", () => {
+  const bytes = new Uint8Array(4);
+  structuredClone(bytes.buffer, { transfer: [bytes.buffer] });
+  assert.equal(new DataEncoder().encode({ bytes }), false);
+  assert.equal(
+    (thrown(() => structuredClone({ bytes })) as Error).name,
+    "DataCloneError",
+  );
 });
 
 Deno.test("DataEncoder rethrows a getter's error and encodes on afterwards", () => {
@@ -260,4 +272,39 @@ Deno.test("DataEncoder carries 5,000 random values exactly as structuredClone co
   }
   // The generator mostly makes plain data: most values were encoded.
   assert.ok(link.cloned < 2500, `${link.cloned} of 5000 were cloned`);
+});
+
+Deno.test("DataEncoder carries 2,000 random values with bytes and long strings exactly as structuredClone copies them", () => {
+  const next = random(0xb17e5);
+  const link = new Link();
+  const texts = ["x", "é", "✓", "🙂", "\ud800"];
+  for (let batch = 0; batch < 20; batch++) {
+    const originals: unknown[] = [];
+    for (let i = 0; i < 100; i++) {
+      const text = texts[Math.floor(next() * texts.length)]!.repeat(
+        Math.floor(next() * 120),
+      );
+      const bytes = new Uint8Array(Math.floor(next() * 64)).map(() =>
+        Math.floor(next() * 256)
+      );
+      originals.push(
+        next() < 0.5
+          ? { value: generate(next, 1, []), text, bytes }
+          : [text, generate(next, 1, []), bytes],
+      );
+    }
+    const expected = originals.map((value) => structuredClone(value));
+    const actual = link.carry(originals);
+    for (let i = 0; i < originals.length; i++) {
+      try {
+        assert.deepStrictEqual(actual[i], expected[i]);
+        assertSameShape(actual[i], expected[i], originals[i]);
+      } catch (error) {
+        throw new Error(`Random case ${batch * 100 + i} differs`, {
+          cause: error,
+        });
+      }
+    }
+  }
+  assert.ok(link.cloned < 1000, `${link.cloned} of 2000 were cloned`);
 });
