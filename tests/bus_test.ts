@@ -71,6 +71,19 @@ testEachTransport(
 );
 
 testEachTransport(
+  "every kind of value arrives as structuredClone copies it, in the publisher's pool and in another, whatever the publisher changes after",
+  async () => {
+    const program = start("valueKinds");
+    const checked = await program.waitForReport("kindsChecked", undefined, 2);
+    await program.stop();
+    for (const { service, count, mismatches } of checked) {
+      assert.equal(count, 12 * 20, service);
+      assert.deepEqual(mismatches, [], service);
+    }
+  },
+);
+
+testEachTransport(
   "concurrent publishers in several pools: each one's messages arrive in order",
   async () => {
     const { tallies } = await runToCompletion("concurrentPublishers", 3);

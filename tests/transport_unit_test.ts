@@ -158,6 +158,83 @@ for (const kind of TRANSPORT_KINDS) {
     }
   });
 
+  Deno.test(`${kind}: send takes its copy of the data: a later change does not arrive`, async () => {
+    const { transports, received, close } = wire(kind, { hold: false });
+    try {
+      const data = { list: [1], at: new Date(0) };
+      const plain = { list: [1], text: "a" };
+      transports[0]!.send([1, 2], message("q://c", data));
+      transports[0]!.send([1], message("q://c", plain));
+      data.list.push(2);
+      data.at.setTime(5);
+      plain.list.push(2);
+      plain.text = "b";
+      await transports[0]!.flush();
+      const expected = [{ list: [1], at: new Date(0) }, {
+        list: [1],
+        text: "a",
+      }];
+      assert.deepStrictEqual(received[1]!.flatMap((b) => b.data), expected);
+      assert.deepStrictEqual(received[2]!.flatMap((b) => b.data), [
+        expected[0],
+      ]);
+    } finally {
+      await close();
+    }
+  });
+
+  Deno.test(`${kind}: send throws structuredClone's DataCloneError and queues nothing`, async () => {
+    const { transports, received, close } = wire(kind, { hold: false });
+    try {
+      const bad = { ok: 1, run: (): number => 1 };
+      const expected = (() => {
+        try {
+          structuredClone(bad);
+        } catch (error) {
+          return error as DOMException;
+        }
+      })()!;
+      assert.throws(() => transports[0]!.send([1, 2], message("q://d", bad)), {
+        name: "DataCloneError",
+        message: expected.message,
+      });
+      transports[0]!.send([1], message("q://d", "after"));
+      await transports[0]!.flush();
+      assert.deepEqual(received[1]!.flatMap((b) => b.data), ["after"]);
+      assert.equal(count(received[2]!), 0);
+    } finally {
+      await close();
+    }
+  });
+
+  Deno.test(`${kind}: plain data and values left to structuredClone keep their order in a batch`, async () => {
+    const { transports, received, close } = wire(kind, { hold: false });
+    try {
+      const cycle: Record<string, unknown> = { name: "c" };
+      cycle.self = cycle;
+      const values: unknown[] = [];
+      for (let i = 0; i < 300; i++) {
+        values.push(
+          i % 7 === 0
+            ? new Map([[i, { i }]])
+            : i % 11 === 0
+            ? cycle
+            : { i, s: "x".repeat(i % 50), bytes: new Uint8Array([i % 256]) },
+        );
+      }
+      for (const data of values) {
+        transports[0]!.send([1], message("q://e", data, approximateSize(data)));
+      }
+      await transports[0]!.flush();
+      const got = received[1]!.flatMap((b) => b.data);
+      assert.deepStrictEqual(got, values.map((v) => structuredClone(v)));
+      const copy = got[11] as Record<string, unknown>;
+      assert.equal(copy.self, copy);
+    } finally {
+      await close();
+    }
+  });
+
   Deno.test(`${kind}: what a closing pool never acknowledged is counted by its sender, not lost`, async () => {
     const { transports, received, close } = wire(kind);
     try {

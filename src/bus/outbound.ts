@@ -17,7 +17,6 @@ import {
   type Requests,
 } from "./requests.ts";
 import type { Member, Routes } from "./routes.ts";
-import { approximateSize } from "./size.ts";
 import { snapshot } from "./snapshot.ts";
 import { type MessageTracing, publishTarget } from "./tracing.ts";
 import type { LocalSubscription } from "./subscription.ts";
@@ -113,13 +112,14 @@ export class Outbound {
         if (taken !== undefined) await this.#waitForNats(queue, taken);
         return;
       }
-      const copy = message.data = copyOf(queue, data);
       const address = replyAddress(queue);
       if (address.index === this.#parts.index) {
-        this.#parts.requests.resolve(address, copy);
+        this.#parts.requests.resolve(address, copyOf(queue, data));
       } else {
-        message.size = approximateSize(copy);
-        wait = this.#parts.transport.send([address.index], message);
+        wait = sent(
+          queue,
+          () => this.#parts.transport.send([address.index], message),
+        );
       }
     } else {
       const route = this.#parts.routes.route(queue);
@@ -142,28 +142,33 @@ export class Outbound {
         targets = withMembers;
       }
       const pools = route.pools.length > 0 || picks !== undefined;
-      // The snapshot that makes placement invisible; NATS alone encodes the
-      // data itself, at once.
-      const copy = targets.length > 0 || pools ? copyOf(queue, data) : data;
+      // The snapshot that makes placement invisible, for this pool's
+      // subscriptions; the transport takes its own copy for other pools (of
+      // the snapshot, when there is one: getters run once), NATS encodes
+      // the data itself, at once.
+      const copy = targets.length > 0 ? copyOf(queue, data) : data;
       message.data = copy;
       while (firstFull(targets) !== undefined) {
         await Promise.all(targets.map((target) => target.whenSpace()));
       }
       if (targets.length > 0) {
-        // NATS encodes before any handler runs: only other pools, which
-        // read the data later, need their own copy.
+        // The transport and NATS copy the data before any handler runs:
+        // the last subscription may take the snapshot itself.
         this.#deliver(
           targets,
           copy,
           this.#parts.metas.of(message, this.#parts.index),
-          pools ? "copy-each" : "last-takes-original",
+          "last-takes-original",
         );
       }
       if (pools) {
-        message.size = approximateSize(copy);
-        wait = picks === undefined
-          ? this.#parts.transport.send(route.pools, message)
-          : this.#sendToMembers(message, route.pools, picks, keys!);
+        wait = sent(
+          queue,
+          () =>
+            picks === undefined
+              ? this.#parts.transport.send(route.pools, message)
+              : this.#sendToMembers(message, route.pools, picks, keys!),
+        );
       }
       if (nats !== undefined) {
         // Tagged when other pools of this process have it already.
@@ -271,6 +276,18 @@ function firstFull(
     if (targets[i]!.full) return targets[i];
   }
   return undefined;
+}
+
+/** Calls `send` (a transport's, which copies the data); a `DataCloneError` names `queue`. */
+function sent(
+  queue: string,
+  send: () => Promise<void> | undefined,
+): Promise<void> | undefined {
+  try {
+    return send();
+  } catch (error) {
+    throw new DataCloneError(queue, error);
+  }
 }
 
 /** The snapshot of `data` for subscribers, or a `DataCloneError` naming `queue`. */

@@ -1,4 +1,6 @@
 import type { Scheduler } from "../scheduler.ts";
+import { approximateSize } from "../_util/size.ts";
+import { snapshot } from "../_util/snapshot.ts";
 import { CreditGate, type SharedCredits } from "./broadcast_credits.ts";
 import {
   countRuns,
@@ -109,11 +111,14 @@ export class BroadcastTransport implements Transport {
 
   send(to: readonly number[], message: WireMessage): Promise<void> | undefined {
     if (to.length === 0) return undefined;
+    // The data as it is now (the channel serializes it later, in a batch).
+    const data = snapshot(message.data);
+    const copy = { ...message, data, size: approximateSize(data) };
     if (this.#closed) {
       for (const peer of to) this.#unsent.add(peer, message.queue, 1);
       return undefined;
     }
-    this.#outbox.push({ message, to });
+    this.#outbox.push({ message: copy, to });
     if (!this.#outbox.full) return undefined;
     // The wait is for the receivers without credits (a blocked pool holds
     // back every sender), or for the message's own when the outbox merely

@@ -61,6 +61,7 @@ export class Outbox<T> {
   #sink: BatchSink<T>;
   #scheduler: Scheduler;
   #sizeOf: (item: T) => number;
+  #batchBytes: number;
   #items: T[] = [];
   #head = 0;
   #bytes = 0;
@@ -75,15 +76,18 @@ export class Outbox<T> {
    * @param sink Where batches go.
    * @param scheduler Defers sending to the next macrotask.
    * @param sizeOf About how many bytes an item holds.
+   * @param batchBytes Bytes per batch (as `sizeOf` counts them).
    */
   constructor(
     sink: BatchSink<T>,
     scheduler: Scheduler,
     sizeOf: (item: T) => number,
+    batchBytes: number = BATCH_BYTES,
   ) {
     this.#sink = sink;
     this.#scheduler = scheduler;
     this.#sizeOf = sizeOf;
+    this.#batchBytes = batchBytes;
   }
 
   /** Items not sent yet. */
@@ -159,7 +163,9 @@ export class Outbox<T> {
       do {
         bytes += this.#sizeOf(items[end]!);
         end++;
-      } while (end < last && bytes + this.#sizeOf(items[end]!) <= BATCH_BYTES);
+      } while (
+        end < last && bytes + this.#sizeOf(items[end]!) <= this.#batchBytes
+      );
       if (!this.#sink.trySend(items, head, end)) {
         this.#waiting = true;
         this.#sink.whenWritable().then(() => {

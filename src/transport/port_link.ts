@@ -2,10 +2,13 @@ import { releaseAll } from "../_util/waiters.ts";
 import type { Scheduler } from "../scheduler.ts";
 import {
   countRuns,
-  decodeBatch,
-  encodeBatch,
-  type EncodedBatch,
+  decodeRuns,
+  type EncodedRuns,
+  encodeRuns,
 } from "./codec.ts";
+import { DataDecoder } from "./data_decoder.ts";
+import type { DataEncoder } from "./data_encoder.ts";
+import { type Cloned, LinkBytes } from "./link_bytes.ts";
 import { Outbox } from "./outbox.ts";
 import type { LinkWaits, ReceivedBatch, WireMessage } from "./transport.ts";
 import type { UnsentTally } from "./unsent.ts";
@@ -14,19 +17,43 @@ import type { UnsentTally } from "./unsent.ts";
  * Batches a sender may have unacknowledged on one link. 64 batches of up to
  * 1,000 messages keep both threads busy (the bare MessagePort yardstick in
  * `bench/bus_bench.ts` uses the same window); with the byte bound of a
- * batch, at most 64 MiB are in flight per link.
+ * batch ({@linkcode PORT_BATCH_BYTES}), at most 16 MiB are in flight per
+ * link.
  */
 export const WINDOW = 64;
+
+/**
+ * Bytes per batch on a port (as the encoder counts them: its bytes and two
+ * per character of the strings beside them). More than the channel's
+ * 16 KiB (`outbox.ts`): a port's batch reaches one pool, its bytes cross
+ * in a transferred buffer, and a post costs about as much as encoding 20
+ * small messages, so that a flow of 500-byte messages in batches of 30
+ * spent most of its publisher's time posting. 256 KiB bound a window of
+ * 64 batches to 16 MiB per link.
+ */
+export const PORT_BATCH_BYTES = 256 * 1024;
 
 /** The last message a closing pool sends on each of its ports. */
 const BYE = "bye";
 
 /** What the sender keeps of a batch until it is acknowledged: enough to count it. */
-type Sent = Pick<EncodedBatch, "names" | "runs">;
+type Sent = Pick<EncodedRuns, "names" | "runs">;
+
+/**
+ * A batch on the port: the envelopes by columns, the data as bytes
+ * (transferred, see `data_encoder.ts`) and the values that travel beside
+ * them.
+ */
+interface PortBatch extends EncodedRuns {
+  bytes: ArrayBuffer;
+  /** Long strings and clones of data the encoder did not know, in order. */
+  beside?: unknown[];
+}
 
 /**
  * One pool's end of a `MessageChannel` to one other pool. Both directions
- * share the port: batches are objects, acknowledgements are numbers (how many
+ * share the port: batches are objects (their data in a transferred buffer,
+ * encoded at `push`), acknowledgements are numbers (how many
  * batches were routed, sent at most once per turn) or ride in a batch going
  * the other way (its `acks`), and `"bye"` is the last
  * message of a pool that closes its end: every batch it had received is
@@ -41,6 +68,10 @@ export class PortLink {
   readonly peer: number;
   #port: MessagePort;
   #outbox: Outbox<WireMessage>;
+  /** The data of the messages in the outbox, encoded, in the same order. */
+  #bytes = new LinkBytes();
+  /** Reads what the peer's encoder wrote (it knows the peer's shapes). */
+  #decoder = new DataDecoder();
   #unsent: UnsentTally;
   /** Batches sent and not acknowledged, oldest first. */
   #inFlight: Sent[] = [];
@@ -89,8 +120,9 @@ export class PortLink {
       },
       scheduler,
       (message) => message.size,
+      PORT_BATCH_BYTES,
     );
-    port.onmessage = (event: MessageEvent<EncodedBatch | number | string>) => {
+    port.onmessage = (event: MessageEvent<PortBatch | number | string>) => {
       const message = event.data;
       if (typeof message === "number") this.#acknowledged(message);
       else if (message === BYE) this.#peerClosed();
@@ -110,12 +142,19 @@ export class PortLink {
     return this.#inFlight.length - this.#inFlightHead;
   }
 
-  /** Queues a message; returns a promise when publishers should wait. */
-  push(message: WireMessage): Promise<void> | undefined {
+  /**
+   * Queues a message whose data is the encoder's last message (or a clone);
+   * returns a promise when publishers should wait.
+   */
+  push(
+    message: WireMessage,
+    data: DataEncoder | Cloned,
+  ): Promise<void> | undefined {
     if (this.#closed) {
       this.#unsent.add(this.peer, message.queue, 1);
       return undefined;
     }
+    this.#bytes.push(data);
     this.#outbox.push(message);
     if (!this.#outbox.full) return undefined;
     this.#waits.publisherWaits++;
@@ -171,6 +210,7 @@ export class PortLink {
     for (const message of this.#outbox.close()) {
       this.#unsent.add(this.peer, message.queue, 1);
     }
+    this.#bytes.clear();
     releaseAll(this.#writable);
     for (const waiter of this.#ackWaiters.splice(0)) waiter.resolve();
   }
@@ -189,7 +229,9 @@ export class PortLink {
   #trySend(items: readonly WireMessage[], start: number, end: number): boolean {
     if (this.#closed) return true;
     if (this.#inFlightCount >= WINDOW) return false;
-    const batch = encodeBatch(items, start, end);
+    const { bytes, beside } = this.#bytes.take(end - start);
+    const batch: PortBatch = { ...encodeRuns(items, start, end), bytes };
+    if (beside !== undefined) batch.beside = beside;
     if (this.#acks > 0) {
       // The acknowledgements due ride with the batch: one message less.
       batch.acks = this.#acks;
@@ -197,7 +239,7 @@ export class PortLink {
     }
     this.#inFlight.push({ names: batch.names, runs: batch.runs });
     this.#sent++;
-    this.#port.postMessage(batch);
+    this.#port.postMessage(batch, [bytes]);
     return true;
   }
 
@@ -232,11 +274,16 @@ export class PortLink {
   }
 
   #receive(
-    batch: EncodedBatch,
+    batch: PortBatch,
     receive: (batch: ReceivedBatch) => void,
   ): void {
     if (this.#closed) return;
-    const { data, runs } = decodeBatch(batch);
+    const runs = decodeRuns(batch);
+    const data = this.#decoder.decode(
+      new Uint8Array(batch.bytes),
+      runs.length === 0 ? 0 : runs[runs.length - 1]!.end,
+      batch.beside ?? [],
+    );
     let acked = false;
     this.#held++;
     receive({

@@ -1,4 +1,7 @@
 import type { Scheduler } from "../scheduler.ts";
+import { approximateSize } from "../_util/size.ts";
+import { DataEncoder } from "./data_encoder.ts";
+import { Cloned } from "./link_bytes.ts";
 import { PortLink } from "./port_link.ts";
 import { UnsentTally } from "./unsent.ts";
 
@@ -29,6 +32,8 @@ export class PortMeshTransport implements Transport {
   #scheduler: Scheduler;
   #links: Array<PortLink | undefined> = [];
   #handler: (batch: ReceivedBatch) => void = () => {};
+  /** Encodes each message's data once for all its links. */
+  #encoder = new DataEncoder();
   #unsent = new UnsentTally();
   #byeTimers = new Map<number, ReturnType<typeof setTimeout>>();
   /** The waits per peer index, kept across the peer's restarts. */
@@ -45,6 +50,17 @@ export class PortMeshTransport implements Transport {
   }
 
   send(to: readonly number[], message: WireMessage): Promise<void> | undefined {
+    if (to.length === 0) return undefined;
+    // The one copy of the data: written as bytes now, or cloned (which
+    // throws structuredClone's error) when the encoder does not know it.
+    let data: DataEncoder | Cloned;
+    if (this.#encoder.encode(message.data)) {
+      data = this.#encoder;
+      message.size = this.#encoder.size;
+    } else {
+      data = new Cloned(structuredClone(message.data));
+      message.size = approximateSize(message.data);
+    }
     let wait: Promise<void> | undefined;
     let waits: Promise<void>[] | undefined;
     for (let i = 0; i < to.length; i++) {
@@ -56,7 +72,7 @@ export class PortMeshTransport implements Transport {
         this.#unsent.add(peer, message.queue, 1);
         continue;
       }
-      const full = link.push(message);
+      const full = link.push(message, data);
       if (full === undefined) continue;
       if (wait === undefined) wait = full;
       else (waits ??= [wait]).push(full);

@@ -24,7 +24,10 @@ export interface MemberPick {
 export interface WireMessage {
   /** The concrete queue. */
   queue: string;
-  /** The data, already a structured-clone snapshot. */
+  /**
+   * The data: the publisher's own value (the transport takes its copy in
+   * `send`), or one of this pool's copies.
+   */
   data: unknown;
   /** The publishing service. */
   service: string;
@@ -40,7 +43,10 @@ export interface WireMessage {
   membersOnly?: true | undefined;
   /** The publishing pool, when another pool forwards the message. */
   origin?: number | undefined;
-  /** About how many bytes `data` holds; bounds batches, not sent. */
+  /**
+   * About how many bytes `data` holds: set by the transport's `send` (it
+   * bounds batches), not sent.
+   */
   size: number;
 }
 
@@ -90,9 +96,13 @@ export interface LinkWaits {
 /** Carries batches of messages between the pools of one program (one pool's end). */
 export interface Transport {
   /**
-   * Queues `message` for each pool in `to`. Returns a promise when the
-   * publisher should wait before sending more (a receiver's queue is full),
-   * `undefined` otherwise.
+   * Queues `message` for each pool in `to`, with a copy of its data taken
+   * now, as `structuredClone` would take it (the publisher may change its
+   * value afterwards). Returns a promise when the publisher should wait
+   * before sending more (a receiver's queue is full), `undefined` otherwise.
+   *
+   * @throws {DOMException} `DataCloneError` when the data cannot be cloned
+   * (nothing is queued then).
    */
   send(to: readonly number[], message: WireMessage): Promise<void> | undefined;
   /**
