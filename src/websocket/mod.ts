@@ -54,8 +54,10 @@ export {
   disconnectedQueue,
   inboundQueue,
   outboundQueue,
+  reconnectedQueue,
   routePath,
 } from "./router.ts";
+export type { SessionStats } from "./sessions.ts";
 export {
   joinRoom,
   leaveRoom,
