@@ -9,6 +9,7 @@ import { joinRoom } from "../src/websocket/mod.ts";
 import type { WebSocketServiceOptions } from "../src/websocket/mod.ts";
 import { type Harness, startService } from "./fixtures/websocket_harness.ts";
 import { SessionClient } from "./fixtures/session_client.ts";
+import { ENTRY_COST } from "../src/websocket/history.ts";
 
 /**
  * A service whose `/s` clients command the consumer: `join <room>` joins
@@ -210,7 +211,11 @@ Deno.test("Sessions: with recoveryWindow 0 an opted-in client is told 'recovery 
 });
 
 Deno.test("Sessions: 1,000 sessions that never come back hold bounded history, and nothing once their window ends", async () => {
-  const limits = { historyMaxMessages: 50, historyMaxBytes: 4096 };
+  const limits = {
+    historyMaxMessages: 50,
+    historyMaxBytes: 4096,
+    historyMaxTotalBytes: 12_000,
+  };
   await using h = await start({ recoveryWindow: 300, ...limits });
   const ctx = h.bed.context;
   const count = 1000;
@@ -231,6 +236,10 @@ Deno.test("Sessions: 1,000 sessions that never come back hold bounded history, a
   assert.equal(away.streams, count + 2);
   assert.ok(away.messages <= 2 * limits.historyMaxMessages, `${away.messages}`);
   assert.ok(away.bytes <= 2 * limits.historyMaxBytes, `${away.bytes}`);
+  assert.ok(
+    away.bytes + away.messages * ENTRY_COST <= limits.historyMaxTotalBytes,
+    `${away.bytes} bytes in ${away.messages} messages`,
+  );
 
   await h.bed.take("ws://disconnected/s", count, { timeout: 30_000 });
   assert.deepEqual(h.service.sessions, {

@@ -38,6 +38,12 @@ export interface HistoryLimits {
   maxBytes: number;
   /** Oldest message kept, in ms. */
   maxAge: number;
+  /**
+   * Most bytes kept in all, each message counted as its payload plus
+   * {@linkcode ENTRY_COST} for its bookkeeping; past it the oldest messages
+   * go, whatever their stream.
+   */
+  maxTotalBytes: number;
 }
 
 /** What a store holds now (for metrics and tests). */
@@ -78,7 +84,12 @@ export interface HistoryStore {
   stats(): HistoryStats;
 }
 
+/** What one message costs besides its payload, about, in bytes. */
+export const ENTRY_COST = 64;
+
 interface Stream {
+  /** Released: its entries in the store's queue are stale. */
+  gone: boolean;
   retained: number;
   entries: Array<HistoryEntry & { bytes: number; at: number }>;
   /** Index of the first live entry (entries before it were trimmed). */
@@ -93,6 +104,9 @@ export class MemoryHistory implements HistoryStore {
   readonly #streams = new Map<string, Stream>();
   readonly #limits: HistoryLimits;
   readonly #now: () => number;
+  /** Every entry in offset order, by stream (some already trimmed). */
+  #all: Array<{ stream: Stream; offset: number }> = [];
+  #allHead = 0;
   #last = 0;
   #messages = 0;
   #bytes = 0;
@@ -117,6 +131,7 @@ export class MemoryHistory implements HistoryStore {
       return;
     }
     this.#streams.set(stream, {
+      gone: false,
       retained: 1,
       entries: [],
       head: 0,
@@ -130,6 +145,7 @@ export class MemoryHistory implements HistoryStore {
     if (known === undefined || --known.retained > 0) return;
     this.#messages -= known.entries.length - known.head;
     this.#bytes -= known.bytes;
+    known.gone = true;
     this.#streams.delete(stream);
   }
 
@@ -147,9 +163,11 @@ export class MemoryHistory implements HistoryStore {
     const offset = ++this.#last;
     known.entries.push({ offset, frame, bytes, at });
     known.bytes += bytes;
+    this.#all.push({ stream: known, offset });
     this.#messages++;
     this.#bytes += bytes;
     this.#trim(known, at);
+    this.#trimTotal();
     return offset;
   }
 
@@ -187,23 +205,49 @@ export class MemoryHistory implements HistoryStore {
 
   #trim(stream: Stream, now: number): void {
     const { maxMessages, maxBytes, maxAge } = this.#limits;
-    const { entries } = stream;
-    while (stream.head < entries.length) {
-      const oldest = entries[stream.head]!;
-      const count = entries.length - stream.head;
+    while (stream.head < stream.entries.length) {
+      const count = stream.entries.length - stream.head;
+      const oldest = stream.entries[stream.head]!;
       if (
         count <= maxMessages && stream.bytes <= maxBytes &&
         now - oldest.at <= maxAge
       ) break;
-      stream.head++;
-      stream.bytes -= oldest.bytes;
-      stream.dropped = oldest.offset;
-      this.#messages--;
-      this.#bytes -= oldest.bytes;
+      this.#dropHead(stream);
     }
+  }
+
+  /** Drops the oldest messages of all until the total fits. */
+  #trimTotal(): void {
+    const all = this.#all;
+    const { maxTotalBytes } = this.#limits;
+    while (this.#bytes + this.#messages * ENTRY_COST > maxTotalBytes) {
+      const { stream, offset } = all[this.#allHead++]!;
+      // Stale: released, or trimmed by its stream's own limits.
+      if (stream.gone || offset <= stream.dropped) continue;
+      // The oldest live message of all is the head of its stream.
+      this.#dropHead(stream);
+    }
+    // Keep the queue about as long as what is live.
+    if (all.length - this.#allHead > 2 * this.#messages + 64) {
+      this.#all = all.slice(this.#allHead).filter(({ stream, offset }) =>
+        !stream.gone && offset > stream.dropped
+      );
+      this.#allHead = 0;
+    } else if (this.#allHead > 64 && this.#allHead * 2 > all.length) {
+      this.#all = all.slice(this.#allHead);
+      this.#allHead = 0;
+    }
+  }
+
+  #dropHead(stream: Stream): void {
+    const oldest = stream.entries[stream.head++]!;
+    stream.bytes -= oldest.bytes;
+    stream.dropped = oldest.offset;
+    this.#messages--;
+    this.#bytes -= oldest.bytes;
     // Compact once the dropped part is the larger half.
-    if (stream.head > 64 && stream.head * 2 > entries.length) {
-      stream.entries = entries.slice(stream.head);
+    if (stream.head > 64 && stream.head * 2 > stream.entries.length) {
+      stream.entries = stream.entries.slice(stream.head);
       stream.head = 0;
     }
   }

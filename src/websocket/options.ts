@@ -211,6 +211,11 @@ export interface WebSocketServiceOptions extends ServiceOptions {
   /** Payload bytes kept per path, room and connection for recovery. Default 1 MiB. */
   historyMaxBytes?: number;
   /**
+   * Payload bytes kept for recovery in all (the oldest messages go first).
+   * Default 64 MiB.
+   */
+  historyMaxTotalBytes?: number;
+  /**
    * Most messages one session may have missed and still recover; more
    * answers "history trimmed". Default 1000.
    */
@@ -246,6 +251,7 @@ export interface ResolvedWebSocketOptions {
   recoveryWindow: number;
   historyMaxMessages: number;
   historyMaxBytes: number;
+  historyMaxTotalBytes: number;
   recoveryMaxMessages: number;
   recoveryMaxBytes: number;
   staticDir: string | undefined;
@@ -273,6 +279,7 @@ export const WEBSOCKET_DEFAULTS = {
   recoveryWindow: 120_000,
   historyMaxMessages: 1000,
   historyMaxBytes: 1024 * 1024,
+  historyMaxTotalBytes: 64 * 1024 * 1024,
   recoveryMaxMessages: 1000,
   recoveryMaxBytes: 1024 * 1024,
 } as const;
@@ -387,6 +394,7 @@ export function resolveWebSocketOptions(
         [
           "historyMaxMessages",
           "historyMaxBytes",
+          "historyMaxTotalBytes",
           "recoveryMaxMessages",
           "recoveryMaxBytes",
         ] as const
@@ -398,6 +406,7 @@ export function resolveWebSocketOptions(
       ResolvedWebSocketOptions,
       | "historyMaxMessages"
       | "historyMaxBytes"
+      | "historyMaxTotalBytes"
       | "recoveryMaxMessages"
       | "recoveryMaxBytes"
     >,

@@ -40,11 +40,7 @@ import { Listener } from "./listener.ts";
 import { type AdmittedUpgrade, createHttpHandler } from "./http.ts";
 import { Fanout } from "./fanout.ts";
 import { MemoryHistory } from "./history.ts";
-import {
-  type Session,
-  SessionRegistry,
-  type SessionStats,
-} from "./sessions.ts";
+import { SessionRegistry, type SessionStats } from "./sessions.ts";
 import type { SessionHello } from "./session_wire.ts";
 
 /** The first frame for a client that opted in while recovery is off. */
@@ -337,6 +333,7 @@ export class WebSocketService extends Service {
       maxMessages: o.historyMaxMessages,
       maxBytes: o.historyMaxBytes,
       maxAge: o.recoveryWindow,
+      maxTotalBytes: o.historyMaxTotalBytes,
     });
     this.#connections.history = history;
     this.#sessions = new SessionRegistry({
@@ -413,25 +410,15 @@ export class WebSocketService extends Service {
     } catch (error) {
       return textResponse(400, `Bad WebSocket request: ${errorMessage(error)}`);
     }
-    // From the resume to `add` below, all is synchronous: nothing sent to
-    // the session in between can be missed.
-    const sessions = asked === undefined ? undefined : this.#sessions;
-    const resumed = asked?.session === undefined
-      ? undefined
-      : sessions?.resume(asked, path, headers);
-    let session: Session | undefined;
-    if (resumed !== undefined && "session" in resumed) {
-      session = resumed.session;
-    } else if (sessions !== undefined) {
-      const id = crypto.randomUUID();
-      session = sessions.create(
-        id,
-        path,
-        connectionQueue(this.name, id),
-        headers,
-        resumed?.reason,
-      );
-    }
+    // From here to `add` below, all is synchronous: nothing sent to a
+    // resumed session in between can be missed.
+    const chosen = asked === undefined ? undefined : this.#sessions?.sessionFor(
+      asked,
+      path,
+      headers,
+      (id) => connectionQueue(this.name, id),
+    );
+    const session = chosen?.session;
     const id = session?.connectionId ?? crypto.randomUUID();
     const options = this.#options;
     const connection = new Connection(upgraded.socket, {
@@ -449,17 +436,12 @@ export class WebSocketService extends Service {
       warn: (message) => this.#log?.warn(message),
       onFinished: (c) => this.#connections.forget(c),
       counters: this.#counters,
-      session: session && { session, registry: sessions! },
-      greeting: asked !== undefined && sessions === undefined
+      session: session && { session, registry: this.#sessions! },
+      greeting: asked !== undefined && session === undefined
         ? RECOVERY_OFF
         : undefined,
     });
-    session?.attach(
-      connection,
-      resumed !== undefined && "session" in resumed
-        ? { offset: asked!.offset, replay: resumed.replay }
-        : undefined,
-    );
+    session?.attach(connection, chosen?.resume);
     this.#connections.add(connection);
     return upgraded.response;
   }

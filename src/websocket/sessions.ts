@@ -248,31 +248,41 @@ export class SessionRegistry {
     this.#settings = settings;
   }
 
-  /** A new session for a new connection. */
-  create(
-    connectionId: string,
+  /**
+   * The session for a client that opted in: the one it presented, resumed
+   * with what it missed, or else a new one (whose hello gives the reason).
+   * The caller attaches it (`attach(connection, resume)`) synchronously, so
+   * nothing sent in between is missed.
+   *
+   * @param replyTo The reply queue of a connection id.
+   */
+  sessionFor(
+    request: SessionRequest,
     path: string,
-    replyTo: string,
     authorized: Record<string, string> | undefined,
-    reason?: NotRecoveredReason,
-  ): Session {
+    replyTo: (connectionId: string) => string,
+  ): {
+    session: Session;
+    resume?: { offset: number; replay: HistoryEntry[] };
+  } {
+    const resumed = this.#resume(request, path, authorized);
+    if ("session" in resumed) {
+      const { session, replay } = resumed;
+      return { session, resume: { offset: request.offset, replay } };
+    }
+    const id = crypto.randomUUID();
     const session = new Session(this.#settings.history, {
-      connectionId,
+      connectionId: id,
       path,
-      replyTo,
+      replyTo: replyTo(id),
       authorized: JSON.stringify(authorized ?? {}),
-      reason,
+      reason: request.session === undefined ? undefined : resumed.reason,
     });
     this.#sessions.set(session.id, session);
-    return session;
+    return { session };
   }
 
-  /**
-   * Resumes the session a client presented, or says why not. On success
-   * the session waits for {@linkcode Session.attach} (synchronously after,
-   * so nothing sent in between is missed).
-   */
-  resume(
+  #resume(
     request: SessionRequest,
     path: string,
     authorized: Record<string, string> | undefined,
