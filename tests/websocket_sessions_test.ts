@@ -169,7 +169,17 @@ Deno.test("Sessions: a guessed session id is unknown; one in use by a connected 
     lastReplyTo(h),
     h.bed.seen("ws://inbound/s")[0]!.meta.replyTo,
   );
-  for (const c of [owner, guess, thief]) await c.close();
+  // Away, the owner's session cannot be had with an offset never sent…
+  await owner.drop();
+  const forged = await SessionClient.open(h.ws("/s"), {
+    ...owner.resume,
+    offset: 1e9,
+  });
+  assert.equal(forged.hello.reason, "unknown session");
+  // …and the owner still gets it back.
+  const back = await SessionClient.open(h.ws("/s"), owner.resume);
+  assert.equal(back.hello.recovered, true);
+  for (const c of [back, guess, thief, forged]) await c.close();
 });
 
 Deno.test("Sessions: past historyMaxMessages or recoveryMaxMessages the client is told 'history trimmed', and the old session is announced disconnected", async (t) => {

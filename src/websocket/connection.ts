@@ -192,7 +192,7 @@ export class Connection {
         return;
       }
       // The hello and the missed messages go before any live one.
-      const missed = session.open();
+      const missed = session.open(this);
       if (session.resumed) {
         this.#enqueue(reconnectedQueue(this.path), {
           ...this.#event(),
@@ -217,6 +217,11 @@ export class Connection {
   /** Whether the socket is open and not being closed by the service. */
   get open(): boolean {
     return !this.#closing && this.socket.readyState === WebSocket.OPEN;
+  }
+
+  /** Whether the socket is opening or open, and no close has begun. */
+  get alive(): boolean {
+    return !this.#closing && this.socket.readyState <= WebSocket.OPEN;
   }
 
   /**

@@ -71,6 +71,11 @@ const RECOVERY_OFF = JSON.stringify(
  * - a consumer in any pool puts a connection into a room with `joinRoom`;
  *   a message published on `ws://room/<name>` is sent to every connection
  *   in that room (see `joinRoom` and `roomReport`);
+ * - a client that opts in (`?mf-session`, as `ReconnectingWebSocket`
+ *   does) gets a session: when it comes back within `recoveryWindow`, it
+ *   gets what it missed, in order and once, keeps its rooms and its
+ *   `replyTo`, and is announced on `ws://reconnected/<path>` (README,
+ *   "Reconnects");
  * - `GET /_magic/client.js` is the browser client, `ReconnectingWebSocket`;
  * - plain HTTP requests get a file from `staticDir`, the `fallback`
  *   handler's answer, 426 on a WebSocket path, or 404.

@@ -210,8 +210,8 @@ export class Session {
    *
    * @returns How many missed messages were sent.
    */
-  open(): number {
-    const connection = this.#connection!;
+  open(connection: Connection): number {
+    if (connection !== this.#connection) return 0;
     const hello: SessionHello = {
       mf: "session",
       session: this.id,
@@ -301,7 +301,11 @@ export class SessionRegistry {
       };
     }
     // A connection that is closing (its close not yet handled) is gone.
-    if (session.connection?.open) return { reason: "session in use" };
+    if (session.connection?.alive) return { reason: "session in use" };
+    // An offset never sent: not this session's client.
+    if (request.offset > this.#settings.history.last) {
+      return { reason: "unknown session" };
+    }
     session.detach();
     const replay = session.missed(request.offset);
     const { maxMessages, maxBytes } = this.#settings;
