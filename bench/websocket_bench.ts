@@ -20,12 +20,23 @@
  * the per-round ratios (the setups of a round run back to back, so a load
  * that comes and goes hits them alike).
  *
+ * The framework rows run with sessions off (`recoveryWindow: 0`), except
+ * "sessions on": the same echo in the service's pool with the default
+ * recovery window and every client opted in (`?mf-session`), so each reply
+ * is recorded in the history and carries its offset (issue 25).
+ *
  * Targets: ≥ 0.8× raw in the service's pool; in another pool (default
  * transport) ≥ 0.8× the port relay, which is the carrier's own cost for a
  * consumer in another worker (two port hops per round trip, batched per
- * turn like the bus). The BroadcastChannel rows are for information.
+ * turn like the bus); sessions on ≥ 0.9× sessions off. The BroadcastChannel
+ * rows are for information.
  *
- * Run: `deno run -A bench/websocket_bench.ts` (about 75 s; `--rounds=N`,
+ * Then, per round, the time a session takes to recover 10,000 messages it
+ * missed (from its reconnect to the last replayed frame) against the time
+ * the same 10,000 take live (from the request that publishes them to the
+ * last frame); target ≤ 2×.
+ *
+ * Run: `deno run -A bench/websocket_bench.ts` (about 90 s; `--rounds=N`,
  * default 5, `--seconds=S` per round, default 1; `--json` also prints the
  * figures as JSON).
  *
@@ -47,6 +58,7 @@ const CONNECTIONS = [1, 50];
 const SAME = "framework, consumer in the service's pool";
 const OTHER = "framework, consumer in another pool (ports)";
 const OTHER_BC = "framework, consumer in another pool (broadcast)";
+const SESSIONS = "framework, consumer in the service's pool, sessions on";
 const RAW_SETUP = "raw Deno.serve echo";
 const RELAY_SETUP =
   "raw echo relayed by a second worker (bare BroadcastChannel)";
@@ -56,12 +68,23 @@ const PORT_RELAY_SETUP =
 const TARGETS: Record<string, { of: string; at: number }> = {
   [SAME]: { of: RAW_SETUP, at: 0.8 },
   [OTHER]: { of: PORT_RELAY_SETUP, at: 0.8 },
+  [SESSIONS]: { of: SAME, at: 0.9 },
 };
+/** How a target's yardstick is named in the table. */
+const YARDSTICK: Record<string, string> = {
+  [RAW_SETUP]: "raw",
+  [PORT_RELAY_SETUP]: "port relay",
+  [SAME]: "sessions off",
+};
+/** Messages missed, then recovered, in the recovery rows. */
+const MISSED = 10_000;
 
 interface Server {
   setup: string;
   port: number;
   stop(): Promise<void>;
+  /** Clients opt in to sessions. */
+  sessions?: boolean;
 }
 
 interface Round {
@@ -91,19 +114,30 @@ function withDeadline<T>(
 const sleep = (ms: number): Promise<void> =>
   new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Opens a WebSocket; with a session (`?mf-session` in `url`), resolves
+ * after the server's hello, whose text comes along.
+ */
+function connect(
+  url: string,
+): Promise<{ ws: WebSocket; hello: string | undefined }> {
+  const session = url.includes("mf-session");
+  return withDeadline(
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      ws.onopen = () => session || resolve({ ws, hello: undefined });
+      ws.onmessage = (e) => resolve({ ws, hello: e.data });
+      ws.onerror = () => reject(new Error(`Cannot connect to ${url}`));
+    }),
+    "a connection",
+  );
+}
+
 /** Runs `connections` echo loops on `url` for the warm-up plus SECONDS. */
 async function load(url: string, connections: number): Promise<Round> {
-  const sockets = await Promise.all(
-    Array.from({ length: connections }, () =>
-      withDeadline(
-        new Promise<WebSocket>((resolve, reject) => {
-          const ws = new WebSocket(url);
-          ws.onopen = () => resolve(ws);
-          ws.onerror = () => reject(new Error(`Cannot connect to ${url}`));
-        }),
-        "a connection",
-      )),
-  );
+  const sockets = (await Promise.all(
+    Array.from({ length: connections }, () => connect(url)),
+  )).map(({ ws }) => ws);
   const latencies: number[] = [];
   let measuring = false;
   let running = true;
@@ -222,8 +256,9 @@ const failures: unknown[] = [];
 async function startFramework(
   split: boolean,
   transport: "ports" | "broadcast" = "ports",
+  recovery = false,
 ): Promise<Server> {
-  const config: EchoConfig = { port: freePort(), split };
+  const config: EchoConfig = { port: freePort(), split, recovery };
   const main = new Main();
   main.servicePools = pools(config);
   const done = main.run({
@@ -236,7 +271,14 @@ async function startFramework(
   });
   await withDeadline(main.ready, "main.ready");
   return {
-    setup: !split ? SAME : transport === "ports" ? OTHER : OTHER_BC,
+    setup: recovery
+      ? SESSIONS
+      : !split
+      ? SAME
+      : transport === "ports"
+      ? OTHER
+      : OTHER_BC,
+    sessions: recovery,
     port: config.port,
     async stop(): Promise<void> {
       await main.stop();
@@ -264,18 +306,108 @@ const setups: Array<{ setup: string; start(): Promise<Server> }> = [
   { setup: RELAY_SETUP, start: () => startRaw("channel") },
   { setup: PORT_RELAY_SETUP, start: () => startRaw("port") },
   { setup: SAME, start: () => startFramework(false) },
+  // Right after its yardstick, so that a passing load hits both alike.
+  { setup: SESSIONS, start: () => startFramework(false, "ports", true) },
   { setup: OTHER, start: () => startFramework(true) },
   { setup: OTHER_BC, start: () => startFramework(true, "broadcast") },
 ];
+/**
+ * Opens a WebSocket that counts its frames from the first (a session's
+ * hello included) and keeps the first and the last.
+ */
+function counted(url: string): {
+  ws: WebSocket;
+  first(): string;
+  /** The offset of the last frame (`<offset>:…`). */
+  offset(): number;
+  until(count: number): Promise<void>;
+} {
+  const ws = new WebSocket(url);
+  let seen = 0;
+  let first = "";
+  let last = "";
+  let wanted: { count: number; resolve(): void } | undefined;
+  const opened = Promise.withResolvers<void>();
+  ws.onopen = () => opened.resolve();
+  ws.onerror = () => opened.reject(new Error(`Cannot connect to ${url}`));
+  ws.onmessage = (e) => {
+    if (seen++ === 0) first = e.data;
+    last = e.data;
+    if (wanted !== undefined && seen >= wanted.count) wanted.resolve();
+  };
+  return {
+    ws,
+    first: () => first,
+    offset: () => Number(last.slice(0, last.indexOf(":"))),
+    async until(count: number): Promise<void> {
+      await withDeadline(opened.promise, "a connection");
+      if (seen >= count) return;
+      const { promise, resolve } = Promise.withResolvers<void>();
+      wanted = { count, resolve };
+      await withDeadline(promise, `${count} frames`);
+    },
+  };
+}
+
+/**
+ * Milliseconds for MISSED messages live (from the request that publishes
+ * them to the last frame) and recovered (from the reconnect to the last
+ * replayed frame), on a server with sessions.
+ */
+async function recoveryTimes(
+  port: number,
+): Promise<{ live: number; recover: number }> {
+  const base = `ws://127.0.0.1:${port}/burst`;
+  const watcher = counted(base);
+  await watcher.until(0);
+  const first = counted(`${base}?mf-session`);
+  await first.until(1); // the hello
+  const { session } = JSON.parse(first.first());
+  let started = performance.now();
+  watcher.ws.send(String(MISSED));
+  await first.until(1 + MISSED);
+  const live = performance.now() - started;
+  await watcher.until(MISSED);
+  const offset = first.offset();
+  const closed = new Promise((r) => (first.ws.onclose = r));
+  first.ws.close(4000, "away");
+  await closed;
+  watcher.ws.send(String(MISSED));
+  // The watcher has them all: the service has recorded them all.
+  await watcher.until(2 * MISSED);
+  started = performance.now();
+  const back = counted(`${base}?mf-session=${session}&mf-offset=${offset}`);
+  await back.until(1 + MISSED);
+  const recover = performance.now() - started;
+  if (!JSON.parse(back.first()).recovered) {
+    throw new Error(`Not recovered: ${back.first()}`);
+  }
+  await Promise.all([watcher.ws, back.ws].map((ws) => {
+    const done = new Promise((r) => (ws.onclose = r));
+    ws.close();
+    return done;
+  }));
+  return { live, recover };
+}
+
 const rounds = new Map<string, Round[]>();
+const recoveries: Array<{ live: number; recover: number }> = [];
 for (let round = 0; round < ROUNDS; round++) {
+  const server = await startFramework(false, "ports", true);
+  try {
+    recoveries.push(await recoveryTimes(server.port));
+  } finally {
+    await server.stop();
+  }
   for (const { start } of setups) {
     const server = await start();
     try {
       for (const connections of CONNECTIONS) {
         const key = `${server.setup}|${connections}`;
         const result = await load(
-          `ws://127.0.0.1:${server.port}/echo`,
+          `ws://127.0.0.1:${server.port}/echo${
+            server.sessions ? "?mf-session" : ""
+          }`,
           connections,
         );
         rounds.set(key, [...rounds.get(key) ?? [], result]);
@@ -326,7 +458,7 @@ for (const connections of CONNECTIONS) {
       : ratioOf(setup, target.of);
     const verdict = target === undefined
       ? ""
-      : `≥ ${target.at}× ${target.of === RAW_SETUP ? "raw" : "port relay"}: ${
+      : `≥ ${target.at}× ${YARDSTICK[target.of]}: ${
         reached! >= target.at ? "met" : "MISSED"
       }`;
     results.push({
@@ -338,6 +470,7 @@ for (const connections of CONNECTIONS) {
       ratio,
       ofRelay,
       target: target?.at,
+      reached,
       met: target === undefined ? undefined : reached! >= target.at,
       rates: list.map((r) => r.rate),
     });
@@ -357,8 +490,33 @@ for (const connections of CONNECTIONS) {
       setups.map(({ setup }) => `${setup}: ${rates(setup)}`).join("; "),
   );
 }
+const recoverRatio = median(recoveries.map((r) => r.recover / r.live));
+const sessionsRatio = results.find((r) =>
+  r.setup === SESSIONS && r.connections === 50
+)!;
+lines.push(
+  "",
+  "| row (issue 25) | ratio | target |",
+  "| --- | ---: | --- |",
+  `| echo, consumer in the service's pool, 50 connections, recovery on vs off | ${
+    fmt(sessionsRatio.reached!, 2)
+  } | ≥ 0.9×: ${sessionsRatio.met ? "met" : "MISSED"} |`,
+  `| time to recover ${
+    fmt(MISSED)
+  } missed messages vs sending them live (median ${
+    fmt(median(recoveries.map((r) => r.recover)), 1)
+  } ms vs ${fmt(median(recoveries.map((r) => r.live)), 1)} ms) | ${
+    fmt(recoverRatio, 2)
+  } | ≤ 2×: ${recoverRatio <= 2 ? "met" : "MISSED"} |`,
+  `Recovery rounds (live/recovered ms): ${
+    recoveries.map((r) => `${fmt(r.live, 1)}/${fmt(r.recover, 1)}`).join(", ")
+  }`,
+);
 console.log(lines.join("\n"));
-if (Deno.args.includes("--json")) console.log(JSON.stringify(results));
+if (Deno.args.includes("--json")) {
+  console.log(JSON.stringify(results));
+  console.log(JSON.stringify({ recoveries }));
+}
 if (failures.length > 0) {
   console.error(`The echo program failed: ${JSON.stringify(failures)}`);
   Deno.exitCode = 1;

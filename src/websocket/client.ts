@@ -50,6 +50,27 @@ export interface ReconnectingWebSocketOptions {
   maxQueued?: number;
   /** How binary frames arrive: `ArrayBuffer` (default) or `Blob`. */
   binaryType?: BinaryType;
+  /**
+   * Opt in to sessions (README, "Reconnects"): after a drop, the server
+   * replays what this client missed within its `recoveryWindow`, keeps its
+   * rooms and its `meta.replyTo`, and `open` says whether it did. Default
+   * `true`; `false` connects as a plain WebSocket.
+   */
+  recover?: boolean;
+}
+
+/**
+ * What the `open` event carries in `detail`: whether the session was
+ * recovered (everything missed was replayed, rooms and `meta.replyTo`
+ * kept), and if not, why (`"unknown session"`, `"window passed"`,
+ * `"history trimmed"`, `"session in use"`, `"recovery off"`); no reason on
+ * the first connection.
+ */
+export interface OpenDetail {
+  /** Whether the session was recovered. */
+  recovered: boolean;
+  /** Why a session presented was not recovered. */
+  reason?: string;
 }
 
 /** What the `reconnecting` event carries in `detail`. */
@@ -103,7 +124,13 @@ export class ReconnectingWebSocket extends EventTarget {
   readonly #maxDelay: number;
   readonly #maxQueued: number;
   readonly #binaryType: BinaryType;
+  readonly #recover: boolean;
   readonly #queue: Frame[] = [];
+  /** The session's secret, and the offset of the last frame received. */
+  #session: string | undefined;
+  #offset = 0;
+  /** This socket's frames carry offsets (the server's hello said so). */
+  #offsets = false;
   #socket: WebSocket | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #attempt = 0;
@@ -149,6 +176,7 @@ export class ReconnectingWebSocket extends EventTarget {
     );
     this.#maxQueued = count("maxQueued", options.maxQueued ?? 1000, 0);
     this.#binaryType = options.binaryType ?? "arraybuffer";
+    this.#recover = options.recover ?? true;
     this.#connect();
   }
 
@@ -213,6 +241,7 @@ export class ReconnectingWebSocket extends EventTarget {
   close(code = 1000, reason = ""): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#session = undefined;
     this.#queue.length = 0;
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -233,19 +262,67 @@ export class ReconnectingWebSocket extends EventTarget {
 
   #connect(): void {
     this.#timer = undefined;
-    const socket = new WebSocket(this.url, this.#protocols);
-    socket.binaryType = this.#binaryType;
+    const url = new URL(this.url);
+    if (this.#recover) {
+      url.searchParams.set("mf-session", this.#session ?? "");
+      if (this.#session !== undefined) {
+        url.searchParams.set("mf-offset", String(this.#offset));
+      }
+    }
+    const socket = new WebSocket(url, this.#protocols);
+    socket.binaryType = this.#recover ? "arraybuffer" : this.#binaryType;
     this.#socket = socket;
-    socket.onopen = () => {
+    let greeted = !this.#recover;
+    const opened = (detail: OpenDetail): void => {
       this.#attempt = 0;
       // Queued frames go first, in order, before anything sent from here on.
       const queued = this.#queue.splice(0);
       for (const data of queued) socket.send(data);
-      this.dispatchEvent(new Event("open"));
+      this.dispatchEvent(new CustomEvent<OpenDetail>("open", { detail }));
+    };
+    socket.onopen = () => {
+      if (greeted) opened({ recovered: false });
     };
     socket.onmessage = (event) => {
+      let data = event.data;
+      if (!greeted) {
+        // The server's first frame: {"mf":"session",...}.
+        greeted = true;
+        let hello;
+        try {
+          hello = typeof data === "string" ? JSON.parse(data) : undefined;
+        } catch {
+          // not a hello
+        }
+        if (hello?.mf === "session") {
+          this.#offsets = typeof hello.session === "string";
+          this.#session = this.#offsets ? hello.session : undefined;
+          this.#offset = hello.offset ?? 0;
+          const detail: OpenDetail = { recovered: hello.recovered === true };
+          if (typeof hello.reason === "string") detail.reason = hello.reason;
+          opened(detail);
+          return;
+        }
+        this.#offsets = false;
+        opened({ recovered: false, reason: "recovery off" });
+      }
+      if (this.#offsets) {
+        // `<offset>:<text>`, or 8 bytes of offset (big-endian) then bytes.
+        if (typeof data === "string") {
+          const colon = data.indexOf(":");
+          this.#offset = Number(data.slice(0, colon));
+          data = data.slice(colon + 1);
+        } else {
+          const view = new DataView(data as ArrayBuffer);
+          this.#offset = view.getUint32(0) * 2 ** 32 + view.getUint32(4);
+          data = (data as ArrayBuffer).slice(8);
+        }
+      }
+      if (typeof data !== "string" && this.#binaryType === "blob") {
+        data = new Blob([data]);
+      }
       this.dispatchEvent(
-        new MessageEvent("message", { data: event.data, origin: event.origin }),
+        new MessageEvent("message", { data, origin: event.origin }),
       );
     };
     socket.onerror = () => this.dispatchEvent(new Event("error"));

@@ -9,8 +9,14 @@
 import { errorMessage } from "../_util/error_text.ts";
 import type { PublishOptions } from "../types.ts";
 import type { SlowClientPolicy } from "./options.ts";
-import { connectedQueue, disconnectedQueue, inboundQueue } from "./router.ts";
+import {
+  connectedQueue,
+  disconnectedQueue,
+  inboundQueue,
+  reconnectedQueue,
+} from "./router.ts";
 import { utf8Length, type WebSocketCounters } from "./counters.ts";
+import type { Session, SessionRegistry } from "./sessions.ts";
 
 /**
  * Close codes the service sends (besides those of the client).
@@ -74,6 +80,11 @@ export interface ConnectionEvent {
   reason?: string;
   /** Messages skipped under the `"drop"` policy; only in `disconnected` events. */
   dropped?: number;
+  /**
+   * Messages sent again from the history because the client missed them;
+   * only in `reconnected` events.
+   */
+  missed?: number;
 }
 
 /** Publishes on the bus, as `ctx.publish` does. */
@@ -103,6 +114,10 @@ export interface ConnectionSettings {
   onFinished: (connection: Connection) => void;
   /** The service's frame, byte and close counters. */
   counters: WebSocketCounters;
+  /** The client's session, when it opted in and recovery is on. */
+  session?: { session: Session; registry: SessionRegistry };
+  /** A first frame for a client that opted in while recovery is off. */
+  greeting?: string;
 }
 
 /** What happened to a message handed to {@linkcode Connection.send}. */
@@ -123,6 +138,8 @@ export class Connection {
   /** The queue that reaches this connection alone. */
   readonly replyTo: string;
   readonly socket: WebSocket;
+  /** The client's session, when it has one. */
+  readonly session: Session | undefined;
   /** Messages skipped under the `"drop"` policy. */
   dropped = 0;
   /** Resolves once the socket closed and the `disconnected` event was published. */
@@ -153,6 +170,7 @@ export class Connection {
     this.socket = socket;
     this.finished = this.#finished.promise;
     this.#settings = settings;
+    this.session = settings.session?.session;
     this.#inbound = inboundQueue(settings.path);
     // One frozen object for every message of the connection.
     this.#options = Object.freeze({
@@ -167,7 +185,20 @@ export class Connection {
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
       this.#opened = true;
-      this.#enqueue(connectedQueue(this.path), this.#event());
+      const session = this.session;
+      if (session === undefined) {
+        if (settings.greeting !== undefined) this.sendFirst(settings.greeting);
+        this.#enqueue(connectedQueue(this.path), this.#event());
+        return;
+      }
+      // The hello and the missed messages go before any live one.
+      const missed = session.open(this);
+      if (session.resumed) {
+        this.#enqueue(reconnectedQueue(this.path), {
+          ...this.#event(),
+          missed,
+        });
+      } else this.#enqueue(connectedQueue(this.path), this.#event());
     };
     socket.onmessage = (event) => this.#receive(event.data);
     // Deno may fire `close` twice (e.g. 1001 after a missed pong, then 1005).
@@ -186,6 +217,11 @@ export class Connection {
   /** Whether the socket is open and not being closed by the service. */
   get open(): boolean {
     return !this.#closing && this.socket.readyState === WebSocket.OPEN;
+  }
+
+  /** Whether the socket is opening or open, and no close has begun. */
+  get alive(): boolean {
+    return !this.#closing && this.socket.readyState <= WebSocket.OPEN;
   }
 
   /**
@@ -214,6 +250,16 @@ export class Connection {
     this.socket.send(frame);
     this.#settings.counters.sent(frame);
     return "sent";
+  }
+
+  /**
+   * Sends a frame of the session protocol (the hello, the replay) whatever
+   * the send buffer holds: a replay is bounded by the recovery limits.
+   */
+  sendFirst(frame: string | Uint8Array): void {
+    if (!this.open) return;
+    this.socket.send(frame);
+    this.#settings.counters.sent(frame);
   }
 
   /** Starts the closing handshake (idempotent). */
@@ -304,11 +350,13 @@ export class Connection {
     if (this.#closed) return;
     this.#closed = true;
     this.#closing = true;
+    const link = this.#settings.session;
     if (!this.#opened) {
       this.#settings.counters.closed(code);
+      const event = { ...this.#event(), code, reason };
+      link?.registry.closed(link.session, this, event, this.#options, false);
       // Never announced, so no `disconnected` either.
-      this.#settings.onFinished(this);
-      this.#finished.resolve();
+      this.#finish();
       return;
     }
     // Deno reports 0 when the socket ended without a close frame, and it
@@ -326,7 +374,17 @@ export class Connection {
       reason,
       dropped: this.dropped,
     };
+    // A session kept for its client is announced when its window ends.
+    if (link?.registry.closed(link.session, this, event, this.#options, true)) {
+      if (!this.#draining) this.#finish();
+      return;
+    }
     this.#enqueue(disconnectedQueue(this.path), event);
+  }
+
+  #finish(): void {
+    this.#settings.onFinished(this);
+    this.#finished.resolve();
   }
 
   #event(): ConnectionEvent {
@@ -354,10 +412,7 @@ export class Connection {
     }
     this.#draining = false;
     // The `disconnected` event is the last item ever queued.
-    if (this.#closed) {
-      this.#settings.onFinished(this);
-      this.#finished.resolve();
-    }
+    if (this.#closed) this.#finish();
   }
 }
 

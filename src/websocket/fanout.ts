@@ -11,6 +11,8 @@ import type { Connection } from "./connection.ts";
 import { toFrame } from "./connection.ts";
 import { RoomRegistry } from "./room_registry.ts";
 import { pathOfOutbound } from "./router.ts";
+import type { HistoryStore } from "./history.ts";
+import { offsetFrame } from "./session_wire.ts";
 
 /** The open connections of one service, and what goes to them. */
 export class Fanout {
@@ -20,6 +22,8 @@ export class Fanout {
   /** The connections' rooms. */
   readonly rooms: RoomRegistry;
   readonly #warn: (message: string) => void;
+  /** Where what is sent to sessions is recorded (recovery on). */
+  history: HistoryStore | undefined;
 
   /**
    * @param maxRoomsPerConnection The most rooms a connection may be in.
@@ -45,7 +49,7 @@ export class Fanout {
     return this.#byQueue.get(queue);
   }
 
-  /** Adds an opened connection. */
+  /** Adds an opened connection (back into its session's rooms). */
   add(connection: Connection): void {
     this.#byQueue.set(connection.replyTo, connection);
     let peers = this.#byPath.get(connection.path);
@@ -53,12 +57,18 @@ export class Fanout {
       this.#byPath.set(connection.path, peers = new Set());
     }
     peers.add(connection);
+    for (const room of connection.session?.rooms() ?? []) {
+      this.rooms.join(connection, room);
+    }
   }
 
   /** Removes a finished connection from its path and its rooms. */
   forget(connection: Connection): void {
     this.rooms.leaveAll(connection);
-    this.#byQueue.delete(connection.replyTo);
+    // A resumed session's new connection may hold the reply queue already.
+    if (this.#byQueue.get(connection.replyTo) === connection) {
+      this.#byQueue.delete(connection.replyTo);
+    }
     const peers = this.#byPath.get(connection.path);
     peers?.delete(connection);
     if (peers?.size === 0) this.#byPath.delete(connection.path);
@@ -68,22 +78,32 @@ export class Fanout {
   toPath(data: unknown, queue: string): void {
     const path = pathOfOutbound(queue);
     const peers = path === undefined ? undefined : this.#byPath.get(path);
-    if (peers !== undefined && peers.size > 0) this.#send(data, queue, peers);
+    this.#send(data, queue, peers);
   }
 
   /** Sends a message of a connection's reply queue to that connection. */
   toConnection(data: unknown, queue: string): void {
     const connection = this.#byQueue.get(queue);
-    if (connection !== undefined) this.#send(data, queue, [connection]);
+    this.#send(data, queue, connection && [connection]);
   }
 
   /** Sends a message of `ws://room/<name>` to the room's connections. */
   toRoom(data: unknown, queue: string): void {
-    const members = this.rooms.membersOfQueue(queue);
-    if (members !== undefined) this.#send(data, queue, members);
+    this.#send(data, queue, this.rooms.membersOfQueue(queue));
   }
 
-  #send(data: unknown, queue: string, to: Iterable<Connection>): void {
+  /**
+   * Frames `data` once, records it when sessions follow `queue` (detached
+   * ones included), and sends it to `to`: bare to plain connections, with
+   * its offset to sessions.
+   */
+  #send(
+    data: unknown,
+    queue: string,
+    to: Iterable<Connection> | undefined,
+  ): void {
+    const history = this.history?.has(queue) ? this.history : undefined;
+    if (to === undefined && history === undefined) return;
     const frame = toFrame(data);
     if (frame === undefined) {
       this.#warn(
@@ -91,6 +111,15 @@ export class Fanout {
       );
       return;
     }
-    for (const connection of to) connection.send(frame);
+    const offset = history?.append(queue, frame);
+    if (to === undefined) return;
+    let framed: string | Uint8Array | undefined;
+    for (const connection of to) {
+      const session = connection.session;
+      if (session === undefined) connection.send(frame);
+      else if (offset !== undefined) {
+        session.deliver(offset, framed ??= offsetFrame(offset, frame));
+      }
+    }
   }
 }

@@ -24,16 +24,19 @@ import type { ResolvedWebSocketOptions } from "./options.ts";
 import { refusePath } from "./path_limit.ts";
 import { routePath } from "./router.ts";
 import { serveStatic } from "./static.ts";
+import { type SessionRequest, sessionRequest } from "./session_wire.ts";
 
 /** An admitted WebSocket request, for the caller to upgrade. */
 export interface AdmittedUpgrade {
   request: Request;
   /** The routed path (`/client`). */
   path: string;
-  /** The query string, without `?`. */
+  /** The query string, without `?` and without the session parameters. */
   query: string;
   /** Headers `authorize` gave, for every frame of the connection. */
   headers: Record<string, string> | undefined;
+  /** The session the client asked for, when it opted in. */
+  session: SessionRequest | undefined;
 }
 
 /** What the HTTP side needs of the running service. */
@@ -168,7 +171,8 @@ export function createHttpHandler(side: HttpSide): HttpHandler {
       );
       return badPath.response;
     }
-    const query = url.search.slice(1);
+    // The session id is the client's secret: consumers never see it.
+    const { query, request: session } = sessionRequest(url.search.slice(1));
     const authorized = await authorize(request, path, query, info);
     if (authorized instanceof Response) return authorized;
     if (options.authorize !== undefined) {
@@ -176,6 +180,12 @@ export function createHttpHandler(side: HttpSide): HttpHandler {
       const again = refuseUpgrade(request, path, options, state());
       if (again !== undefined) return again;
     }
-    return side.upgrade({ request, path, query, headers: authorized.headers });
+    return side.upgrade({
+      request,
+      path,
+      query,
+      headers: authorized.headers,
+      session,
+    });
   };
 }

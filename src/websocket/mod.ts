@@ -7,7 +7,9 @@
  * on `ws://outbound/client` goes to every connection on `/client`; opening
  * and closing connections are announced on `ws://connected/client` and
  * `ws://disconnected/client`. {@linkcode joinRoom} puts a connection into a
- * room, and `ws://room/<name>` reaches every connection in it. Pages get a
+ * room, and `ws://room/<name>` reaches every connection in it. A client
+ * that opts in to sessions gets what it missed when it reconnects within
+ * `recoveryWindow` (`ws://reconnected/<path>`). Pages get a
  * reconnecting client at `/_magic/client.js` (`@magic/foundation/client`).
  *
  * @example A consumer that answers every client of `/client`
@@ -54,8 +56,10 @@ export {
   disconnectedQueue,
   inboundQueue,
   outboundQueue,
+  reconnectedQueue,
   routePath,
 } from "./router.ts";
+export type { SessionStats } from "./sessions.ts";
 export {
   joinRoom,
   leaveRoom,

@@ -200,6 +200,31 @@ export interface WebSocketServiceOptions extends ServiceOptions {
    * `RoomError` (reason `"limit"`). Default 100.
    */
   maxRoomsPerConnection?: number;
+  /**
+   * How long a session whose connection dropped waits for its client (see
+   * README, "Reconnects"); `0` turns sessions off. Also the age bound of
+   * the history. Default 120 000 (2 minutes).
+   */
+  recoveryWindow?: number;
+  /** Messages kept per path, room and connection for recovery. Default 1000. */
+  historyMaxMessages?: number;
+  /** Payload bytes kept per path, room and connection for recovery. Default 1 MiB. */
+  historyMaxBytes?: number;
+  /**
+   * Payload bytes kept for recovery in all (the oldest messages go first).
+   * Default 64 MiB.
+   */
+  historyMaxTotalBytes?: number;
+  /**
+   * Most messages one session may have missed and still recover; more
+   * answers "history trimmed". Default 1000.
+   */
+  recoveryMaxMessages?: number;
+  /**
+   * Most payload bytes one session may have missed and still recover;
+   * more answers "history trimmed". Default 1 MiB.
+   */
+  recoveryMaxBytes?: number;
   /** A folder whose files are served to plain HTTP `GET`/`HEAD` requests (`/` serves `index.html`). */
   staticDir?: string | URL;
   /** Answers plain HTTP requests that no static file matched. */
@@ -223,6 +248,12 @@ export interface ResolvedWebSocketOptions {
   maxPendingMessages: number;
   closeTimeout: number;
   maxRoomsPerConnection: number;
+  recoveryWindow: number;
+  historyMaxMessages: number;
+  historyMaxBytes: number;
+  historyMaxTotalBytes: number;
+  recoveryMaxMessages: number;
+  recoveryMaxBytes: number;
   staticDir: string | undefined;
   fallback: FallbackHandler | undefined;
   service: ServiceOptions;
@@ -245,6 +276,12 @@ export const WEBSOCKET_DEFAULTS = {
   maxPendingMessages: 1024,
   closeTimeout: 2000,
   maxRoomsPerConnection: 100,
+  recoveryWindow: 120_000,
+  historyMaxMessages: 1000,
+  historyMaxBytes: 1024 * 1024,
+  historyMaxTotalBytes: 64 * 1024 * 1024,
+  recoveryMaxMessages: 1000,
+  recoveryMaxBytes: 1024 * 1024,
 } as const;
 
 /**
@@ -346,6 +383,33 @@ export function resolveWebSocketOptions(
       1,
       Number.MAX_SAFE_INTEGER,
     ),
+    recoveryWindow: int(
+      "recoveryWindow",
+      options.recoveryWindow ?? d.recoveryWindow,
+      0,
+      2 ** 31 - 1,
+    ),
+    ...Object.fromEntries(
+      (
+        [
+          "historyMaxMessages",
+          "historyMaxBytes",
+          "historyMaxTotalBytes",
+          "recoveryMaxMessages",
+          "recoveryMaxBytes",
+        ] as const
+      ).map((key) => [
+        key,
+        int(key, options[key] ?? d[key], 1, Number.MAX_SAFE_INTEGER),
+      ]),
+    ) as Pick<
+      ResolvedWebSocketOptions,
+      | "historyMaxMessages"
+      | "historyMaxBytes"
+      | "historyMaxTotalBytes"
+      | "recoveryMaxMessages"
+      | "recoveryMaxBytes"
+    >,
     staticDir: resolveDir(where, options.staticDir),
     fallback: options.fallback,
     service: {

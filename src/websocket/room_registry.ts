@@ -78,14 +78,30 @@ export class RoomRegistry {
     }
     if (rooms === undefined) this.#roomsOf.set(connection, rooms = new Set());
     rooms.add(room);
+    connection.session?.follow(ROOM_PREFIX + room);
     let members = this.#members.get(room);
     if (members === undefined) this.#members.set(room, members = new Set());
     members.add(connection);
     return { kind: "joined" };
   }
 
-  /** Takes `connection` out of `room`; whether it was there. */
+  /** Takes `connection` (and its session) out of `room`; whether it was there. */
   leave(connection: Connection, room: string): boolean {
+    connection.session?.unfollow(ROOM_PREFIX + room);
+    return this.#remove(connection, room);
+  }
+
+  /**
+   * Takes `connection` out of every room (when it closes); its session, if
+   * kept for its client, stays in them.
+   */
+  leaveAll(connection: Connection): void {
+    for (const room of [...this.roomsOf(connection)]) {
+      this.#remove(connection, room);
+    }
+  }
+
+  #remove(connection: Connection, room: string): boolean {
     const rooms = this.#roomsOf.get(connection);
     if (rooms === undefined || !rooms.delete(room)) return false;
     if (rooms.size === 0) this.#roomsOf.delete(connection);
@@ -93,13 +109,6 @@ export class RoomRegistry {
     members?.delete(connection);
     if (members?.size === 0) this.#members.delete(room);
     return true;
-  }
-
-  /** Takes `connection` out of every room (when it closes). */
-  leaveAll(connection: Connection): void {
-    for (const room of [...this.roomsOf(connection)]) {
-      this.leave(connection, room);
-    }
   }
 
   /** The answer to a request on the service's control queue. */

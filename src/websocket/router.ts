@@ -10,6 +10,8 @@ export const INBOUND_PREFIX = "ws://inbound";
 export const OUTBOUND_PREFIX = "ws://outbound";
 /** Prefix of the queues the service announces new connections on. */
 export const CONNECTED_PREFIX = "ws://connected";
+/** Prefix of the queues the service announces resumed sessions on. */
+export const RECONNECTED_PREFIX = "ws://reconnected";
 /** Prefix of the queues the service announces closed connections on. */
 export const DISCONNECTED_PREFIX = "ws://disconnected";
 /** Prefix of the per-connection reply queues (`meta.replyTo`). */
@@ -113,6 +115,26 @@ export function connectedQueue(path: string): string {
  */
 export function disconnectedQueue(path: string): string {
   return DISCONNECTED_PREFIX + routePath(path);
+}
+
+/**
+ * The queue on which a session that came back to `path` within the
+ * recovery window is announced (instead of a `disconnected` and a
+ * `connected` event).
+ *
+ * @param path A request path (normalised with {@linkcode routePath}).
+ * @returns The queue name, e.g. `ws://reconnected/client`.
+ *
+ * @example Count the clients that came back
+ * ```ts
+ * import { reconnectedQueue } from "@magic/foundation/websocket";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(reconnectedQueue("/client"), "ws://reconnected/client");
+ * ```
+ */
+export function reconnectedQueue(path: string): string {
+  return RECONNECTED_PREFIX + routePath(path);
 }
 
 /**

@@ -39,6 +39,20 @@ import { Reaper } from "./reaper.ts";
 import { Listener } from "./listener.ts";
 import { type AdmittedUpgrade, createHttpHandler } from "./http.ts";
 import { Fanout } from "./fanout.ts";
+import { MemoryHistory } from "./history.ts";
+import { SessionRegistry, type SessionStats } from "./sessions.ts";
+import type { SessionHello } from "./session_wire.ts";
+
+/** The first frame for a client that opted in while recovery is off. */
+const RECOVERY_OFF = JSON.stringify(
+  {
+    mf: "session",
+    session: null,
+    offset: 0,
+    recovered: false,
+    reason: "recovery off",
+  } satisfies SessionHello,
+);
 
 /**
  * Serves WebSocket clients and connects them to the bus, as the Python
@@ -57,6 +71,11 @@ import { Fanout } from "./fanout.ts";
  * - a consumer in any pool puts a connection into a room with `joinRoom`;
  *   a message published on `ws://room/<name>` is sent to every connection
  *   in that room (see `joinRoom` and `roomReport`);
+ * - a client that opts in (`?mf-session`, as `ReconnectingWebSocket`
+ *   does) gets a session: when it comes back within `recoveryWindow`, it
+ *   gets what it missed, in order and once, keeps its rooms and its
+ *   `replyTo`, and is announced on `ws://reconnected/<path>` (README,
+ *   "Reconnects");
  * - `GET /_magic/client.js` is the browser client, `ReconnectingWebSocket`;
  * - plain HTTP requests get a file from `staticDir`, the `fallback`
  *   handler's answer, 426 on a WebSocket path, or 404.
@@ -123,6 +142,8 @@ export class WebSocketService extends Service {
   readonly #counters = new WebSocketCounters();
   /** Drops overdue connections while the server listens. */
   #reaper: Reaper | undefined;
+  /** The sessions, while the service runs with recovery on. */
+  #sessions: SessionRegistry | undefined;
 
   /**
    * Creates the service; nothing listens before `initialize()`.
@@ -168,6 +189,31 @@ export class WebSocketService extends Service {
   }
 
   /**
+   * The sessions of clients that opted in to recovery, and the history
+   * kept for them (see README, "Reconnects"); all zero when recovery is off.
+   *
+   * @example
+   * ```ts
+   * import { WebSocketService } from "@magic/foundation/websocket";
+   * import assert from "node:assert/strict";
+   *
+   * const ws = new WebSocketService({ port: 0 });
+   * assert.equal(ws.sessions.detached, 0);
+   * ```
+   */
+  get sessions(): SessionStats {
+    return this.#sessions?.stats() ??
+      {
+        connected: 0,
+        detached: 0,
+        expired: 0,
+        streams: 0,
+        messages: 0,
+        bytes: 0,
+      };
+  }
+
+  /**
    * Room name → number of this service's connections in it (rooms without
    * one are absent). From another pool, use `roomReport(ctx)`.
    */
@@ -192,6 +238,7 @@ export class WebSocketService extends Service {
     });
     this.#pool = ctx.pool;
     this.#control = controlQueue(this.name);
+    this.#startSessions();
     this.#server = this.#listen(ctx.log);
     try {
       const connections = this.#connections;
@@ -278,18 +325,48 @@ export class WebSocketService extends Service {
     const reaper = this.#reaper;
     this.#reaper = undefined;
     await reaper?.stop(this.#options.closeTimeout);
+    await this.#sessions?.endAll();
+    this.#sessions = undefined;
+    this.#connections.history = undefined;
   }
 
-  /** Stops accepting and closes every connection; waits up to `closeTimeout`. */
+  /** Sessions and their history, when recovery is on. */
+  #startSessions(): void {
+    const o = this.#options;
+    if (o.recoveryWindow === 0) return;
+    const history = new MemoryHistory({
+      maxMessages: o.historyMaxMessages,
+      maxBytes: o.historyMaxBytes,
+      maxAge: o.recoveryWindow,
+      maxTotalBytes: o.historyMaxTotalBytes,
+    });
+    this.#connections.history = history;
+    this.#sessions = new SessionRegistry({
+      window: o.recoveryWindow,
+      maxMessages: o.recoveryMaxMessages,
+      maxBytes: o.recoveryMaxBytes,
+      history,
+      publish: (queue, data, options) => this.#publish(queue, data, options),
+    });
+  }
+
+  /**
+   * Stops accepting and closes every connection; waits up to
+   * `closeTimeout`. Sessions end: their `disconnected` events are published.
+   */
   async #closeAll(ctx: ServiceContext): Promise<void> {
     this.#stopping = true;
     const connections = [...this.#connections.values()];
-    if (connections.length === 0) return;
+    const sessions = this.#sessions?.endAll();
+    if (connections.length === 0) {
+      await sessions;
+      return;
+    }
     for (const connection of connections) {
       connection.close(CloseCode.goingAway, "Server shutting down");
     }
     const closed = await settlesWithin(
-      Promise.all(connections.map((c) => c.finished)),
+      Promise.all([sessions, ...connections.map((c) => c.finished)]),
       this.#options.closeTimeout,
     );
     if (!closed) {
@@ -327,7 +404,9 @@ export class WebSocketService extends Service {
     );
   }
 
-  #upgrade({ request, path, query, headers }: AdmittedUpgrade): Response {
+  #upgrade(
+    { request, path, query, headers, session: asked }: AdmittedUpgrade,
+  ): Response {
     let upgraded;
     try {
       upgraded = Deno.upgradeWebSocket(request, {
@@ -336,26 +415,39 @@ export class WebSocketService extends Service {
     } catch (error) {
       return textResponse(400, `Bad WebSocket request: ${errorMessage(error)}`);
     }
-    const id = crypto.randomUUID();
-    const options = this.#options;
-    this.#connections.add(
-      new Connection(upgraded.socket, {
-        id,
-        path,
-        query,
-        replyTo: connectionQueue(this.name, id),
-        headers: { ...headers, [CONTROL_HEADER]: this.#control },
-        maxFrameSize: options.maxFrameSize,
-        maxBufferedAmount: options.maxBufferedAmount,
-        slowClientPolicy: options.slowClientPolicy,
-        maxPendingMessages: options.maxPendingMessages,
-        // Each frame is a trace of its own, linked to the upgrade request's.
-        publish: inNewTrace(this.#publish),
-        warn: (message) => this.#log?.warn(message),
-        onFinished: (c) => this.#connections.forget(c),
-        counters: this.#counters,
-      }),
+    // From here to `add` below, all is synchronous: nothing sent to a
+    // resumed session in between can be missed.
+    const chosen = asked === undefined ? undefined : this.#sessions?.sessionFor(
+      asked,
+      path,
+      headers,
+      (id) => connectionQueue(this.name, id),
     );
+    const session = chosen?.session;
+    const id = session?.connectionId ?? crypto.randomUUID();
+    const options = this.#options;
+    const connection = new Connection(upgraded.socket, {
+      id,
+      path,
+      query,
+      replyTo: connectionQueue(this.name, id),
+      headers: { ...headers, [CONTROL_HEADER]: this.#control },
+      maxFrameSize: options.maxFrameSize,
+      maxBufferedAmount: options.maxBufferedAmount,
+      slowClientPolicy: options.slowClientPolicy,
+      maxPendingMessages: options.maxPendingMessages,
+      // Each frame is a trace of its own, linked to the upgrade request's.
+      publish: inNewTrace(this.#publish),
+      warn: (message) => this.#log?.warn(message),
+      onFinished: (c) => this.#connections.forget(c),
+      counters: this.#counters,
+      session: session && { session, registry: this.#sessions! },
+      greeting: asked !== undefined && session === undefined
+        ? RECOVERY_OFF
+        : undefined,
+    });
+    session?.attach(connection, chosen?.resume);
+    this.#connections.add(connection);
     return upgraded.response;
   }
 
