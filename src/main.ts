@@ -7,7 +7,11 @@ import { boot, isPoolWorker, POOL_WORKER_HASH } from "./pool/boot.ts";
 import { runWorker } from "./pool/worker_main.ts";
 import { workerScope } from "./pool/worker_scope.ts";
 import { TRANSPORT_KINDS, type TransportKind } from "./transport/transport.ts";
-import { type NatsOptions, resolveNats } from "./nats/options.ts";
+import {
+  type NatsOptions,
+  type NatsSettings,
+  resolveNats,
+} from "./nats/options.ts";
 import {
   Primary,
   type PrimarySettings,
@@ -519,7 +523,7 @@ function resolveOptions(options: RunOptions): PrimarySettings {
     launch: (pool) => new Worker(module, { type: "module", name: pool }),
     workerData,
     transport: resolveTransport(options.transport),
-    nats: resolveNats(options.nats),
+    remote: remoteOf(resolveNats(options.nats)),
     signals: options.signals ?? true,
     terminateTimeout,
     stallThreshold: number("stallThreshold", options.stallThreshold, 1000),
@@ -595,3 +599,10 @@ export type {
   ServiceFailure,
   StatusChange,
 } from "./primary/primary.ts";
+
+/** The carrier between processes of a run joined to NATS. */
+function remoteOf(
+  settings: NatsSettings | undefined,
+): { kind: "nats"; settings: NatsSettings } | undefined {
+  return settings === undefined ? undefined : { kind: "nats", settings };
+}

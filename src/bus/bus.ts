@@ -26,10 +26,11 @@ import { Inbound } from "./inbound.ts";
 import { MetaFactory } from "./meta.ts";
 import { Outbound } from "./outbound.ts";
 import type {
-  NatsPoolLink,
-  NatsPoolSettings,
-  NatsStatusChange,
-} from "../nats/pool_link.ts";
+  OpenRemoteCarrier,
+  RemoteCarrier,
+  RemoteInterest,
+  RemoteStatus,
+} from "../transport/remote.ts";
 import { validateQueueName } from "./queue_name.ts";
 import { checkReplyQueue, isReplyQueue, Requests } from "./requests.ts";
 import { groupKeyOf, Routes } from "./routes.ts";
@@ -64,12 +65,12 @@ export interface BusOptions {
   /** Reports a handler that threw or rejected; delivery goes on. */
   onHandlerError(service: string, error: unknown, meta: MessageMeta): void;
   /**
-   * Joins the pool to NATS, when the program is: the settings, and the link
-   * class (loaded by the worker only then, see `pool/boot.ts`).
+   * Opens the pool's carrier to other processes, when the program joins
+   * them (NATS; loaded by the worker only then, see `pool/boot.ts`).
    */
-  nats?: { settings: NatsPoolSettings; Link: typeof NatsPoolLink } | undefined;
-  /** Told when one of the pool's NATS connections comes up or goes down. */
-  onNatsStatus?(change: NatsStatusChange): void;
+  remote?: OpenRemoteCarrier | undefined;
+  /** Told when one of the carrier's connections comes up or goes down. */
+  onRemoteStatus?(change: RemoteStatus): void;
 }
 
 /**
@@ -95,8 +96,8 @@ export class PoolBus implements SubscriptionHost {
   #outbound: Outbound;
   #nextId = 0;
   #requests: Requests;
-  /** The pool's end of NATS, when the program is joined to it. */
-  #nats: NatsPoolLink | undefined;
+  /** The pool's carrier to other processes, when the program joins them. */
+  #remote: RemoteCarrier | undefined;
   /** Messages that could not be delivered: key → count. */
   #undelivered = new Map<string, Undelivered>();
   #closed = false;
@@ -113,27 +114,28 @@ export class PoolBus implements SubscriptionHost {
     this.#requests = new Requests(options.index, options.incarnation);
     this.#routes = new Routes(options.index);
     // Messages from other processes come from the pool named "nats".
+    const remoteIndex = options.pools.length;
     this.#metas = new MetaFactory(
-      options.nats === undefined ? options.pools : [...options.pools, "nats"],
+      options.remote === undefined ? options.pools : [...options.pools, "nats"],
     );
-    if (options.nats !== undefined) {
+    if (options.remote !== undefined) {
       const requests = this.#requests;
-      this.#nats = new options.nats.Link({
-        settings: options.nats.settings,
+      this.#remote = options.remote({
         index: options.index,
         incarnation: options.incarnation,
         pool: options.pool,
-        natsIndex: options.pools.length,
-        metas: this.#metas,
         scheduler: options.scheduler,
         log: options.log,
-        reply: (address, reply) =>
-          reply.kind === "reply"
-            ? requests.resolve(address, reply.data)
-            : requests.noResponders(address),
-        status: (change) => options.onNatsStatus?.(change),
+        events: {
+          arrive: (interest, message) =>
+            this.#inbound.arrive(interest, message, remoteIndex),
+          reply: (address, reply) =>
+            reply.kind === "reply"
+              ? requests.resolve(address, reply.data)
+              : requests.noResponders(address),
+          status: (change) => options.onRemoteStatus?.(change),
+        },
       });
-      this.#nats.start();
     }
     this.#inbound = new Inbound({
       routes: this.#routes,
@@ -151,10 +153,11 @@ export class PoolBus implements SubscriptionHost {
       metas: this.#metas,
       transport: options.transport,
       scheduler: options.scheduler,
-      nats: this.#nats,
+      remote: this.#remote,
       tracing: this.tracing,
     });
     options.transport.onReceive((batch) => this.#inbound.receive(batch));
+    this.#remote?.start();
   }
 
   // ---- publish ---------------------------------------------------------
@@ -247,7 +250,7 @@ export class PoolBus implements SubscriptionHost {
         queue,
         group,
       }),
-      this.#nats?.subscribe(subscription),
+      this.#remote?.subscribe(interestOf(subscription)),
     ]);
     return this.#handle(subscription);
   }
@@ -288,7 +291,7 @@ export class PoolBus implements SubscriptionHost {
     if (live.length === 0) return;
     for (const subscription of live) {
       this.#routes.remove(subscription);
-      this.#nats?.unsubscribe(subscription);
+      this.#remote?.unsubscribe(interestOf(subscription));
       if (--subscription.counters.live === 0) {
         const { service, queue, group } = subscription;
         this.#counters.delete(countersKey(service, queue, group));
@@ -343,7 +346,7 @@ export class PoolBus implements SubscriptionHost {
     // The context checked `options.timeout`.
     const timeout = options.timeout ?? 5000;
     const route = this.#routes.route(queue);
-    const joined = this.#nats !== undefined;
+    const joined = this.#remote !== undefined;
     // Joined to NATS, groups are served through the server, which says when
     // nobody anywhere answers; a responder in this process answers directly.
     const here = route.pools.length > 0 || route.local.length > 0 ||
@@ -391,7 +394,7 @@ export class PoolBus implements SubscriptionHost {
 
   /** This pool's part of the topology (its NATS subscriptions under `nats`). */
   topology(): Topology {
-    const topology: Topology = this.#nats?.topology() ?? {};
+    const topology: Topology = this.#remote?.topology() ?? {};
     for (const subscription of this.#routes.subscriptions()) {
       const pools = topology[subscription.queue] ??= {};
       (pools[this.pool] ??= []).push({
@@ -454,7 +457,7 @@ export class PoolBus implements SubscriptionHost {
   /** Whether anything is waiting to be sent, acknowledged, routed or handled. */
   busy(): boolean {
     if (this.#transport.busy() || this.#transport.held() > 0) return true;
-    if (this.#nats?.busy()) return true;
+    if (this.#remote?.busy()) return true;
     for (const subscription of this.#routes.subscriptions()) {
       if (subscription.size > 0 || subscription.active > 0) return true;
     }
@@ -500,10 +503,9 @@ export class PoolBus implements SubscriptionHost {
         `Request ${id} of pool "${this.pool}" ended: the pool stopped`,
       )
     );
-    const nats = this.#nats;
     const [unsent, natsUnsent] = await Promise.all([
       this.#transport.close(),
-      nats?.close() ?? [],
+      this.#remote?.close() ?? [],
     ]);
     for (const { to, queue, count } of unsent) {
       this.#count({ pool: this.#metas.poolName(to), queue, count });
@@ -530,4 +532,9 @@ function positiveInteger(queue: string, name: string, value: number): number {
     );
   }
   return value;
+}
+
+/** What the carrier to other processes holds for a subscription. */
+function interestOf(subscription: LocalSubscription): RemoteInterest {
+  return { pattern: subscription.queue, group: subscription.group };
 }

@@ -1,15 +1,17 @@
+import type { RemoteInterest } from "../transport/remote.ts";
 import type {
   Envelope,
   MemberPick,
   ReceivedBatch,
   Run,
   Transport,
+  WireMessage,
 } from "../transport/transport.ts";
 import type { Logger, MessageMeta } from "../types.ts";
 import { BatchHold } from "./batch_hold.ts";
 import type { MetaFactory } from "./meta.ts";
 import { isReplyQueue, replyAddress, type Requests } from "./requests.ts";
-import { groupNameOf, type Routes } from "./routes.ts";
+import { groupKeyOf, groupNameOf, type Routes } from "./routes.ts";
 import { approximateSize } from "./size.ts";
 import type { LocalSubscription } from "./subscription.ts";
 
@@ -25,6 +27,8 @@ export interface InboundParts {
 }
 
 const NONE: readonly LocalSubscription[] = Object.freeze([]);
+
+function noop(): void {}
 
 /**
  * Routes the batches other pools send to this one into its subscriptions,
@@ -52,6 +56,44 @@ export class Inbound {
     for (const run of batch.runs) {
       this.#routeRun(batch, start, run, hold);
       start = run.end;
+    }
+    hold.release();
+  }
+
+  /**
+   * Routes a message from another process, which the carrier received for
+   * `interest`: into this pool's subscriptions with that pattern, or to one
+   * of its members of that group, as a batch of one from pool `sender`.
+   */
+  arrive(interest: RemoteInterest, message: WireMessage, sender: number): void {
+    const { routes, metas } = this.#parts;
+    const { queue } = message;
+    let targets: readonly LocalSubscription[];
+    if (interest.group === undefined) {
+      targets = routes.withPattern(queue, interest.pattern);
+    } else {
+      const key = groupKeyOf(interest.pattern, interest.group);
+      const member = routes.pickHere(queue, key);
+      if (member === undefined) {
+        this.#parts.lost(queue, interest.group);
+        return;
+      }
+      targets = [member];
+    }
+    if (targets.length === 0) return;
+    const meta = metas.of(message, sender);
+    const data = [message.data];
+    const hold = new BatchHold(noop);
+    const last = targets.length - 1;
+    for (let i = 0; i <= last; i++) {
+      targets[i]!.offer(
+        data,
+        0,
+        1,
+        meta,
+        hold,
+        i === last ? "take-originals" : "copy",
+      );
     }
     hold.release();
   }

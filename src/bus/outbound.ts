@@ -6,7 +6,7 @@ import type {
   WireMessage,
 } from "../transport/transport.ts";
 import type { MessageMeta, PublishOptions } from "../types.ts";
-import type { NatsPublisher } from "../nats/pool_link.ts";
+import type { RemoteCarrier } from "../transport/remote.ts";
 import { checkHeaders } from "./headers.ts";
 import type { MetaFactory } from "./meta.ts";
 import { validateQueueName } from "./queue_name.ts";
@@ -31,8 +31,8 @@ export interface OutboundParts {
   metas: MetaFactory;
   transport: Transport;
   scheduler: Scheduler;
-  /** The pool's NATS end, when the program is joined to NATS. */
-  nats?: NatsPublisher | undefined;
+  /** The pool's carrier to other processes, when the program joins them. */
+  remote?: RemoteCarrier | undefined;
   /** The pool's spans, when OpenTelemetry is on. */
   tracing?: MessageTracing | undefined;
 }
@@ -103,14 +103,14 @@ export class Outbound {
   async #send(message: WireMessage): Promise<void> {
     const { queue, data, service } = message;
     let wait: Promise<void> | undefined;
-    const nats = this.#parts.nats;
+    const remote = this.#parts.remote;
     if (isReplyQueue(queue)) {
       this.#parts.routes.countReply(service);
       if (isRemoteReply(queue)) {
         // A reply to a request of another process, over NATS.
-        if (nats === undefined) return;
-        const taken = nats.publish(message, false);
-        if (taken !== undefined) await this.#waitForNats(queue, taken);
+        if (remote === undefined) return;
+        const taken = remote.send(message, "none");
+        if (taken !== undefined) await this.#waitForRemote(queue, taken);
         return;
       }
       const copy = message.data = copyOf(queue, data);
@@ -129,7 +129,7 @@ export class Outbound {
       let keys: string[] | undefined;
       // Joined to NATS, the server picks each group's member among all
       // pools of all processes (groups are NATS queue subscriptions).
-      if (route.groups.length > 0 && nats === undefined) {
+      if (route.groups.length > 0 && remote === undefined) {
         const withMembers = targets.slice();
         for (const group of route.groups) {
           const member = this.#parts.routes.pick(group);
@@ -165,10 +165,11 @@ export class Outbound {
           ? this.#parts.transport.send(route.pools, message)
           : this.#sendToMembers(message, route.pools, picks, keys!);
       }
-      if (nats !== undefined) {
-        // Tagged when other pools of this process have it already.
-        const taken = nats.publish(message, route.pools.length > 0);
-        if (taken !== undefined) await this.#waitForNats(queue, taken);
+      if (remote !== undefined) {
+        // Marked when other pools of this process have it already.
+        const handled = route.pools.length > 0 ? "plain" : "none";
+        const taken = remote.send(message, handled);
+        if (taken !== undefined) await this.#waitForRemote(queue, taken);
       }
     }
     if (wait !== undefined) await wait;
@@ -180,8 +181,11 @@ export class Outbound {
    * `NatsUnavailableError` after the publish timeout (the message itself is
    * kept and goes out, in order, once NATS takes it).
    */
-  async #waitForNats(queue: string, taken: Promise<void>): Promise<void> {
-    const timeout = this.#parts.nats!.publishTimeout;
+  async #waitForRemote(
+    queue: string,
+    taken: Promise<void>,
+  ): Promise<void> {
+    const timeout = this.#parts.remote!.publishTimeout;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<"expired">((resolve) => {
       timer = setTimeout(() => resolve("expired"), timeout);

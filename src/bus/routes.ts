@@ -36,6 +36,10 @@ export interface Route {
   patterns: readonly string[];
   /** The counters of each service of this pool that published here. */
   publishers: Map<string, RoutePublisher>;
+  /** `local` narrowed to one pattern, for messages from other processes. */
+  byPattern: Map<string, readonly LocalSubscription[]>;
+  /** Each group's members in this pool, for messages from other processes. */
+  localGroups: Map<string, GroupRoute>;
 }
 
 /** One service's counters a route adds to. */
@@ -176,6 +180,8 @@ export class Routes {
       groups: [...groups.values()],
       patterns: [...patterns],
       publishers: new Map(),
+      byPattern: new Map(),
+      localGroups: new Map(),
     };
     if (this.#routes.size > 10_000) this.#routes.clear();
     this.#routes.set(queue, route);
@@ -219,6 +225,38 @@ export class Routes {
     if (!this.#local.has(pattern) && !this.#remote.has(pattern)) {
       this.#publishers.drop(pattern);
     }
+  }
+
+  /**
+   * This pool's subscriptions outside groups with exactly `pattern` that
+   * match `queue` (another process sent it for that pattern).
+   */
+  withPattern(queue: string, pattern: string): readonly LocalSubscription[] {
+    const route = this.route(queue);
+    let targets = route.byPattern.get(pattern);
+    if (targets === undefined) {
+      targets = route.local.filter((s) => s.queue === pattern);
+      route.byPattern.set(pattern, targets);
+    }
+    return targets;
+  }
+
+  /**
+   * The next member in this pool of group `key` on `queue` (another process
+   * sent it to this pool's member of the group), or `undefined` when the
+   * pool has none left.
+   */
+  pickHere(queue: string, key: string): LocalSubscription | undefined {
+    const route = this.route(queue);
+    let group = route.localGroups.get(key);
+    if (group === undefined) {
+      const members = route.groups.find((g) => g.key === key)?.members
+        .filter((m) => m.local !== undefined) ?? [];
+      group = { key: `${key}\u0000here`, members };
+      route.localGroups.set(key, group);
+    }
+    if (group.members.length === 0) return undefined;
+    return this.pick(group).local;
   }
 
   /** The group's next member, round robin, other than `exclude`. */

@@ -120,6 +120,14 @@ export interface NatsSettings {
   name: string;
 }
 
+/** What a pool needs to join NATS (the primary sends it in `init`). */
+export interface NatsPoolSettings extends NatsSettings {
+  /** The process's id, the same in all its pools. */
+  processId: string;
+  /** How long a stop waits for the server to confirm what was published, in ms. */
+  closeTimeout: number;
+}
+
 const WHERE = "Cannot run";
 
 /**

@@ -24,8 +24,7 @@ import { type RunnerHost, ServiceRunner } from "./service_runner.ts";
 import type { PoolScope } from "./worker_scope.ts";
 import { withTimeout } from "../_util/time.ts";
 import { WEBSOCKET_METRICS } from "../websocket/counters.ts";
-import type { NatsPoolLink, NatsPoolSettings } from "../nats/pool_link.ts";
-import { natsLink } from "./boot.ts";
+import { remoteCarrier } from "./boot.ts";
 
 type Init = Extract<ToPool, { kind: "init" }>;
 type Request = { resolve(value: unknown): void; reject(error: Error): void };
@@ -92,9 +91,9 @@ export class PoolRuntime implements RunnerHost {
       handlerTiming: init.config.handlerTiming,
       onHandlerError: (service, error, meta) =>
         this.#reportError(service, "handler", error, meta.queue),
-      nats: natsSettings(init.config.nats),
-      onNatsStatus: (change) =>
-        this.#send({ mf: 1, kind: "nats-status", ...change }),
+      remote: remoteCarrier,
+      onRemoteStatus: (change) =>
+        this.#send({ mf: 1, kind: "remote-status", ...change }),
     });
     this.#bus.applyTable(init.table, []);
     const { heartbeats, index } = init;
@@ -474,17 +473,4 @@ function describeValue(value: unknown): string {
     return `an object (${value.constructor?.name ?? "no prototype"})`;
   }
   return `${typeof value} ${String(value)}`;
-}
-
-/** The bus's NATS part: the pool's settings and the link its worker loaded. */
-function natsSettings(
-  settings: NatsPoolSettings | undefined,
-): { settings: NatsPoolSettings; Link: typeof NatsPoolLink } | undefined {
-  if (settings === undefined) return undefined;
-  if (natsLink === undefined) {
-    throw new Error(
-      "Cannot join NATS: only a pool in its own worker can (it loads the link at boot)",
-    );
-  }
-  return { settings, Link: natsLink };
 }

@@ -22,7 +22,8 @@ import type {
   WebSocketMetrics,
 } from "../types.ts";
 import type { SubscriptionEntry } from "../bus/entry.ts";
-import type { NatsPoolSettings, NatsStatusChange } from "../nats/pool_link.ts";
+import type { RemoteSetup } from "../transport/open_remote.ts";
+import type { RemoteStatus } from "../transport/remote.ts";
 import type {
   TransportSetup,
   TransportUpdate,
@@ -52,8 +53,6 @@ export interface PoolConfig {
   /** Which handler calls are timed for the metrics' histogram. */
   handlerTiming: HandlerTiming;
   runId: string;
-  /** How each pool joins NATS, when the program is joined to it. */
-  nats?: NatsPoolSettings | undefined;
 }
 
 /** One pool's part of a metrics snapshot. */
@@ -74,8 +73,8 @@ export type ToPool =
     pool: string;
     /** `main.run({ workerData })`, structured-cloned. */
     workerData: unknown;
-    /** Whether the program is joined to NATS: the worker loads its link. */
-    nats: boolean;
+    /** The carrier between processes, when the program joins one. */
+    remote: RemoteSetup | undefined;
   }
   | {
     mf: 1;
@@ -155,7 +154,7 @@ export type FromPool =
   | { mf: 1; kind: "metrics-request"; request: number }
   | { mf: 1; kind: "metrics-part"; request: number; part: PoolMetricsPart }
   | { mf: 1; kind: "stop-all" }
-  | ({ mf: 1; kind: "nats-status" } & NatsStatusChange)
+  | ({ mf: 1; kind: "remote-status" } & RemoteStatus)
   | {
     mf: 1;
     kind: "terminated";

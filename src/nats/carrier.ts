@@ -1,0 +1,237 @@
+/**
+ * One pool's end of NATS, as a remote carrier of the bus (see
+ * `transport/remote.ts`): its own two connections, what it publishes
+ * (`publisher.ts`), what it subscribes to (`interests.ts`), its replies
+ * (`replies.ts`), and what arrives (`arrival.ts`), handed to the bus.
+ *
+ * Each pool connects by itself, so a message goes from the publishing
+ * pool's thread to the server and from the server to the subscribing pool's
+ * thread with no hop through another thread. Pools of one process reach
+ * each other over the in-process transport, never through the server.
+ *
+ * @module
+ */
+import type { Msg } from "./client.ts";
+import { type NatsAuthError, serializeError } from "../errors.ts";
+import { errorMessage } from "../_util/error_text.ts";
+import type {
+  Handled,
+  OpenRemoteCarrier,
+  RemoteCarrier,
+  RemoteCarrierParts,
+  RemoteInterest,
+  RemoteStatus,
+} from "../transport/remote.ts";
+import type { WireMessage } from "../transport/transport.ts";
+import type { Topology } from "../types.ts";
+import { handledHere, hasReply, readMessage } from "./arrival.ts";
+import { loadNatsClient } from "./client.ts";
+import { NatsLink } from "./connection.ts";
+import { type HeldInterest, NatsInterests } from "./interests.ts";
+import type { NatsPoolSettings } from "./options.ts";
+import { NatsPublisher } from "./publisher.ts";
+import { ReplySubjects } from "./replies.ts";
+import { subjectToQueue } from "./subject.ts";
+
+/** Subjects that do not decode, reported once each (bounded). */
+const REPORTED_LIMIT = 1000;
+
+/**
+ * The opener of the NATS carrier for `settings` (the client is loaded
+ * first: a pool that cannot load it fails to start).
+ */
+export async function natsCarrier(
+  settings: NatsPoolSettings,
+): Promise<OpenRemoteCarrier> {
+  await loadNatsClient();
+  return (parts) => new NatsCarrier(settings, parts);
+}
+
+/** A pool's end of NATS. */
+export class NatsCarrier implements RemoteCarrier {
+  readonly publishTimeout: number;
+  #settings: NatsPoolSettings;
+  #parts: RemoteCarrierParts;
+  #plain: NatsLink;
+  #groups: NatsLink;
+  #publisher: NatsPublisher;
+  #interests: NatsInterests;
+  #replies: ReplySubjects;
+  #reported = new Set<string>();
+  #closed = false;
+  #refusedOnce = false;
+
+  constructor(settings: NatsPoolSettings, parts: RemoteCarrierParts) {
+    this.#settings = settings;
+    this.#parts = parts;
+    this.publishTimeout = settings.publishTimeout;
+    const label = (what: string): string => `${what}, pool "${parts.pool}"`;
+    const status = (link: string, up: boolean) => (detail: string): void =>
+      parts.events.status({ link, up, detail });
+    this.#replies = new ReplySubjects(
+      settings.namespace,
+      settings.processId,
+      parts.index,
+      parts.incarnation,
+    );
+    this.#plain = new NatsLink(settings, parts.log, label("publish"), false, {
+      up: (server) => {
+        status("publish", true)(server);
+        this.#publisher.up();
+      },
+      down: (reason) => {
+        this.#publisher.down();
+        status("publish", false)(reason);
+      },
+      refused: (error) => this.#refused("publish", error),
+    });
+    this.#groups = new NatsLink(settings, parts.log, label("groups"), true, {
+      up: status("groups", true),
+      down: status("groups", false),
+      refused: (error) => this.#refused("groups", error),
+    });
+    this.#publisher = new NatsPublisher({
+      link: this.#plain,
+      namespace: settings.namespace,
+      processId: settings.processId,
+      replies: this.#replies,
+      scheduler: parts.scheduler,
+      log: parts.log,
+    });
+    this.#interests = new NatsInterests({
+      namespace: settings.namespace,
+      plain: this.#plain,
+      groups: this.#groups,
+      log: parts.log,
+      receive: (held, msg) => this.#receive(held, msg),
+    });
+  }
+
+  /** Tells the pool of its first refusal (both links see it). */
+  #refused(link: RemoteStatus["link"], error: NatsAuthError): void {
+    if (this.#refusedOnce) return;
+    this.#refusedOnce = true;
+    this.#parts.events.status({
+      link,
+      up: false,
+      detail: error.message,
+      refused: serializeError(error),
+    });
+  }
+
+  start(): void {
+    void loadNatsClient().then((client) =>
+      this.#publisher.useHeaders(() => client.headers())
+    );
+    this.#plain.start();
+    this.#groups.start();
+    void this.#subscribeReplies();
+  }
+
+  send(message: WireMessage, handled: Handled): Promise<void> | undefined {
+    return this.#publisher.send(message, handled);
+  }
+
+  subscribe(interest: RemoteInterest): Promise<boolean> {
+    return this.#interests.add(interest);
+  }
+
+  unsubscribe(interest: RemoteInterest): void {
+    this.#interests.remove(interest);
+  }
+
+  topology(): Topology {
+    return this.#interests.topology();
+  }
+
+  busy(): boolean {
+    return this.#publisher.busy();
+  }
+
+  /** Hands a message from NATS to the pool's bus. */
+  #receive(held: HeldInterest, msg: Msg): void {
+    const msgHeaders = msg.headers;
+    if (msgHeaders !== undefined) {
+      // A status of the server (503 "no responders" to a request whose
+      // reply subject we subscribe to) is not a message.
+      if (msgHeaders.code !== 0) return;
+      // Pools of this process got it over the transport already.
+      const group = held.interest.group !== undefined;
+      if (handledHere(msg, this.#settings.processId, group)) return;
+    }
+    const queue = subjectToQueue(msg.subject, this.#settings.namespace);
+    if (queue === undefined) {
+      this.#reportOnce(
+        msg.subject,
+        `NATS subject "${msg.subject}" is not a queue name; its message is dropped`,
+      );
+      return;
+    }
+    let read;
+    try {
+      read = readMessage(msg);
+    } catch (error) {
+      this.#unreadable(queue, error);
+      return;
+    }
+    held.received++;
+    const message: WireMessage = {
+      queue,
+      data: read.data,
+      service: "",
+      publishedAt: Date.now(),
+      size: msg.data.length,
+    };
+    if (hasReply(msg)) message.replyTo = this.#replies.queueOf(msg.reply!);
+    if (read.headers !== undefined) message.headers = read.headers;
+    this.#parts.events.arrive(held.interest, message);
+  }
+
+  /** Replies to this pool's requests, and NATS's "no responders". */
+  async #subscribeReplies(): Promise<void> {
+    await this.#plain.whenUp();
+    const connection = this.#plain.connection;
+    if (this.#closed || connection === undefined) return;
+    this.#replies.subscribe(
+      connection,
+      (address, reply) => this.#parts.events.reply(address, reply),
+      (error) => this.#unreadable(`reply://${this.#parts.index}`, error),
+    );
+  }
+
+  /**
+   * Stops: waits (up to `closeTimeout`) for the server to confirm what the
+   * pool published (connecting first, when a pool stops before its first
+   * connection is up), then drains both connections. Returns what the
+   * server never confirmed, per queue.
+   */
+  async close(): Promise<Array<{ queue: string; count: number }>> {
+    if (this.#closed) return [];
+    const deadline = Date.now() + this.#settings.closeTimeout;
+    await this.#publisher.settle(deadline);
+    this.#closed = true;
+    const left = Math.max(100, deadline - Date.now());
+    await Promise.all([
+      this.#plain.close(true, left),
+      this.#groups.close(true, left),
+    ]);
+    return this.#publisher.abandon();
+  }
+
+  #unreadable(queue: string, error: unknown): void {
+    this.#reportOnce(
+      queue,
+      `A message on "${queue}" from NATS cannot be read (${
+        errorMessage(error)
+      }); it is dropped`,
+    );
+  }
+
+  #reportOnce(key: string, line: string): void {
+    if (this.#reported.has(key) || this.#reported.size >= REPORTED_LIMIT) {
+      return;
+    }
+    this.#reported.add(key);
+    this.#parts.log.warn(line);
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * What a pool publishes on NATS: encoded at once, held until the server
+ * confirms it, sent again after a reconnect.
+ *
+ * A message stays in the pending list until a flush (PING/PONG) after it
+ * returns; after a reconnect whatever was not confirmed is sent again, in
+ * order, and while the server is unreachable messages wait there, up to a
+ * bound past which `send` asks its publisher to wait (see
+ * `NatsUnavailableError`).
+ *
+ * @module
+ */
+import type { MsgHdrs } from "./client.ts";
+import { DataCloneError, JsonDataError } from "../errors.ts";
+import { errorMessage } from "../_util/error_text.ts";
+import { withTimeout } from "../_util/time.ts";
+import { isRemoteReply, remoteReplySubject } from "../transport/reply_queue.ts";
+import type { Handled } from "../transport/remote.ts";
+import type { WireMessage } from "../transport/transport.ts";
+import type { Scheduler } from "../scheduler.ts";
+import type { Logger } from "../types.ts";
+import { ORIGIN_HEADER, originMark } from "./arrival.ts";
+import type { NatsLink } from "./connection.ts";
+import {
+  encodePayload,
+  ENCODING_HEADER,
+  NotJsonError,
+  type PayloadReader,
+} from "./encoding.ts";
+import type { ReplySubjects } from "./replies.ts";
+import { queueToSubject } from "./subject.ts";
+
+/** Messages waiting for the server: over this bound, `send` asks to wait. */
+const PENDING_MESSAGES = 10_000;
+const PENDING_BYTES = 8 * 1024 * 1024;
+
+interface Outgoing {
+  queue: string;
+  subject: string;
+  payload: Uint8Array;
+  reply: string | undefined;
+  /** The publisher's headers. */
+  headers: Readonly<Record<string, string>> | undefined;
+  /** `Mf-Encoding`, when not JSON. */
+  encoding: string | undefined;
+  /** What of this process got it already (`Mf-Origin`). */
+  handled: Handled;
+  seq: number;
+}
+
+/** What a publisher works with. */
+export interface PublisherParts {
+  link: NatsLink;
+  namespace: string;
+  processId: string;
+  replies: ReplySubjects;
+  scheduler: Scheduler;
+  log: Logger;
+}
+
+/** A pool's publishing side on NATS. */
+export class NatsPublisher {
+  #parts: PublisherParts;
+  #pending: Outgoing[] = [];
+  #pendingBytes = 0;
+  /** How many of `#pending` went out on the current connection. */
+  #sent = 0;
+  #seq = 0;
+  #generation = 0;
+  #flushScheduled = false;
+  #room: PromiseWithResolvers<void> | undefined;
+  #newHeaders: (() => MsgHdrs) | undefined;
+  /** `Mf-Origin` headers alone, one per mark. */
+  #marks = new Map<Handled, MsgHdrs>();
+
+  constructor(parts: PublisherParts) {
+    this.#parts = parts;
+  }
+
+  /** Gives the client's header maker, once the client is loaded. */
+  useHeaders(newHeaders: () => MsgHdrs): void {
+    this.#newHeaders = newHeaders;
+    for (const handled of ["plain", "all"] as const) {
+      const hdrs = newHeaders();
+      hdrs.set(ORIGIN_HEADER, originMark(this.#parts.processId, handled));
+      this.#marks.set(handled, hdrs);
+    }
+  }
+
+  /** The connection came up (again): sends what the server has not confirmed. */
+  up(): void {
+    if (this.#pending.length > this.#sent) this.#scheduleFlush();
+  }
+
+  /** The connection went down: what went out on it is unconfirmed. */
+  down(): void {
+    this.#generation++;
+    this.#sent = 0;
+  }
+
+  /** Whether messages wait for the server while it is reachable. */
+  busy(): boolean {
+    return this.#pending.length > 0 && this.#parts.link.up;
+  }
+
+  /** Encodes and queues `message`; a promise when the list is full. */
+  send(message: WireMessage, handled: Handled): Promise<void> | undefined {
+    const { queue, replyTo, headers } = message;
+    const { replies, namespace } = this.#parts;
+    let subject: string;
+    let reader: PayloadReader = "ours";
+    if (isRemoteReply(queue)) {
+      subject = remoteReplySubject(queue);
+      // A reply subject no magic-foundation process of the namespace made
+      // (`_INBOX.…`) is a plain NATS client's: it gets JSON or bytes only.
+      if (!replies.ours(subject)) reader = "foreign";
+    } else {
+      subject = queueToSubject(queue, namespace);
+    }
+    let encoded;
+    try {
+      encoded = encodePayload(message.data, reader);
+    } catch (error) {
+      throw error instanceof NotJsonError
+        ? new JsonDataError(queue, error.path, error.what)
+        : new DataCloneError(queue, error);
+    }
+    const outgoing: Outgoing = {
+      queue,
+      subject,
+      payload: encoded.payload,
+      reply: replyTo === undefined ? undefined : replies.subjectOf(replyTo),
+      headers,
+      encoding: encoded.encoding === "json" ? undefined : encoded.encoding,
+      handled,
+      seq: ++this.#seq,
+    };
+    this.#pending.push(outgoing);
+    this.#pendingBytes += outgoing.payload.length;
+    if (this.#parts.link.up) {
+      // The first message of a turn leaves at once (a lone request or reply
+      // waits for nothing); the rest of the turn's go together.
+      if (!this.#flushScheduled && this.#sent === this.#pending.length - 1) {
+        this.#sent++;
+        this.#write(outgoing);
+      }
+      this.#scheduleFlush();
+    }
+    if (this.#hasRoom()) return undefined;
+    return (this.#room ??= Promise.withResolvers<void>()).promise;
+  }
+
+  #hasRoom(): boolean {
+    return this.#pending.length < PENDING_MESSAGES &&
+      this.#pendingBytes < PENDING_BYTES;
+  }
+
+  /** The NATS headers of a message, or `undefined` when it needs none. */
+  #headersOf(outgoing: Outgoing): MsgHdrs | undefined {
+    const { headers, encoding, handled } = outgoing;
+    if (headers === undefined && encoding === undefined) {
+      return this.#marks.get(handled);
+    }
+    const hdrs = this.#newHeaders!();
+    if (headers !== undefined) {
+      for (const key in headers) hdrs.set(key, headers[key]!);
+    }
+    if (encoding !== undefined) hdrs.set(ENCODING_HEADER, encoding);
+    if (handled !== "none") {
+      hdrs.set(ORIGIN_HEADER, originMark(this.#parts.processId, handled));
+    }
+    return hdrs;
+  }
+
+  /** Hands a message to the client (connected, so the client is loaded). */
+  #write(outgoing: Outgoing): void {
+    const connection = this.#parts.link.connection!;
+    try {
+      const headers = this.#headersOf(outgoing);
+      if (outgoing.reply === undefined && headers === undefined) {
+        connection.publish(outgoing.subject, outgoing.payload);
+      } else {
+        connection.publish(outgoing.subject, outgoing.payload, {
+          reply: outgoing.reply,
+          headers,
+        });
+      }
+    } catch (error) {
+      // Refused for good (a bad header): it would be refused again, so it
+      // is reported and dropped from the list.
+      this.#parts.log.error(
+        `NATS refused a message on "${outgoing.queue}": ${errorMessage(error)}`,
+      );
+      outgoing.payload = new Uint8Array(0);
+      outgoing.subject = "";
+    }
+  }
+
+  /**
+   * Once per turn of the event loop: hands the client, in order, what has
+   * not gone out on this connection, and flushes. Writing per turn, not per
+   * publish, lets the client put a turn's messages in one socket write; the
+   * flush's PONG confirms them.
+   */
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    this.#parts.scheduler.defer(() => {
+      this.#flushScheduled = false;
+      const link = this.#parts.link;
+      const connection = link.connection;
+      if (!link.up || connection === undefined) return;
+      while (this.#sent < this.#pending.length) {
+        const outgoing = this.#pending[this.#sent++]!;
+        if (outgoing.subject !== "") this.#write(outgoing);
+      }
+      const upTo = this.#seq;
+      const generation = this.#generation;
+      connection.flush().then(() => {
+        if (generation === this.#generation) this.#confirm(upTo);
+      }, () => {
+        // Lost meanwhile: `down` resets what went out; `up` sends it again.
+      });
+    });
+  }
+
+  #confirm(seq: number): void {
+    let count = 0;
+    while (count < this.#pending.length && this.#pending[count]!.seq <= seq) {
+      this.#pendingBytes -= this.#pending[count]!.payload.length;
+      count++;
+    }
+    this.#pending.splice(0, count);
+    this.#sent -= count;
+    if (this.#room !== undefined && this.#hasRoom()) {
+      this.#room.resolve();
+      this.#room = undefined;
+    }
+  }
+
+  /**
+   * Waits (until `deadline`) for the server to confirm what was published,
+   * connecting first when the link is not up yet.
+   */
+  async settle(deadline: number): Promise<void> {
+    const link = this.#parts.link;
+    while (this.#pending.length > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      if (!link.up) {
+        // Once up, what is pending is sent again (see `up`).
+        const up = await withTimeout(link.whenUp(), left)
+          .then(() => link.up, () => false);
+        if (!up) break;
+      }
+      const flushed = await withTimeout(link.flush(), left).catch(() => false);
+      if (!flushed) break;
+      // That flush came back after everything sent before it.
+      this.#confirm(this.#seq);
+    }
+  }
+
+  /** Gives up on what is still pending; returns it, per queue. */
+  abandon(): Array<{ queue: string; count: number }> {
+    const unsent = new Map<string, number>();
+    for (const outgoing of this.#pending) {
+      if (outgoing.subject === "") continue;
+      unsent.set(outgoing.queue, (unsent.get(outgoing.queue) ?? 0) + 1);
+    }
+    this.#pending = [];
+    this.#room?.resolve();
+    return [...unsent].map(([queue, count]) => ({ queue, count }));
+  }
+}

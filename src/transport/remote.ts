@@ -1,0 +1,116 @@
+/**
+ * The seam between a pool's bus and whatever carries messages to other
+ * processes (NATS today), beside the in-process {@linkcode Transport}.
+ *
+ * The bus decides where a message goes; a remote carrier takes what must
+ * leave the process and hands back what arrives, with the subscription
+ * (pattern, or pattern and group) it arrived for. What arrives goes through
+ * the bus's one inbound path, as a batch from another pool does. The
+ * carrier knows nothing of the bus's classes: only these types.
+ *
+ * @module
+ */
+import type { SerializedError } from "../errors.ts";
+import type { Scheduler } from "../scheduler.ts";
+import type { Logger, Topology } from "../types.ts";
+import type { ReplyAddress } from "./reply_queue.ts";
+import type { WireMessage } from "./transport.ts";
+
+/** A subscription as the carrier holds it: a pattern, or a pattern and group. */
+export interface RemoteInterest {
+  /** The queue name or pattern. */
+  pattern: string;
+  /** The competing-consumer group, if any. */
+  group?: string | undefined;
+}
+
+/** What a reply from another process carries to a request of this pool. */
+export type RemoteReply =
+  | { kind: "reply"; data: unknown }
+  | { kind: "no-responders" };
+
+/** A connection of a pool's carrier came up or went down. */
+export interface RemoteStatus {
+  /** Which connection, in the carrier's words (`publish`, `groups`). */
+  link: string;
+  /** Whether it is up now. */
+  up: boolean;
+  /** The server (up) or what went wrong (down). */
+  detail: string;
+  /**
+   * Set when the server refused the connection for good (credentials,
+   * TLS): the run cannot go on.
+   */
+  refused?: SerializedError | undefined;
+}
+
+/** How a message from another process was marked by its publisher. */
+export type Handled =
+  /** Nothing in the publisher's process got it but through the carrier. */
+  | "none"
+  /** The publisher's process got it already, but for groups spanning processes. */
+  | "plain"
+  /** The publisher's process got it already, groups included. */
+  | "all";
+
+/** What the carrier tells the pool's bus. */
+export interface RemoteEvents {
+  /**
+   * A message arrived for `interest`: the bus routes it into the
+   * subscriptions with that pattern (or to a member of that group).
+   */
+  arrive(interest: RemoteInterest, message: WireMessage): void;
+  /** A reply (or "no responders") to a request of this pool. */
+  reply(address: ReplyAddress, reply: RemoteReply): void;
+  /** A connection came up or went down. */
+  status(change: RemoteStatus): void;
+}
+
+/** What a pool opens its remote carrier with. */
+export interface RemoteCarrierParts {
+  /** The pool's index and incarnation. */
+  index: number;
+  incarnation: number;
+  /** The pool's name, for the log. */
+  pool: string;
+  scheduler: Scheduler;
+  log: Logger;
+  events: RemoteEvents;
+}
+
+/** A pool's end of the carrier between processes. */
+export interface RemoteCarrier {
+  /** How long a publish may wait for the carrier to take it, in ms. */
+  readonly publishTimeout: number;
+  /** Starts connecting; what is sent meanwhile waits in the carrier. */
+  start(): void;
+  /**
+   * Sends `message` to other processes (its `data` may be the caller's own:
+   * the carrier encodes it at once). `handled` says what of this process got
+   * it already. Returns a promise when the publisher should wait for room.
+   *
+   * @throws {TypeError} When the data cannot be carried (a
+   * `DataCloneError`, a `JsonDataError`).
+   */
+  send(message: WireMessage, handled: Handled): Promise<void> | undefined;
+  /**
+   * Adds a subscription's interest (counted: one per subscription);
+   * resolves `true` once other processes' messages reach it, `false` when
+   * the carrier closed first; rejects when the server refused for good.
+   */
+  subscribe(interest: RemoteInterest): Promise<boolean>;
+  /** Removes one subscription's interest. */
+  unsubscribe(interest: RemoteInterest): void;
+  /** The carrier's own subscriptions, as topology entries. */
+  topology(): Topology;
+  /** Whether messages wait for the carrier while it is reachable. */
+  busy(): boolean;
+  /**
+   * Stops (within the carrier's close timeout); resolves with what it never
+   * delivered, per queue.
+   */
+  close(): Promise<Array<{ queue: string; count: number }>>;
+}
+
+/** Opens a pool's end of a remote carrier. */
+export type OpenRemoteCarrier = (parts: RemoteCarrierParts) => RemoteCarrier;
