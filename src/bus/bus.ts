@@ -134,8 +134,11 @@ export class PoolBus implements SubscriptionHost {
               ? requests.resolve(address, reply.data)
               : requests.noResponders(address),
           status: (change) => options.onRemoteStatus?.(change),
+          interests: (add, remove) => this.#routes.applyElsewhere(add, remove),
+          known: (complete) => this.#routes.knowElsewhere(complete),
         },
       });
+      this.#routes.knowElsewhere(false);
     }
     this.#inbound = new Inbound({
       routes: this.#routes,
@@ -346,12 +349,13 @@ export class PoolBus implements SubscriptionHost {
     // The context checked `options.timeout`.
     const timeout = options.timeout ?? 5000;
     const route = this.#routes.route(queue);
-    const joined = this.#remote !== undefined;
-    // Joined to NATS, groups are served through the server, which says when
-    // nobody anywhere answers; a responder in this process answers directly.
+    // A group with members in other processes is served through the
+    // server, which says when nobody anywhere answers; a responder in this
+    // process answers directly.
     const here = route.pools.length > 0 || route.local.length > 0 ||
-      (route.groups.length > 0 && !joined);
-    if (!here && !joined) throw new NoRespondersError(queue);
+      (route.groups.length > 0 && !route.groupsElsewhere);
+    const elsewhere = this.#remote !== undefined && route.elsewhere;
+    if (!here && !elsewhere) throw new NoRespondersError(queue);
     const { replyTo, reply, cancel } = this.#requests.open(
       queue,
       timeout,
@@ -462,6 +466,14 @@ export class PoolBus implements SubscriptionHost {
       if (subscription.size > 0 || subscription.active > 0) return true;
     }
     return false;
+  }
+
+  /**
+   * Resolves once the pool knows what other processes subscribe to (at
+   * once when it joins none): its services' `run()` begins after.
+   */
+  ready(): Promise<void> {
+    return this.#remote?.ready() ?? Promise.resolve();
   }
 
   /**

@@ -127,9 +127,10 @@ export class Outbound {
       let targets = route.local;
       let picks: Member[] | undefined;
       let keys: string[] | undefined;
-      // Joined to NATS, the server picks each group's member among all
-      // pools of all processes (groups are NATS queue subscriptions).
-      if (route.groups.length > 0 && remote === undefined) {
+      // A group with members in other processes too is served by the server
+      // (a NATS queue group), which picks each message's member among all.
+      const pickHere = route.groups.length > 0 && !route.groupsElsewhere;
+      if (pickHere) {
         const withMembers = targets.slice();
         for (const group of route.groups) {
           const member = this.#parts.routes.pick(group);
@@ -165,9 +166,14 @@ export class Outbound {
           ? this.#parts.transport.send(route.pools, message)
           : this.#sendToMembers(message, route.pools, picks, keys!);
       }
-      if (remote !== undefined) {
-        // Marked when other pools of this process have it already.
-        const handled = route.pools.length > 0 ? "plain" : "none";
+      if (remote !== undefined && route.elsewhere) {
+        // Marked when this process got it already: its pools then drop the
+        // copy the server sends them.
+        const handled = pickHere
+          ? "all"
+          : route.pools.length > 0
+          ? "plain"
+          : "none";
         const taken = remote.send(message, handled);
         if (taken !== undefined) await this.#waitForRemote(queue, taken);
       }

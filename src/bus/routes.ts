@@ -1,3 +1,4 @@
+import type { RemoteEntry } from "../transport/remote.ts";
 import type { SubscriptionEntry } from "./entry.ts";
 import {
   type PatternCounter,
@@ -32,6 +33,17 @@ export interface Route {
   pools: readonly number[];
   /** The groups, each to get the message once. */
   groups: GroupRoute[];
+  /**
+   * Whether a subscriber outside this process may want it (another process
+   * announced a matching subscription, it is exported, or the carrier does
+   * not know yet): then it goes to the carrier between processes.
+   */
+  elsewhere: boolean;
+  /**
+   * Whether one of `groups` has members outside this process too (or the
+   * carrier does not know yet): then the server picks each group's member.
+   */
+  groupsElsewhere: boolean;
   /** The distinct patterns (in any pool) that match the queue. */
   patterns: readonly string[];
   /** The counters of each service of this pool that published here. */
@@ -76,6 +88,11 @@ export class Routes {
   #routes = new Map<string, Route>();
   #roundRobin = new Map<string, number>();
   #publishers = new PublisherTally();
+  /** Subscriptions outside this process, as the carrier learned them. */
+  #elsewhere = new QueueIndex<RemoteEntry>();
+  #elsewhereById = new Map<string, RemoteEntry>();
+  /** Set while the carrier has not heard from the other processes. */
+  #elsewhereUnknown = false;
 
   /** @param index This pool's index; its own entries in the table are skipped. */
   constructor(index: number) {
@@ -134,6 +151,32 @@ export class Routes {
     this.#routes.clear();
   }
 
+  /** Applies a change of the subscriptions outside this process. */
+  applyElsewhere(add: readonly RemoteEntry[], remove: readonly string[]): void {
+    for (const id of remove) {
+      const entry = this.#elsewhereById.get(id);
+      if (entry === undefined) continue;
+      this.#elsewhereById.delete(id);
+      this.#elsewhere.remove(entry.pattern, entry);
+    }
+    for (const entry of add) {
+      if (this.#elsewhereById.has(entry.id)) continue;
+      this.#elsewhereById.set(entry.id, entry);
+      this.#elsewhere.add(entry.pattern, entry);
+    }
+    this.#routes.clear();
+  }
+
+  /**
+   * Whether the subscriptions outside this process are known; until they
+   * are, every message may be wanted elsewhere.
+   */
+  knowElsewhere(known: boolean): void {
+    if (this.#elsewhereUnknown === !known) return;
+    this.#elsewhereUnknown = !known;
+    this.#routes.clear();
+  }
+
   /** The route of a concrete queue. */
   route(queue: string): Route {
     let route = this.#routes.get(queue);
@@ -174,10 +217,21 @@ export class Routes {
       patterns.add(subscription.queue);
     }
     for (const entry of this.#remote.match(queue)) patterns.add(entry.queue);
+    let elsewhere = this.#elsewhereUnknown;
+    let groupsElsewhere = elsewhere && groups.size > 0;
+    for (const entry of this.#elsewhere.match(queue)) {
+      elsewhere = true;
+      if (
+        entry.group !== undefined &&
+        groups.has(groupKeyOf(entry.pattern, entry.group))
+      ) groupsElsewhere = true;
+    }
     route = {
       local,
       pools: pools.size === 0 ? NO_POOLS : [...pools].sort((a, b) => a - b),
       groups: [...groups.values()],
+      elsewhere,
+      groupsElsewhere,
       patterns: [...patterns],
       publishers: new Map(),
       byPattern: new Map(),

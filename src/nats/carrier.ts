@@ -25,6 +25,7 @@ import type {
 import type { WireMessage } from "../transport/transport.ts";
 import type { Topology } from "../types.ts";
 import { handledHere, hasReply, readMessage } from "./arrival.ts";
+import { Catalog } from "./catalog.ts";
 import { loadNatsClient } from "./client.ts";
 import { NatsLink } from "./connection.ts";
 import { type HeldInterest, NatsInterests } from "./interests.ts";
@@ -57,6 +58,7 @@ export class NatsCarrier implements RemoteCarrier {
   #publisher: NatsPublisher;
   #interests: NatsInterests;
   #replies: ReplySubjects;
+  #catalog: Catalog;
   #reported = new Set<string>();
   #closed = false;
   #refusedOnce = false;
@@ -78,9 +80,11 @@ export class NatsCarrier implements RemoteCarrier {
       up: (server) => {
         status("publish", true)(server);
         this.#publisher.up();
+        this.#catalog.up();
       },
       down: (reason) => {
         this.#publisher.down();
+        this.#catalog.down();
         status("publish", false)(reason);
       },
       refused: (error) => this.#refused("publish", error),
@@ -97,6 +101,15 @@ export class NatsCarrier implements RemoteCarrier {
       replies: this.#replies,
       scheduler: parts.scheduler,
       log: parts.log,
+    });
+    this.#catalog = new Catalog({
+      namespace: settings.namespace,
+      processId: settings.processId,
+      node: `${settings.processId}-${parts.index}-${parts.incarnation}`,
+      link: this.#plain,
+      log: parts.log,
+      interests: (add, remove) => parts.events.interests(add, remove),
+      known: (complete) => parts.events.known(complete),
     });
     this.#interests = new NatsInterests({
       namespace: settings.namespace,
@@ -123,21 +136,40 @@ export class NatsCarrier implements RemoteCarrier {
     void loadNatsClient().then((client) =>
       this.#publisher.useHeaders(() => client.headers())
     );
+    // Plain NATS clients may want these, whoever else does.
+    this.#parts.events.interests(
+      this.#settings.exports.map((pattern) => ({
+        id: `exports\u0000${pattern}`,
+        pattern,
+      })),
+      [],
+    );
+    this.#catalog.start();
     this.#plain.start();
     this.#groups.start();
     void this.#subscribeReplies();
+  }
+
+  ready(): Promise<void> {
+    return this.#catalog.ready();
   }
 
   send(message: WireMessage, handled: Handled): Promise<void> | undefined {
     return this.#publisher.send(message, handled);
   }
 
-  subscribe(interest: RemoteInterest): Promise<boolean> {
-    return this.#interests.add(interest);
+  async subscribe(interest: RemoteInterest): Promise<boolean> {
+    // Counted by both at once, so an unsubscribe meanwhile undoes both.
+    const inForce = this.#interests.add(interest);
+    const told = this.#catalog.add(interest);
+    if (!await inForce) return false;
+    await told;
+    return !this.#closed;
   }
 
   unsubscribe(interest: RemoteInterest): void {
     this.#interests.remove(interest);
+    this.#catalog.remove(interest);
   }
 
   topology(): Topology {
@@ -209,6 +241,7 @@ export class NatsCarrier implements RemoteCarrier {
     if (this.#closed) return [];
     const deadline = Date.now() + this.#settings.closeTimeout;
     await this.#publisher.settle(deadline);
+    this.#catalog.close();
     this.#closed = true;
     const left = Math.max(100, deadline - Date.now());
     await Promise.all([

@@ -12,6 +12,7 @@ import {
   readCredentials,
   splitServer,
 } from "./auth.ts";
+import { validateQueueName } from "../queue_name.ts";
 import { validateNamespace } from "./subject.ts";
 
 /**
@@ -79,6 +80,15 @@ export interface NatsOptions {
   reconnectWaitMax?: number;
   /** The connection's name, shown by the server's monitoring. Default: `magic-foundation <pid>`. */
   name?: string;
+  /**
+   * The queues (names or patterns) whose messages go to NATS for plain NATS
+   * clients (a Go or Python service) even when no magic-foundation process
+   * subscribes to them: other messages stay in their process unless another
+   * magic-foundation process of the namespace wants them. What plain clients
+   * publish reaches our subscribers whatever this says. Default:
+   * `MAGIC_FOUNDATION_NATS_EXPORTS` (comma-separated), else none.
+   */
+  exports?: readonly string[];
 }
 
 /**
@@ -118,6 +128,8 @@ export interface NatsSettings {
   reconnectWait: number;
   reconnectWaitMax: number;
   name: string;
+  /** The queues plain NATS clients may subscribe to (names or patterns). */
+  exports: string[];
 }
 
 /** What a pool needs to join NATS (the primary sends it in `init`). */
@@ -233,7 +245,30 @@ export function resolveNats(
       5000,
     ),
     name,
+    exports: resolveExports(options.exports),
   };
+}
+
+/** `nats.exports`, else `MAGIC_FOUNDATION_NATS_EXPORTS`, each a valid pattern. */
+function resolveExports(option: readonly string[] | undefined): string[] {
+  let from = "nats.exports";
+  let list: unknown = option;
+  if (option === undefined) {
+    from = "MAGIC_FOUNDATION_NATS_EXPORTS";
+    list = (readEnv(from) ?? "").split(",").map((s) => s.trim()).filter((s) =>
+      s !== ""
+    );
+  }
+  if (!Array.isArray(list)) {
+    throw new TypeError(`${WHERE}: ${from} must be an array of queue names`);
+  }
+  return list.map((pattern: unknown) => {
+    try {
+      return validateQueueName(pattern, "subscribe");
+    } catch (error) {
+      throw new TypeError(`${WHERE}: ${from}: ${errorMessage(error)}`);
+    }
+  });
 }
 
 function checkServers(source: string, value: unknown): string[] {

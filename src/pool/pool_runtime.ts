@@ -119,6 +119,8 @@ export class PoolRuntime implements RunnerHost {
   /** Runs every service's `initialize` and reports the pool initialized. */
   async initialize(): Promise<void> {
     await Promise.all(this.#runners.map((runner) => runner.initialize()));
+    // Knowing what other processes want before any run() publishes.
+    await this.#bus.ready();
     this.#send({ mf: 1, kind: "initialized", services: this.#reports() });
   }
 

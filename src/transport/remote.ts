@@ -24,6 +24,19 @@ export interface RemoteInterest {
   group?: string | undefined;
 }
 
+/**
+ * A subscription outside this process that the carrier learned of (another
+ * process announced it, or it is exported to plain clients).
+ */
+export interface RemoteEntry {
+  /** Unique among the carrier's entries. */
+  id: string;
+  /** The queue name or pattern. */
+  pattern: string;
+  /** The competing-consumer group, if any. */
+  group?: string | undefined;
+}
+
 /** What a reply from another process carries to a request of this pool. */
 export type RemoteReply =
   | { kind: "reply"; data: unknown }
@@ -64,6 +77,14 @@ export interface RemoteEvents {
   reply(address: ReplyAddress, reply: RemoteReply): void;
   /** A connection came up or went down. */
   status(change: RemoteStatus): void;
+  /** Subscriptions outside this process came (`add`) or went (`remove`, ids). */
+  interests(add: RemoteEntry[], remove: string[]): void;
+  /**
+   * Whether the entries are complete: `false` while the carrier has not
+   * heard from the other processes (joining, reconnecting), when the bus
+   * must assume that anything may be wanted elsewhere.
+   */
+  known(complete: boolean): void;
 }
 
 /** What a pool opens its remote carrier with. */
@@ -85,6 +106,12 @@ export interface RemoteCarrier {
   /** Starts connecting; what is sent meanwhile waits in the carrier. */
   start(): void;
   /**
+   * Resolves once the carrier has first learned what the other processes
+   * subscribe to (or given up waiting for them), so a pool's `run()` begins
+   * knowing it.
+   */
+  ready(): Promise<void>;
+  /**
    * Sends `message` to other processes (its `data` may be the caller's own:
    * the carrier encodes it at once). `handled` says what of this process got
    * it already. Returns a promise when the publisher should wait for room.
@@ -95,8 +122,9 @@ export interface RemoteCarrier {
   send(message: WireMessage, handled: Handled): Promise<void> | undefined;
   /**
    * Adds a subscription's interest (counted: one per subscription);
-   * resolves `true` once other processes' messages reach it, `false` when
-   * the carrier closed first; rejects when the server refused for good.
+   * resolves `true` once other processes' messages reach it (every process
+   * known has acknowledged it, or has been forgotten), `false` when the
+   * carrier closed first; rejects when the server refused for good.
    */
   subscribe(interest: RemoteInterest): Promise<boolean>;
   /** Removes one subscription's interest. */

@@ -1,0 +1,200 @@
+/**
+ * Local flows stay local: a message goes to NATS only when a subscriber
+ * outside its process can want it (another magic-foundation process that
+ * announced it, or a queue listed in `exports`). Child programs in a folder
+ * outside the repository, on the test's own `nats-server`; a plain client
+ * subscribed to everything counts what reaches the server.
+ */
+import assert from "node:assert/strict";
+import { connect } from "@nats-io/transport-node";
+import type { Child } from "./_child.ts";
+import { type NatsServer, natsSkipReason, startNatsServer } from "./_nats.ts";
+import { type OutsideFolder, outsideFolder } from "./_outside.ts";
+
+const skip = await natsSkipReason();
+const PROGRAM = (await Deno.readTextFile(
+  new URL("./fixtures/nats_local_program.ts", import.meta.url),
+)).replace('"../../mod.ts"', '"MOD/mod.ts"');
+
+type Client = Awaited<ReturnType<typeof connect>>;
+
+interface Bed {
+  server: NatsServer;
+  folder: OutsideFolder;
+  namespace: string;
+  /** Starts the program in `role`. */
+  start(role: string, arg?: string, env?: Record<string, string>): Child;
+  /** A plain client subscribed to every queue subject of the namespace. */
+  spy(): Promise<Spy>;
+}
+
+/** What a plain client saw on the namespace's queue subjects, in order. */
+interface Spy {
+  client: Client;
+  subjects: string[];
+  /** Resolves once `subject` has been seen. */
+  seen(subject: string): Promise<void>;
+}
+
+function natsTest(name: string, fn: (bed: Bed) => Promise<void>): void {
+  Deno.test({
+    name: name + (skip === undefined ? "" : ` (skipped: ${skip})`),
+    ignore: skip !== undefined,
+    async fn(): Promise<void> {
+      const server = await startNatsServer();
+      if (typeof server === "string") throw new Error(server);
+      await using _server = server;
+      await using folder = await outsideFolder("file");
+      await folder.write("program.ts", PROGRAM);
+      const namespace = `t${crypto.randomUUID().slice(0, 8)}`;
+      const clients: Client[] = [];
+      try {
+        await fn({
+          server,
+          folder,
+          namespace,
+          start: (role, arg = "0", env = {}) =>
+            folder.start("program.ts", {
+              args: [role, arg],
+              env: {
+                MAGIC_FOUNDATION_NATS: server.url,
+                MAGIC_FOUNDATION_NATS_NAMESPACE: namespace,
+                MAGIC_FOUNDATION_NATS_EXPORTS: "q://marker/*",
+                ...env,
+              },
+            }),
+          spy: async () => {
+            const client = await connect({ servers: server.url });
+            clients.push(client);
+            const subjects: string[] = [];
+            const waiters: Array<[string, () => void]> = [];
+            client.subscribe(`${namespace}.>`, {
+              callback: (_error, msg) => {
+                // Our own control and reply subjects are not queues.
+                if (/^[^.]+\._/.test(msg.subject)) return;
+                subjects.push(msg.subject);
+                for (const [subject, resolve] of waiters) {
+                  if (subject === msg.subject) resolve();
+                }
+              },
+            });
+            await client.flush();
+            return {
+              client,
+              subjects,
+              seen: (subject) => {
+                if (subjects.includes(subject)) return Promise.resolve();
+                const { promise, resolve } = Promise.withResolvers<void>();
+                waiters.push([subject, resolve]);
+                return promise;
+              },
+            };
+          },
+        });
+      } finally {
+        for (const client of clients) await client.close();
+      }
+    },
+  });
+}
+
+/** Publishes `data` on `queue`'s subject with a plain client. */
+async function publish(
+  bed: Bed,
+  spy: Spy,
+  subject: string,
+  data: unknown,
+): Promise<void> {
+  spy.client.publish(`${bed.namespace}.${subject}`, JSON.stringify(data));
+  await spy.client.flush();
+}
+
+natsTest(
+  "NATS: a flow between two pools of one process, and a group whose members are all local, send nothing to the server",
+  async (bed) => {
+    const count = 500;
+    const child = bed.start("local", String(count));
+    await child.waitFor((line) => line === "SUBSCRIBED");
+    const spy = await bed.spy();
+    await publish(bed, spy, "q.go", true);
+    await spy.seen(`${bed.namespace}.q.marker.done`);
+    await child.waitFor((line) => line === `GOT local ${count}`);
+    await child.waitFor((line) => /^GOT member-/.test(line), count);
+    // The go message itself is the spy's; the marker is exported.
+    assert.deepEqual(spy.subjects, [
+      `${bed.namespace}.q.go`,
+      `${bed.namespace}.q.marker.done`,
+    ]);
+    const members = child.lines.filter((line) => /^GOT member-/.test(line));
+    assert.equal(members.length, count, "each job once");
+  },
+);
+
+natsTest(
+  "NATS: a process that subscribes and then sends a message to another gets what the other publishes after receiving it (50 rounds, a new queue each)",
+  async (bed) => {
+    const echo = bed.start("echo");
+    await echo.waitFor((line) => line === "SUBSCRIBED");
+    const rounds = bed.start("rounds", "50");
+    await rounds.waitFor((line) => line === "ROUNDS DONE", 1, 60_000);
+    assert.equal(rounds.lines.filter((l) => l.startsWith("ROUND ")).length, 50);
+  },
+);
+
+natsTest(
+  "NATS: a subscriber process killed with SIGKILL is forgotten: its publisher stops sending for it",
+  async (bed) => {
+    const sink = bed.start("sink");
+    const ticker = bed.start("ticker");
+    await Promise.all(
+      [sink, ticker].map((child) =>
+        child.waitFor((line) => line === "SUBSCRIBED")
+      ),
+    );
+    const spy = await bed.spy();
+    const data = `${bed.namespace}.q.data`;
+    await publish(bed, spy, "q.tick", { count: 10 });
+    await spy.seen(`${bed.namespace}.q.marker.0`);
+    assert.equal(spy.subjects.filter((s) => s === data).length, 10);
+    sink.process.kill("SIGKILL");
+    await sink.exit();
+    await ticker.waitFor((line) => line.includes("forgotten"), 1, 20_000);
+    await publish(bed, spy, "q.tick", { count: 10 });
+    await spy.seen(`${bed.namespace}.q.marker.1`);
+    assert.equal(spy.subjects.filter((s) => s === data).length, 10);
+  },
+);
+
+natsTest(
+  "NATS: a plain NATS subscriber gets an exported queue and nothing else; the pools of the publishing process get each message once",
+  async (bed) => {
+    const count = 200;
+    const child = bed.start("local", String(count), {
+      MAGIC_FOUNDATION_NATS_EXPORTS: "q://marker/*,q://local",
+    });
+    await child.waitFor((line) => line === "SUBSCRIBED");
+    const spy = await bed.spy();
+    await publish(bed, spy, "q.go", true);
+    await spy.seen(`${bed.namespace}.q.marker.done`);
+    await child.waitFor((line) => line === `GOT local ${count}`);
+    await child.waitFor((line) => /^GOT member-/.test(line), count);
+    const local = `${bed.namespace}.q.local`;
+    assert.deepEqual(spy.subjects, [
+      `${bed.namespace}.q.go`,
+      ...Array(count).fill(local),
+      `${bed.namespace}.q.marker.done`,
+    ]);
+    // Stopped: no copy came back from the server to a local subscriber.
+    child.process.kill("SIGTERM");
+    await child.exit();
+    assert.equal(
+      child.lines.filter((l) => l.startsWith("GOT local ")).length,
+      count,
+    );
+    assert.equal(
+      child.lines.filter((l) => /^GOT member-/.test(l)).length,
+      count,
+    );
+    assert.deepEqual(child.result()?.failures, []);
+  },
+);
