@@ -53,6 +53,7 @@ export type { NatsOptions, NatsTlsOptions } from "./src/nats/options.ts";
 export {
   DataCloneError,
   JsonDataError,
+  MessageTooLargeError,
   NatsAuthError,
   NatsUnavailableError,
   NoRespondersError,

@@ -198,3 +198,29 @@ natsTest(
     assert.deepEqual(child.result()?.failures, []);
   },
 );
+
+natsTest(
+  "NATS: a 2 MiB publish or request is refused at the call with a MessageTooLargeError naming the queue, the size and the server's limit; nothing is delivered, local pools included",
+  async (bed) => {
+    const sink = bed.start("bigsink");
+    await sink.waitFor((line) => line === "SUBSCRIBED");
+    const big = bed.start("big");
+    await big.waitFor((line) => line === "GOT local 1");
+    await sink.waitFor((line) => line === "GOT remote 1");
+    const refusals = big.lines.filter((line) =>
+      line.startsWith("REFUSED ") || line === "SENT"
+    );
+    assert.equal(refusals.length, 4, big.lines.join("\n"));
+    for (const [i, queue] of ["local", "local", "remote", "remote"].entries()) {
+      assert.match(
+        refusals[i]!,
+        new RegExp(
+          `^REFUSED MessageTooLargeError: Cannot publish on "q://big/${queue}": the message is 20\\d{5} bytes, over the NATS server's max_payload of 1048576 bytes`,
+        ),
+      );
+    }
+    // Only the small messages arrived.
+    assert.equal(big.lines.filter((l) => l.startsWith("GOT ")).length, 1);
+    assert.equal(sink.lines.filter((l) => l.startsWith("GOT ")).length, 1);
+  },
+);

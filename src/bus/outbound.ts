@@ -109,7 +109,7 @@ export class Outbound {
       if (isRemoteReply(queue)) {
         // A reply to a request of another process, over NATS.
         if (remote === undefined) return;
-        const taken = remote.send(message, "none");
+        const taken = remote.send(remote.encode(message), "none");
         if (taken !== undefined) await this.#waitForRemote(queue, taken);
         return;
       }
@@ -123,6 +123,12 @@ export class Outbound {
       }
     } else {
       const route = this.#parts.routes.route(queue);
+      // Encoded (and refused when too large) before anything is delivered.
+      const encoded = remote === undefined
+        ? undefined
+        : route.elsewhere
+        ? remote.encode(message)
+        : checkSize(remote, message);
       this.#parts.routes.countPublish(route, service);
       let targets = route.local;
       let picks: Member[] | undefined;
@@ -166,7 +172,7 @@ export class Outbound {
           ? this.#parts.transport.send(route.pools, message)
           : this.#sendToMembers(message, route.pools, picks, keys!);
       }
-      if (remote !== undefined && route.elsewhere) {
+      if (encoded !== undefined) {
         // Marked when this process got it already: its pools then drop the
         // copy the server sends them.
         const handled = pickHere
@@ -174,7 +180,7 @@ export class Outbound {
           : route.pools.length > 0
           ? "plain"
           : "none";
-        const taken = remote.send(message, handled);
+        const taken = remote!.send(encoded, handled);
         if (taken !== undefined) await this.#waitForRemote(queue, taken);
       }
     }
@@ -272,6 +278,20 @@ export class Outbound {
       targets[i]!.push(i === last ? data : snapshot(data), meta);
     }
   }
+}
+
+/**
+ * Refuses a message that stays in this process but that the carrier between
+ * processes could not carry, so where its subscribers are stays invisible:
+ * measured exactly (encoded) when its estimate is near the limit. Returns
+ * `undefined` (nothing to send).
+ */
+function checkSize(remote: RemoteCarrier, message: WireMessage): undefined {
+  const limit = remote.maxBytes;
+  if (limit !== undefined && approximateSize(message.data) * 2 >= limit) {
+    remote.encode(message);
+  }
+  return undefined;
 }
 
 function firstFull(

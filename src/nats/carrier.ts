@@ -15,6 +15,7 @@ import type { Msg } from "./client.ts";
 import { type NatsAuthError, serializeError } from "../errors.ts";
 import { errorMessage } from "../_util/error_text.ts";
 import type {
+  EncodedMessage,
   Handled,
   OpenRemoteCarrier,
   RemoteCarrier,
@@ -154,8 +155,20 @@ export class NatsCarrier implements RemoteCarrier {
     return this.#catalog.ready();
   }
 
-  send(message: WireMessage, handled: Handled): Promise<void> | undefined {
-    return this.#publisher.send(message, handled);
+  get maxBytes(): number | undefined {
+    return this.#publisher.maxBytes;
+  }
+
+  encode(message: WireMessage): EncodedMessage {
+    return this.#publisher.encode(message);
+  }
+
+  send(message: EncodedMessage, handled: Handled): Promise<void> | undefined {
+    // Only this carrier's `encode` makes them.
+    return this.#publisher.send(
+      message as ReturnType<NatsPublisher["encode"]>,
+      handled,
+    );
   }
 
   async subscribe(interest: RemoteInterest): Promise<boolean> {

@@ -11,11 +11,15 @@
  * @module
  */
 import type { MsgHdrs } from "./client.ts";
-import { DataCloneError, JsonDataError } from "../errors.ts";
+import {
+  DataCloneError,
+  JsonDataError,
+  MessageTooLargeError,
+} from "../errors.ts";
 import { errorMessage } from "../_util/error_text.ts";
 import { withTimeout } from "../_util/time.ts";
 import { isRemoteReply, remoteReplySubject } from "../transport/reply_queue.ts";
-import type { Handled } from "../transport/remote.ts";
+import type { EncodedMessage, Handled } from "../transport/remote.ts";
 import type { WireMessage } from "../transport/transport.ts";
 import type { Scheduler } from "../scheduler.ts";
 import type { Logger } from "../types.ts";
@@ -34,7 +38,7 @@ import { queueToSubject } from "./subject.ts";
 const PENDING_MESSAGES = 10_000;
 const PENDING_BYTES = 8 * 1024 * 1024;
 
-interface Outgoing {
+interface Outgoing extends EncodedMessage {
   queue: string;
   subject: string;
   payload: Uint8Array;
@@ -46,6 +50,7 @@ interface Outgoing {
   /** What of this process got it already (`Mf-Origin`). */
   handled: Handled;
   seq: number;
+  bytes: number;
 }
 
 /** What a publisher works with. */
@@ -103,8 +108,18 @@ export class NatsPublisher {
     return this.#pending.length > 0 && this.#parts.link.up;
   }
 
-  /** Encodes and queues `message`; a promise when the list is full. */
-  send(message: WireMessage, handled: Handled): Promise<void> | undefined {
+  /** The server's `max_payload`, once connected. */
+  get maxBytes(): number | undefined {
+    return this.#parts.link.connection?.info?.max_payload;
+  }
+
+  /**
+   * Encodes `message`.
+   *
+   * @throws {TypeError} When its data cannot be encoded.
+   * @throws {MessageTooLargeError} When it is over the server's limit.
+   */
+  encode(message: WireMessage): Outgoing {
     const { queue, replyTo, headers } = message;
     const { replies, namespace } = this.#parts;
     let subject: string;
@@ -125,16 +140,52 @@ export class NatsPublisher {
         ? new JsonDataError(queue, error.path, error.what)
         : new DataCloneError(queue, error);
     }
+    const encoding = encoded.encoding === "json" ? undefined : encoded.encoding;
     const outgoing: Outgoing = {
       queue,
       subject,
       payload: encoded.payload,
       reply: replyTo === undefined ? undefined : replies.subjectOf(replyTo),
       headers,
-      encoding: encoded.encoding === "json" ? undefined : encoded.encoding,
-      handled,
-      seq: ++this.#seq,
+      encoding,
+      handled: "none",
+      seq: 0,
+      bytes: encoded.payload.length +
+        this.#headerBytes(headers, encoding),
     };
+    const limit = this.maxBytes;
+    if (limit !== undefined && outgoing.bytes > limit) {
+      throw new MessageTooLargeError(queue, outgoing.bytes, limit);
+    }
+    return outgoing;
+  }
+
+  /**
+   * The size of a message's header block at most (`Mf-Origin` counted as
+   * if it were there).
+   */
+  #headerBytes(
+    headers: Readonly<Record<string, string>> | undefined,
+    encoding: string | undefined,
+  ): number {
+    // "NATS/1.0\r\n", then "key: value\r\n" each, then "\r\n".
+    let bytes = 12 + ORIGIN_HEADER.length + 4 +
+      originMark(this.#parts.processId, "all").length;
+    if (encoding !== undefined) {
+      bytes += ENCODING_HEADER.length + 4 + encoding.length;
+    }
+    if (headers !== undefined) {
+      for (const key in headers) {
+        bytes += 4 + byteLength(key) + byteLength(headers[key]!);
+      }
+    }
+    return bytes;
+  }
+
+  /** Queues a message `encode` made; a promise when the list is full. */
+  send(outgoing: Outgoing, handled: Handled): Promise<void> | undefined {
+    outgoing.handled = handled;
+    outgoing.seq = ++this.#seq;
     this.#pending.push(outgoing);
     this.#pendingBytes += outgoing.payload.length;
     if (this.#parts.link.up) {
@@ -271,4 +322,14 @@ export class NatsPublisher {
     this.#room?.resolve();
     return [...unsent].map(([queue, count]) => ({ queue, count }));
   }
+}
+
+const encoder = new TextEncoder();
+
+/** A string's UTF-8 length (its length when it is ASCII). */
+function byteLength(text: string): number {
+  // deno-lint-ignore no-control-regex
+  return /^[\x00-\x7f]*$/.test(text)
+    ? text.length
+    : encoder.encode(text).length;
 }

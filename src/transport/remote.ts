@@ -99,6 +99,14 @@ export interface RemoteCarrierParts {
   events: RemoteEvents;
 }
 
+/** A message the carrier has encoded, ready to send. */
+export interface EncodedMessage {
+  /** The queue. */
+  readonly queue: string;
+  /** Its size on the wire (payload and headers), in bytes. */
+  readonly bytes: number;
+}
+
 /** A pool's end of the carrier between processes. */
 export interface RemoteCarrier {
   /** How long a publish may wait for the carrier to take it, in ms. */
@@ -112,14 +120,25 @@ export interface RemoteCarrier {
    */
   ready(): Promise<void>;
   /**
-   * Sends `message` to other processes (its `data` may be the caller's own:
-   * the carrier encodes it at once). `handled` says what of this process got
-   * it already. Returns a promise when the publisher should wait for room.
+   * The largest message the carrier takes (payload and headers), in bytes,
+   * once it knows (NATS: the server's `max_payload`).
+   */
+  readonly maxBytes: number | undefined;
+  /**
+   * Encodes `message` (its `data` may be the caller's own: it is read now).
    *
    * @throws {TypeError} When the data cannot be carried (a
    * `DataCloneError`, a `JsonDataError`).
+   * @throws {RangeError} A `MessageTooLargeError` when it is larger than
+   * {@linkcode RemoteCarrier.maxBytes}.
    */
-  send(message: WireMessage, handled: Handled): Promise<void> | undefined;
+  encode(message: WireMessage): EncodedMessage;
+  /**
+   * Sends a message `encode` made to other processes. `handled` says what
+   * of this process got it already. Returns a promise when the publisher
+   * should wait for room.
+   */
+  send(message: EncodedMessage, handled: Handled): Promise<void> | undefined;
   /**
    * Adds a subscription's interest (counted: one per subscription);
    * resolves `true` once other processes' messages reach it (every process
