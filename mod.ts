@@ -63,6 +63,7 @@ export {
   TimeoutError,
 } from "./src/errors.ts";
 export type {
+  DroppedMetrics,
   HandlerTiming,
   HistogramSnapshot,
   LinkMetrics,

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
+import type { RunReport } from "@magic/foundation";
 import type { Child } from "./_child.ts";
 import { type NatsServer, natsSkipReason, startNatsServer } from "./_nats.ts";
 import { type OutsideFolder, outsideFolder } from "./_outside.ts";
@@ -222,5 +223,38 @@ natsTest(
     // Only the small messages arrived.
     assert.equal(big.lines.filter((l) => l.startsWith("GOT ")).length, 1);
     assert.equal(sink.lines.filter((l) => l.startsWith("GOT ")).length, 1);
+  },
+);
+
+natsTest(
+  "NATS: a stalled subscriber keeps what arrives within its pool's arrival bound and drops the rest, counted exactly: received + dropped = published",
+  async (bed) => {
+    const count = 2000;
+    const stalled = bed.start("stalled");
+    await stalled.waitFor((line) => line === "SUBSCRIBED");
+    const flood = bed.start("flood", String(count));
+    await flood.waitFor((line) => line === "FLOODED");
+    await stalled.waitFor((line) => line === "RELEASED");
+    stalled.process.kill("SIGTERM");
+    await stalled.exit();
+    const received = Number(
+      stalled.lines.find((l) => l.startsWith("RECEIVED "))?.slice(9),
+    );
+    const result = stalled.lines.find((l) => l.startsWith("RESULT "));
+    const dropped = (JSON.parse(result!.slice(7)) as RunReport).undelivered;
+    assert.deepEqual(
+      dropped.map(({ queue, dropped, heldBy }) => ({ queue, dropped, heldBy })),
+      [{ queue: "q://flood", dropped: true, heldBy: "nats" }],
+      stalled.lines.join("\n"),
+    );
+    assert.ok(dropped[0]!.count > 0);
+    assert.equal(received + dropped[0]!.count, count);
+    // Within the bound: 16 in the buffer, 64 KiB (64 messages) behind it.
+    assert.ok(received <= 16 + 64 + 1, `received ${received}`);
+    const warnings = stalled.lines.filter((l) =>
+      l.includes("dropped messages from other processes")
+    );
+    assert.ok(warnings.length >= 1);
+    assert.match(warnings[0]!, /\d+ on "q:\/\/flood"/);
   },
 );

@@ -2,6 +2,7 @@ import { NoRespondersError, QueueNameError, StateError } from "../errors.ts";
 import type { Scheduler } from "../scheduler.ts";
 import type { Transport } from "../transport/transport.ts";
 import type {
+  DroppedMetrics,
   HandlerTiming,
   Logger,
   MessageHandler,
@@ -22,6 +23,7 @@ import {
   timingInterval,
 } from "./counters.ts";
 import type { SubscriptionEntry } from "./entry.ts";
+import { ArrivalBound } from "./arrival_bound.ts";
 import { Inbound } from "./inbound.ts";
 import { MetaFactory } from "./meta.ts";
 import { Outbound } from "./outbound.ts";
@@ -98,6 +100,8 @@ export class PoolBus implements SubscriptionHost {
   #requests: Requests;
   /** The pool's carrier to other processes, when the program joins them. */
   #remote: RemoteCarrier | undefined;
+  /** What the pool keeps from other processes, when it joins them. */
+  #arrivals: ArrivalBound | undefined;
   /** Messages that could not be delivered: key → count. */
   #undelivered = new Map<string, Undelivered>();
   #closed = false;
@@ -139,6 +143,11 @@ export class PoolBus implements SubscriptionHost {
         },
       });
       this.#routes.knowElsewhere(false);
+      this.#arrivals = new ArrivalBound(
+        this.#remote.arrivalBytes,
+        options.pool,
+        options.log,
+      );
     }
     this.#inbound = new Inbound({
       routes: this.#routes,
@@ -148,6 +157,7 @@ export class PoolBus implements SubscriptionHost {
       log: options.log,
       lost: (queue, group) =>
         this.#count({ pool: this.pool, group, queue, count: 1 }),
+      arrivals: this.#arrivals,
     });
     this.#outbound = new Outbound({
       index: options.index,
@@ -435,6 +445,15 @@ export class PoolBus implements SubscriptionHost {
     );
   }
 
+  /** What this pool dropped from other processes, per queue. */
+  droppedMetrics(): DroppedMetrics[] {
+    return (this.#arrivals?.dropped() ?? []).map(({ queue, count }) => ({
+      pool: this.pool,
+      queue,
+      count,
+    }));
+  }
+
   /** What this pool's services published, per pattern reached. */
   publisherMetrics(): PublisherMetrics[] {
     return this.#routes.publisherMetrics(this.pool);
@@ -525,15 +544,27 @@ export class PoolBus implements SubscriptionHost {
     for (const { queue, count } of natsUnsent) {
       this.#count({ pool: "nats", queue, count });
     }
+    this.#arrivals?.close();
+    for (const { queue, count } of this.#arrivals?.dropped() ?? []) {
+      this.#count({
+        pool: this.pool,
+        queue,
+        count,
+        heldBy: "nats",
+        dropped: true,
+      });
+    }
     return [...this.#undelivered.values()];
   }
 
-  #count(counted: Omit<Undelivered, "heldBy">): void {
-    const { pool, service, group, queue, count } = counted;
-    const key = [pool, service, group, queue].join("\u0000");
+  #count(
+    counted: Omit<Undelivered, "heldBy"> & { heldBy?: string },
+  ): void {
+    const { pool, service, group, queue, count, dropped } = counted;
+    const key = [pool, service, group, queue, dropped].join("\u0000");
     const entry = this.#undelivered.get(key);
     if (entry !== undefined) entry.count += count;
-    else this.#undelivered.set(key, { ...counted, heldBy: this.pool });
+    else this.#undelivered.set(key, { heldBy: this.pool, ...counted });
   }
 }
 

@@ -8,7 +8,8 @@ import type {
   WireMessage,
 } from "../transport/transport.ts";
 import type { Logger, MessageMeta } from "../types.ts";
-import { BatchHold } from "./batch_hold.ts";
+import type { ArrivalBound } from "./arrival_bound.ts";
+import { BatchHold, type Hold } from "./batch_hold.ts";
 import type { MetaFactory } from "./meta.ts";
 import { isReplyQueue, replyAddress, type Requests } from "./requests.ts";
 import { groupKeyOf, groupNameOf, type Routes } from "./routes.ts";
@@ -24,11 +25,14 @@ export interface InboundParts {
   log: Logger;
   /** Counts a message no subscription could take. */
   lost(queue: string, group: string): void;
+  /** The bound on messages from other processes, when the pool joins them. */
+  arrivals?: ArrivalBound | undefined;
 }
 
 const NONE: readonly LocalSubscription[] = Object.freeze([]);
 
-function noop(): void {}
+/** The hold of a message that goes straight into its buffer. */
+const NO_HOLD: Hold = { take(): void {}, release(): void {} };
 
 /**
  * Routes the batches other pools send to this one into its subscriptions,
@@ -67,6 +71,7 @@ export class Inbound {
    */
   arrive(interest: RemoteInterest, message: WireMessage, sender: number): void {
     const { routes, metas } = this.#parts;
+    const bound = this.#parts.arrivals!;
     const { queue } = message;
     let targets: readonly LocalSubscription[];
     if (interest.group === undefined) {
@@ -83,10 +88,16 @@ export class Inbound {
     if (targets.length === 0) return;
     const meta = metas.of(message, sender);
     const data = [message.data];
-    const hold = new BatchHold(noop);
     const last = targets.length - 1;
     for (let i = 0; i <= last; i++) {
-      targets[i]!.offer(
+      const target = targets[i]!;
+      // Behind a full buffer it waits within the pool's arrival bound.
+      const hold = target.takesNow ? NO_HOLD : bound.hold(message.size);
+      if (hold === undefined) {
+        bound.drop(queue);
+        continue;
+      }
+      target.offer(
         data,
         0,
         1,
@@ -95,7 +106,6 @@ export class Inbound {
         i === last ? "take-originals" : "copy",
       );
     }
-    hold.release();
   }
 
   /**

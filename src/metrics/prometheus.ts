@@ -207,6 +207,17 @@ export function renderPrometheus(snapshot: MetricsSnapshot): string {
     out.push(series("pool_stalled", [["pool", p.pool]], p.stalled ? 1 : 0));
   }
   renderPublishers(out, snapshot.publishers ?? []);
+  family(
+    out,
+    "dropped_total",
+    "counter",
+    "Messages from other processes a pool dropped on arrival: their subscription's buffer and the pool's arrival bound were full.",
+  );
+  for (const d of snapshot.dropped ?? []) {
+    out.push(
+      series("dropped_total", [["pool", d.pool], ["queue", d.queue]], d.count),
+    );
+  }
   renderWebSockets(out, snapshot.websockets ?? []);
   renderLinks(out, snapshot.links ?? []);
   return out.join("");

@@ -52,6 +52,7 @@ export async function natsCarrier(
 /** A pool's end of NATS. */
 export class NatsCarrier implements RemoteCarrier {
   readonly publishTimeout: number;
+  readonly arrivalBytes: number;
   #settings: NatsPoolSettings;
   #parts: RemoteCarrierParts;
   #plain: NatsLink;
@@ -68,6 +69,7 @@ export class NatsCarrier implements RemoteCarrier {
     this.#settings = settings;
     this.#parts = parts;
     this.publishTimeout = settings.publishTimeout;
+    this.arrivalBytes = settings.arrivalBytes;
     const label = (what: string): string => `${what}, pool "${parts.pool}"`;
     const status = (link: string, up: boolean) => (detail: string): void =>
       parts.events.status({ link, up, detail });

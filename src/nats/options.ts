@@ -89,6 +89,15 @@ export interface NatsOptions {
    * `MAGIC_FOUNDATION_NATS_EXPORTS` (comma-separated), else none.
    */
   exports?: readonly string[];
+  /**
+   * How many bytes of messages from other processes a pool keeps waiting
+   * beyond its subscriptions' buffers (`bufferSize` messages each), per
+   * pool. NATS cannot pause a subscription: past this, what arrives for a
+   * full subscription is dropped, counted (`RunReport.undelivered`,
+   * `magic_foundation_dropped_total`) and logged at most once a second.
+   * Default 8 MiB.
+   */
+  arrivalBytes?: number;
 }
 
 /**
@@ -130,6 +139,8 @@ export interface NatsSettings {
   name: string;
   /** The queues plain NATS clients may subscribe to (names or patterns). */
   exports: string[];
+  /** The bytes a pool keeps waiting beyond its subscriptions' buffers. */
+  arrivalBytes: number;
 }
 
 /** What a pool needs to join NATS (the primary sends it in `init`). */
@@ -246,7 +257,21 @@ export function resolveNats(
     ),
     name,
     exports: resolveExports(options.exports),
+    arrivalBytes: resolveArrivalBytes(options.arrivalBytes),
   };
+}
+
+/** `nats.arrivalBytes`: a whole number of bytes, at least 1 KiB. */
+function resolveArrivalBytes(value: number | undefined): number {
+  if (value === undefined) return 8 * 1024 * 1024;
+  if (!Number.isSafeInteger(value) || value < 1024) {
+    throw new RangeError(
+      `${WHERE}: nats.arrivalBytes must be an integer >= 1024, got ${
+        String(value)
+      }`,
+    );
+  }
+  return value;
 }
 
 /** `nats.exports`, else `MAGIC_FOUNDATION_NATS_EXPORTS`, each a valid pattern. */

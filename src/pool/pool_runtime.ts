@@ -184,6 +184,7 @@ export class PoolRuntime implements RunnerHost {
           part: {
             subscriptions: this.#bus.metrics(),
             publishers: this.#bus.publisherMetrics(),
+            dropped: this.#bus.droppedMetrics(),
             services: this.#runners.map((runner) => ({
               pool: this.pool,
               service: runner.service.name,

@@ -10,6 +10,7 @@ import type {
 } from "../errors.ts";
 import type { ServiceStatus } from "../service.ts";
 import type {
+  DroppedMetrics,
   HandlerTiming,
   LinkMetrics,
   LogLevel,
@@ -62,6 +63,7 @@ export interface PoolMetricsPart {
   websockets: WebSocketMetrics[];
   links: LinkMetrics[];
   publishers: PublisherMetrics[];
+  dropped: DroppedMetrics[];
 }
 
 /** Primary → worker. */

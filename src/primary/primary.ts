@@ -24,6 +24,7 @@ import type { RemoteStatus } from "../transport/remote.ts";
 import { createHub } from "../transport/open.ts";
 import type { TransportHub, TransportKind } from "../transport/transport.ts";
 import type {
+  DroppedMetrics,
   LinkMetrics,
   Logger,
   LogRecord,
@@ -208,6 +209,7 @@ export class Primary {
     const websockets: WebSocketMetrics[] = [];
     const links: LinkMetrics[] = [];
     const publishers: PublisherMetrics[] = [];
+    const dropped: DroppedMetrics[] = [];
     const snapshot: MetricsSnapshot = {
       takenAt: Date.now(),
       subscriptions: [],
@@ -215,6 +217,7 @@ export class Primary {
       websockets,
       links,
       publishers,
+      dropped,
       pools: this.#pools.map((pool) => ({
         pool: pool.name,
         restarts: Math.max(0, pool.incarnation - 1),
@@ -228,6 +231,7 @@ export class Primary {
       websockets.push(...part.websockets);
       links.push(...part.links);
       publishers.push(...part.publishers);
+      dropped.push(...part.dropped);
     }
     return snapshot;
   }

@@ -111,6 +111,12 @@ export interface EncodedMessage {
 export interface RemoteCarrier {
   /** How long a publish may wait for the carrier to take it, in ms. */
   readonly publishTimeout: number;
+  /**
+   * How many bytes of what arrives the pool may keep waiting beyond its
+   * subscriptions' buffers; past it, the bus drops (the carrier cannot
+   * pause the sender).
+   */
+  readonly arrivalBytes: number;
   /** Starts connecting; what is sent meanwhile waits in the carrier. */
   start(): void;
   /**
