@@ -258,3 +258,52 @@ natsTest(
     assert.match(warnings[0]!, /\d+ on "q:\/\/flood"/);
   },
 );
+
+natsTest(
+  "NATS: the server killed and restarted mid-stream ten times, the publisher reconnecting first: what it held waits for the subscriber, every message is accounted for",
+  async (bed) => {
+    const reader = bed.start("streamreader", "0", { RECONNECT_WAIT: "800" });
+    await reader.waitFor((line) => line === "SUBSCRIBED");
+    const writer = bed.start("streamer", "0", { RECONNECT_WAIT: "10" });
+    await writer.waitFor((line) => line === "SUBSCRIBED");
+    const spy = await bed.spy();
+    await publish(bed, spy, "q.go", true);
+    const again = (child: Child, n: number) =>
+      child.waitFor((line) => line.includes("NATS: connected again"), n);
+    for (let trial = 1; trial <= 10; trial++) {
+      // Mid-stream: more was published since the last outage ended.
+      const published = writer.lines.filter((l) => l.startsWith("PUBLISHED "));
+      await writer.waitFor(
+        (l) => l.startsWith("PUBLISHED "),
+        published.length + 1,
+      );
+      await spy.client.close();
+      await bed.server.kill();
+      await bed.server.restart();
+      await again(writer, trial);
+      await again(reader, trial);
+      spy.client = await connect({ servers: bed.server.url });
+    }
+    const first = writer.lines.findIndex((l) => l.includes("connected again"));
+    assert.ok(
+      reader.lines.findIndex((l) => l.includes("connected again")) >= 0 &&
+        first >= 0,
+    );
+    await publish(bed, spy, "q.stop", true);
+    await reader.waitFor((line) => line.startsWith("END "), 1, 60_000);
+    const [end, distinct] = reader.lines.find((l) => l.startsWith("END "))!
+      .slice(4).split(" ").map(Number) as [number, number];
+    writer.process.kill("SIGTERM");
+    await writer.exit();
+    const result = writer.lines.find((l) => l.startsWith("RESULT "));
+    const report = JSON.parse(result!.slice(7)) as RunReport;
+    const dropped = report.undelivered
+      .filter((u) => u.queue === "q://stream")
+      .reduce((sum, u) => sum + u.count, 0);
+    assert.ok(
+      distinct + dropped >= end,
+      `${end} published, ${distinct} received, ${dropped} reported dropped`,
+    );
+    await spy.client.close();
+  },
+);

@@ -140,6 +140,8 @@ export class PoolBus implements SubscriptionHost {
           status: (change) => options.onRemoteStatus?.(change),
           interests: (add, remove) => this.#routes.applyElsewhere(add, remove),
           known: (complete) => this.#routes.knowElsewhere(complete),
+          wanted: (queue) =>
+            isReplyQueue(queue) || this.#routes.route(queue).elsewhere,
         },
       });
       this.#routes.knowElsewhere(false);

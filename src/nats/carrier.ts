@@ -64,6 +64,7 @@ export class NatsCarrier implements RemoteCarrier {
   #reported = new Set<string>();
   #closed = false;
   #refusedOnce = false;
+  #connectedOnce = false;
 
   constructor(settings: NatsPoolSettings, parts: RemoteCarrierParts) {
     this.#settings = settings;
@@ -82,6 +83,10 @@ export class NatsCarrier implements RemoteCarrier {
     this.#plain = new NatsLink(settings, parts.log, label("publish"), false, {
       up: (server) => {
         status("publish", true)(server);
+        // After a reconnect, what was held waits until the others are
+        // subscribed again (or forgotten): never replayed into nobody.
+        if (this.#connectedOnce) this.#publisher.pause();
+        this.#connectedOnce = true;
         this.#publisher.up();
         this.#catalog.up();
       },
@@ -113,6 +118,7 @@ export class NatsCarrier implements RemoteCarrier {
       log: parts.log,
       interests: (add, remove) => parts.events.interests(add, remove),
       known: (complete) => parts.events.known(complete),
+      settled: () => this.#resume(),
     });
     this.#interests = new NatsInterests({
       namespace: settings.namespace,
@@ -232,6 +238,20 @@ export class NatsCarrier implements RemoteCarrier {
     if (hasReply(msg)) message.replyTo = this.#replies.queueOf(msg.reply!);
     if (read.headers !== undefined) message.headers = read.headers;
     this.#parts.events.arrive(held.interest, message);
+  }
+
+  /** After a reconnect: sends what is still wanted, reports the rest. */
+  #resume(): void {
+    const dropped = this.#publisher.resume((queue) =>
+      this.#parts.events.wanted(queue)
+    );
+    if (dropped.size === 0) return;
+    const counts = [...dropped].map(([queue, count]) =>
+      `${count} on "${queue}"`
+    ).join(", ");
+    this.#parts.log.warn(
+      `NATS: after reconnecting, messages held for other processes that no process subscribes to any more were dropped: ${counts}`,
+    );
   }
 
   /** Replies to this pool's requests, and NATS's "no responders". */

@@ -86,6 +86,12 @@ export interface CatalogParts {
   interests(add: RemoteEntry[], remove: string[]): void;
   /** Whether the entries are complete. */
   known(complete: boolean): void;
+  /**
+   * After a reconnect: the entries are complete again and every node known
+   * before has been heard from since (its subscriptions are in force
+   * again) or forgotten.
+   */
+  settled(): void;
 }
 
 const encoder = new TextEncoder();
@@ -109,6 +115,10 @@ export class Catalog {
   #beat: ReturnType<typeof setInterval> | undefined;
   #subscribed = false;
   #closed = false;
+  /** Nodes not heard from since this node reconnected. */
+  #stale = new Set<string>();
+  /** Set from a reconnect until `settled` is told. */
+  #reconnected = false;
 
   constructor(parts: CatalogParts) {
     this.#parts = parts;
@@ -135,7 +145,11 @@ export class Catalog {
   up(): void {
     const connection = this.#parts.link.connection;
     if (this.#closed || connection === undefined) return;
-    if (!this.#subscribed) {
+    if (this.#subscribed) {
+      // A reconnect: the others may not have subscribed again yet.
+      this.#reconnected = true;
+      this.#stale = new Set(this.#nodes.keys());
+    } else {
       this.#subscribed = true;
       const callback = (error: unknown, msg: Msg): void => {
         if (error === null) this.#receive(msg);
@@ -264,6 +278,13 @@ export class Catalog {
     this.#setComplete(true);
     this.#ready.resolve();
     this.#announce();
+    this.#checkSettled();
+  }
+
+  #checkSettled(): void {
+    if (!this.#reconnected || !this.#complete || this.#stale.size > 0) return;
+    this.#reconnected = false;
+    this.#parts.settled();
   }
 
   #endGather(): void {
@@ -339,6 +360,7 @@ export class Catalog {
     const reply = msg.reply === "" ? undefined : msg.reply;
     const node = this.#nodes.get(packet.id);
     if (node !== undefined) node.seen = Date.now();
+    const wasStale = this.#stale.delete(packet.id);
     switch (packet.k) {
       case "info":
         this.#update(packet);
@@ -385,6 +407,8 @@ export class Catalog {
         this.#forget(packet.id, "it stopped");
         break;
     }
+    // Its subscriptions are in force again (it sends after resubscribing).
+    if (wasStale) this.#checkSettled();
   }
 
   #query(id: string): void {
@@ -434,6 +458,7 @@ export class Catalog {
     const node = this.#nodes.get(id);
     if (node === undefined) return;
     this.#nodes.delete(id);
+    if (this.#stale.delete(id)) this.#checkSettled();
     const ids = [...node.entries.values()].map((entry) => entry.id);
     if (ids.length > 0) this.#parts.interests([], ids);
     this.#acknowledged(id, Infinity);

@@ -77,6 +77,10 @@ export class NatsPublisher {
   #newHeaders: (() => MsgHdrs) | undefined;
   /** `Mf-Origin` headers alone, one per mark. */
   #marks = new Map<Handled, MsgHdrs>();
+  /** Set after a reconnect until `resume`: nothing is written meanwhile. */
+  #paused: PromiseWithResolvers<void> | undefined;
+  /** Held messages dropped after a reconnect (nobody wanted them), per queue. */
+  #dropped = new Map<string, number>();
 
   constructor(parts: PublisherParts) {
     this.#parts = parts;
@@ -95,6 +99,45 @@ export class NatsPublisher {
   /** The connection came up (again): sends what the server has not confirmed. */
   up(): void {
     if (this.#pending.length > this.#sent) this.#scheduleFlush();
+  }
+
+  /**
+   * Holds everything back (after a reconnect) until `resume`: the
+   * subscribers of other processes may not have subscribed again yet.
+   */
+  pause(): void {
+    this.#paused ??= Promise.withResolvers<void>();
+  }
+
+  /**
+   * Sends, in order, what is held and still `wanted` by a subscriber
+   * outside the process; the rest is dropped and counted. Returns what was
+   * dropped now, per queue.
+   */
+  resume(wanted: (queue: string) => boolean): Map<string, number> {
+    const paused = this.#paused;
+    if (paused === undefined) return new Map();
+    this.#paused = undefined;
+    const dropped = new Map<string, number>();
+    const kept: Outgoing[] = this.#pending.slice(0, this.#sent);
+    for (let i = this.#sent; i < this.#pending.length; i++) {
+      const outgoing = this.#pending[i]!;
+      if (outgoing.subject === "" || wanted(outgoing.queue)) {
+        kept.push(outgoing);
+        continue;
+      }
+      this.#pendingBytes -= outgoing.payload.length;
+      dropped.set(outgoing.queue, (dropped.get(outgoing.queue) ?? 0) + 1);
+      this.#dropped.set(
+        outgoing.queue,
+        (this.#dropped.get(outgoing.queue) ?? 0) + 1,
+      );
+    }
+    this.#pending = kept;
+    this.#releaseRoom();
+    paused.resolve();
+    if (this.#parts.link.up) this.up();
+    return dropped;
   }
 
   /** The connection went down: what went out on it is unconfirmed. */
@@ -188,7 +231,7 @@ export class NatsPublisher {
     outgoing.seq = ++this.#seq;
     this.#pending.push(outgoing);
     this.#pendingBytes += outgoing.payload.length;
-    if (this.#parts.link.up) {
+    if (this.#parts.link.up && this.#paused === undefined) {
       // The first message of a turn leaves at once (a lone request or reply
       // waits for nothing); the rest of the turn's go together.
       if (!this.#flushScheduled && this.#sent === this.#pending.length - 1) {
@@ -260,7 +303,7 @@ export class NatsPublisher {
       this.#flushScheduled = false;
       const link = this.#parts.link;
       const connection = link.connection;
-      if (!link.up || connection === undefined) return;
+      if (!link.up || connection === undefined || this.#paused) return;
       while (this.#sent < this.#pending.length) {
         const outgoing = this.#pending[this.#sent++]!;
         if (outgoing.subject !== "") this.#write(outgoing);
@@ -283,6 +326,10 @@ export class NatsPublisher {
     }
     this.#pending.splice(0, count);
     this.#sent -= count;
+    this.#releaseRoom();
+  }
+
+  #releaseRoom(): void {
     if (this.#room !== undefined && this.#hasRoom()) {
       this.#room.resolve();
       this.#room = undefined;
@@ -298,6 +345,14 @@ export class NatsPublisher {
     while (this.#pending.length > 0) {
       const left = deadline - Date.now();
       if (left <= 0) break;
+      if (this.#paused !== undefined) {
+        // Held until the others are back (or forgotten): given up at the
+        // deadline, and reported.
+        const resumed = await withTimeout(this.#paused.promise, left)
+          .then(() => true, () => false);
+        if (!resumed) break;
+        continue;
+      }
       if (!link.up) {
         // Once up, what is pending is sent again (see `up`).
         const up = await withTimeout(link.whenUp(), left)
@@ -311,9 +366,12 @@ export class NatsPublisher {
     }
   }
 
-  /** Gives up on what is still pending; returns it, per queue. */
+  /**
+   * Gives up on what is still pending; returns it, per queue, with what was
+   * dropped after reconnects.
+   */
   abandon(): Array<{ queue: string; count: number }> {
-    const unsent = new Map<string, number>();
+    const unsent = new Map<string, number>(this.#dropped);
     for (const outgoing of this.#pending) {
       if (outgoing.subject === "") continue;
       unsent.set(outgoing.queue, (unsent.get(outgoing.queue) ?? 0) + 1);

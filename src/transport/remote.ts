@@ -85,6 +85,12 @@ export interface RemoteEvents {
    * must assume that anything may be wanted elsewhere.
    */
   known(complete: boolean): void;
+  /**
+   * Whether a subscriber outside this process wants messages on `queue` now
+   * (asked, with the entries complete, about what the carrier held through
+   * an outage: the rest is dropped and reported, not replayed).
+   */
+  wanted(queue: string): boolean;
 }
 
 /** What a pool opens its remote carrier with. */
