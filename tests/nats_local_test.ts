@@ -132,13 +132,18 @@ natsTest(
 );
 
 natsTest(
-  "NATS: a process that subscribes and then sends a message to another gets what the other publishes after receiving it (50 rounds, a new queue each)",
+  "NATS: a process that subscribes and then sends a message to another gets what the other publishes after receiving it (50 rounds, a new queue each), with meta.from naming the publisher's pool and service",
   async (bed) => {
     const echo = bed.start("echo");
     await echo.waitFor((line) => line === "SUBSCRIBED");
     const rounds = bed.start("rounds", "50");
     await rounds.waitFor((line) => line === "ROUNDS DONE", 1, 60_000);
     assert.equal(rounds.lines.filter((l) => l.startsWith("ROUND ")).length, 50);
+    // meta.from names the publisher's pool and service in the other process.
+    assert.ok(
+      rounds.lines.includes('FROM {"pool":"relay","service":"relay"}'),
+      rounds.lines.join("\n"),
+    );
   },
 );
 

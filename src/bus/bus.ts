@@ -131,8 +131,8 @@ export class PoolBus implements SubscriptionHost {
         scheduler: options.scheduler,
         log: options.log,
         events: {
-          arrive: (interest, message) =>
-            this.#inbound.arrive(interest, message, remoteIndex),
+          arrive: (interest, message, pool) =>
+            this.#inbound.arrive(interest, message, remoteIndex, pool),
           reply: (address, reply) =>
             reply.kind === "reply"
               ? requests.resolve(address, reply.data)

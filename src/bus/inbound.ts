@@ -67,9 +67,15 @@ export class Inbound {
   /**
    * Routes a message from another process, which the carrier received for
    * `interest`: into this pool's subscriptions with that pattern, or to one
-   * of its members of that group, as a batch of one from pool `sender`.
+   * of its members of that group, as a batch of one from pool `sender`
+   * (`nats`), or from `pool` of another process when the carrier names it.
    */
-  arrive(interest: RemoteInterest, message: WireMessage, sender: number): void {
+  arrive(
+    interest: RemoteInterest,
+    message: WireMessage,
+    sender: number,
+    pool: string | undefined,
+  ): void {
     const { routes, metas } = this.#parts;
     const bound = this.#parts.arrivals!;
     const { queue } = message;
@@ -86,7 +92,9 @@ export class Inbound {
       targets = [member];
     }
     if (targets.length === 0) return;
-    const meta = metas.of(message, sender);
+    const meta = pool === undefined
+      ? metas.of(message, sender)
+      : metas.named(message, pool);
     const data = [message.data];
     const last = targets.length - 1;
     for (let i = 0; i <= last; i++) {

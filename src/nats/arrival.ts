@@ -1,12 +1,14 @@
 /**
  * Reading a message that arrives from NATS: its data, its headers, and the
- * marks our publishers put on it (`Mf-Origin`).
+ * header our publishers put on it, `Mf-From`.
  *
- * A publisher whose process got the message already (over the in-process
- * transport) marks its NATS copy with header `Mf-Origin: <process id>`
- * (`<process id>+g` when the process's groups got it too), so the pools of
- * that process drop the copy; a message nothing else in its process wanted
- * carries no header at all.
+ * `Mf-From: <process id> <mark> <pool>/<service>` names the publisher (pool
+ * and service names percent-encoded when they hold anything but visible
+ * ASCII other than `%`, `/`), and says what its process got already over
+ * the in-process transport: `-` nothing, `p` its pools' subscriptions
+ * outside groups, `g` those and its groups. The pools of that process drop
+ * the copy the server sends them of what they got. A reply to a plain NATS
+ * client carries no such header.
  *
  * @module
  */
@@ -14,38 +16,79 @@ import type { Msg } from "./client.ts";
 import type { Handled } from "../transport/remote.ts";
 import { decodePayload, ENCODING_HEADER } from "./encoding.ts";
 
-/** The header that names the process of a message it got already. */
-export const ORIGIN_HEADER = "Mf-Origin";
+/** The header that names a message's publisher and what its process got. */
+export const FROM_HEADER = "Mf-From";
 
-/** The `Mf-Origin` value of a message process `processId` got already. */
-export function originMark(
+const MARKS: Record<Handled, string> = { none: "-", plain: "p", all: "g" };
+
+/** The `Mf-From` value of a message. */
+export function fromValue(
   processId: string,
-  handled: Exclude<Handled, "none">,
+  handled: Handled,
+  pool: string,
+  service: string,
 ): string {
-  return handled === "all" ? `${processId}+g` : processId;
+  return `${processId} ${MARKS[handled]} ${escapeName(pool)}/${
+    escapeName(service)
+  }`;
+}
+
+/** What `Mf-From` says. */
+export interface From {
+  process: string;
+  handled: Handled;
+  pool: string;
+  service: string;
+}
+
+/** Reads an `Mf-From` value; `undefined` when there is none or it is not ours. */
+export function parseFrom(value: string | undefined): From | undefined {
+  if (value === undefined) return undefined;
+  const space = value.indexOf(" ");
+  const slash = value.indexOf("/", space + 3);
+  if (space < 1 || value[space + 2] !== " " || slash < 0) return undefined;
+  const mark = value[space + 1];
+  const handled = mark === "g" ? "all" : mark === "p" ? "plain" : "none";
+  try {
+    return {
+      process: value.slice(0, space),
+      handled,
+      pool: unescapeName(value.slice(space + 3, slash)),
+      service: unescapeName(value.slice(slash + 1)),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a message from `from` is a copy of what process `processId` got
+ * already, for a subscription in a group (`group`) or outside any.
+ */
+export function handledHere(
+  from: From | undefined,
+  processId: string,
+  group: boolean,
+): boolean {
+  if (from === undefined || from.process !== processId) return false;
+  return group ? from.handled === "all" : from.handled !== "none";
 }
 
 /** What a message from NATS holds. */
 export interface ReadMessage {
   data: unknown;
-  /** Its headers, but ours (`Mf-Encoding`, `Mf-Origin`). */
+  /** Its headers, but ours (`Mf-Encoding`, `Mf-From`). */
   headers: Record<string, string> | undefined;
 }
 
-/**
- * Whether `msg` is a copy of what process `processId` got already, for a
- * subscription in a group (`group`) or outside any.
- */
-export function handledHere(
-  msg: Msg,
-  processId: string,
-  group: boolean,
-): boolean {
-  const origin = msg.headers?.get(ORIGIN_HEADER);
-  if (origin === undefined || origin === "") return false;
-  return group
-    ? origin === `${processId}+g`
-    : origin === processId || origin === `${processId}+g`;
+function escapeName(name: string): string {
+  return /^[\x21-\x24\x26-\x2e\x30-\x7e]*$/.test(name)
+    ? name
+    : encodeURIComponent(name);
+}
+
+function unescapeName(text: string): string {
+  return text.includes("%") ? decodeURIComponent(text) : text;
 }
 
 /**
@@ -59,7 +102,7 @@ export function readMessage(msg: Msg): ReadMessage {
   if (msg.headers !== undefined) {
     for (const key of msg.headers.keys()) {
       if (key === ENCODING_HEADER) encoding = msg.headers.get(key);
-      else if (key !== ORIGIN_HEADER) {
+      else if (key !== FROM_HEADER) {
         (headers ??= {})[key] = msg.headers.get(key);
       }
     }

@@ -25,7 +25,13 @@ import type {
 } from "../transport/remote.ts";
 import type { WireMessage } from "../transport/transport.ts";
 import type { Topology } from "../types.ts";
-import { handledHere, hasReply, readMessage } from "./arrival.ts";
+import {
+  FROM_HEADER,
+  handledHere,
+  hasReply,
+  parseFrom,
+  readMessage,
+} from "./arrival.ts";
 import { Catalog } from "./catalog.ts";
 import { loadNatsClient } from "./client.ts";
 import { NatsLink } from "./connection.ts";
@@ -104,6 +110,7 @@ export class NatsCarrier implements RemoteCarrier {
     });
     this.#publisher = new NatsPublisher({
       link: this.#plain,
+      pool: parts.pool,
       namespace: settings.namespace,
       processId: settings.processId,
       replies: this.#replies,
@@ -204,13 +211,15 @@ export class NatsCarrier implements RemoteCarrier {
   /** Hands a message from NATS to the pool's bus. */
   #receive(held: HeldInterest, msg: Msg): void {
     const msgHeaders = msg.headers;
+    let from;
     if (msgHeaders !== undefined) {
       // A status of the server (503 "no responders" to a request whose
       // reply subject we subscribe to) is not a message.
       if (msgHeaders.code !== 0) return;
+      from = parseFrom(msgHeaders.get(FROM_HEADER) || undefined);
       // Pools of this process got it over the transport already.
       const group = held.interest.group !== undefined;
-      if (handledHere(msg, this.#settings.processId, group)) return;
+      if (handledHere(from, this.#settings.processId, group)) return;
     }
     const queue = subjectToQueue(msg.subject, this.#settings.namespace);
     if (queue === undefined) {
@@ -231,13 +240,13 @@ export class NatsCarrier implements RemoteCarrier {
     const message: WireMessage = {
       queue,
       data: read.data,
-      service: "",
+      service: from?.service ?? "",
       publishedAt: Date.now(),
       size: msg.data.length,
     };
     if (hasReply(msg)) message.replyTo = this.#replies.queueOf(msg.reply!);
     if (read.headers !== undefined) message.headers = read.headers;
-    this.#parts.events.arrive(held.interest, message);
+    this.#parts.events.arrive(held.interest, message, from?.pool);
   }
 
   /** After a reconnect: sends what is still wanted, reports the rest. */

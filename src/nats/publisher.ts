@@ -23,7 +23,7 @@ import type { EncodedMessage, Handled } from "../transport/remote.ts";
 import type { WireMessage } from "../transport/transport.ts";
 import type { Scheduler } from "../scheduler.ts";
 import type { Logger } from "../types.ts";
-import { ORIGIN_HEADER, originMark } from "./arrival.ts";
+import { FROM_HEADER, fromValue } from "./arrival.ts";
 import type { NatsLink } from "./connection.ts";
 import {
   encodePayload,
@@ -40,6 +40,8 @@ const PENDING_BYTES = 8 * 1024 * 1024;
 
 interface Outgoing extends EncodedMessage {
   queue: string;
+  /** The publishing service; `undefined` for a plain client's reader. */
+  service: string | undefined;
   subject: string;
   payload: Uint8Array;
   reply: string | undefined;
@@ -56,6 +58,8 @@ interface Outgoing extends EncodedMessage {
 /** What a publisher works with. */
 export interface PublisherParts {
   link: NatsLink;
+  /** The pool's name (`Mf-From`). */
+  pool: string;
   namespace: string;
   processId: string;
   replies: ReplySubjects;
@@ -75,8 +79,8 @@ export class NatsPublisher {
   #flushScheduled = false;
   #room: PromiseWithResolvers<void> | undefined;
   #newHeaders: (() => MsgHdrs) | undefined;
-  /** `Mf-Origin` headers alone, one per mark. */
-  #marks = new Map<Handled, MsgHdrs>();
+  /** `Mf-From` headers alone, per service and mark. */
+  #fromHeaders = new Map<string, MsgHdrs>();
   /** Set after a reconnect until `resume`: nothing is written meanwhile. */
   #paused: PromiseWithResolvers<void> | undefined;
   /** Held messages dropped after a reconnect (nobody wanted them), per queue. */
@@ -89,11 +93,10 @@ export class NatsPublisher {
   /** Gives the client's header maker, once the client is loaded. */
   useHeaders(newHeaders: () => MsgHdrs): void {
     this.#newHeaders = newHeaders;
-    for (const handled of ["plain", "all"] as const) {
-      const hdrs = newHeaders();
-      hdrs.set(ORIGIN_HEADER, originMark(this.#parts.processId, handled));
-      this.#marks.set(handled, hdrs);
-    }
+  }
+
+  #from(service: string, handled: Handled): string {
+    return fromValue(this.#parts.processId, handled, this.#parts.pool, service);
   }
 
   /** The connection came up (again): sends what the server has not confirmed. */
@@ -184,8 +187,11 @@ export class NatsPublisher {
         : new DataCloneError(queue, error);
     }
     const encoding = encoded.encoding === "json" ? undefined : encoded.encoding;
+    // A plain NATS client asked: it gets the data alone.
+    const service = reader === "foreign" ? undefined : message.service;
     const outgoing: Outgoing = {
       queue,
+      service,
       subject,
       payload: encoded.payload,
       reply: replyTo === undefined ? undefined : replies.subjectOf(replyTo),
@@ -194,7 +200,7 @@ export class NatsPublisher {
       handled: "none",
       seq: 0,
       bytes: encoded.payload.length +
-        this.#headerBytes(headers, encoding),
+        this.#headerBytes(headers, encoding, service),
     };
     const limit = this.maxBytes;
     if (limit !== undefined && outgoing.bytes > limit) {
@@ -210,10 +216,14 @@ export class NatsPublisher {
   #headerBytes(
     headers: Readonly<Record<string, string>> | undefined,
     encoding: string | undefined,
+    service: string | undefined,
   ): number {
     // "NATS/1.0\r\n", then "key: value\r\n" each, then "\r\n".
-    let bytes = 12 + ORIGIN_HEADER.length + 4 +
-      originMark(this.#parts.processId, "all").length;
+    let bytes = 12;
+    if (service !== undefined) {
+      bytes += FROM_HEADER.length + 4 +
+        byteLength(this.#from(service, "all"));
+    }
     if (encoding !== undefined) {
       bytes += ENCODING_HEADER.length + 4 + encoding.length;
     }
@@ -251,17 +261,27 @@ export class NatsPublisher {
 
   /** The NATS headers of a message, or `undefined` when it needs none. */
   #headersOf(outgoing: Outgoing): MsgHdrs | undefined {
-    const { headers, encoding, handled } = outgoing;
+    const { headers, encoding, handled, service } = outgoing;
     if (headers === undefined && encoding === undefined) {
-      return this.#marks.get(handled);
+      if (service === undefined) return undefined;
+      // One header object per service and mark, made once.
+      const key = `${handled}\u0000${service}`;
+      let hdrs = this.#fromHeaders.get(key);
+      if (hdrs === undefined) {
+        if (this.#fromHeaders.size >= 1024) this.#fromHeaders.clear();
+        hdrs = this.#newHeaders!();
+        hdrs.set(FROM_HEADER, this.#from(service, handled));
+        this.#fromHeaders.set(key, hdrs);
+      }
+      return hdrs;
     }
     const hdrs = this.#newHeaders!();
     if (headers !== undefined) {
       for (const key in headers) hdrs.set(key, headers[key]!);
     }
     if (encoding !== undefined) hdrs.set(ENCODING_HEADER, encoding);
-    if (handled !== "none") {
-      hdrs.set(ORIGIN_HEADER, originMark(this.#parts.processId, handled));
+    if (service !== undefined) {
+      hdrs.set(FROM_HEADER, this.#from(service, handled));
     }
     return hdrs;
   }

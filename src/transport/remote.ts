@@ -71,8 +71,14 @@ export interface RemoteEvents {
   /**
    * A message arrived for `interest`: the bus routes it into the
    * subscriptions with that pattern (or to a member of that group).
+   * `pool` names the publisher's pool when the carrier knows it (then
+   * `message.service` names its service).
    */
-  arrive(interest: RemoteInterest, message: WireMessage): void;
+  arrive(
+    interest: RemoteInterest,
+    message: WireMessage,
+    pool: string | undefined,
+  ): void;
   /** A reply (or "no responders") to a request of this pool. */
   reply(address: ReplyAddress, reply: RemoteReply): void;
   /** A connection came up or went down. */
