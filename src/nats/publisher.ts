@@ -49,7 +49,7 @@ interface Outgoing extends EncodedMessage {
   headers: Readonly<Record<string, string>> | undefined;
   /** `Mf-Encoding`, when not JSON. */
   encoding: string | undefined;
-  /** What of this process got it already (`Mf-Origin`). */
+  /** What of this process got it already (`Mf-From`). */
   handled: Handled;
   seq: number;
   bytes: number;
@@ -210,7 +210,7 @@ export class NatsPublisher {
   }
 
   /**
-   * The size of a message's header block at most (`Mf-Origin` counted as
+   * The size of a message's header block at most (`Mf-From` counted as
    * if it were there).
    */
   #headerBytes(
