@@ -131,6 +131,8 @@ export class PoolBus implements SubscriptionHost {
         scheduler: options.scheduler,
         log: options.log,
         events: {
+          admits: (interest, queue, bytes) =>
+            this.#inbound.admits(interest, queue, bytes),
           arrive: (interest, message, pool) =>
             this.#inbound.arrive(interest, message, remoteIndex, pool),
           reply: (address, reply) =>

@@ -70,6 +70,25 @@ export class Inbound {
    * of its members of that group, as a batch of one from pool `sender`
    * (`nats`), or from `pool` of another process when the carrier names it.
    */
+  /**
+   * Whether a message of `bytes` from another process for `interest` on
+   * `queue` can be taken: `false` (and the drop counted, once per
+   * subscription it was for) when every subscription it is for is full and
+   * so is the arrival bound, so that the carrier need not even decode it.
+   */
+  admits(interest: RemoteInterest, queue: string, bytes: number): boolean {
+    const { routes } = this.#parts;
+    const bound = this.#parts.arrivals!;
+    if (bound.held + bytes <= bound.limit) return true;
+    const targets = interest.group === undefined
+      ? routes.withPattern(queue, interest.pattern)
+      : routes.membersHere(queue, groupKeyOf(interest.pattern, interest.group));
+    if (targets.length === 0 || targets.some((t) => t.takesNow)) return true;
+    const drops = interest.group === undefined ? targets.length : 1;
+    for (let i = 0; i < drops; i++) bound.drop(queue);
+    return false;
+  }
+
   arrive(
     interest: RemoteInterest,
     message: WireMessage,

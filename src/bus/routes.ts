@@ -301,6 +301,17 @@ export class Routes {
    * pool has none left.
    */
   pickHere(queue: string, key: string): LocalSubscription | undefined {
+    const group = this.#localGroup(queue, key);
+    if (group.members.length === 0) return undefined;
+    return this.pick(group).local;
+  }
+
+  /** This pool's members of group `key` on `queue`. */
+  membersHere(queue: string, key: string): LocalSubscription[] {
+    return this.#localGroup(queue, key).members.map((m) => m.local!);
+  }
+
+  #localGroup(queue: string, key: string): GroupRoute {
     const route = this.route(queue);
     let group = route.localGroups.get(key);
     if (group === undefined) {
@@ -309,8 +320,7 @@ export class Routes {
       group = { key: `${key}\u0000here`, members };
       route.localGroups.set(key, group);
     }
-    if (group.members.length === 0) return undefined;
-    return this.pick(group).local;
+    return group;
   }
 
   /** The group's next member, round robin, other than `exclude`. */

@@ -25,13 +25,7 @@ import type {
 } from "../transport/remote.ts";
 import type { WireMessage } from "../transport/transport.ts";
 import type { Topology } from "../types.ts";
-import {
-  FROM_HEADER,
-  handledHere,
-  hasReply,
-  parseFrom,
-  readMessage,
-} from "./arrival.ts";
+import { fromOf, handledHere, hasReply, readMessage } from "./arrival.ts";
 import { Catalog } from "./catalog.ts";
 import { loadNatsClient } from "./client.ts";
 import { NatsLink } from "./connection.ts";
@@ -111,6 +105,7 @@ export class NatsCarrier implements RemoteCarrier {
     this.#publisher = new NatsPublisher({
       link: this.#plain,
       pool: parts.pool,
+      exports: settings.exports,
       namespace: settings.namespace,
       processId: settings.processId,
       replies: this.#replies,
@@ -210,17 +205,13 @@ export class NatsCarrier implements RemoteCarrier {
 
   /** Hands a message from NATS to the pool's bus. */
   #receive(held: HeldInterest, msg: Msg): void {
-    const msgHeaders = msg.headers;
-    let from;
-    if (msgHeaders !== undefined) {
-      // A status of the server (503 "no responders" to a request whose
-      // reply subject we subscribe to) is not a message.
-      if (msgHeaders.code !== 0) return;
-      from = parseFrom(msgHeaders.get(FROM_HEADER) || undefined);
-      // Pools of this process got it over the transport already.
-      const group = held.interest.group !== undefined;
-      if (handledHere(from, this.#settings.processId, group)) return;
-    }
+    // A status of the server (503 "no responders" to a request whose
+    // reply subject we subscribe to) is not a message.
+    if (msg.headers !== undefined && msg.headers.code !== 0) return;
+    const { from, payload } = fromOf(msg);
+    // Pools of this process got it over the transport already.
+    const group = held.interest.group !== undefined;
+    if (handledHere(from, this.#settings.processId, group)) return;
     const queue = subjectToQueue(msg.subject, this.#settings.namespace);
     if (queue === undefined) {
       this.#reportOnce(
@@ -229,9 +220,12 @@ export class NatsCarrier implements RemoteCarrier {
       );
       return;
     }
+    // Dropped before decoding when the pool cannot take it.
+    const events = this.#parts.events;
+    if (!events.admits(held.interest, queue, payload.length)) return;
     let read;
     try {
-      read = readMessage(msg);
+      read = readMessage(msg, payload);
     } catch (error) {
       this.#unreadable(queue, error);
       return;
@@ -242,7 +236,7 @@ export class NatsCarrier implements RemoteCarrier {
       data: read.data,
       service: from?.service ?? "",
       publishedAt: Date.now(),
-      size: msg.data.length,
+      size: payload.length,
     };
     if (hasReply(msg)) message.replyTo = this.#replies.queueOf(msg.reply!);
     if (read.headers !== undefined) message.headers = read.headers;

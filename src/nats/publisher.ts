@@ -32,6 +32,7 @@ import {
   type PayloadReader,
 } from "./encoding.ts";
 import type { ReplySubjects } from "./replies.ts";
+import { QueueIndex } from "../queue_name.ts";
 import { queueToSubject } from "./subject.ts";
 
 /** Messages waiting for the server: over this bound, `send` asks to wait. */
@@ -42,6 +43,8 @@ interface Outgoing extends EncodedMessage {
   queue: string;
   /** The publishing service; `undefined` for a plain client's reader. */
   service: string | undefined;
+  /** Whether the publisher goes in the payload's first line (see `arrival.ts`). */
+  inPayload: boolean;
   subject: string;
   payload: Uint8Array;
   reply: string | undefined;
@@ -60,6 +63,8 @@ export interface PublisherParts {
   link: NatsLink;
   /** The pool's name (`Mf-From`). */
   pool: string;
+  /** The exported queues (their messages carry `Mf-From` as a header). */
+  exports: readonly string[];
   namespace: string;
   processId: string;
   replies: ReplySubjects;
@@ -81,6 +86,9 @@ export class NatsPublisher {
   #newHeaders: (() => MsgHdrs) | undefined;
   /** `Mf-From` headers alone, per service and mark. */
   #fromHeaders = new Map<string, MsgHdrs>();
+  /** The payloads' first lines, per service and mark. */
+  #fromLines = new Map<string, Uint8Array>();
+  #exports = new QueueIndex<string>();
   /** Set after a reconnect until `resume`: nothing is written meanwhile. */
   #paused: PromiseWithResolvers<void> | undefined;
   /** Held messages dropped after a reconnect (nobody wanted them), per queue. */
@@ -88,6 +96,7 @@ export class NatsPublisher {
 
   constructor(parts: PublisherParts) {
     this.#parts = parts;
+    for (const pattern of parts.exports) this.#exports.add(pattern, pattern);
   }
 
   /** Gives the client's header maker, once the client is loaded. */
@@ -189,9 +198,15 @@ export class NatsPublisher {
     const encoding = encoded.encoding === "json" ? undefined : encoded.encoding;
     // A plain NATS client asked: it gets the data alone.
     const service = reader === "foreign" ? undefined : message.service;
+    // Without headers, and where no plain client reads it, the publisher
+    // goes in the payload: a header costs a third of the throughput here.
+    const inPayload = service !== undefined && encoding === undefined &&
+      headers === undefined &&
+      (isRemoteReply(queue) || this.#exports.match(queue).length === 0);
     const outgoing: Outgoing = {
       queue,
       service,
+      inPayload,
       subject,
       payload: encoded.payload,
       reply: replyTo === undefined ? undefined : replies.subjectOf(replyTo),
@@ -200,7 +215,9 @@ export class NatsPublisher {
       handled: "none",
       seq: 0,
       bytes: encoded.payload.length +
-        this.#headerBytes(headers, encoding, service),
+        (inPayload
+          ? this.#fromLine(service!, "all").length
+          : this.#headerBytes(headers, encoding, service)),
     };
     const limit = this.maxBytes;
     if (limit !== undefined && outgoing.bytes > limit) {
@@ -221,8 +238,8 @@ export class NatsPublisher {
     // "NATS/1.0\r\n", then "key: value\r\n" each, then "\r\n".
     let bytes = 12;
     if (service !== undefined) {
-      bytes += FROM_HEADER.length + 4 +
-        byteLength(this.#from(service, "all"));
+      // The line is NUL, the value, a line feed: as long as ": " and CRLF.
+      bytes += FROM_HEADER.length + this.#fromLine(service, "all").length + 2;
     }
     if (encoding !== undefined) {
       bytes += ENCODING_HEADER.length + 4 + encoding.length;
@@ -238,6 +255,13 @@ export class NatsPublisher {
   /** Queues a message `encode` made; a promise when the list is full. */
   send(outgoing: Outgoing, handled: Handled): Promise<void> | undefined {
     outgoing.handled = handled;
+    if (outgoing.inPayload) {
+      const line = this.#fromLine(outgoing.service!, handled);
+      const payload = new Uint8Array(line.length + outgoing.payload.length);
+      payload.set(line);
+      payload.set(outgoing.payload, line.length);
+      outgoing.payload = payload;
+    }
     outgoing.seq = ++this.#seq;
     this.#pending.push(outgoing);
     this.#pendingBytes += outgoing.payload.length;
@@ -259,11 +283,23 @@ export class NatsPublisher {
       this.#pendingBytes < PENDING_BYTES;
   }
 
+  /** NUL, the publisher, a line feed: made once per service and mark. */
+  #fromLine(service: string, handled: Handled): Uint8Array {
+    const key = `${handled}\u0000${service}`;
+    let line = this.#fromLines.get(key);
+    if (line === undefined) {
+      if (this.#fromLines.size >= 1024) this.#fromLines.clear();
+      line = encoder.encode(`\u0000${this.#from(service, handled)}\n`);
+      this.#fromLines.set(key, line);
+    }
+    return line;
+  }
+
   /** The NATS headers of a message, or `undefined` when it needs none. */
   #headersOf(outgoing: Outgoing): MsgHdrs | undefined {
     const { headers, encoding, handled, service } = outgoing;
     if (headers === undefined && encoding === undefined) {
-      if (service === undefined) return undefined;
+      if (service === undefined || outgoing.inPayload) return undefined;
       // One header object per service and mark, made once.
       const key = `${handled}\u0000${service}`;
       let hdrs = this.#fromHeaders.get(key);

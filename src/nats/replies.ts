@@ -18,7 +18,7 @@ import {
   type ReplyAddress,
 } from "../transport/reply_queue.ts";
 import type { RemoteReply } from "../transport/remote.ts";
-import { readMessage } from "./arrival.ts";
+import { fromOf, readMessage } from "./arrival.ts";
 import { queueToSubject, subjectToQueue } from "./subject.ts";
 
 /** The reply subjects of one pool. */
@@ -101,7 +101,7 @@ export class ReplySubjects {
         }
         let data: unknown;
         try {
-          data = readMessage(msg).data;
+          data = readMessage(msg, fromOf(msg).payload).data;
         } catch (error) {
           unreadable(error);
           return;

@@ -461,6 +461,9 @@ export class PoolRuntime implements RunnerHost {
 
 /** One log line for messages that were never handled. */
 export function describeUndelivered(lost: Undelivered): string {
+  if (lost.dropped === true) {
+    return `${lost.count} messages from other processes on "${lost.queue}" were dropped on arrival in pool "${lost.pool}" (their subscription's buffer and the pool's arrival bound were full)`;
+  }
   const where = lost.service !== undefined
     ? `waited for ${lost.service} on "${lost.queue}" in pool "${lost.pool}" and were never handled (a handler that did not finish by the stop deadline?)`
     : lost.group !== undefined

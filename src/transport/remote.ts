@@ -79,6 +79,12 @@ export interface RemoteEvents {
     message: WireMessage,
     pool: string | undefined,
   ): void;
+  /**
+   * Asked before a message of `bytes` for `interest` on `queue` is decoded:
+   * `false` when the pool drops it (every subscription it is for is full,
+   * and so is the pool's arrival bound); the bus has counted the drop.
+   */
+  admits(interest: RemoteInterest, queue: string, bytes: number): boolean;
   /** A reply (or "no responders") to a request of this pool. */
   reply(address: ReplyAddress, reply: RemoteReply): void;
   /** A connection came up or went down. */
