@@ -104,6 +104,8 @@ export class Catalog {
   #inbox: string;
   #own = new Map<string, { pair: Pair; count: number }>();
   #version = 0;
+  /** The version last told to the others. */
+  #announced = 0;
   #nodes = new Map<string, Node>();
   #waiters: AckWaiter[] = [];
   #announceScheduled = false;
@@ -252,6 +254,7 @@ export class Catalog {
     this.#endGather();
     this.#setComplete(false);
     this.#gather = { heard: new Set(), expected: new Set() };
+    this.#announced = this.#version;
     this.#send(this.#all, this.#info({ hello: true }), this.#inbox);
     this.#gatherTimers.push(
       setTimeout(() => this.#finishGather(), GATHER_MAX_MS),
@@ -324,7 +327,13 @@ export class Catalog {
         waiter.pending = new Set(nodes);
       }
     }
-    if (this.#waiters.some((waiter) => waiter.pending !== undefined)) {
+    // A change (a removal too) goes out at once; so does a version still
+    // waiting for acknowledgements.
+    if (
+      this.#version > this.#announced ||
+      this.#waiters.some((waiter) => waiter.pending !== undefined)
+    ) {
+      this.#announced = this.#version;
       this.#send(this.#all, this.#info(), this.#inbox);
     }
     this.#settleWaiters();
