@@ -55,6 +55,7 @@ export { DEAD_LETTER_HEADERS } from "./src/durable/subscriber.ts";
 export {
   DataCloneError,
   JsonDataError,
+  MessageTooLargeError,
   NatsAuthError,
   NatsUnavailableError,
   NoRespondersError,
@@ -64,6 +65,7 @@ export {
   TimeoutError,
 } from "./src/errors.ts";
 export type {
+  DroppedMetrics,
   DurablePending,
   HandlerTiming,
   HistogramSnapshot,

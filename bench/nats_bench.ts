@@ -12,6 +12,15 @@
  *    process, p50 and p99. Target ≤ 1.3×.
  * 4. For information: Moleculer 0.15 over NATS, measured on this machine
  *    (a constant, from the project notes).
+ * 5. `local flow` (issue 21) — a 1:1 flow between two pools of one process
+ *    joined to NATS with no other process interested, against the same flow
+ *    in a process not joined to NATS. Target ≥ 0.9× (nothing should go to
+ *    the server).
+ * 6. `stalled subscriber` (issue 21) — the peak RSS of a subscriber process
+ *    whose handler stalls 4 s while 100,000 messages of 4 KiB (400 MB)
+ *    arrive from a plain client, against its RSS at rest. Target ≤ rest +
+ *    2 × the arrival bound (`nats.arrivalBytes`, 8 MiB by default); what was
+ *    dropped past the bound is printed.
  *
  * Yardstick: the RAW client (`@nats-io/transport-node`) in child `deno run`
  * processes (`bench/fixtures/nats_raw.ts`): a plain publish loop and a
@@ -29,9 +38,10 @@
  * subscribers), from the first publish to the last delivery (wall clock,
  * `performance.timeOrigin + now()`, which processes on one machine share).
  *
- * Run: `deno run -A bench/nats_bench.ts` (about 20 s on 2 cores). Options:
+ * Run: `deno run -A bench/nats_bench.ts` (about 60 s on 2 cores). Options:
  * `--scale=0.2` for a quick look (fewer messages and requests), `--json`
- * also prints the figures as JSON.
+ * also prints the figures as JSON, `--rows=rate,fanout,rr,local,stall` runs
+ * only those rows.
  *
  * @module
  */
@@ -53,9 +63,15 @@ const arg = (name: string): string | undefined =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const scale = Number(arg("scale") ?? 1);
 const json = Deno.args.includes("--json");
+/** `--rows=rate,fanout,rr,local,stall`: the rows to run (default: all). */
+const only = arg("rows")?.split(",");
+const runs = (row: string): boolean => only === undefined || only.includes(row);
 const COUNT = Math.max(1000, Math.round(200_000 * scale));
 const REQUESTS = Math.max(100, Math.round(2000 * scale));
 const REQUEST_WARM_UP = Math.max(20, Math.round(200 * scale));
+const STALL_MESSAGES = Math.max(1000, Math.round(100_000 * scale));
+/** The default `nats.arrivalBytes`. */
+const ARRIVAL_BYTES = 8 * 1024 * 1024;
 
 // deno-lint-ignore no-console
 const print = (line = ""): void => console.log(line);
@@ -265,6 +281,104 @@ async function measureRate(
   return result;
 }
 
+/**
+ * A 1:1 flow between two pools of one child process, joined to NATS at `url`
+ * or not joined (`"none"`); the process runs its rounds by itself.
+ */
+async function localRate(url: string): Promise<RateResult> {
+  const child = new Child(`local-${url === "none" ? "alone" : "joined"}`, [
+    OURS,
+    "local",
+    url,
+    "benchlocal",
+    "q://bench/local",
+    String(COUNT),
+    String(MEASURED_ROUNDS),
+  ]);
+  const result: RateResult = { rounds: [], deliveries: 0, problems: [] };
+  try {
+    for (let round = 0; round <= MEASURED_ROUNDS; round++) {
+      const started = await child.next("start", (r) => r.round === round);
+      const end = await child.next("end", (r) => r.round === round);
+      result.deliveries += end.count;
+      if (end.lost > 0 || end.duplicates > 0 || end.count !== COUNT) {
+        result.problems.push(
+          `round ${round}: ${end.count} of ${COUNT}, ${end.lost} lost, ${end.duplicates} duplicated`,
+        );
+      }
+      if (round > 0) result.rounds.push(COUNT / ((end.at - started.at) / 1000));
+    }
+  } catch (error) {
+    result.problems.push(
+      error instanceof Error ? error.message : String(error),
+    );
+  } finally {
+    const status = await child.close();
+    if (!status.success) result.problems.push(`exited with ${status.code}`);
+  }
+  return result;
+}
+
+/** The figures of the stalled subscriber. */
+interface RssResult {
+  rest: number;
+  peak: number;
+  received: number;
+  sent: number;
+  problems: string[];
+}
+
+/**
+ * A subscriber process that stalls 4 s at its first message while a plain
+ * client publishes `STALL_MESSAGES` of 4 KiB to it.
+ */
+async function stalledRss(url: string): Promise<RssResult> {
+  const namespace = "benchstall";
+  const child = new Child("stalled", [
+    OURS,
+    "stall",
+    url,
+    namespace,
+    "q://bench/stall",
+    "4000",
+  ]);
+  const result: RssResult = {
+    rest: 0,
+    peak: 0,
+    received: 0,
+    sent: STALL_MESSAGES,
+    problems: [],
+  };
+  const nc = await connect({ servers: url });
+  try {
+    await child.next("ready");
+    const payload = encoder.encode(JSON.stringify({ text: "x".repeat(4080) }));
+    for (let i = 0; i < STALL_MESSAGES; i++) {
+      nc.publish(`${namespace}.q.bench.stall`, payload);
+      if (i % 1000 === 999) await nc.flush();
+    }
+    nc.publish(`${namespace}.q.bench.done`, "true");
+    await nc.flush();
+    const rss = await child.next("rss", undefined, 120_000);
+    result.rest = rss.rest;
+    result.peak = rss.peak;
+  } catch (error) {
+    result.problems.push(
+      error instanceof Error ? error.message : String(error),
+    );
+  } finally {
+    await nc.close();
+    await child.close();
+  }
+  // Counted at the stop, once its buffers were handled.
+  const total = await child.next("total", undefined, 1000).catch(() => {
+    result.problems.push("no total reported");
+    return { received: 0 };
+  });
+  result.received = total.received;
+  return result;
+}
+
 /** Raw client: sequential `nc.request` to a responder process. */
 async function rawRequestReply(url: string): Promise<LatencyResult> {
   const subject = "bench.rr";
@@ -389,6 +503,7 @@ function rateRow(
   what: string,
   ours: RateResult | undefined,
   raw: RateResult,
+  target = "≥ 0.7×",
 ): void {
   const [o, r] = [best(ours), best(raw)];
   const ratio = o !== undefined && r !== undefined ? o / r : undefined;
@@ -397,10 +512,26 @@ function rateRow(
     ours: rate(o),
     raw: rate(r),
     ratio: ratio === undefined ? "—" : `${ratio.toFixed(2)}×`,
-    target: "≥ 0.7×",
+    target,
     checks: checks(ours, raw),
   });
   figures[what] = { ours: ours?.rounds, raw: raw.rounds, ratio };
+}
+
+function rssRow(r: RssResult): void {
+  const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MB`;
+  const dropped = r.sent - r.received;
+  rows.push({
+    what: `peak RSS, subscriber stalled 4 s while ${
+      (r.sent * 4 / 1024).toFixed(0)
+    } MB arrive (${dropped.toLocaleString("en")} dropped)`,
+    ours: mb(r.peak),
+    raw: `${mb(r.rest)} at rest`,
+    ratio: `+${mb(r.peak - r.rest)}`,
+    target: `≤ +${mb(2 * ARRIVAL_BYTES)}`,
+    checks: checks(r),
+  });
+  figures["stalled subscriber"] = r;
 }
 
 function latencyRows(
@@ -427,7 +558,7 @@ function printTable(): void {
   const header: Row = {
     what: "row",
     ours: "ours",
-    raw: "raw NATS client, same run",
+    raw: "yardstick, same run",
     ratio: "ratio",
     target: "target",
     checks: "checks",
@@ -466,23 +597,39 @@ if (import.meta.main) {
     } sequential requests`,
   );
 
-  const raw1 = await rawRate(nats.url, 1);
-  rateRow("1:1, deliveries/s", await oursRate(nats.url, 1), raw1);
-  const rawFan = await rawRate(nats.url, FAN_OUT);
-  rateRow(
-    `fan-out to ${FAN_OUT}, deliveries/s`,
-    await oursRate(nats.url, FAN_OUT),
-    rawFan,
-  );
-  const rawRR = await rawRequestReply(nats.url);
-  latencyRows(await oursRequestReply(nats.url), rawRR);
+  if (runs("rate")) {
+    const raw1 = await rawRate(nats.url, 1);
+    rateRow("1:1, deliveries/s", await oursRate(nats.url, 1), raw1);
+  }
+  if (runs("fanout")) {
+    const rawFan = await rawRate(nats.url, FAN_OUT);
+    rateRow(
+      `fan-out to ${FAN_OUT}, deliveries/s`,
+      await oursRate(nats.url, FAN_OUT),
+      rawFan,
+    );
+  }
+  if (runs("rr")) {
+    const rawRR = await rawRequestReply(nats.url);
+    latencyRows(await oursRequestReply(nats.url), rawRR);
+  }
   const ours1 = rows[0]?.ours ?? "pending";
+  if (runs("local")) {
+    const alone = await localRate("none");
+    rateRow(
+      "1:1 between two pools of one process joined to NATS, no remote interest (yardstick: not joined)",
+      await localRate(nats.url),
+      alone,
+      "≥ 0.9×",
+    );
+  }
+  if (runs("stall")) rssRow(await stalledRss(nats.url));
 
   print();
   printTable();
   print();
   print(
-    "Rates: best of the measured rounds, first publish → last delivery. Raw: a plain publish loop + flush, a callback subscription, JSON.stringify/TextEncoder and TextDecoder/JSON.parse per message.",
+    "Rates: best of the measured rounds, first publish → last delivery. Yardstick of the cross-process rows: the raw client, a plain publish loop + flush, a callback subscription, JSON.stringify/TextEncoder and TextDecoder/JSON.parse per message.",
   );
   print(`For information: ${MOLECULER}; ours 1:1: ${ours1}.`);
   print(`Total time ${((performance.now() - began) / 1000).toFixed(1)} s.`);

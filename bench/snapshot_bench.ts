@@ -2,7 +2,7 @@
  * snapshot() against structuredClone() on the messages a bus carries most.
  * Run with `deno bench bench/snapshot_bench.ts`.
  */
-import { snapshot } from "../src/bus/snapshot.ts";
+import { snapshot } from "../src/_util/snapshot.ts";
 
 const COUNT = 1024;
 const small = Array.from(

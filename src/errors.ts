@@ -286,6 +286,50 @@ export class NatsUnavailableError extends Error {
 }
 
 /**
+ * A message larger than the NATS server accepts (its `max_payload`, 1 MiB
+ * unless the server's configuration raises it): `publish` or `request`
+ * rejects with it at the call, before the message is delivered anywhere
+ * (local pools included), in a program joined to NATS.
+ *
+ * @example Read the sizes
+ * ```ts
+ * import { MessageTooLargeError } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new MessageTooLargeError("q://files", 2_097_170, 1_048_576);
+ * assert.ok(error instanceof RangeError);
+ * assert.equal(error.size, 2_097_170);
+ * assert.equal(error.limit, 1_048_576);
+ * assert.match(error.message, /^Cannot publish on "q:\/\/files": /);
+ * ```
+ */
+export class MessageTooLargeError extends RangeError {
+  /** The queue of the publish. */
+  readonly queue: string;
+  /** The message's size on the wire (payload and headers), in bytes. */
+  readonly size: number;
+  /** The server's `max_payload`, in bytes. */
+  readonly limit: number;
+
+  /**
+   * Makes the error for a message of `size` bytes over `limit`.
+   *
+   * @param queue The queue of the publish.
+   * @param size The message's size on the wire, in bytes.
+   * @param limit The server's `max_payload`, in bytes.
+   */
+  constructor(queue: string, size: number, limit: number) {
+    super(
+      `Cannot publish on "${queue}": the message is ${size} bytes, over the NATS server's max_payload of ${limit} bytes (raise max_payload in the server's configuration, or send less)`,
+    );
+    this.name = "MessageTooLargeError";
+    this.queue = queue;
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/**
  * NATS refused the program's connection in a way no retry cures: the server
  * rejected the credentials (`Authorization Violation`), or TLS failed (the
  * server's certificate is not one the CA vouches for, the server has no

@@ -12,7 +12,11 @@ import { readEnv } from "./_util/env.ts";
 import { checkHandlerTiming } from "./bus/counters.ts";
 import { StateError } from "./errors.ts";
 import { consoleSink, resolveLogLevel } from "./logger.ts";
-import { type NatsOptions, resolveNats } from "./nats/options.ts";
+import {
+  type NatsOptions,
+  type NatsSettings,
+  resolveNats,
+} from "./nats/options.ts";
 import { type DurableOptions, resolveDurable } from "./durable/options.ts";
 import { POOL_WORKER_HASH } from "./pool/boot.ts";
 import type { PrimarySettings } from "./primary/primary.ts";
@@ -187,7 +191,7 @@ export function resolveRunOptions(options: RunOptions): PrimarySettings {
     launch: (pool) => new Worker(module, { type: "module", name: pool }),
     workerData,
     transport: common.transport,
-    nats,
+    remote: remoteOf(nats),
     durable,
     signals: options.signals ?? true,
     terminateTimeout: common.terminateTimeout,
@@ -278,4 +282,11 @@ function checkBufferSize(where: string, value: unknown): number {
     );
   }
   return value;
+}
+
+/** The carrier between processes of a run joined to NATS. */
+function remoteOf(
+  settings: NatsSettings | undefined,
+): { kind: "nats"; settings: NatsSettings } | undefined {
+  return settings === undefined ? undefined : { kind: "nats", settings };
 }

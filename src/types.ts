@@ -143,6 +143,12 @@ export interface Undelivered {
   count: number;
   /** The pool that held them at the end: the subscriber's, or the publisher's when they were never sent. */
   heldBy: string;
+  /**
+   * Set on messages from another process that the pool dropped on arrival:
+   * their subscription's buffer was full and so was the pool's arrival
+   * bound (`nats.arrivalBytes`). `heldBy` is then `"nats"`.
+   */
+  dropped?: true | undefined;
 }
 
 /** Queue (or pattern) → pool → subscriptions, as `ctx.topology()` returns it. */
@@ -561,6 +567,40 @@ export interface MetricsSnapshot {
    * pattern reached (set by `main.metrics()` and `ctx.metrics()`).
    */
   publishers?: PublisherMetrics[];
+  /**
+   * Messages from other processes each pool dropped on arrival, per queue
+   * (set by `main.metrics()` and `ctx.metrics()`; see
+   * {@linkcode DroppedMetrics}).
+   */
+  dropped?: DroppedMetrics[];
+}
+
+/**
+ * Messages from other processes a pool dropped on arrival, on one queue, in
+ * {@linkcode MetricsSnapshot} (since the pool's worker started): their
+ * subscription's buffer was full and so was the pool's arrival bound
+ * (`nats.arrivalBytes`). Core NATS cannot pause a subscription: past the
+ * bound, what arrives is dropped and counted here.
+ *
+ * @example Total what was dropped
+ * ```ts
+ * import type { DroppedMetrics } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * const dropped: DroppedMetrics[] = [
+ *   { pool: "db", queue: "q://orders", count: 12 },
+ *   { pool: "db", queue: "q://audit", count: 3 },
+ * ];
+ * assert.equal(dropped.reduce((sum, d) => sum + d.count, 0), 15);
+ * ```
+ */
+export interface DroppedMetrics {
+  /** The pool that dropped them. */
+  pool: string;
+  /** The concrete queue. */
+  queue: string;
+  /** How many messages. */
+  count: number;
 }
 
 /**

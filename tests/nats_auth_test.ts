@@ -630,3 +630,20 @@ authTest(
   },
   skip ?? await opensslMissing(),
 );
+
+Deno.test("resolveNats() reads nats.exports, else MAGIC_FOUNDATION_NATS_EXPORTS (comma-separated), and refuses a name that is not a queue", () => {
+  assert.deepEqual(
+    resolveNats({ servers: "nats://a:4222", exports: ["q://out/*"] })?.exports,
+    ["q://out/*"],
+  );
+  const fromEnv = withEnv(
+    { MAGIC_FOUNDATION_NATS_EXPORTS: "q://a/*, q://b" },
+    () => resolveNats({ servers: "nats://a:4222" }),
+  );
+  assert.deepEqual(fromEnv?.exports, ["q://a/*", "q://b"]);
+  assert.deepEqual(resolveNats({ servers: "nats://a:4222" })?.exports, []);
+  assert.throws(
+    () => resolveNats({ servers: "nats://a:4222", exports: ["orders"] }),
+    /^TypeError: Cannot run: nats.exports: Invalid queue name "orders"/,
+  );
+});

@@ -4,7 +4,7 @@ import {
   subjectToQueue,
   validateNamespace,
 } from "../src/nats/subject.ts";
-import { validateQueueName } from "../src/bus/queue_name.ts";
+import { validateQueueName } from "../src/queue_name.ts";
 import { QueueNameError } from "../src/errors.ts";
 
 /** A small deterministic PRNG (mulberry32), so a failure can be replayed. */

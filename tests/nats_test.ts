@@ -294,7 +294,9 @@ natsTest(
       })(),
     );
     assert.deepEqual(first?.json(), { hello: "nats", n: [1, 2.5, null] });
-    assert.equal(first?.headers, undefined, "plain JSON carries no headers");
+    // Plain JSON; its one header names the publisher (process, pool, service).
+    assert.deepEqual([...first!.headers!.keys()], ["Mf-From"]);
+    assert.match(first!.headers!.get("Mf-From"), /^[0-9a-f]{16} - \S+\/\S+$/);
     const h = headers();
     h.set("X-Trace", "abc");
     const reply = await client.request(

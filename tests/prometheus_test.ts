@@ -238,3 +238,15 @@ Deno.test("renderPrometheus() labels a WebSocketService's control queue by its p
     'magic_foundation_published_to_pattern_total{queue="ws://control/WebSocketService/*",pool="chat",service="lobby"} 2\n',
   ));
 });
+
+Deno.test("renderPrometheus() writes magic_foundation_dropped_total per pool and queue", () => {
+  const text = renderPrometheus({
+    ...snapshot(),
+    dropped: [{ pool: "db", queue: "q://orders", count: 12 }],
+  });
+  assert.match(text, /^# TYPE magic_foundation_dropped_total counter$/m);
+  assert.match(
+    text,
+    /^magic_foundation_dropped_total\{pool="db",queue="q:\/\/orders"\} 12$/m,
+  );
+});

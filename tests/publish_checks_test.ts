@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { checkHeadersShape } from "../src/bus/headers.ts";
-import { validateQueueName } from "../src/bus/queue_name.ts";
+import { validateQueueName } from "../src/queue_name.ts";
 import { checkReplyQueue } from "../src/bus/requests.ts";
 
 Deno.test("checkHeadersShape() says what is wrong with headers that are not an object", () => {

@@ -5,7 +5,7 @@ import {
   matchesQueue,
   QueueIndex,
   validateQueueName,
-} from "../src/bus/queue_name.ts";
+} from "../src/queue_name.ts";
 
 // ---------------------------------------------------------------------------
 // Matching

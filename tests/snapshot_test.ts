@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { mock } from "node:test";
-import { snapshot } from "../src/bus/snapshot.ts";
+import { snapshot } from "../src/_util/snapshot.ts";
 import {
   assertSameShape,
   countStructuredClones,

@@ -3,7 +3,7 @@
  * for both, as Hono checks each of its routers.
  */
 import assert from "node:assert/strict";
-import { approximateSize } from "../src/bus/size.ts";
+import { approximateSize } from "../src/_util/size.ts";
 import { Scheduler } from "../src/scheduler.ts";
 import { createHub, openTransport } from "../src/transport/open.ts";
 import {

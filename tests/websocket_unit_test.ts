@@ -26,7 +26,7 @@ import {
   serveStatic,
 } from "../src/websocket/static.ts";
 import { byteLength, toFrame } from "../src/websocket/connection.ts";
-import { matchesQueue as matches } from "../src/bus/queue_name.ts";
+import { matchesQueue as matches } from "../src/queue_name.ts";
 
 Deno.test("routePath() normalises slashes and escapes wildcards", () => {
   assert.equal(routePath("/"), "/");

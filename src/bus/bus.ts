@@ -2,6 +2,7 @@ import { NoRespondersError, QueueNameError, StateError } from "../errors.ts";
 import type { Scheduler } from "../scheduler.ts";
 import type { Transport } from "../transport/transport.ts";
 import type {
+  DroppedMetrics,
   HandlerTiming,
   Logger,
   MessageHandler,
@@ -22,15 +23,17 @@ import {
   timingInterval,
 } from "./counters.ts";
 import type { SubscriptionEntry } from "./entry.ts";
+import { ArrivalBound } from "./arrival_bound.ts";
 import { Inbound } from "./inbound.ts";
 import { MetaFactory } from "./meta.ts";
 import { Outbound } from "./outbound.ts";
 import type {
-  NatsPoolLink,
-  NatsPoolSettings,
-  NatsStatusChange,
-} from "../nats/pool_link.ts";
-import { validateQueueName } from "./queue_name.ts";
+  OpenRemoteCarrier,
+  RemoteCarrier,
+  RemoteInterest,
+  RemoteStatus,
+} from "../transport/remote.ts";
+import { validateQueueName } from "../queue_name.ts";
 import { checkReplyQueue, isReplyQueue, Requests } from "./requests.ts";
 import { groupKeyOf, Routes } from "./routes.ts";
 import { LocalSubscription, type SubscriptionHost } from "./subscription.ts";
@@ -65,12 +68,12 @@ export interface BusOptions {
   /** Reports a handler that threw or rejected; delivery goes on. */
   onHandlerError(service: string, error: unknown, meta: MessageMeta): void;
   /**
-   * Joins the pool to NATS, when the program is: the settings, and the link
-   * class (loaded by the worker only then, see `pool/boot.ts`).
+   * Opens the pool's carrier to other processes, when the program joins
+   * them (NATS; loaded by the worker only then, see `pool/boot.ts`).
    */
-  nats?: { settings: NatsPoolSettings; Link: typeof NatsPoolLink } | undefined;
-  /** Told when one of the pool's NATS connections comes up or goes down. */
-  onNatsStatus?(change: NatsStatusChange): void;
+  remote?: OpenRemoteCarrier | undefined;
+  /** Told when one of the carrier's connections comes up or goes down. */
+  onRemoteStatus?(change: RemoteStatus): void;
   /** The durable queues, when the program has some (`durable/client.ts`). */
   durable?: DurableClient | undefined;
 }
@@ -98,8 +101,10 @@ export class PoolBus implements SubscriptionHost {
   #outbound: Outbound;
   #nextId = 0;
   #requests: Requests;
-  /** The pool's end of NATS, when the program is joined to it. */
-  #nats: NatsPoolLink | undefined;
+  /** The pool's carrier to other processes, when the program joins them. */
+  #remote: RemoteCarrier | undefined;
+  /** What the pool keeps from other processes, when it joins them. */
+  #arrivals: ArrivalBound | undefined;
   /** Messages that could not be delivered: key → count. */
   #undelivered = new Map<string, Undelivered>();
   #closed = false;
@@ -116,27 +121,40 @@ export class PoolBus implements SubscriptionHost {
     this.#requests = new Requests(options.index, options.incarnation);
     this.#routes = new Routes(options.index);
     // Messages from other processes come from the pool named "nats".
+    const remoteIndex = options.pools.length;
     this.#metas = new MetaFactory(
-      options.nats === undefined ? options.pools : [...options.pools, "nats"],
+      options.remote === undefined ? options.pools : [...options.pools, "nats"],
     );
-    if (options.nats !== undefined) {
+    if (options.remote !== undefined) {
       const requests = this.#requests;
-      this.#nats = new options.nats.Link({
-        settings: options.nats.settings,
+      this.#remote = options.remote({
         index: options.index,
         incarnation: options.incarnation,
         pool: options.pool,
-        natsIndex: options.pools.length,
-        metas: this.#metas,
         scheduler: options.scheduler,
         log: options.log,
-        reply: (address, reply) =>
-          reply.kind === "reply"
-            ? requests.resolve(address, reply.data)
-            : requests.noResponders(address),
-        status: (change) => options.onNatsStatus?.(change),
+        events: {
+          admits: (interest, queue, bytes) =>
+            this.#inbound.admits(interest, queue, bytes),
+          arrive: (interest, message, pool) =>
+            this.#inbound.arrive(interest, message, remoteIndex, pool),
+          reply: (address, reply) =>
+            reply.kind === "reply"
+              ? requests.resolve(address, reply.data)
+              : requests.noResponders(address),
+          status: (change) => options.onRemoteStatus?.(change),
+          interests: (add, remove) => this.#routes.applyElsewhere(add, remove),
+          known: (complete) => this.#routes.knowElsewhere(complete),
+          wanted: (queue) =>
+            isReplyQueue(queue) || this.#routes.route(queue).elsewhere,
+        },
       });
-      this.#nats.start();
+      this.#routes.knowElsewhere(false);
+      this.#arrivals = new ArrivalBound(
+        this.#remote.arrivalBytes,
+        options.pool,
+        options.log,
+      );
     }
     this.#inbound = new Inbound({
       routes: this.#routes,
@@ -146,6 +164,7 @@ export class PoolBus implements SubscriptionHost {
       log: options.log,
       lost: (queue, group) =>
         this.#count({ pool: this.pool, group, queue, count: 1 }),
+      arrivals: this.#arrivals,
     });
     this.#outbound = new Outbound({
       index: options.index,
@@ -154,10 +173,11 @@ export class PoolBus implements SubscriptionHost {
       metas: this.#metas,
       transport: options.transport,
       scheduler: options.scheduler,
-      nats: this.#nats,
+      remote: this.#remote,
       tracing: this.tracing,
     });
     options.transport.onReceive((batch) => this.#inbound.receive(batch));
+    this.#remote?.start();
   }
 
   // ---- publish ---------------------------------------------------------
@@ -263,7 +283,7 @@ export class PoolBus implements SubscriptionHost {
         queue,
         group,
       }),
-      this.#nats?.subscribe(subscription),
+      this.#remote?.subscribe(interestOf(subscription)),
     ]);
     return this.#handle(subscription);
   }
@@ -312,7 +332,7 @@ export class PoolBus implements SubscriptionHost {
     if (live.length === 0) return;
     for (const subscription of live) {
       this.#routes.remove(subscription);
-      this.#nats?.unsubscribe(subscription);
+      this.#remote?.unsubscribe(interestOf(subscription));
       if (--subscription.counters.live === 0) {
         const { service, queue, group } = subscription;
         this.#counters.delete(countersKey(service, queue, group));
@@ -367,12 +387,13 @@ export class PoolBus implements SubscriptionHost {
     // The context checked `options.timeout`.
     const timeout = options.timeout ?? 5000;
     const route = this.#routes.route(queue);
-    const joined = this.#nats !== undefined;
-    // Joined to NATS, groups are served through the server, which says when
-    // nobody anywhere answers; a responder in this process answers directly.
+    // A group with members in other processes is served through the
+    // server, which says when nobody anywhere answers; a responder in this
+    // process answers directly.
     const here = route.pools.length > 0 || route.local.length > 0 ||
-      (route.groups.length > 0 && !joined);
-    if (!here && !joined) throw new NoRespondersError(queue);
+      (route.groups.length > 0 && !route.groupsElsewhere);
+    const elsewhere = this.#remote !== undefined && route.elsewhere;
+    if (!here && !elsewhere) throw new NoRespondersError(queue);
     const { replyTo, reply, cancel } = this.#requests.open(
       queue,
       timeout,
@@ -415,7 +436,7 @@ export class PoolBus implements SubscriptionHost {
 
   /** This pool's part of the topology (its NATS subscriptions under `nats`). */
   topology(): Topology {
-    const topology: Topology = this.#nats?.topology() ?? {};
+    const topology: Topology = this.#remote?.topology() ?? {};
     for (const subscription of this.#routes.subscriptions()) {
       const pools = topology[subscription.queue] ??= {};
       (pools[this.pool] ??= []).push({
@@ -452,6 +473,15 @@ export class PoolBus implements SubscriptionHost {
     );
   }
 
+  /** What this pool dropped from other processes, per queue. */
+  droppedMetrics(): DroppedMetrics[] {
+    return (this.#arrivals?.dropped() ?? []).map(({ queue, count }) => ({
+      pool: this.pool,
+      queue,
+      count,
+    }));
+  }
+
   /** What this pool's services published, per pattern reached. */
   publisherMetrics(): PublisherMetrics[] {
     return this.#routes.publisherMetrics(this.pool);
@@ -478,12 +508,20 @@ export class PoolBus implements SubscriptionHost {
   /** Whether anything is waiting to be sent, acknowledged, routed or handled. */
   busy(): boolean {
     if (this.#transport.busy() || this.#transport.held() > 0) return true;
-    if (this.#nats?.busy()) return true;
+    if (this.#remote?.busy()) return true;
     if (this.#options.durable?.busy()) return true;
     for (const subscription of this.#routes.subscriptions()) {
       if (subscription.size > 0 || subscription.active > 0) return true;
     }
     return false;
+  }
+
+  /**
+   * Resolves once the pool knows what other processes subscribe to (at
+   * once when it joins none): its services' `run()` begins after.
+   */
+  ready(): Promise<void> {
+    return this.#remote?.ready() ?? Promise.resolve();
   }
 
   /**
@@ -527,10 +565,9 @@ export class PoolBus implements SubscriptionHost {
         `Request ${id} of pool "${this.pool}" ended: the pool stopped`,
       )
     );
-    const nats = this.#nats;
     const [unsent, natsUnsent] = await Promise.all([
       this.#transport.close(),
-      nats?.close() ?? [],
+      this.#remote?.close() ?? [],
     ]);
     for (const { to, queue, count } of unsent) {
       this.#count({ pool: this.#metas.poolName(to), queue, count });
@@ -538,15 +575,27 @@ export class PoolBus implements SubscriptionHost {
     for (const { queue, count } of natsUnsent) {
       this.#count({ pool: "nats", queue, count });
     }
+    this.#arrivals?.close();
+    for (const { queue, count } of this.#arrivals?.dropped() ?? []) {
+      this.#count({
+        pool: this.pool,
+        queue,
+        count,
+        heldBy: "nats",
+        dropped: true,
+      });
+    }
     return [...this.#undelivered.values()];
   }
 
-  #count(counted: Omit<Undelivered, "heldBy">): void {
-    const { pool, service, group, queue, count } = counted;
-    const key = [pool, service, group, queue].join("\u0000");
+  #count(
+    counted: Omit<Undelivered, "heldBy"> & { heldBy?: string },
+  ): void {
+    const { pool, service, group, queue, count, dropped } = counted;
+    const key = [pool, service, group, queue, dropped].join("\u0000");
     const entry = this.#undelivered.get(key);
     if (entry !== undefined) entry.count += count;
-    else this.#undelivered.set(key, { ...counted, heldBy: this.pool });
+    else this.#undelivered.set(key, { heldBy: this.pool, ...counted });
   }
 }
 
@@ -557,4 +606,9 @@ function positiveInteger(queue: string, name: string, value: number): number {
     );
   }
   return value;
+}
+
+/** What the carrier to other processes holds for a subscription. */
+function interestOf(subscription: LocalSubscription): RemoteInterest {
+  return { pattern: subscription.queue, group: subscription.group };
 }

@@ -1,16 +1,19 @@
+import type { RemoteInterest } from "../transport/remote.ts";
 import type {
   Envelope,
   MemberPick,
   ReceivedBatch,
   Run,
   Transport,
+  WireMessage,
 } from "../transport/transport.ts";
 import type { Logger, MessageMeta } from "../types.ts";
-import { BatchHold } from "./batch_hold.ts";
+import type { ArrivalBound } from "./arrival_bound.ts";
+import { BatchHold, type Hold } from "./batch_hold.ts";
 import type { MetaFactory } from "./meta.ts";
 import { isReplyQueue, replyAddress, type Requests } from "./requests.ts";
-import { groupNameOf, type Routes } from "./routes.ts";
-import { approximateSize } from "./size.ts";
+import { groupKeyOf, groupNameOf, type Routes } from "./routes.ts";
+import { approximateSize } from "../_util/size.ts";
 import type { LocalSubscription } from "./subscription.ts";
 
 /** What the receiving side of a pool's bus works with. */
@@ -22,9 +25,14 @@ export interface InboundParts {
   log: Logger;
   /** Counts a message no subscription could take. */
   lost(queue: string, group: string): void;
+  /** The bound on messages from other processes, when the pool joins them. */
+  arrivals?: ArrivalBound | undefined;
 }
 
 const NONE: readonly LocalSubscription[] = Object.freeze([]);
+
+/** The hold of a message that goes straight into its buffer. */
+const NO_HOLD: Hold = { take(): void {}, release(): void {} };
 
 /**
  * Routes the batches other pools send to this one into its subscriptions,
@@ -54,6 +62,77 @@ export class Inbound {
       start = run.end;
     }
     hold.release();
+  }
+
+  /**
+   * Routes a message from another process, which the carrier received for
+   * `interest`: into this pool's subscriptions with that pattern, or to one
+   * of its members of that group, as a batch of one from pool `sender`
+   * (`nats`), or from `pool` of another process when the carrier names it.
+   */
+  /**
+   * Whether a message of `bytes` from another process for `interest` on
+   * `queue` can be taken: `false` (and the drop counted, once per
+   * subscription it was for) when every subscription it is for is full and
+   * so is the arrival bound, so that the carrier need not even decode it.
+   */
+  admits(interest: RemoteInterest, queue: string, bytes: number): boolean {
+    const { routes } = this.#parts;
+    const bound = this.#parts.arrivals!;
+    if (bound.held + bytes <= bound.limit) return true;
+    const targets = interest.group === undefined
+      ? routes.withPattern(queue, interest.pattern)
+      : routes.membersHere(queue, groupKeyOf(interest.pattern, interest.group));
+    if (targets.length === 0 || targets.some((t) => t.takesNow)) return true;
+    const drops = interest.group === undefined ? targets.length : 1;
+    for (let i = 0; i < drops; i++) bound.drop(queue);
+    return false;
+  }
+
+  arrive(
+    interest: RemoteInterest,
+    message: WireMessage,
+    sender: number,
+    pool: string | undefined,
+  ): void {
+    const { routes, metas } = this.#parts;
+    const bound = this.#parts.arrivals!;
+    const { queue } = message;
+    let targets: readonly LocalSubscription[];
+    if (interest.group === undefined) {
+      targets = routes.withPattern(queue, interest.pattern);
+    } else {
+      const key = groupKeyOf(interest.pattern, interest.group);
+      const member = routes.pickHere(queue, key);
+      if (member === undefined) {
+        this.#parts.lost(queue, interest.group);
+        return;
+      }
+      targets = [member];
+    }
+    if (targets.length === 0) return;
+    const meta = pool === undefined
+      ? metas.of(message, sender)
+      : metas.named(message, pool);
+    const data = [message.data];
+    const last = targets.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const target = targets[i]!;
+      // Behind a full buffer it waits within the pool's arrival bound.
+      const hold = target.takesNow ? NO_HOLD : bound.hold(message.size);
+      if (hold === undefined) {
+        bound.drop(queue);
+        continue;
+      }
+      target.offer(
+        data,
+        0,
+        1,
+        meta,
+        hold,
+        i === last ? "take-originals" : "copy",
+      );
+    }
   }
 
   /**

@@ -21,6 +21,8 @@ export class MetaFactory {
   #pools: readonly string[];
   /** `meta.from` objects, frozen and shared: pool index → service → origin. */
   #origins: Array<Map<string, MessageOrigin>> = [];
+  /** `meta.from` of messages from other processes: pool and service → origin. */
+  #named = new Map<string, MessageOrigin>();
 
   /** @param pools The pools' names, by index. */
   constructor(pools: readonly string[]) {
@@ -49,6 +51,25 @@ export class MetaFactory {
       });
       services.set(envelope.service, from);
     }
+    return this.#meta(envelope, from);
+  }
+
+  /**
+   * The frozen meta of a message from pool `pool` of another process (its
+   * `from` shared, as far as a bounded cache keeps it).
+   */
+  named(envelope: Envelope, pool: string): MessageMeta {
+    const key = `${pool}\u0000${envelope.service}`;
+    let from = this.#named.get(key);
+    if (from === undefined) {
+      if (this.#named.size >= 4096) this.#named.clear();
+      from = Object.freeze({ pool, service: envelope.service });
+      this.#named.set(key, from);
+    }
+    return this.#meta(envelope, from);
+  }
+
+  #meta(envelope: Envelope, from: MessageOrigin): MessageMeta {
     const meta: MessageMeta = {
       queue: envelope.queue,
       from,

@@ -6,10 +6,10 @@ import type {
   WireMessage,
 } from "../transport/transport.ts";
 import type { MessageMeta, PublishOptions } from "../types.ts";
-import type { NatsPublisher } from "../nats/pool_link.ts";
+import type { RemoteCarrier } from "../transport/remote.ts";
 import { checkHeaders } from "./headers.ts";
 import type { MetaFactory } from "./meta.ts";
-import { validateQueueName } from "./queue_name.ts";
+import { validateQueueName } from "../queue_name.ts";
 import {
   isRemoteReply,
   isReplyQueue,
@@ -17,7 +17,8 @@ import {
   type Requests,
 } from "./requests.ts";
 import type { Member, Routes } from "./routes.ts";
-import { snapshot } from "./snapshot.ts";
+import { approximateSize } from "../_util/size.ts";
+import { snapshot } from "../_util/snapshot.ts";
 import { type MessageTracing, publishTarget } from "./tracing.ts";
 import type { LocalSubscription } from "./subscription.ts";
 
@@ -30,8 +31,8 @@ export interface OutboundParts {
   metas: MetaFactory;
   transport: Transport;
   scheduler: Scheduler;
-  /** The pool's NATS end, when the program is joined to NATS. */
-  nats?: NatsPublisher | undefined;
+  /** The pool's carrier to other processes, when the program joins them. */
+  remote?: RemoteCarrier | undefined;
   /** The pool's spans, when OpenTelemetry is on. */
   tracing?: MessageTracing | undefined;
 }
@@ -102,14 +103,14 @@ export class Outbound {
   async #send(message: WireMessage): Promise<void> {
     const { queue, data, service } = message;
     let wait: Promise<void> | undefined;
-    const nats = this.#parts.nats;
+    const remote = this.#parts.remote;
     if (isReplyQueue(queue)) {
       this.#parts.routes.countReply(service);
       if (isRemoteReply(queue)) {
         // A reply to a request of another process, over NATS.
-        if (nats === undefined) return;
-        const taken = nats.publish(message, false);
-        if (taken !== undefined) await this.#waitForNats(queue, taken);
+        if (remote === undefined) return;
+        const taken = remote.send(remote.encode(message), "none");
+        if (taken !== undefined) await this.#waitForRemote(queue, taken);
         return;
       }
       const address = replyAddress(queue);
@@ -123,13 +124,20 @@ export class Outbound {
       }
     } else {
       const route = this.#parts.routes.route(queue);
+      // Encoded (and refused when too large) before anything is delivered.
+      const encoded = remote === undefined
+        ? undefined
+        : route.elsewhere
+        ? remote.encode(message)
+        : checkSize(remote, message);
       this.#parts.routes.countPublish(route, service);
       let targets = route.local;
       let picks: Member[] | undefined;
       let keys: string[] | undefined;
-      // Joined to NATS, the server picks each group's member among all
-      // pools of all processes (groups are NATS queue subscriptions).
-      if (route.groups.length > 0 && nats === undefined) {
+      // A group with members in other processes too is served by the server
+      // (a NATS queue group), which picks each message's member among all.
+      const pickHere = route.groups.length > 0 && !route.groupsElsewhere;
+      if (pickHere) {
         const withMembers = targets.slice();
         for (const group of route.groups) {
           const member = this.#parts.routes.pick(group);
@@ -170,10 +178,16 @@ export class Outbound {
               : this.#sendToMembers(message, route.pools, picks, keys!),
         );
       }
-      if (nats !== undefined) {
-        // Tagged when other pools of this process have it already.
-        const taken = nats.publish(message, route.pools.length > 0);
-        if (taken !== undefined) await this.#waitForNats(queue, taken);
+      if (encoded !== undefined) {
+        // Marked when this process got it already: its pools then drop the
+        // copy the server sends them.
+        const handled = pickHere
+          ? "all"
+          : route.pools.length > 0
+          ? "plain"
+          : "none";
+        const taken = remote!.send(encoded, handled);
+        if (taken !== undefined) await this.#waitForRemote(queue, taken);
       }
     }
     if (wait !== undefined) await wait;
@@ -185,8 +199,11 @@ export class Outbound {
    * `NatsUnavailableError` after the publish timeout (the message itself is
    * kept and goes out, in order, once NATS takes it).
    */
-  async #waitForNats(queue: string, taken: Promise<void>): Promise<void> {
-    const timeout = this.#parts.nats!.publishTimeout;
+  async #waitForRemote(
+    queue: string,
+    taken: Promise<void>,
+  ): Promise<void> {
+    const timeout = this.#parts.remote!.publishTimeout;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<"expired">((resolve) => {
       timer = setTimeout(() => resolve("expired"), timeout);
@@ -267,6 +284,20 @@ export class Outbound {
       targets[i]!.push(i === last ? data : snapshot(data), meta);
     }
   }
+}
+
+/**
+ * Refuses a message that stays in this process but that the carrier between
+ * processes could not carry, so where its subscribers are stays invisible:
+ * measured exactly (encoded) when its estimate is near the limit. Returns
+ * `undefined` (nothing to send).
+ */
+function checkSize(remote: RemoteCarrier, message: WireMessage): undefined {
+  const limit = remote.maxBytes;
+  if (limit !== undefined && approximateSize(message.data) * 2 >= limit) {
+    remote.encode(message);
+  }
+  return undefined;
 }
 
 function firstFull(

@@ -1,11 +1,19 @@
 import { NoRespondersError, QueueNameError, TimeoutError } from "../errors.ts";
+import {
+  REMOTE_REPLY,
+  REPLY_ADDRESS,
+  REPLY_SCHEME,
+} from "../transport/reply_queue.ts";
 
-const REPLY_SCHEME = "reply://";
-const REPLY_ADDRESS =
-  /^reply:\/\/(?:0|[1-9][0-9]*)\/(?:0|[1-9][0-9]*)\/(?:0|[1-9][0-9]*)$/;
-/** A reply queue of a request made in another process (over NATS). */
-const REMOTE_REPLY_PREFIX = "reply://nats/";
-const REMOTE_REPLY = /^reply:\/\/nats\/[^\s]+$/;
+export {
+  isRemoteReply,
+  isReplyQueue,
+  remoteReplyQueue,
+  remoteReplySubject,
+  type ReplyAddress,
+  replyAddress,
+} from "../transport/reply_queue.ts";
+import type { ReplyAddress } from "../transport/reply_queue.ts";
 
 interface Pending {
   resolve(value: unknown): void;
@@ -15,36 +23,6 @@ interface Pending {
   queue: string;
   /** Whether a "no responders" verdict from NATS fails the request. */
   failsWithoutResponders: boolean;
-}
-
-/** Where a reply queue `reply://<pool index>/<incarnation>/<id>` points. */
-export interface ReplyAddress {
-  index: number;
-  incarnation: number;
-  id: number;
-}
-
-/** Whether `queue` is a reply queue (the reserved `reply://` scheme). */
-export function isReplyQueue(queue: string): boolean {
-  return queue.startsWith(REPLY_SCHEME);
-}
-
-/**
- * Whether reply queue `queue` belongs to a request made in another process
- * (`reply://nats/<subject>`): the pool publishes the reply there over NATS.
- */
-export function isRemoteReply(queue: string): boolean {
-  return queue.startsWith(REMOTE_REPLY_PREFIX);
-}
-
-/** The reply queue for a NATS reply subject of another process. */
-export function remoteReplyQueue(subject: string): string {
-  return REMOTE_REPLY_PREFIX + subject;
-}
-
-/** The NATS subject of a reply queue made by {@linkcode remoteReplyQueue}. */
-export function remoteReplySubject(queue: string): string {
-  return queue.slice(REMOTE_REPLY_PREFIX.length);
 }
 
 /**
@@ -83,13 +61,6 @@ export function checkReplyQueue(queue: string): void {
     queue,
     "reply:// is reserved for replies; publish on the meta.replyTo of a request",
   );
-}
-
-/** Parses a reply queue's address. */
-export function replyAddress(queue: string): ReplyAddress {
-  const [index, incarnation, id] = queue.slice(REPLY_SCHEME.length).split("/")
-    .map(Number);
-  return { index: index!, incarnation: incarnation!, id: id! };
 }
 
 /**

@@ -1,10 +1,11 @@
+import type { RemoteEntry } from "../transport/remote.ts";
 import type { SubscriptionEntry } from "./entry.ts";
 import {
   type PatternCounter,
   type PublisherCounters,
   PublisherTally,
 } from "./publisher_counters.ts";
-import { QueueIndex } from "./queue_name.ts";
+import { QueueIndex } from "../queue_name.ts";
 import type { LocalSubscription } from "./subscription.ts";
 import type { PublisherMetrics } from "../types.ts";
 
@@ -32,10 +33,25 @@ export interface Route {
   pools: readonly number[];
   /** The groups, each to get the message once. */
   groups: GroupRoute[];
+  /**
+   * Whether a subscriber outside this process may want it (another process
+   * announced a matching subscription, it is exported, or the carrier does
+   * not know yet): then it goes to the carrier between processes.
+   */
+  elsewhere: boolean;
+  /**
+   * Whether one of `groups` has members outside this process too (or the
+   * carrier does not know yet): then the server picks each group's member.
+   */
+  groupsElsewhere: boolean;
   /** The distinct patterns (in any pool) that match the queue. */
   patterns: readonly string[];
   /** The counters of each service of this pool that published here. */
   publishers: Map<string, RoutePublisher>;
+  /** `local` narrowed to one pattern, for messages from other processes. */
+  byPattern: Map<string, readonly LocalSubscription[]>;
+  /** Each group's members in this pool, for messages from other processes. */
+  localGroups: Map<string, GroupRoute>;
 }
 
 /** One service's counters a route adds to. */
@@ -72,6 +88,11 @@ export class Routes {
   #routes = new Map<string, Route>();
   #roundRobin = new Map<string, number>();
   #publishers = new PublisherTally();
+  /** Subscriptions outside this process, as the carrier learned them. */
+  #elsewhere = new QueueIndex<RemoteEntry>();
+  #elsewhereById = new Map<string, RemoteEntry>();
+  /** Set while the carrier has not heard from the other processes. */
+  #elsewhereUnknown = false;
 
   /** @param index This pool's index; its own entries in the table are skipped. */
   constructor(index: number) {
@@ -130,6 +151,32 @@ export class Routes {
     this.#routes.clear();
   }
 
+  /** Applies a change of the subscriptions outside this process. */
+  applyElsewhere(add: readonly RemoteEntry[], remove: readonly string[]): void {
+    for (const id of remove) {
+      const entry = this.#elsewhereById.get(id);
+      if (entry === undefined) continue;
+      this.#elsewhereById.delete(id);
+      this.#elsewhere.remove(entry.pattern, entry);
+    }
+    for (const entry of add) {
+      if (this.#elsewhereById.has(entry.id)) continue;
+      this.#elsewhereById.set(entry.id, entry);
+      this.#elsewhere.add(entry.pattern, entry);
+    }
+    this.#routes.clear();
+  }
+
+  /**
+   * Whether the subscriptions outside this process are known; until they
+   * are, every message may be wanted elsewhere.
+   */
+  knowElsewhere(known: boolean): void {
+    if (this.#elsewhereUnknown === !known) return;
+    this.#elsewhereUnknown = !known;
+    this.#routes.clear();
+  }
+
   /** The route of a concrete queue. */
   route(queue: string): Route {
     let route = this.#routes.get(queue);
@@ -170,12 +217,25 @@ export class Routes {
       patterns.add(subscription.queue);
     }
     for (const entry of this.#remote.match(queue)) patterns.add(entry.queue);
+    let elsewhere = this.#elsewhereUnknown;
+    let groupsElsewhere = elsewhere && groups.size > 0;
+    for (const entry of this.#elsewhere.match(queue)) {
+      elsewhere = true;
+      if (
+        entry.group !== undefined &&
+        groups.has(groupKeyOf(entry.pattern, entry.group))
+      ) groupsElsewhere = true;
+    }
     route = {
       local,
       pools: pools.size === 0 ? NO_POOLS : [...pools].sort((a, b) => a - b),
       groups: [...groups.values()],
+      elsewhere,
+      groupsElsewhere,
       patterns: [...patterns],
       publishers: new Map(),
+      byPattern: new Map(),
+      localGroups: new Map(),
     };
     if (this.#routes.size > 10_000) this.#routes.clear();
     this.#routes.set(queue, route);
@@ -219,6 +279,48 @@ export class Routes {
     if (!this.#local.has(pattern) && !this.#remote.has(pattern)) {
       this.#publishers.drop(pattern);
     }
+  }
+
+  /**
+   * This pool's subscriptions outside groups with exactly `pattern` that
+   * match `queue` (another process sent it for that pattern).
+   */
+  withPattern(queue: string, pattern: string): readonly LocalSubscription[] {
+    const route = this.route(queue);
+    let targets = route.byPattern.get(pattern);
+    if (targets === undefined) {
+      targets = route.local.filter((s) => s.queue === pattern);
+      route.byPattern.set(pattern, targets);
+    }
+    return targets;
+  }
+
+  /**
+   * The next member in this pool of group `key` on `queue` (another process
+   * sent it to this pool's member of the group), or `undefined` when the
+   * pool has none left.
+   */
+  pickHere(queue: string, key: string): LocalSubscription | undefined {
+    const group = this.#localGroup(queue, key);
+    if (group.members.length === 0) return undefined;
+    return this.pick(group).local;
+  }
+
+  /** This pool's members of group `key` on `queue`. */
+  membersHere(queue: string, key: string): LocalSubscription[] {
+    return this.#localGroup(queue, key).members.map((m) => m.local!);
+  }
+
+  #localGroup(queue: string, key: string): GroupRoute {
+    const route = this.route(queue);
+    let group = route.localGroups.get(key);
+    if (group === undefined) {
+      const members = route.groups.find((g) => g.key === key)?.members
+        .filter((m) => m.local !== undefined) ?? [];
+      group = { key: `${key}\u0000here`, members };
+      route.localGroups.set(key, group);
+    }
+    return group;
   }
 
   /** The group's next member, round robin, other than `exclude`. */

@@ -1,10 +1,10 @@
 import { releaseAll } from "../_util/waiters.ts";
 import type { MessageHandler, MessageMeta } from "../types.ts";
 import type { Scheduler } from "../scheduler.ts";
-import type { BatchHold } from "./batch_hold.ts";
+import type { Hold } from "./batch_hold.ts";
 import type { SubscriptionCounters } from "./counters.ts";
 import { PairQueue } from "./pair_queue.ts";
-import { snapshot } from "./snapshot.ts";
+import { snapshot } from "../_util/snapshot.ts";
 import type { MessageTracing } from "./tracing.ts";
 
 /** A message waiting in a subscription's buffer. */
@@ -19,7 +19,7 @@ interface Segment {
   next: number;
   end: number;
   meta: MessageMeta;
-  hold: BatchHold;
+  hold: Hold;
 }
 
 /** What a subscription needs from its pool. */
@@ -134,6 +134,16 @@ export class LocalSubscription {
     return this.#running;
   }
 
+  /**
+   * Whether a message offered now goes straight into the buffer (or is
+   * ignored, once closed): nothing waits behind it and it has room.
+   */
+  get takesNow(): boolean {
+    return this.closed ||
+      (this.#overflowHead === this.#overflow.length &&
+        this.size < this.capacity);
+  }
+
   /** Publishers waiting for space in this buffer. */
   get waiting(): number {
     return this.#spaceWaiters.length;
@@ -183,7 +193,7 @@ export class LocalSubscription {
     start: number,
     end: number,
     meta: MessageMeta,
-    hold: BatchHold,
+    hold: Hold,
     ownership: "copy" | "take-originals",
   ): void {
     const copy = ownership === "copy";

@@ -6,7 +6,7 @@
  * @module
  */
 import { serializeError } from "../errors.ts";
-import { matchesQueue } from "../bus/queue_name.ts";
+import { matchesQueue } from "../queue_name.ts";
 import type { DurablePending, Logger } from "../types.ts";
 import type { DurableSettings } from "./options.ts";
 import { patternCovers } from "./patterns.ts";

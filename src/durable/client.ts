@@ -5,7 +5,7 @@
  * @module
  */
 import { DataCloneError, QueueNameError, StateError } from "../errors.ts";
-import { matchesQueue } from "../bus/queue_name.ts";
+import { matchesQueue } from "../queue_name.ts";
 import { checkHeaders } from "../bus/headers.ts";
 import type {
   MessageHandler,

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { matchesQueue } from "../bus/queue_name.ts";
+import { matchesQueue } from "../queue_name.ts";
 import type { AckFile, AckState } from "./ack_file.ts";
 import type { StoredMessage } from "./message.ts";
 import type {

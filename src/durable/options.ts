@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { validateQueueName } from "../bus/queue_name.ts";
+import { validateQueueName } from "../queue_name.ts";
 import { checkDuration } from "../_util/duration.ts";
 import { readEnv } from "../_util/env.ts";
 import { deadLetterQueue, patternsOverlap } from "./patterns.ts";

@@ -222,6 +222,16 @@ const LATER_FAMILIES: readonly Family[] = [
     },
   },
   {
+    name: "dropped_total",
+    type: "counter",
+    help:
+      "Messages from other processes a pool dropped on arrival: their subscription's buffer and the pool's arrival bound were full.",
+    rows: (snapshot) =>
+      each(snapshot.dropped, (d) => [["pool", d.pool], ["queue", d.queue]], (
+        d,
+      ) => d.count),
+  },
+  {
     name: "websocket_connections",
     type: "gauge",
     help: "WebSocket connections open now.",

@@ -12,6 +12,7 @@ import {
   readCredentials,
   splitServer,
 } from "./auth.ts";
+import { validateQueueName } from "../queue_name.ts";
 import { validateNamespace } from "./subject.ts";
 
 /**
@@ -79,6 +80,24 @@ export interface NatsOptions {
   reconnectWaitMax?: number;
   /** The connection's name, shown by the server's monitoring. Default: `magic-foundation <pid>`. */
   name?: string;
+  /**
+   * The queues (names or patterns) whose messages go to NATS for plain NATS
+   * clients (a Go or Python service) even when no magic-foundation process
+   * subscribes to them: other messages stay in their process unless another
+   * magic-foundation process of the namespace wants them. What plain clients
+   * publish reaches our subscribers whatever this says. Default:
+   * `MAGIC_FOUNDATION_NATS_EXPORTS` (comma-separated), else none.
+   */
+  exports?: readonly string[];
+  /**
+   * How many bytes of messages from other processes a pool keeps waiting
+   * beyond its subscriptions' buffers (`bufferSize` messages each), per
+   * pool. NATS cannot pause a subscription: past this, what arrives for a
+   * full subscription is dropped, counted (`RunReport.undelivered`,
+   * `magic_foundation_dropped_total`) and logged at most once a second.
+   * Default 8 MiB.
+   */
+  arrivalBytes?: number;
 }
 
 /**
@@ -118,6 +137,18 @@ export interface NatsSettings {
   reconnectWait: number;
   reconnectWaitMax: number;
   name: string;
+  /** The queues plain NATS clients may subscribe to (names or patterns). */
+  exports: string[];
+  /** The bytes a pool keeps waiting beyond its subscriptions' buffers. */
+  arrivalBytes: number;
+}
+
+/** What a pool needs to join NATS (the primary sends it in `init`). */
+export interface NatsPoolSettings extends NatsSettings {
+  /** The process's id, the same in all its pools. */
+  processId: string;
+  /** How long a stop waits for the server to confirm what was published, in ms. */
+  closeTimeout: number;
 }
 
 const WHERE = "Cannot run";
@@ -225,7 +256,44 @@ export function resolveNats(
       5000,
     ),
     name,
+    exports: resolveExports(options.exports),
+    arrivalBytes: resolveArrivalBytes(options.arrivalBytes),
   };
+}
+
+/** `nats.arrivalBytes`: a whole number of bytes, at least 1 KiB. */
+function resolveArrivalBytes(value: number | undefined): number {
+  if (value === undefined) return 8 * 1024 * 1024;
+  if (!Number.isSafeInteger(value) || value < 1024) {
+    throw new RangeError(
+      `${WHERE}: nats.arrivalBytes must be an integer >= 1024, got ${
+        String(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+/** `nats.exports`, else `MAGIC_FOUNDATION_NATS_EXPORTS`, each a valid pattern. */
+function resolveExports(option: readonly string[] | undefined): string[] {
+  let from = "nats.exports";
+  let list: unknown = option;
+  if (option === undefined) {
+    from = "MAGIC_FOUNDATION_NATS_EXPORTS";
+    list = (readEnv(from) ?? "").split(",").map((s) => s.trim()).filter((s) =>
+      s !== ""
+    );
+  }
+  if (!Array.isArray(list)) {
+    throw new TypeError(`${WHERE}: ${from} must be an array of queue names`);
+  }
+  return list.map((pattern: unknown) => {
+    try {
+      return validateQueueName(pattern, "subscribe");
+    } catch (error) {
+      throw new TypeError(`${WHERE}: ${from}: ${errorMessage(error)}`);
+    }
+  });
 }
 
 function checkServers(source: string, value: unknown): string[] {

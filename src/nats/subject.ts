@@ -37,7 +37,7 @@
  * @module
  */
 
-import { validateQueueName } from "../bus/queue_name.ts";
+import { validateQueueName } from "../queue_name.ts";
 
 /** Entries kept by each cache before it is cleared. */
 const CACHE_LIMIT = 10_000;

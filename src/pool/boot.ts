@@ -12,7 +12,8 @@
  *
  * @module
  */
-import type { NatsPoolLink } from "../nats/pool_link.ts";
+import { loadRemoteCarrier } from "../transport/open_remote.ts";
+import type { OpenRemoteCarrier } from "../transport/remote.ts";
 import { isProtocolMessage, type ToPool } from "./protocol.ts";
 import { inWorker, workerScope } from "./worker_scope.ts";
 
@@ -51,21 +52,12 @@ export const boot: Boot | undefined = isPoolWorker()
   : undefined;
 
 /**
- * The pool's NATS link, loaded only in the worker of a program joined to
- * NATS: the others never load the NATS modules (a pool starts faster). The
- * client is loaded here too, while the worker's module loads: when it
- * cannot be (an npm registry out of reach), the pool fails to start, which
- * ends the run at once, instead of retrying a connection that cannot be.
+ * The opener of the pool's carrier between processes, loaded only in the
+ * worker of a program joined to one (NATS): the others never load its
+ * modules (a pool starts faster). Its client is loaded here too, while the
+ * worker's module loads: when it cannot be (an npm registry out of reach),
+ * the pool fails to start, which ends the run at once, instead of retrying
+ * a connection that cannot be.
  */
-export const natsLink: typeof NatsPoolLink | undefined = boot?.nats
-  ? await loadNatsLink()
-  : undefined;
-
-async function loadNatsLink(): Promise<typeof NatsPoolLink> {
-  const [{ NatsPoolLink }, { loadNatsClient }] = await Promise.all([
-    import("../nats/pool_link.ts"),
-    import("../nats/client.ts"),
-  ]);
-  await loadNatsClient();
-  return NatsPoolLink;
-}
+export const remoteCarrier: OpenRemoteCarrier | undefined =
+  boot?.remote === undefined ? undefined : await loadRemoteCarrier(boot.remote);

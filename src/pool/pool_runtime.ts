@@ -24,8 +24,7 @@ import { type RunnerHost, ServiceRunner } from "./service_runner.ts";
 import type { PoolScope } from "./worker_scope.ts";
 import { withTimeout } from "../_util/time.ts";
 import { WEBSOCKET_METRICS } from "../websocket/counters.ts";
-import type { NatsPoolLink, NatsPoolSettings } from "../nats/pool_link.ts";
-import { natsLink } from "./boot.ts";
+import { remoteCarrier } from "./boot.ts";
 import { LocalCarrier } from "../durable/carrier.ts";
 import { DurableClient } from "../durable/client.ts";
 
@@ -113,9 +112,9 @@ export class PoolRuntime implements RunnerHost {
       handlerTiming: init.config.handlerTiming,
       onHandlerError: (service, error, meta) =>
         this.#reportError(service, "handler", error, meta.queue),
-      nats: natsSettings(init.config.nats),
-      onNatsStatus: (change) =>
-        this.#send({ mf: 1, kind: "nats-status", ...change }),
+      remote: remoteCarrier,
+      onRemoteStatus: (change) =>
+        this.#send({ mf: 1, kind: "remote-status", ...change }),
       durable: durableClient,
     });
     this.#bus.applyTable(init.table, []);
@@ -142,6 +141,8 @@ export class PoolRuntime implements RunnerHost {
   /** Runs every service's `initialize` and reports the pool initialized. */
   async initialize(): Promise<void> {
     await Promise.all(this.#runners.map((runner) => runner.initialize()));
+    // Knowing what other processes want before any run() publishes.
+    await this.#bus.ready();
     this.#send({ mf: 1, kind: "initialized", services: this.#reports() });
   }
 
@@ -205,6 +206,7 @@ export class PoolRuntime implements RunnerHost {
           part: {
             subscriptions: this.#bus.metrics(),
             publishers: this.#bus.publisherMetrics(),
+            dropped: this.#bus.droppedMetrics(),
             services: this.#runners.map((runner) => ({
               pool: this.pool,
               service: runner.service.name,
@@ -485,6 +487,9 @@ export class PoolRuntime implements RunnerHost {
 
 /** One log line for messages that were never handled. */
 export function describeUndelivered(lost: Undelivered): string {
+  if (lost.dropped === true) {
+    return `${lost.count} messages from other processes on "${lost.queue}" were dropped on arrival in pool "${lost.pool}" (their subscription's buffer and the pool's arrival bound were full)`;
+  }
   const where = lost.service !== undefined
     ? `waited for ${lost.service} on "${lost.queue}" in pool "${lost.pool}" and were never handled (a handler that did not finish by the stop deadline?)`
     : lost.group !== undefined
@@ -500,17 +505,4 @@ function describeValue(value: unknown): string {
     return `an object (${value.constructor?.name ?? "no prototype"})`;
   }
   return `${typeof value} ${String(value)}`;
-}
-
-/** The bus's NATS part: the pool's settings and the link its worker loaded. */
-function natsSettings(
-  settings: NatsPoolSettings | undefined,
-): { settings: NatsPoolSettings; Link: typeof NatsPoolLink } | undefined {
-  if (settings === undefined) return undefined;
-  if (natsLink === undefined) {
-    throw new Error(
-      "Cannot join NATS: only a pool in its own worker can (it loads the link at boot)",
-    );
-  }
-  return { settings, Link: natsLink };
 }

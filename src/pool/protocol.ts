@@ -10,6 +10,7 @@ import type {
 } from "../errors.ts";
 import type { ServiceStatus } from "../service.ts";
 import type {
+  DroppedMetrics,
   HandlerTiming,
   LinkMetrics,
   LogLevel,
@@ -23,7 +24,8 @@ import type {
 } from "../types.ts";
 import type { SubscriptionEntry } from "../bus/entry.ts";
 import type { BrokerToPool, PoolToBroker } from "../durable/protocol.ts";
-import type { NatsPoolSettings, NatsStatusChange } from "../nats/pool_link.ts";
+import type { RemoteSetup } from "../transport/open_remote.ts";
+import type { RemoteStatus } from "../transport/remote.ts";
 import type {
   TransportSetup,
   TransportUpdate,
@@ -53,8 +55,6 @@ export interface PoolConfig {
   /** Which handler calls are timed for the metrics' histogram. */
   handlerTiming: HandlerTiming;
   runId: string;
-  /** How each pool joins NATS, when the program is joined to it. */
-  nats?: NatsPoolSettings | undefined;
   /** The durable queues, when there are. */
   durable?: DurablePoolSettings | undefined;
 }
@@ -73,6 +73,7 @@ export interface PoolMetricsPart {
   websockets: WebSocketMetrics[];
   links: LinkMetrics[];
   publishers: PublisherMetrics[];
+  dropped: DroppedMetrics[];
 }
 
 /** Primary → worker. */
@@ -84,8 +85,8 @@ export type ToPool =
     pool: string;
     /** `main.run({ workerData })`, structured-cloned. */
     workerData: unknown;
-    /** Whether the program is joined to NATS: the worker loads its link. */
-    nats: boolean;
+    /** The carrier between processes, when the program joins one. */
+    remote: RemoteSetup | undefined;
   }
   | {
     mf: 1;
@@ -166,7 +167,7 @@ export type FromPool =
   | { mf: 1; kind: "metrics-request"; request: number }
   | { mf: 1; kind: "metrics-part"; request: number; part: PoolMetricsPart }
   | { mf: 1; kind: "stop-all" }
-  | ({ mf: 1; kind: "nats-status" } & NatsStatusChange)
+  | ({ mf: 1; kind: "remote-status" } & RemoteStatus)
   | {
     mf: 1;
     kind: "terminated";

@@ -19,11 +19,12 @@ import type {
   ToPool,
 } from "../pool/protocol.ts";
 import { isProtocolMessage } from "../pool/protocol.ts";
-import type { NatsSettings } from "../nats/options.ts";
-import type { NatsStatusChange } from "../nats/pool_link.ts";
+import type { RemoteSetup } from "../transport/open_remote.ts";
+import type { RemoteStatus } from "../transport/remote.ts";
 import { createHub } from "../transport/open.ts";
 import type { TransportHub, TransportKind } from "../transport/transport.ts";
 import type {
+  DroppedMetrics,
   DurablePending,
   LinkMetrics,
   Logger,
@@ -95,8 +96,8 @@ export interface PrimarySettings {
   startTimeout: number;
   config: PoolConfig;
   sink: LogSink;
-  /** Joins the program to NATS, when set. */
-  nats?: NatsSettings | undefined;
+  /** Joins the program to other processes (NATS), when set. */
+  remote?: Pick<RemoteSetup, "kind" | "settings"> | undefined;
   /** The durable queues on the local log, when set. */
   durable?: DurableSettings | undefined;
 }
@@ -118,8 +119,10 @@ export class Primary {
   #pools: PoolHandle[];
   #names: string[];
   #hub: TransportHub;
-  /** What each pool gets: the settings, and NATS's when joined to it. */
+  /** What each pool gets. */
   #config: PoolConfig;
+  /** How each pool joins other processes (NATS), when the program does. */
+  #remote: RemoteSetup | undefined;
   /** The pools' NATS connections that are down: `<pool>/<link>`. */
   #natsDown = new Set<string>();
   #natsDownSince = 0;
@@ -160,15 +163,12 @@ export class Primary {
       new PoolHandle(name, index, pools[name]!)
     );
     this.#heartbeats = createHeartbeats(this.#names.length);
-    const nats = settings.nats;
+    this.#config = settings.config;
     // Each pool connects to NATS itself; they share the process's id.
-    this.#config = nats === undefined ? settings.config : {
-      ...settings.config,
-      nats: {
-        ...nats,
-        processId: crypto.randomUUID().replaceAll("-", "").slice(0, 16),
-        closeTimeout: settings.terminateTimeout,
-      },
+    this.#remote = settings.remote === undefined ? undefined : {
+      ...settings.remote,
+      processId: crypto.randomUUID().replaceAll("-", "").slice(0, 16),
+      closeTimeout: settings.terminateTimeout,
     };
     this.#hub = createHub(
       settings.transport,
@@ -222,6 +222,7 @@ export class Primary {
     const websockets: WebSocketMetrics[] = [];
     const links: LinkMetrics[] = [];
     const publishers: PublisherMetrics[] = [];
+    const dropped: DroppedMetrics[] = [];
     const snapshot: MetricsSnapshot = {
       takenAt: Date.now(),
       subscriptions: [],
@@ -229,6 +230,7 @@ export class Primary {
       websockets,
       links,
       publishers,
+      dropped,
       pools: this.#pools.map((pool) => ({
         pool: pool.name,
         restarts: Math.max(0, pool.incarnation - 1),
@@ -242,6 +244,7 @@ export class Primary {
       websockets.push(...part.websockets);
       links.push(...part.links);
       publishers.push(...part.publishers);
+      dropped.push(...part.dropped);
     }
     return snapshot;
   }
@@ -302,7 +305,7 @@ export class Primary {
    * Logs a NATS outage once for the whole process (however many pools and
    * connections see it) and its end once, when every connection is back.
    */
-  #natsStatus(pool: PoolHandle, change: NatsStatusChange): void {
+  #natsStatus(pool: PoolHandle, change: RemoteStatus): void {
     if (change.refused !== undefined) {
       this.#natsRefused(pool, change.refused);
       return;
@@ -395,7 +398,7 @@ export class Primary {
           kind: "boot",
           pool: pool.name,
           workerData: this.#settings.workerData,
-          nats: this.#settings.nats !== undefined,
+          remote: this.#remote,
         });
         break;
       case "ready": {
@@ -486,7 +489,7 @@ export class Primary {
       case "metrics-part":
         this.#settle(message.request, pool.index, message.part);
         break;
-      case "nats-status":
+      case "remote-status":
         this.#natsStatus(pool, message);
         break;
       case "stop-all":

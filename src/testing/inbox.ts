@@ -1,5 +1,5 @@
 import { StateError, TimeoutError } from "../errors.ts";
-import { matchesQueue } from "../bus/queue_name.ts";
+import { matchesQueue } from "../queue_name.ts";
 import type { MessageMeta } from "../types.ts";
 
 /**

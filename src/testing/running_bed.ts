@@ -1,7 +1,7 @@
 import { checkDuration } from "../_util/duration.ts";
 import { settlesWithin } from "../_util/time.ts";
 import { type CommonSettings, poolConfig } from "../run_options.ts";
-import { isPattern, matchesQueue } from "../bus/queue_name.ts";
+import { isPattern, matchesQueue } from "../queue_name.ts";
 import { ServiceErrorEvent } from "../error_event.ts";
 import { StateError, TimeoutError } from "../errors.ts";
 import { consoleSink, type LogSink } from "../logger.ts";

@@ -1,5 +1,5 @@
 import { checkDuration } from "../_util/duration.ts";
-import { validateQueueName } from "../bus/queue_name.ts";
+import { validateQueueName } from "../queue_name.ts";
 import { resolveCommonSettings } from "../run_options.ts";
 import { validatePools } from "../service_pools.ts";
 import { RunningBed, TEST_POOL } from "./running_bed.ts";

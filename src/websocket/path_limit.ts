@@ -7,7 +7,7 @@
  */
 
 import { QueueNameError } from "../errors.ts";
-import { validateQueueName } from "../bus/queue_name.ts";
+import { validateQueueName } from "../queue_name.ts";
 import { textResponse } from "./admission.ts";
 import { disconnectedQueue } from "./router.ts";
 

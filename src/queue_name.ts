@@ -10,7 +10,7 @@
  * @module
  */
 
-import { QueueNameError } from "../errors.ts";
+import { QueueNameError } from "./errors.ts";
 
 /** Longest accepted queue name, in UTF-16 code units. */
 const MAX_LENGTH = 1024;

@@ -1,0 +1,187 @@
+/**
+ * The seam between a pool's bus and whatever carries messages to other
+ * processes (NATS today), beside the in-process {@linkcode Transport}.
+ *
+ * The bus decides where a message goes; a remote carrier takes what must
+ * leave the process and hands back what arrives, with the subscription
+ * (pattern, or pattern and group) it arrived for. What arrives goes through
+ * the bus's one inbound path, as a batch from another pool does. The
+ * carrier knows nothing of the bus's classes: only these types.
+ *
+ * @module
+ */
+import type { SerializedError } from "../errors.ts";
+import type { Scheduler } from "../scheduler.ts";
+import type { Logger, Topology } from "../types.ts";
+import type { ReplyAddress } from "./reply_queue.ts";
+import type { WireMessage } from "./transport.ts";
+
+/** A subscription as the carrier holds it: a pattern, or a pattern and group. */
+export interface RemoteInterest {
+  /** The queue name or pattern. */
+  pattern: string;
+  /** The competing-consumer group, if any. */
+  group?: string | undefined;
+}
+
+/**
+ * A subscription outside this process that the carrier learned of (another
+ * process announced it, or it is exported to plain clients).
+ */
+export interface RemoteEntry {
+  /** Unique among the carrier's entries. */
+  id: string;
+  /** The queue name or pattern. */
+  pattern: string;
+  /** The competing-consumer group, if any. */
+  group?: string | undefined;
+}
+
+/** What a reply from another process carries to a request of this pool. */
+export type RemoteReply =
+  | { kind: "reply"; data: unknown }
+  | { kind: "no-responders" };
+
+/** A connection of a pool's carrier came up or went down. */
+export interface RemoteStatus {
+  /** Which connection, in the carrier's words (`publish`, `groups`). */
+  link: string;
+  /** Whether it is up now. */
+  up: boolean;
+  /** The server (up) or what went wrong (down). */
+  detail: string;
+  /**
+   * Set when the server refused the connection for good (credentials,
+   * TLS): the run cannot go on.
+   */
+  refused?: SerializedError | undefined;
+}
+
+/** How a message from another process was marked by its publisher. */
+export type Handled =
+  /** Nothing in the publisher's process got it but through the carrier. */
+  | "none"
+  /** The publisher's process got it already, but for groups spanning processes. */
+  | "plain"
+  /** The publisher's process got it already, groups included. */
+  | "all";
+
+/** What the carrier tells the pool's bus. */
+export interface RemoteEvents {
+  /**
+   * A message arrived for `interest`: the bus routes it into the
+   * subscriptions with that pattern (or to a member of that group).
+   * `pool` names the publisher's pool when the carrier knows it (then
+   * `message.service` names its service).
+   */
+  arrive(
+    interest: RemoteInterest,
+    message: WireMessage,
+    pool: string | undefined,
+  ): void;
+  /**
+   * Asked before a message of `bytes` for `interest` on `queue` is decoded:
+   * `false` when the pool drops it (every subscription it is for is full,
+   * and so is the pool's arrival bound); the bus has counted the drop.
+   */
+  admits(interest: RemoteInterest, queue: string, bytes: number): boolean;
+  /** A reply (or "no responders") to a request of this pool. */
+  reply(address: ReplyAddress, reply: RemoteReply): void;
+  /** A connection came up or went down. */
+  status(change: RemoteStatus): void;
+  /** Subscriptions outside this process came (`add`) or went (`remove`, ids). */
+  interests(add: RemoteEntry[], remove: string[]): void;
+  /**
+   * Whether the entries are complete: `false` while the carrier has not
+   * heard from the other processes (joining, reconnecting), when the bus
+   * must assume that anything may be wanted elsewhere.
+   */
+  known(complete: boolean): void;
+  /**
+   * Whether a subscriber outside this process wants messages on `queue` now
+   * (asked, with the entries complete, about what the carrier held through
+   * an outage: the rest is dropped and reported, not replayed).
+   */
+  wanted(queue: string): boolean;
+}
+
+/** What a pool opens its remote carrier with. */
+export interface RemoteCarrierParts {
+  /** The pool's index and incarnation. */
+  index: number;
+  incarnation: number;
+  /** The pool's name, for the log. */
+  pool: string;
+  scheduler: Scheduler;
+  log: Logger;
+  events: RemoteEvents;
+}
+
+/** A message the carrier has encoded, ready to send. */
+export interface EncodedMessage {
+  /** The queue. */
+  readonly queue: string;
+  /** Its size on the wire (payload and headers), in bytes. */
+  readonly bytes: number;
+}
+
+/** A pool's end of the carrier between processes. */
+export interface RemoteCarrier {
+  /** How long a publish may wait for the carrier to take it, in ms. */
+  readonly publishTimeout: number;
+  /**
+   * How many bytes of what arrives the pool may keep waiting beyond its
+   * subscriptions' buffers; past it, the bus drops (the carrier cannot
+   * pause the sender).
+   */
+  readonly arrivalBytes: number;
+  /** Starts connecting; what is sent meanwhile waits in the carrier. */
+  start(): void;
+  /**
+   * Resolves once the carrier has first learned what the other processes
+   * subscribe to (or given up waiting for them), so a pool's `run()` begins
+   * knowing it.
+   */
+  ready(): Promise<void>;
+  /**
+   * The largest message the carrier takes (payload and headers), in bytes,
+   * once it knows (NATS: the server's `max_payload`).
+   */
+  readonly maxBytes: number | undefined;
+  /**
+   * Encodes `message` (its `data` may be the caller's own: it is read now).
+   *
+   * @throws {TypeError} When the data cannot be carried (a
+   * `DataCloneError`, a `JsonDataError`).
+   * @throws {RangeError} A `MessageTooLargeError` when it is larger than
+   * {@linkcode RemoteCarrier.maxBytes}.
+   */
+  encode(message: WireMessage): EncodedMessage;
+  /**
+   * Sends a message `encode` made to other processes. `handled` says what
+   * of this process got it already. Returns a promise when the publisher
+   * should wait for room.
+   */
+  send(message: EncodedMessage, handled: Handled): Promise<void> | undefined;
+  /**
+   * Adds a subscription's interest (counted: one per subscription);
+   * resolves `true` once other processes' messages reach it (every process
+   * known has acknowledged it, or has been forgotten), `false` when the
+   * carrier closed first; rejects when the server refused for good.
+   */
+  subscribe(interest: RemoteInterest): Promise<boolean>;
+  /** Removes one subscription's interest. */
+  unsubscribe(interest: RemoteInterest): void;
+  /** The carrier's own subscriptions, as topology entries. */
+  topology(): Topology;
+  /** Whether messages wait for the carrier while it is reachable. */
+  busy(): boolean;
+  /**
+   * Stops (within the carrier's close timeout); resolves with what it never
+   * delivered, per queue.
+   */
+  close(): Promise<Array<{ queue: string; count: number }>>;
+}
+
+/** Opens a pool's end of a remote carrier. */
+export type OpenRemoteCarrier = (parts: RemoteCarrierParts) => RemoteCarrier;
