@@ -51,3 +51,10 @@ Deno.test("src/bus/, src/pool/ and src/primary/ never import src/nats/", async (
   }
   assert.deepEqual(wrong, []);
 });
+
+Deno.test("src/pool/ never imports src/websocket/: a service adds its metrics through the generic hook", async () => {
+  const wrong = (await importsOf("pool")).filter(([, target]) =>
+    target.startsWith("websocket/")
+  );
+  assert.deepEqual(wrong, []);
+});
