@@ -40,7 +40,7 @@ export interface RestartLimits {
  * assert.equal(budget.take(limits, 2), 250);
  * assert.equal(budget.take(limits, 3), undefined);
  * assert.equal(budget.used, 3);
- * assert.equal(budget.take(limits, 60_001), 100); // the first left the window
+ * assert.equal(budget.take(limits, 60_002), 100); // all three left the window
  * ```
  */
 export class RestartBudget {
