@@ -8,13 +8,13 @@
  *
  * @module
  */
-import type { WebSocketMetrics } from "./websocket/metrics.ts";
+import type { MetricsSnapshot } from "./metrics_snapshot.ts";
 
-/** The sections of `MetricsSnapshot` that services fill in, by name. */
-export interface ContributedMetrics {
-  /** One entry per `WebSocketService`. */
-  websockets: WebSocketMetrics[];
-}
+/**
+ * The sections of `MetricsSnapshot` that services fill in, by name:
+ * `websockets`, one entry per `WebSocketService`.
+ */
+export type ContributedMetrics = Required<Pick<MetricsSnapshot, "websockets">>;
 
 /**
  * The key of the method a service offers to add to the program's metrics
