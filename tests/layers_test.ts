@@ -1,9 +1,10 @@
 /**
  * The carrier between processes plugs in at the seam: `src/nats/` reads the
  * seam's types (`src/transport/remote.ts`, `reply_queue.ts`,
- * `transport.ts`) and the shared floor (`errors.ts`, `types.ts`, …), never
- * the bus, the pools or the primary; and those never name `src/nats/`
- * (only `transport/open_remote.ts`, which loads the carrier a run asks for).
+ * `transport.ts`) and the shared floor (`errors.ts`, `service_context.ts`,
+ * …), never the bus, the pools or the primary; and those never name
+ * `src/nats/` (only `transport/open_remote.ts`, which loads the carrier a run
+ * asks for).
  */
 import assert from "node:assert/strict";
 
