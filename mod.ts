@@ -33,14 +33,7 @@
  * @module
  */
 export { Main } from "./src/main.ts";
-export type {
-  MainEventMap,
-  RunOptions,
-  RunReport,
-  ServiceFailure,
-  ServicePools,
-  StatusChange,
-} from "./src/main.ts";
+export type { MainEventMap, RunOptions, ServicePools } from "./src/main.ts";
 export { Service, ServiceStatus } from "./src/service.ts";
 export type {
   RestartPolicy,
@@ -64,32 +57,37 @@ export {
   StateError,
   TimeoutError,
 } from "./src/errors.ts";
+export type { Logger, LogLevel, LogRecord } from "./src/logger.ts";
 export type {
-  DroppedMetrics,
-  DurablePending,
-  HandlerTiming,
-  HistogramSnapshot,
-  LinkMetrics,
-  Logger,
-  LogLevel,
-  LogRecord,
   MessageHandler,
   MessageMeta,
   MessageOrigin,
+  PublishOptions,
+  RequestOptions,
+  ServiceContext,
+  SubscribeOptions,
+  Subscription,
+  Topology,
+  TopologyEntry,
+} from "./src/service_context.ts";
+export type {
+  DroppedMetrics,
+  HandlerTiming,
+  HistogramSnapshot,
+  LinkMetrics,
   MetricsSnapshot,
   PatternPublishes,
   PoolMetrics,
   PublisherMetrics,
-  PublishOptions,
-  RequestOptions,
-  ServiceContext,
   ServiceMetrics,
-  SubscribeOptions,
-  Subscription,
   SubscriptionMetrics,
-  Topology,
-  TopologyEntry,
+} from "./src/metrics_snapshot.ts";
+export type { WebSocketMetrics } from "./src/websocket/metrics.ts";
+export type {
+  DurablePending,
+  RunReport,
+  ServiceFailure,
+  StatusChange,
   Undelivered,
-  WebSocketMetrics,
-} from "./src/types.ts";
-export type { TransportKind } from "./src/transport/transport.ts";
+} from "./src/run_report.ts";
+export type { TransportKind } from "./src/transport/kinds.ts";

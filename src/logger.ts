@@ -1,6 +1,39 @@
-import type { Logger, LogLevel, LogRecord } from "./types.ts";
-
+/**
+ * Logging: the levels, the record a custom sink receives, the logger every
+ * service gets, and the sink of the primary that writes them out.
+ *
+ * @module
+ */
 import { readEnv } from "./_util/env.ts";
+
+/** Log levels, quietest last. */
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+
+/** One log line, as handed to a custom log sink. */
+export interface LogRecord {
+  /** The level of the line. */
+  level: Exclude<LogLevel, "silent">;
+  /** The pool the line comes from; absent for the primary. */
+  pool?: string | undefined;
+  /** The service the line comes from, when there is one. */
+  service?: string | undefined;
+  /** The text of the line. */
+  message: string;
+  /** When the line was written, in ms since the epoch. */
+  time: number;
+}
+
+/** Writes log lines prefixed with the pool and the service. */
+export interface Logger {
+  /** Writes a line at `debug` level (hidden by default). */
+  debug(message: string): void;
+  /** Writes a line at `info` level. */
+  info(message: string): void;
+  /** Writes a line at `warn` level. */
+  warn(message: string): void;
+  /** Writes a line at `error` level. */
+  error(message: string): void;
+}
 
 /** Where log records go: the primary's sink writes them out. */
 export type LogSink = (record: LogRecord) => void;

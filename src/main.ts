@@ -2,15 +2,13 @@ import { StateError } from "./errors.ts";
 import { boot, isPoolWorker } from "./pool/boot.ts";
 import { runWorker } from "./pool/worker_main.ts";
 import { workerScope } from "./pool/worker_scope.ts";
-import {
-  Primary,
-  type RunReport,
-  type StatusChange,
-} from "./primary/primary.ts";
+import { Primary } from "./primary/primary.ts";
+import type { RunReport, StatusChange } from "./run_report.ts";
 import type { ServiceErrorEvent } from "./error_event.ts";
 import { resolveRunOptions, type RunOptions } from "./run_options.ts";
 import { type ServicePools, validatePools } from "./service_pools.ts";
-import type { MetricsSnapshot, Topology } from "./types.ts";
+import type { MetricsSnapshot } from "./metrics_snapshot.ts";
+import type { Topology } from "./service_context.ts";
 
 /**
  * The events of {@linkcode Main}, for `addEventListener`: `status` whenever a
@@ -360,8 +358,3 @@ export class Main extends EventTarget {
 
 export type { RunOptions } from "./run_options.ts";
 export type { ServicePools } from "./service_pools.ts";
-export type {
-  RunReport,
-  ServiceFailure,
-  StatusChange,
-} from "./primary/primary.ts";

@@ -11,7 +11,12 @@ import { checkDuration } from "./_util/duration.ts";
 import { readEnv } from "./_util/env.ts";
 import { checkHandlerTiming } from "./bus/counters.ts";
 import { StateError } from "./errors.ts";
-import { consoleSink, resolveLogLevel } from "./logger.ts";
+import {
+  consoleSink,
+  type LogLevel,
+  type LogRecord,
+  resolveLogLevel,
+} from "./logger.ts";
 import {
   type NatsOptions,
   type NatsSettings,
@@ -20,8 +25,8 @@ import {
 import { type DurableOptions, resolveDurable } from "./durable/options.ts";
 import { POOL_WORKER_HASH } from "./pool/boot.ts";
 import type { PrimarySettings } from "./primary/primary.ts";
-import { TRANSPORT_KINDS, type TransportKind } from "./transport/transport.ts";
-import type { HandlerTiming, LogLevel, LogRecord } from "./types.ts";
+import { TRANSPORT_KINDS, type TransportKind } from "./transport/kinds.ts";
+import type { HandlerTiming } from "./metrics_snapshot.ts";
 
 /** Options of {@linkcode Main.run}. All are optional. */
 export interface RunOptions {

@@ -1,4 +1,4 @@
-import type { ServiceContext } from "./types.ts";
+import type { ServiceContext } from "./service_context.ts";
 import { checkDuration } from "./_util/duration.ts";
 
 /**

@@ -9,7 +9,7 @@ import {
   type StatusChange,
 } from "../mod.ts";
 import type { LogRecord, ServicePools, TransportKind } from "../mod.ts";
-import { TRANSPORT_KINDS } from "../src/transport/transport.ts";
+import { TRANSPORT_KINDS } from "../src/transport/kinds.ts";
 import {
   type Report,
   REPORT_PREFIX,

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mock } from "node:test";
 import { ServiceError, ServiceErrorEvent } from "../mod.ts";
 import { ErrorLog } from "../src/primary/error_log.ts";
-import type { LogRecord } from "../src/types.ts";
+import type { LogRecord } from "../src/logger.ts";
 
 /** The event and the default log line of a handler's throw of `cause`. */
 function handlerError(

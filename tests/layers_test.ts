@@ -1,9 +1,10 @@
 /**
  * The carrier between processes plugs in at the seam: `src/nats/` reads the
  * seam's types (`src/transport/remote.ts`, `reply_queue.ts`,
- * `transport.ts`) and the shared floor (`errors.ts`, `types.ts`, …), never
- * the bus, the pools or the primary; and those never name `src/nats/`
- * (only `transport/open_remote.ts`, which loads the carrier a run asks for).
+ * `transport.ts`) and the shared floor (`errors.ts`, `service_context.ts`,
+ * …), never the bus, the pools or the primary; and those never name
+ * `src/nats/` (only `transport/open_remote.ts`, which loads the carrier a run
+ * asks for).
  */
 import assert from "node:assert/strict";
 
@@ -49,5 +50,12 @@ Deno.test("src/bus/, src/pool/ and src/primary/ never import src/nats/", async (
       if (target.startsWith("nats/")) wrong.push([file, target]);
     }
   }
+  assert.deepEqual(wrong, []);
+});
+
+Deno.test("src/pool/ never imports src/websocket/: a service adds its metrics through the generic hook", async () => {
+  const wrong = (await importsOf("pool")).filter(([, target]) =>
+    target.startsWith("websocket/")
+  );
   assert.deepEqual(wrong, []);
 });

@@ -6,14 +6,13 @@ import assert from "node:assert/strict";
 import { approximateSize } from "../src/_util/size.ts";
 import { Scheduler } from "../src/scheduler.ts";
 import { createHub, openTransport } from "../src/transport/open.ts";
-import {
-  type LinkWaits,
-  type ReceivedBatch,
-  type Transport,
-  TRANSPORT_KINDS,
-  type TransportKind,
-  type WireMessage,
+import type {
+  LinkWaits,
+  ReceivedBatch,
+  Transport,
+  WireMessage,
 } from "../src/transport/transport.ts";
+import { TRANSPORT_KINDS, type TransportKind } from "../src/transport/kinds.ts";
 
 /** Three pools' transports in this thread; pool 2 keeps its batches unacknowledged unless `hold` is false. */
 function wire(kind: TransportKind, { hold = true } = {}): {

@@ -4,7 +4,7 @@
  * roomReport. The same across worker pools is in websocket_rooms_test.ts.
  */
 import assert from "node:assert/strict";
-import type { MessageMeta } from "../src/types.ts";
+import type { MessageMeta } from "../src/service_context.ts";
 import type { Connection } from "../src/websocket/connection.ts";
 import {
   joinRoom,

@@ -21,7 +21,7 @@ import {
   upgradeStatus,
 } from "./fixtures/websocket_helpers.ts";
 import { Service } from "../src/service.ts";
-import type { ServiceContext } from "../src/types.ts";
+import type { ServiceContext } from "../src/service_context.ts";
 import { startServices } from "../src/testing/mod.ts";
 
 Deno.test("WebSocketService routes /client frames to ws://inbound/client and ws://outbound/client back", async () => {

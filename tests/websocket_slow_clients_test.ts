@@ -9,7 +9,7 @@ import {
   type ConnectionEvent,
   WebSocketService,
 } from "../src/websocket/mod.ts";
-import { WEBSOCKET_METRICS } from "../src/websocket/counters.ts";
+import { SERVICE_METRICS } from "../src/service_metrics.ts";
 import type { WebSocketServiceOptions } from "../src/websocket/options.ts";
 import { type Harness, startService } from "./fixtures/websocket_harness.ts";
 import {
@@ -60,12 +60,12 @@ async function assertSlotsFreed(h: Harness): Promise<void> {
   assert.equal(h.service.connections, 0);
   const fresh = await h.connect("/feed");
   assert.equal(h.service.connections, 1);
-  const before = h.service[WEBSOCKET_METRICS]().bytesOut;
+  const before = h.service[SERVICE_METRICS]().websockets[0]!.bytesOut;
   for (let i = 0; i < 10; i++) {
     await h.bed.publish("ws://outbound/feed", FRAME);
     assert.equal((await fresh.next()).length, FRAME.length);
   }
-  const after = h.service[WEBSOCKET_METRICS]().bytesOut;
+  const after = h.service[SERVICE_METRICS]().websockets[0]!.bytesOut;
   assert.equal(
     after - before,
     10 * FRAME.length,
@@ -95,7 +95,7 @@ async function scenario(
     assert.equal(lines.length, 1, h.warnings.join("\n"));
     const count = Number(DROPPED.exec(lines[0]!)![1]);
     assert.ok(count >= 1 && count <= CLIENTS, lines[0]);
-    assert.deepEqual(h.service[WEBSOCKET_METRICS]().closes, {
+    assert.deepEqual(h.service[SERVICE_METRICS]().websockets[0]!.closes, {
       [code]: CLIENTS,
     });
     await assertSlotsFreed(h);

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Logger } from "../types.ts";
+import type { Logger } from "../logger.ts";
 import type { Hold } from "./batch_hold.ts";
 
 /** How often, at most, the dropped messages are logged. */

@@ -4,19 +4,21 @@ import type { Transport } from "../transport/transport.ts";
 import type {
   DroppedMetrics,
   HandlerTiming,
-  Logger,
-  MessageHandler,
-  MessageMeta,
   MetricsSnapshot,
   PublisherMetrics,
+  SubscriptionMetrics,
+} from "../metrics_snapshot.ts";
+import type { Logger } from "../logger.ts";
+import type {
+  MessageHandler,
+  MessageMeta,
   PublishOptions,
   RequestOptions,
   SubscribeOptions,
   Subscription,
-  SubscriptionMetrics,
   Topology,
-  Undelivered,
-} from "../types.ts";
+} from "../service_context.ts";
+import type { Undelivered } from "../run_report.ts";
 import {
   countersKey,
   SubscriptionCounters,

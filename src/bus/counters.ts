@@ -2,7 +2,7 @@ import type {
   HandlerTiming,
   HistogramSnapshot,
   SubscriptionMetrics,
-} from "../types.ts";
+} from "../metrics_snapshot.ts";
 
 /**
  * Upper bounds of the handler-time buckets, in seconds: fixed, so that a

@@ -7,7 +7,8 @@ import type {
   Transport,
   WireMessage,
 } from "../transport/transport.ts";
-import type { Logger, MessageMeta } from "../types.ts";
+import type { Logger } from "../logger.ts";
+import type { MessageMeta } from "../service_context.ts";
 import type { ArrivalBound } from "./arrival_bound.ts";
 import { BatchHold, type Hold } from "./batch_hold.ts";
 import type { MetaFactory } from "./meta.ts";

@@ -1,5 +1,5 @@
 import type { Envelope } from "../transport/transport.ts";
-import type { MessageMeta, MessageOrigin } from "../types.ts";
+import type { MessageMeta, MessageOrigin } from "../service_context.ts";
 
 /**
  * Builds the `meta` of delivered messages: one frozen object shared by

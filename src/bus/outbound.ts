@@ -5,7 +5,7 @@ import type {
   Transport,
   WireMessage,
 } from "../transport/transport.ts";
-import type { MessageMeta, PublishOptions } from "../types.ts";
+import type { MessageMeta, PublishOptions } from "../service_context.ts";
 import type { RemoteCarrier } from "../transport/remote.ts";
 import { checkHeaders } from "./headers.ts";
 import type { MetaFactory } from "./meta.ts";

@@ -1,4 +1,4 @@
-import type { PublisherMetrics } from "../types.ts";
+import type { PublisherMetrics } from "../metrics_snapshot.ts";
 
 /**
  * What one service of this pool published that reached one pattern's

@@ -7,7 +7,7 @@ import {
 } from "./publisher_counters.ts";
 import { QueueIndex } from "../queue_name.ts";
 import type { LocalSubscription } from "./subscription.ts";
-import type { PublisherMetrics } from "../types.ts";
+import type { PublisherMetrics } from "../metrics_snapshot.ts";
 
 /** A member of a competing-consumer group, in this pool or another. */
 export interface Member {

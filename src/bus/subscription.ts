@@ -1,5 +1,5 @@
 import { releaseAll } from "../_util/waiters.ts";
-import type { MessageHandler, MessageMeta } from "../types.ts";
+import type { MessageHandler, MessageMeta } from "../service_context.ts";
 import type { Scheduler } from "../scheduler.ts";
 import type { Hold } from "./batch_hold.ts";
 import type { SubscriptionCounters } from "./counters.ts";

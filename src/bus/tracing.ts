@@ -18,7 +18,7 @@
 // deno.json); tests/dependencies_test.ts checks it against deno.json's imports.
 import type * as Otel from "npm:@opentelemetry/api@1.10.0";
 import type { WireMessage } from "../transport/transport.ts";
-import type { MessageHandler, MessageMeta } from "../types.ts";
+import type { MessageHandler, MessageMeta } from "../service_context.ts";
 import { isReplyQueue } from "./requests.ts";
 
 type OtelApi = typeof Otel;

@@ -7,7 +7,8 @@
  */
 import { serializeError } from "../errors.ts";
 import { matchesQueue } from "../queue_name.ts";
-import type { DurablePending, Logger } from "../types.ts";
+import type { DurablePending } from "../run_report.ts";
+import type { Logger } from "../logger.ts";
 import type { DurableSettings } from "./options.ts";
 import { patternCovers } from "./patterns.ts";
 import type { BrokerToPool, ConsumerMember, PoolToBroker } from "./protocol.ts";

@@ -12,7 +12,7 @@ import type {
   MessageMeta,
   PublishOptions,
   Subscription,
-} from "../types.ts";
+} from "../service_context.ts";
 import type { DurableCarrier } from "./carrier.ts";
 import { patternCovers, patternsOverlap } from "./patterns.ts";
 import {

@@ -9,7 +9,7 @@
  */
 import { errorMessage } from "../_util/error_text.ts";
 import { releaseAll } from "../_util/waiters.ts";
-import type { MessageHandler, MessageMeta } from "../types.ts";
+import type { MessageHandler, MessageMeta } from "../service_context.ts";
 import type { DurableCarrier } from "./carrier.ts";
 import { deadLetterQueue } from "./patterns.ts";
 import type { DeliveredMessage, Settlement } from "./protocol.ts";

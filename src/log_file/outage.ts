@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Logger } from "../types.ts";
+import type { Logger } from "../logger.ts";
 
 /** The first retry after a failed write, in ms; each next one waits twice as long. */
 export const RETRY_FIRST = 50;

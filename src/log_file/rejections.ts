@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Logger } from "../types.ts";
+import type { Logger } from "../logger.ts";
 import { rejectedLogQueue } from "./options.ts";
 
 /** One kind of rejection: where from, and why. */

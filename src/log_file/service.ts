@@ -6,7 +6,8 @@
  */
 
 import { Service } from "../service.ts";
-import type { Logger, MessageMeta, ServiceContext } from "../types.ts";
+import type { Logger } from "../logger.ts";
+import type { MessageMeta, ServiceContext } from "../service_context.ts";
 import { errorMessage } from "../_util/error_text.ts";
 import { LogFile, LogFileWriteError } from "./file.ts";
 import { Outage, RETRY_FIRST } from "./outage.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { HistogramSnapshot } from "../types.ts";
+import type { HistogramSnapshot } from "../metrics_snapshot.ts";
 
 /** The prefix of every metric name. */
 const PREFIX = "magic_foundation_";

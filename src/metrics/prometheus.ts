@@ -5,8 +5,8 @@
 import type {
   MetricsSnapshot,
   SubscriptionMetrics,
-  WebSocketMetrics,
-} from "../types.ts";
+} from "../metrics_snapshot.ts";
+import type { WebSocketMetrics } from "../websocket/metrics.ts";
 import {
   type FamilyRows,
   type Labels,

@@ -8,7 +8,8 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { errorMessage } from "../_util/error_text.ts";
 import { hostPort, listen } from "../_util/listen.ts";
 import { Service, type ServiceOptions } from "../service.ts";
-import type { Logger, ServiceContext } from "../types.ts";
+import type { Logger } from "../logger.ts";
+import type { ServiceContext } from "../service_context.ts";
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "./prometheus.ts";
 import { METRICS_PAGE } from "./page.ts";
 

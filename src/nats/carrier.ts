@@ -24,7 +24,7 @@ import type {
   RemoteStatus,
 } from "../transport/remote.ts";
 import type { WireMessage } from "../transport/transport.ts";
-import type { Topology } from "../types.ts";
+import type { Topology } from "../service_context.ts";
 import { fromOf, handledHere, hasReply, readMessage } from "./arrival.ts";
 import { Catalog } from "./catalog.ts";
 import { loadNatsClient } from "./client.ts";

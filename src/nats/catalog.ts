@@ -26,7 +26,7 @@
 import type { Msg } from "./client.ts";
 import { errorMessage } from "../_util/error_text.ts";
 import type { RemoteEntry, RemoteInterest } from "../transport/remote.ts";
-import type { Logger } from "../types.ts";
+import type { Logger } from "../logger.ts";
 import type { NatsLink } from "./connection.ts";
 
 /** How often a node says it is alive. */

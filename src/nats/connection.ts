@@ -11,7 +11,7 @@ import type { NatsConnection, Status } from "./client.ts";
 import { loadNatsClient } from "./client.ts";
 import { errorMessage } from "../_util/error_text.ts";
 import { NatsAuthError } from "../errors.ts";
-import type { Logger } from "../types.ts";
+import type { Logger } from "../logger.ts";
 import { authConnectOptions, refusalReason } from "./auth.ts";
 import type { NatsSettings } from "./options.ts";
 

@@ -10,7 +10,8 @@
 import type { Msg } from "./client.ts";
 import { errorMessage } from "../_util/error_text.ts";
 import type { RemoteInterest } from "../transport/remote.ts";
-import type { Logger, Topology } from "../types.ts";
+import type { Logger } from "../logger.ts";
+import type { Topology } from "../service_context.ts";
 import type { NatsLink } from "./connection.ts";
 import { queueToSubject } from "./subject.ts";
 

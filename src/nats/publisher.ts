@@ -22,7 +22,7 @@ import { isRemoteReply, remoteReplySubject } from "../transport/reply_queue.ts";
 import type { EncodedMessage, Handled } from "../transport/remote.ts";
 import type { WireMessage } from "../transport/transport.ts";
 import type { Scheduler } from "../scheduler.ts";
-import type { Logger } from "../types.ts";
+import type { Logger } from "../logger.ts";
 import { FROM_HEADER, fromValue } from "./arrival.ts";
 import type { NatsLink } from "./connection.ts";
 import {

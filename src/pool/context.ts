@@ -1,8 +1,7 @@
 import type { PoolBus } from "../bus/bus.ts";
+import type { Logger } from "../logger.ts";
 import type {
-  Logger,
   MessageHandler,
-  MetricsSnapshot,
   PublishOptions,
   RequestOptions,
   ServiceContext,
@@ -10,7 +9,8 @@ import type {
   Subscription,
   Topology,
   TopologyEntry,
-} from "../types.ts";
+} from "../service_context.ts";
+import type { MetricsSnapshot } from "../metrics_snapshot.ts";
 import { abortableDelay } from "../_util/time.ts";
 import { checkDuration } from "../_util/duration.ts";
 

@@ -6,16 +6,16 @@ import {
   type LifecyclePhase,
   serializeError,
 } from "../errors.ts";
-import { createLogger, type LogSink } from "../logger.ts";
+import {
+  createLogger,
+  type Logger,
+  type LogRecord,
+  type LogSink,
+} from "../logger.ts";
 import { Service, type ServiceEntry } from "../service.ts";
-import type {
-  Logger,
-  LogRecord,
-  MetricsSnapshot,
-  Topology,
-  Undelivered,
-  WebSocketMetrics,
-} from "../types.ts";
+import type { MetricsSnapshot } from "../metrics_snapshot.ts";
+import type { Topology } from "../service_context.ts";
+import type { Undelivered } from "../run_report.ts";
 import { PoolServiceContext } from "./context.ts";
 import type { FromPool, ServiceReport, ToPool } from "./protocol.ts";
 import { Scheduler } from "../scheduler.ts";
@@ -23,7 +23,7 @@ import { beat } from "./heartbeat.ts";
 import { type RunnerHost, ServiceRunner } from "./service_runner.ts";
 import type { PoolScope } from "./worker_scope.ts";
 import { withTimeout } from "../_util/time.ts";
-import { WEBSOCKET_METRICS } from "../websocket/counters.ts";
+import { collectContributions } from "../service_metrics.ts";
 import { remoteCarrier } from "./boot.ts";
 import { LocalCarrier } from "../durable/carrier.ts";
 import { DurableClient } from "../durable/client.ts";
@@ -213,7 +213,9 @@ export class PoolRuntime implements RunnerHost {
               status: runner.service.status,
               restarts: runner.restarts,
             })),
-            websockets: this.#websocketMetrics(),
+            contributed: collectContributions(
+              this.#runners.map((runner) => runner.service),
+            ),
             links: (this.#transport.linkWaits?.() ?? []).map((w) => ({
               pool: this.pool,
               peer: this.#poolNames[w.to] ?? String(w.to),
@@ -425,20 +427,6 @@ export class PoolRuntime implements RunnerHost {
     if (this.#controller.signal.aborted) return;
     for (const runner of this.#runners) runner.beginStop();
     this.#controller.abort();
-  }
-
-  /** The counters of the pool's services that have WebSocket counters. */
-  #websocketMetrics(): WebSocketMetrics[] {
-    const out: WebSocketMetrics[] = [];
-    for (const runner of this.#runners) {
-      const read = (runner.service as unknown as Record<symbol, unknown>)[
-        WEBSOCKET_METRICS
-      ];
-      if (typeof read === "function") {
-        out.push(read.call(runner.service) as WebSocketMetrics);
-      }
-    }
-    return out;
   }
 
   async #stop(): Promise<void> {

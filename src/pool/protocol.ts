@@ -13,15 +13,14 @@ import type {
   DroppedMetrics,
   HandlerTiming,
   LinkMetrics,
-  LogLevel,
-  LogRecord,
   PublisherMetrics,
   ServiceMetrics,
   SubscriptionMetrics,
-  Topology,
-  Undelivered,
-  WebSocketMetrics,
-} from "../types.ts";
+} from "../metrics_snapshot.ts";
+import type { LogLevel, LogRecord } from "../logger.ts";
+import type { Topology } from "../service_context.ts";
+import type { Undelivered } from "../run_report.ts";
+import type { ContributedMetrics } from "../service_metrics.ts";
 import type { SubscriptionEntry } from "../bus/entry.ts";
 import type { BrokerToPool, PoolToBroker } from "../durable/protocol.ts";
 import type { RemoteSetup } from "../transport/open_remote.ts";
@@ -70,7 +69,8 @@ export interface DurablePoolSettings {
 export interface PoolMetricsPart {
   subscriptions: SubscriptionMetrics[];
   services: ServiceMetrics[];
-  websockets: WebSocketMetrics[];
+  /** What the pool's services add, by section (see `service_metrics.ts`). */
+  contributed: ContributedMetrics;
   links: LinkMetrics[];
   publishers: PublisherMetrics[];
   dropped: DroppedMetrics[];

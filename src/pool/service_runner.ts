@@ -6,9 +6,11 @@ import {
   TimeoutError,
 } from "../errors.ts";
 import { type Service, ServiceStatus } from "../service.ts";
-import type { Logger, ServiceContext } from "../types.ts";
+import type { Logger } from "../logger.ts";
+import type { ServiceContext } from "../service_context.ts";
 import type { ServiceReport } from "./protocol.ts";
 import { abortableDelay, withTimeout } from "../_util/time.ts";
+import { RestartBudget } from "../restart_budget.ts";
 
 /** What a runner needs from its pool. */
 export interface RunnerHost {
@@ -37,7 +39,7 @@ export class ServiceRunner {
   #host: RunnerHost;
   #initialized = false;
   #everInitialized = false;
-  #restarts: number[] = [];
+  #budget = new RestartBudget();
   /** Times the service was restarted, since the worker started. */
   restarts = 0;
   #running: Promise<void> | undefined;
@@ -209,24 +211,16 @@ export class ServiceRunner {
     if (this.#host.signal.aborted) return;
     if (options.restart === "never") return;
     if (options.restart === "on-failure" && !failed) return;
-    const now = Date.now();
-    this.#restarts = this.#restarts.filter((t) =>
-      now - t < options.restartWindow
-    );
-    if (this.#restarts.length >= options.maxRestarts) {
+    const delay = this.#budget.take(options);
+    if (delay === undefined) {
       this.log.error(
-        `Gave up restarting after ${this.#restarts.length} restarts within ${options.restartWindow} ms; the service stays in error`,
+        `Gave up restarting after ${this.#budget.used} restarts within ${options.restartWindow} ms; the service stays in error`,
       );
       return;
     }
-    const delay = Math.min(
-      options.backoffMax,
-      options.backoffInitial * 2 ** this.#restarts.length,
-    );
-    this.#restarts.push(now);
     this.restarts++;
     this.log.info(
-      `Restarting in ${delay} ms (restart ${this.#restarts.length} of ${options.maxRestarts})`,
+      `Restarting in ${delay} ms (restart ${this.#budget.used} of ${options.maxRestarts})`,
     );
     this.#running = this.#restart(delay);
   }

@@ -1,6 +1,5 @@
 import type { ServiceErrorEvent } from "../error_event.ts";
-import type { LogSink } from "../logger.ts";
-import type { LogRecord } from "../types.ts";
+import type { LogRecord, LogSink } from "../logger.ts";
 
 /**
  * How many errors of one kind are logged in full (with their stacks) per

@@ -1,4 +1,5 @@
 import type { FromPool, ServiceReport, ToPool } from "../pool/protocol.ts";
+import { RestartBudget } from "../restart_budget.ts";
 import { Service, type ServiceEntry } from "../service.ts";
 
 /** How a dead worker is restarted: a service's restart settings. */
@@ -38,8 +39,8 @@ export class PoolHandle {
   initialized = Promise.withResolvers<void>();
   /** Resolves when the current worker reports `terminated`. */
   terminated = Promise.withResolvers<void>();
-  /** Times of the worker restarts, for the restart window. */
-  restarts: number[] = [];
+  /** The worker's restarts in the restart window, and their backoff. */
+  readonly restarts: RestartBudget = new RestartBudget();
   /** Why the worker last died, if it did. */
   deathReason: string | undefined;
   /** The stop deadline (ms) the worker missed, if it did: it may still be spinning. */

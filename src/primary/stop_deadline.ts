@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Logger } from "../types.ts";
+import type { Logger } from "../logger.ts";
 
 /** How long after `main.run()` resolved the process is ended, in ms. */
 export const EXIT_GRACE_MS = 200;

@@ -1,6 +1,6 @@
 import { StateError, TimeoutError } from "../errors.ts";
 import { matchesQueue } from "../queue_name.ts";
-import type { MessageMeta } from "../types.ts";
+import type { MessageMeta } from "../service_context.ts";
 
 /**
  * A message the test bed received: its data and its `meta`.

@@ -5,14 +5,15 @@ import { isPattern, matchesQueue } from "../queue_name.ts";
 import { ServiceErrorEvent } from "../error_event.ts";
 import { StateError, TimeoutError } from "../errors.ts";
 import { consoleSink, type LogSink } from "../logger.ts";
-import { Primary, type RunReport } from "../primary/primary.ts";
+import { Primary } from "../primary/primary.ts";
+import type { RunReport } from "../run_report.ts";
 import { Service, type ServiceEntry, ServiceStatus } from "../service.ts";
 import type {
   PublishOptions,
   RequestOptions,
   ServiceContext,
   Topology,
-} from "../types.ts";
+} from "../service_context.ts";
 import { InThreadPool } from "./in_thread_pool.ts";
 import { Inbox, type Received, type TakeOptions } from "./inbox.ts";
 import { trackBed } from "./unstopped.ts";

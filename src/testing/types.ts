@@ -4,18 +4,17 @@
  * @module
  */
 import type { ServiceErrorEvent } from "../error_event.ts";
-import type { RunReport } from "../primary/primary.ts";
+import type { RunReport } from "../run_report.ts";
 import type { ServiceEntry } from "../service.ts";
-import type { TransportKind } from "../transport/transport.ts";
+import type { TransportKind } from "../transport/kinds.ts";
+import type { HandlerTiming } from "../metrics_snapshot.ts";
+import type { LogLevel, LogRecord } from "../logger.ts";
 import type {
-  HandlerTiming,
-  LogLevel,
-  LogRecord,
   PublishOptions,
   RequestOptions,
   ServiceContext,
   Topology,
-} from "../types.ts";
+} from "../service_context.ts";
 import type { Received, TakeOptions } from "./inbox.ts";
 
 /**

@@ -12,9 +12,9 @@ import type {
   PostToPool,
   Transport,
   TransportHub,
-  TransportKind,
   TransportSetup,
 } from "./transport.ts";
+import type { TransportKind } from "./kinds.ts";
 
 /** The primary's hub for a run of `pools` pools on transport `kind`. */
 export function createHub(
@@ -65,10 +65,8 @@ export type {
   Run,
   Transport,
   TransportHub,
-  TransportKind,
   TransportSetup,
   TransportUpdate,
   UnsentCount,
   WireMessage,
 } from "./transport.ts";
-export { TRANSPORT_KINDS } from "./transport.ts";

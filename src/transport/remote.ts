@@ -12,7 +12,8 @@
  */
 import type { SerializedError } from "../errors.ts";
 import type { Scheduler } from "../scheduler.ts";
-import type { Logger, Topology } from "../types.ts";
+import type { Logger } from "../logger.ts";
+import type { Topology } from "../service_context.ts";
 import type { ReplyAddress } from "./reply_queue.ts";
 import type { WireMessage } from "./transport.ts";
 

@@ -128,12 +128,6 @@ export interface Transport {
   close(): Promise<UnsentCount[]>;
 }
 
-/** The transports a program can run on. */
-export type TransportKind = "ports" | "broadcast";
-
-/** The transport kinds, in the order the docs list them. */
-export const TRANSPORT_KINDS: readonly TransportKind[] = ["ports", "broadcast"];
-
 /** What a pool needs to open its end of the transport (sent in `init`). */
 export type TransportSetup =
   | {

@@ -7,7 +7,7 @@
  */
 
 import { errorMessage } from "../_util/error_text.ts";
-import type { PublishOptions } from "../types.ts";
+import type { PublishOptions } from "../service_context.ts";
 import type { SlowClientPolicy } from "./options.ts";
 import {
   connectedQueue,

@@ -6,15 +6,7 @@
  * @module
  */
 
-import type { WebSocketMetrics } from "../types.ts";
-
-/**
- * The key of the method a service that has WebSocket counters offers to its
- * pool (internal: the pool runtime looks for it on every service).
- */
-export const WEBSOCKET_METRICS: unique symbol = Symbol.for(
-  "magic-foundation.websocketMetrics",
-) as never;
+import type { WebSocketMetrics } from "./metrics.ts";
 
 /** Frames, bytes and closes of one service's connections. */
 export class WebSocketCounters {

@@ -10,7 +10,7 @@
  */
 
 import { errorMessage } from "../_util/error_text.ts";
-import type { Logger } from "../types.ts";
+import type { Logger } from "../logger.ts";
 import {
   type AdmissionState,
   isUpgradeRequest,

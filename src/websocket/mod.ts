@@ -60,6 +60,7 @@ export {
   routePath,
 } from "./router.ts";
 export type { SessionStats } from "./sessions.ts";
+export type { WebSocketMetrics } from "./metrics.ts";
 export {
   joinRoom,
   leaveRoom,

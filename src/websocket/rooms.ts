@@ -10,7 +10,7 @@
  */
 
 import { NoRespondersError, QueueNameError } from "../errors.ts";
-import type { MessageMeta, ServiceContext } from "../types.ts";
+import type { MessageMeta, ServiceContext } from "../service_context.ts";
 
 /** Prefix of the room queues: `ws://room/<name>`. */
 export const ROOM_PREFIX = "ws://room/";

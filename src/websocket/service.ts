@@ -13,8 +13,8 @@ import type {
   MessageMeta,
   ServiceContext,
   Subscription,
-  WebSocketMetrics,
-} from "../types.ts";
+} from "../service_context.ts";
+import type { WebSocketMetrics } from "./metrics.ts";
 import { textResponse } from "./admission.ts";
 import { CloseCode, Connection, type PublishFn } from "./connection.ts";
 import {
@@ -27,7 +27,8 @@ import {
   connectionQueue,
   OUTBOUND_PREFIX,
 } from "./router.ts";
-import { WEBSOCKET_METRICS, WebSocketCounters } from "./counters.ts";
+import { WebSocketCounters } from "./counters.ts";
+import { SERVICE_METRICS } from "../service_metrics.ts";
 import { inNewTrace } from "../bus/tracing.ts";
 import {
   CONTROL_HEADER,
@@ -180,12 +181,12 @@ export class WebSocketService extends Service {
    *
    * @returns Connections, frames, bytes and closes so far.
    */
-  [WEBSOCKET_METRICS](): WebSocketMetrics {
-    return this.#counters.snapshot(
-      this.#pool,
-      this.name,
-      this.#connections.size,
-    );
+  [SERVICE_METRICS](): { websockets: WebSocketMetrics[] } {
+    return {
+      websockets: [
+        this.#counters.snapshot(this.#pool, this.name, this.#connections.size),
+      ],
+    };
   }
 
   /**

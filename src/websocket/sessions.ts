@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { PublishOptions } from "../types.ts";
+import type { PublishOptions } from "../service_context.ts";
 import type { Connection, ConnectionEvent } from "./connection.ts";
 import type { HistoryEntry, HistoryStore } from "./history.ts";
 import { utf8Length } from "./counters.ts";
