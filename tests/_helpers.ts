@@ -8,7 +8,13 @@ import {
   type RunReport,
   type StatusChange,
 } from "../mod.ts";
-import type { LogRecord, ServicePools, TransportKind } from "../mod.ts";
+import type {
+  LogRecord,
+  Service,
+  ServicePools,
+  ServiceStatus,
+  TransportKind,
+} from "../mod.ts";
 import { TRANSPORT_KINDS } from "../src/transport/kinds.ts";
 import {
   type Report,
@@ -16,6 +22,7 @@ import {
   type ReportKind,
   type ReportOf,
   type ScenarioData,
+  type ScenarioFixture,
   scenarioPools,
   type Scenarios,
 } from "./fixtures/scenario.ts";
@@ -236,24 +243,41 @@ export function startProgram(
 }
 
 /**
- * Starts `scenario` of the fixture module `fixture` (whose `scenarios` are
- * passed too, to build the same pools in this thread) with typed `params`
- * (leave them out for a scenario that takes none).
+ * Starts `scenario` of a scenario fixture (`fixtures/*_scenarios.ts`) on
+ * real workers, with typed `params` (leave them out for a scenario that
+ * takes none): the primary builds the same pools in this thread.
  */
-export function startScenario<S extends Scenarios, N extends keyof S & string>(
-  fixture: URL,
-  scenarios: S,
+export function start<S extends Scenarios, N extends keyof S & string>(
+  fixture: ScenarioFixture<S>,
   scenario: N,
   params?: Parameters<S[N]>[0],
   options: RunOptions = {},
 ): Program {
   const data: ScenarioData = { scenario, params };
   return startProgram(
-    fixture,
-    scenarioPools(scenarios, scenario, params),
+    fixture.url,
+    scenarioPools(fixture.scenarios, scenario, params),
     data,
     options,
   );
+}
+
+/**
+ * Records each status `service` is set to, in order, as `main.run()`'s
+ * `status` events tell them; for a service run in this thread by
+ * `startServices`, which sets the status on the instance it was given.
+ */
+export function recordStatuses(service: Service): ServiceStatus[] {
+  const seen: ServiceStatus[] = [];
+  let status = service.status;
+  Object.defineProperty(service, "status", {
+    get: () => status,
+    set: (value: ServiceStatus) => {
+      status = value;
+      seen.push(value);
+    },
+  });
+  return seen;
 }
 
 /** The statuses one service went through, in order. */

@@ -4,10 +4,9 @@
  * `fixtures/bus_scenarios.ts`).
  */
 import assert from "node:assert/strict";
-import { scenarios } from "./fixtures/bus_scenarios.ts";
-import { startScenario, testEachTransport } from "./_helpers.ts";
+import { busFixture } from "./fixtures/bus_scenarios.ts";
+import { start, testEachTransport } from "./_helpers.ts";
 
-const fixture = new URL("./fixtures/bus_scenarios.ts", import.meta.url);
 const PER_PUBLISHER = 250_000;
 const PUBLISHERS = 4;
 const TOTAL = PER_PUBLISHER * PUBLISHERS;
@@ -16,7 +15,7 @@ const BUFFER = 1024;
 testEachTransport(
   "1,000,000 messages from 4 publisher pools reach 4 subscriber pools (one slow): exact, no duplicates, bounded",
   async () => {
-    const program = startScenario(fixture, scenarios, "load", {
+    const program = start(busFixture, "load", {
       publishers: PUBLISHERS,
       perPublisher: PER_PUBLISHER,
     }, { bufferSize: BUFFER });

@@ -1,34 +1,85 @@
 /**
  * The lifecycle of services in pools: initialize → run → terminate, the
- * order across pools, failures in each phase, and the stop. The programs are
- * the named scenarios of `fixtures/lifecycle_scenarios.ts`.
+ * order across pools, failures in each phase, and the stop.
+ *
+ * The stories of the lifecycle run in this thread with `startServices`
+ * (the same supervisor, pools and stop as `main.run()`), with `Noter`
+ * services that note each phase they enter. What needs real workers runs on
+ * them: `Main.run()`'s status events, `Main.isPrimary` and `main.stop()`
+ * inside a pool (`fixtures/lifecycle_scenarios.ts`), and pools whose module
+ * fails to load or never calls `main.run()`.
  */
 import assert from "node:assert/strict";
-import type { RunOptions } from "../mod.ts";
 import {
-  type LifecycleScenario,
-  scenarios,
-} from "./fixtures/lifecycle_scenarios.ts";
+  type LogRecord,
+  Service,
+  type ServiceContext,
+  ServiceStatus,
+} from "../mod.ts";
+import { startServices } from "@magic/foundation/testing";
+import { lifecycleFixture } from "./fixtures/lifecycle_scenarios.ts";
 import type { LoadFailureConfig } from "./fixtures/load_failures.ts";
 import {
   type Program,
+  recordStatuses,
+  start,
   startProgram,
-  startScenario,
   statusesOf,
 } from "./_helpers.ts";
 
-const fixture = new URL("./fixtures/lifecycle_scenarios.ts", import.meta.url);
+type Phase = "initialize" | "run" | "terminate";
 
-function start<N extends LifecycleScenario>(
-  scenario: N,
-  params?: Parameters<(typeof scenarios)[N]>[0],
-  options?: RunOptions,
-): Program {
-  return startScenario(fixture, scenarios, scenario, params, options);
+/** A phase a `Noter` entered, in order across the services of a test. */
+interface Entered {
+  service: string;
+  pool: string;
+  phase: Phase;
+}
+
+/**
+ * Notes each phase it enters in `entered`. Its `run()` returns at once, or
+ * with `loop` runs until the stop; with `throwIn` it throws in that phase;
+ * with `hangInTerminate` its `terminate()` never finishes.
+ */
+class Noter extends Service {
+  readonly #ran = Promise.withResolvers<void>();
+  /** Resolves once its `run()` began. */
+  readonly ran: Promise<void> = this.#ran.promise;
+  constructor(
+    name: string,
+    readonly entered: Entered[],
+    readonly behaviour: {
+      throwIn?: Phase;
+      loop?: boolean;
+      hangInTerminate?: boolean;
+    } = {},
+  ) {
+    super(name);
+  }
+  override initialize(ctx: ServiceContext): void {
+    this.#enter(ctx, "initialize");
+  }
+  override async run(ctx: ServiceContext): Promise<void> {
+    this.#enter(ctx, "run");
+    while (this.behaviour.loop && this.status === ServiceStatus.running) {
+      await ctx.sleep(1000);
+    }
+  }
+  override async terminate(ctx: ServiceContext): Promise<void> {
+    this.#enter(ctx, "terminate");
+    if (this.behaviour.hangInTerminate) await new Promise(() => {});
+  }
+  #enter(ctx: ServiceContext, phase: Phase): void {
+    this.entered.push({ service: this.name, pool: ctx.pool, phase });
+    if (phase === "run") this.#ran.resolve();
+    if (this.behaviour.throwIn === phase) {
+      throw new Error(`${phase} failed on purpose`);
+    }
+  }
 }
 
 Deno.test("Main.run() drives a service through its lifecycle in one pool", async () => {
-  const program = start("onePool");
+  const program = start(lifecycleFixture, "onePool");
   await program.main.ready;
   const report = await program.stop();
   assert.deepEqual(report.failures, []);
@@ -42,7 +93,7 @@ Deno.test("Main.run() drives a service through its lifecycle in one pool", async
 });
 
 Deno.test("Main.run() runs two pools, each service through its lifecycle", async () => {
-  const program = start("twoPools");
+  const program = start(lifecycleFixture, "twoPools");
   await program.main.ready;
   const report = await program.stop();
   assert.deepEqual(report.failures, []);
@@ -56,12 +107,15 @@ Deno.test("Main.run() runs two pools, each service through its lifecycle", async
 });
 
 Deno.test("every initialize() finishes before any run() starts, across pools", async () => {
-  const program = start("threePools");
-  await program.main.ready;
-  await program.waitForReport("phase", (r) => r.phase === "run", 4);
-  await program.stop();
-  const phases = program.reportsOf("phase").map((r) => r.phase)
-    .filter((p) => p !== "terminate");
+  const entered: Entered[] = [];
+  const [a1, a2, b1, c1] = ["A1", "A2", "B1", "C1"].map((name) =>
+    new Noter(name, entered)
+  );
+  await using _bed = await startServices({
+    pools: { a: [a1!, a2!], b: [b1!], c: [c1!] },
+  });
+  await Promise.all([a1!, a2!, b1!, c1!].map((noter) => noter.ran));
+  const phases = entered.map((e) => e.phase).filter((p) => p !== "terminate");
   const lastInit = phases.lastIndexOf("initialize");
   const firstRun = phases.indexOf("run");
   assert.ok(lastInit < firstRun, `phases: ${phases.join(", ")}`);
@@ -69,14 +123,23 @@ Deno.test("every initialize() finishes before any run() starts, across pools", a
 
 for (const phase of ["initialize", "run", "terminate"] as const) {
   Deno.test(`a throw in ${phase}() puts only that service in error`, async () => {
-    const program = start("throwsIn", { phase });
-    await program.main.ready;
-    if (phase !== "terminate") {
-      await program.waitForLog((r) =>
-        r.level === "error" && r.message.includes(`failed in ${phase}()`)
-      );
-    }
-    const report = await program.stop();
+    const entered: Entered[] = [];
+    const logs: LogRecord[] = [];
+    const bad = new Noter("Bad", entered, { throwIn: phase, loop: true });
+    const good = new Noter("Good", entered, { loop: true });
+    const other = new Noter("Other", entered, { loop: true });
+    const statuses = [bad, good, other].map(recordStatuses);
+    const failed = Promise.withResolvers<void>();
+    const bed = await startServices({
+      pools: { th1: [bad, good], th2: [other] },
+      logLevel: "error",
+      logSink: (record) => {
+        logs.push(record);
+        if (record.message.includes(`failed in ${phase}()`)) failed.resolve();
+      },
+    });
+    if (phase !== "terminate") await failed.promise;
+    const report = await bed.stop();
     assert.equal(report.failures.length, 1);
     assert.equal(report.failures[0]!.service, "Bad");
     assert.equal(report.failures[0]!.pool, "th1");
@@ -85,51 +148,56 @@ for (const phase of ["initialize", "run", "terminate"] as const) {
       report.failures[0]!.message,
       new RegExp(`failed in ${phase}\\(\\): ${phase} failed on purpose`),
     );
-    const errorLine = program.logs.find((r) =>
+    const errorLine = logs.find((r) =>
       r.level === "error" && r.service === "Bad"
     );
     assert.ok(errorLine, "the failure is logged with pool and service");
     assert.equal(errorLine.pool, "th1");
-    const bad = statusesOf(program.statuses, "th1", "Bad");
-    assert.equal(bad.at(-1), "error");
-    assert.deepEqual(statusesOf(program.statuses, "th1", "Good"), [
-      "initialized",
-      "running",
-      "terminated",
-    ]);
-    assert.deepEqual(statusesOf(program.statuses, "th2", "Other"), [
-      "initialized",
-      "running",
-      "terminated",
-    ]);
+    assert.equal(statuses[0]!.at(-1), "error");
+    for (const [i, name] of [[1, "Good"], [2, "Other"]] as const) {
+      assert.deepEqual(
+        statuses[i],
+        ["initialized", "running", "terminated"],
+        name,
+      );
+    }
   });
 }
 
 Deno.test("services terminate in reverse order: pools last to first, services last to first", async () => {
-  const program = start("twoByTwo");
-  await program.main.ready;
-  await program.stop();
-  const order = program.reportsOf("phase")
-    .filter((r) => r.phase === "terminate").map((r) => r.service);
+  const entered: Entered[] = [];
+  const bed = await startServices({
+    pools: {
+      p1: [new Noter("S1", entered), new Noter("S2", entered)],
+      p2: [new Noter("S3", entered), new Noter("S4", entered)],
+    },
+  });
+  await bed.stop();
+  const order = entered.filter((e) => e.phase === "terminate").map((e) =>
+    e.service
+  );
   assert.deepEqual(order, ["S4", "S3", "S2", "S1"]);
 });
 
 Deno.test("a terminate() that hangs is cut off by the terminate timeout", async () => {
-  const program = start("hangingTerminate", undefined, {
+  const entered: Entered[] = [];
+  const fine = new Noter("Fine", entered);
+  const statuses = recordStatuses(fine);
+  const bed = await startServices({
+    pools: {
+      p1: [new Noter("Stuck", entered, { hangInTerminate: true }), fine],
+    },
     terminateTimeout: 300,
+    logLevel: "silent",
   });
-  await program.main.ready;
-  const report = await program.stop();
+  const report = await bed.stop();
   assert.equal(report.failures.length, 1);
   assert.match(report.failures[0]!.message, /did not finish within 300 ms/);
-  assert.deepEqual(
-    statusesOf(program.statuses, "p1", "Fine").at(-1),
-    "terminated",
-  );
+  assert.equal(statuses.at(-1), "terminated");
 });
 
 Deno.test("main.stop() called inside a pool stops the whole program", async () => {
-  const program = start("stopFromPool");
+  const program = start(lifecycleFixture, "stopFromPool");
   const report = await program.done;
   assert.deepEqual(report.failures, []);
   assert.ok(
@@ -144,7 +212,7 @@ Deno.test("main.stop() called inside a pool stops the whole program", async () =
 });
 
 Deno.test("in a pool, Main.isPrimary is false and Main.poolName names the pool", async () => {
-  const program = start("identity", { tag: "from the test" });
+  const program = start(lifecycleFixture, "identity", { tag: "from the test" });
   const reports = await program.waitForReport("identity", undefined, 2);
   await program.stop();
   const byService = Object.fromEntries(reports.map((r) => [r.service, r]));

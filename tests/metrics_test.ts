@@ -23,13 +23,11 @@ import {
   freePort,
   TestClient,
 } from "./fixtures/websocket_helpers.ts";
-import { startScenario, statusesOf, testEachTransport } from "./_helpers.ts";
+import { start, statusesOf, testEachTransport } from "./_helpers.ts";
 import {
   MESSAGES as WORKLOAD,
-  scenarios,
+  metricsFixture,
 } from "./fixtures/metrics_scenarios.ts";
-
-const fixture = new URL("./fixtures/metrics_scenarios.ts", import.meta.url);
 
 const MESSAGES = 1234;
 /** Concrete queues the messages are spread over; both patterns match each. */
@@ -299,9 +297,8 @@ Deno.test("handlerTiming: sampled (default) times one handler call in 32, off ti
 testEachTransport(
   "main.metrics() on real workers: exact counts, a service restart, a pool stall",
   async () => {
-    const program = startScenario(
-      fixture,
-      scenarios,
+    const program = start(
+      metricsFixture,
       "workload",
       // Blocked three times the threshold: one stall, whatever the load.
       { blockMs: 1200 },

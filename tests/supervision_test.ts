@@ -1,40 +1,74 @@
 /**
  * Supervision: restart policies and their backoff, a worker that dies, a
  * pool whose event loop is blocked, and timers under a flood of deliveries.
- * The programs are the named scenarios of `fixtures/supervision_scenarios.ts`.
+ *
+ * Restarts happen inside a pool, so their stories run in this thread with
+ * `startServices`. A worker's death, a blocked event loop and the timers of
+ * a pool under a flood need a thread of their own: those run on real
+ * workers, as the named scenarios of `fixtures/supervision_scenarios.ts`.
  */
 import assert from "node:assert/strict";
-import type { RunOptions } from "../mod.ts";
 import {
-  scenarios,
-  type SupervisionScenario,
-} from "./fixtures/supervision_scenarios.ts";
-import {
-  type Program,
-  startScenario,
-  statusesOf,
-  testEachTransport,
-} from "./_helpers.ts";
+  Service,
+  type ServiceContext,
+  type ServiceOptions,
+  ServiceStatus,
+} from "../mod.ts";
+import { startServices } from "@magic/foundation/testing";
+import { supervisionFixture } from "./fixtures/supervision_scenarios.ts";
+import { recordStatuses, start, testEachTransport } from "./_helpers.ts";
 
-const fixture = new URL("./fixtures/supervision_scenarios.ts", import.meta.url);
-
-function start<N extends SupervisionScenario>(
-  scenario: N,
-  params?: Parameters<(typeof scenarios)[N]>[0],
-  options?: RunOptions,
-): Program {
-  return startScenario(fixture, scenarios, scenario, params, options);
+/**
+ * A service whose `run()` loops until the stop; it throws in `failIn` on
+ * its first `failures` attempts (restarts count as attempts).
+ */
+class Flaky extends Service {
+  /** How often each phase was entered, restarts included. */
+  readonly entered = { initialize: 0, run: 0 };
+  readonly #thirdRun = Promise.withResolvers<void>();
+  /** Resolves once `run()` began for the third time. */
+  readonly thirdRun: Promise<void> = this.#thirdRun.promise;
+  constructor(
+    name: string,
+    readonly failIn: "initialize" | "run" | "none",
+    readonly failures: number,
+    options: ServiceOptions = {},
+  ) {
+    super(name, options);
+  }
+  override initialize(): void {
+    this.#enter("initialize");
+  }
+  override async run(ctx: ServiceContext): Promise<void> {
+    this.#enter("run");
+    if (this.entered.run === 3) this.#thirdRun.resolve();
+    while (this.status === ServiceStatus.running) await ctx.sleep(1000);
+  }
+  #enter(phase: "initialize" | "run"): void {
+    const attempt = ++this.entered[phase];
+    if (phase === this.failIn && attempt <= this.failures) {
+      throw new Error(`${phase} failed on purpose`);
+    }
+  }
 }
 
 Deno.test("restart on-failure: run() that throws twice is restarted with doubling backoff", async () => {
-  const program = start("flakyRun", { backoffInitial: 20 });
-  await program.waitUntil(() =>
-    statusesOf(program.statuses, "p", "Flaky").filter((s) => s === "running")
-      .length === 3
-  );
-  const report = await program.stop();
+  const flaky = new Flaky("Flaky", "run", 2, {
+    restart: "on-failure",
+    backoffInitial: 20,
+    maxRestarts: 5,
+  });
+  const statuses = recordStatuses(flaky);
+  const logs: string[] = [];
+  const bed = await startServices({
+    pools: { p: [flaky] },
+    logLevel: "info",
+    logSink: (record) => logs.push(record.message),
+  });
+  await flaky.thirdRun;
+  const report = await bed.stop();
   assert.deepEqual(report.failures, []);
-  assert.deepEqual(statusesOf(program.statuses, "p", "Flaky"), [
+  assert.deepEqual(statuses, [
     "initialized",
     "running",
     "error",
@@ -47,34 +81,63 @@ Deno.test("restart on-failure: run() that throws twice is restarted with doublin
     "running",
     "terminated",
   ]);
-  const delays = program.logs.filter((r) =>
-    r.message.startsWith("Restarting in")
-  )
-    .map((r) => Number(/Restarting in (\d+) ms/.exec(r.message)![1]));
+  const delays = logs.filter((m) => m.startsWith("Restarting in"))
+    .map((m) => Number(/Restarting in (\d+) ms/.exec(m)![1]));
   assert.deepEqual(delays, [20, 40]);
 });
 
 Deno.test("restart gives up after maxRestarts within the window; the service stays in error", async () => {
-  const program = start("brokenInitialize");
-  await program.waitForLog((r) =>
-    r.message.startsWith("Gave up restarting after 2 restarts")
-  );
-  const report = await program.stop();
+  const broken = new Flaky("Broken", "initialize", Infinity, {
+    restart: "on-failure",
+    backoffInitial: 5,
+    maxRestarts: 2,
+  });
+  const fine = new Flaky("Fine", "none", 0);
+  const statuses = recordStatuses(fine);
+  const gaveUp = Promise.withResolvers<void>();
+  const bed = await startServices({
+    pools: { p: [broken, fine] },
+    logLevel: "error",
+    logSink: (record) => {
+      if (record.message.startsWith("Gave up restarting after 2 restarts")) {
+        gaveUp.resolve();
+      }
+    },
+  });
+  await gaveUp.promise;
+  const report = await bed.stop();
   assert.equal(report.failures.length, 1);
   assert.equal(report.failures[0]!.service, "Broken");
-  const attempts = program.reportsOf("threw").filter((r) =>
-    r.phase === "initialize"
-  );
-  assert.deepEqual(attempts.map((r) => r.attempt), [1, 2, 3]);
-  assert.equal(statusesOf(program.statuses, "p", "Fine").at(-1), "terminated");
+  assert.equal(broken.entered.initialize, 3, "the first try and 2 restarts");
+  assert.equal(statuses.at(-1), "terminated");
 });
 
 Deno.test("restart always: a run() that returns is started again", async () => {
-  const program = start("runReturns");
-  await program.waitForLog((r) => r.message.startsWith("Gave up restarting"));
-  await program.stop();
-  const runs = program.reportsOf("phase").filter((r) => r.phase === "run");
-  assert.equal(runs.length, 3);
+  let runs = 0;
+  class Once extends Service {
+    override run(): void {
+      runs++;
+    }
+  }
+  const gaveUp = Promise.withResolvers<void>();
+  const bed = await startServices({
+    pools: {
+      p: [
+        new Once("Once", {
+          restart: "always",
+          backoffInitial: 5,
+          maxRestarts: 2,
+        }),
+      ],
+    },
+    logLevel: "error",
+    logSink: (record) => {
+      if (record.message.startsWith("Gave up restarting")) gaveUp.resolve();
+    },
+  });
+  await gaveUp.promise;
+  await bed.stop();
+  assert.equal(runs, 3);
 });
 
 testEachTransport(
@@ -82,7 +145,7 @@ testEachTransport(
   async () => {
     // Asker asks Adder, in another pool, for 2 + 3 every 50 ms; Adder's
     // worker calls self.close() in its first run.
-    const program = start("adderDiesOnce");
+    const program = start(supervisionFixture, "adderDiesOnce");
     await program.waitForLog((r) =>
       r.message.startsWith('Pool "adder" died: self.close() was called')
     );
@@ -107,7 +170,7 @@ testEachTransport(
 );
 
 Deno.test("a pool whose event loop is blocked is reported once, then its recovery", async () => {
-  const program = start("blockedPool", { blockMs: 1800 }, {
+  const program = start(supervisionFixture, "blockedPool", { blockMs: 1800 }, {
     stallThreshold: 500,
   });
   await program.waitForLog((r) =>
@@ -128,7 +191,7 @@ Deno.test("a pool whose event loop is blocked is reported once, then its recover
 
 Deno.test("a flood of deliveries does not starve timers in the same pool: a 1 ms timer keeps turning throughout", async () => {
   const messages = 500_000;
-  const program = start("floodWithTimer", { messages });
+  const program = start(supervisionFixture, "floodWithTimer", { messages });
   const [flood] = await program.waitForReport("timersDuringFlood");
   await program.stop();
   const { millis, ticks, maxGapMillis, maxHandledBetweenTicks } = flood!;

@@ -4,17 +4,15 @@
  * test:load`, beside the other test files).
  */
 import assert from "node:assert/strict";
-import { startScenario, testEachTransport } from "./_helpers.ts";
-import { scenarios } from "./fixtures/transport_scenarios.ts";
-
-const fixture = new URL("./fixtures/transport_scenarios.ts", import.meta.url);
+import { start, testEachTransport } from "./_helpers.ts";
+import { transportFixture } from "./fixtures/transport_scenarios.ts";
 
 testEachTransport(
   "100 messages of 512 KiB across pools, beside 4 idle pools, stay within a small multiple of their size in memory",
   async () => {
     const count = 100;
     const bytes = 512 * 1024;
-    const program = startScenario(fixture, scenarios, "largeMessages", {
+    const program = start(transportFixture, "largeMessages", {
       count,
       bytes,
       idlePools: 4,

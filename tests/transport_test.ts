@@ -1,23 +1,21 @@
 /**
- * The transports between pools: what each one guarantees, on real workers
- * (scenarios in `fixtures/transport_scenarios.ts`) and on the transports
- * themselves, wired in one thread.
+ * The transports between pools: what each one guarantees. A stuck
+ * subscriber runs in this thread with `startServices` (real transports
+ * between the pools); a blocked event loop and `Main.workerData` need real
+ * workers (`fixtures/transport_scenarios.ts`).
  */
 import assert from "node:assert/strict";
-import type { RunOptions, TransportKind, Undelivered } from "../mod.ts";
-import { type Program, startScenario, testEachTransport } from "./_helpers.ts";
-import { scenarios } from "./fixtures/transport_scenarios.ts";
+import {
+  type LogRecord,
+  Service,
+  type ServiceContext,
+  type TransportKind,
+  type Undelivered,
+} from "../mod.ts";
+import { startServices } from "@magic/foundation/testing";
+import { start, testEachTransport } from "./_helpers.ts";
+import { transportFixture } from "./fixtures/transport_scenarios.ts";
 import { type Report, scenarioPools } from "./fixtures/scenario.ts";
-
-const fixture = new URL("./fixtures/transport_scenarios.ts", import.meta.url);
-
-function start<N extends keyof typeof scenarios>(
-  scenario: N,
-  params?: Parameters<(typeof scenarios)[N]>[0],
-  options?: RunOptions,
-): Program {
-  return startScenario(fixture, scenarios, scenario, params, options);
-}
 
 /** The position of the first report of `kind` from `service` in the log. */
 function positionOf(
@@ -35,6 +33,7 @@ testEachTransport(
   async (transport) => {
     const count = 50_000;
     const program = start(
+      transportFixture,
       "blockedNeighbour",
       // The stall is seen within about 450 ms, and the flow between the two
       // other pools takes well under a second: 2.5 s leaves a wide margin.
@@ -69,25 +68,58 @@ testEachTransport(
 
 testEachTransport(
   "a stuck subscriber costs a healthy one no acknowledged message; what it never took is counted and reported",
-  async () => {
-    const program = start("stuckSubscriber", undefined, {
+  async (transport) => {
+    // Flood publishes on q://feed until the stop, to Healthy and to Stuck,
+    // which takes the first message and never finishes it.
+    let published = 0;
+    let healthy = 0;
+    class Flood extends Service {
+      override async run(ctx: ServiceContext): Promise<void> {
+        while (!ctx.signal.aborted) {
+          await ctx.publish("q://feed", published);
+          published++;
+        }
+      }
+    }
+    class Healthy extends Service {
+      override async initialize(ctx: ServiceContext): Promise<void> {
+        await ctx.subscribe("q://feed", () => {
+          healthy++;
+        });
+      }
+    }
+    class Stuck extends Service {
+      override async initialize(ctx: ServiceContext): Promise<void> {
+        await ctx.subscribe("q://feed", () => new Promise<void>(() => {}), {
+          bufferSize: 64,
+        });
+      }
+    }
+    const logs: LogRecord[] = [];
+    const stuckLine = Promise.withResolvers<void>();
+    const bed = await startServices({
+      transport,
+      pools: {
+        source: [new Flood("Flood")],
+        healthy: [new Healthy("Healthy")],
+        stuck: [new Stuck("Stuck")],
+      },
       stuckThreshold: 300,
-      // Stuck never finishes its handler; the stop's waits for it are bounded
-      // by this timeout (the default of startProgram, 2 s, cost 6 s a run).
+      // Stuck never finishes its handler; the stop's waits for it are
+      // bounded by this timeout.
       terminateTimeout: 300,
+      logSink: (record) => {
+        logs.push(record);
+        if (record.message.includes("is stuck")) stuckLine.resolve();
+      },
     });
-    await program.waitForLog((r) => r.message.includes("is stuck"));
-    const report = await program.stop();
-    const published = program.reportsOf("published")[0];
-    const healthy = program.reportsOf("received").find((r) =>
-      r.service === "Healthy"
-    );
-    assert.ok(published !== undefined && healthy !== undefined);
+    await stuckLine.promise;
+    const report = await bed.stop();
     // Every publish that resolved reached the healthy subscriber (one more
     // may have been on its way when the stop began).
     assert.ok(
-      healthy.count >= published.count && healthy.count <= published.count + 1,
-      `healthy got ${healthy.count} of ${published.count} published`,
+      healthy >= published && healthy <= published + 1,
+      `healthy got ${healthy} of ${published} published`,
     );
     // The stuck one took one message and never finished it; every other one
     // it was sent is counted: in its buffer, or never sent to it.
@@ -96,17 +128,13 @@ testEachTransport(
     );
     assert.ok(forStuck.some((u) => u.service === "Stuck" && u.count > 0));
     const counted = forStuck.reduce((sum, u) => sum + u.count, 0);
-    assert.equal(
-      counted,
-      healthy.count - 1,
-      `counted: ${JSON.stringify(forStuck)}`,
-    );
+    assert.equal(counted, healthy - 1, `counted: ${JSON.stringify(forStuck)}`);
     assert.deepEqual(
       report.undelivered.filter((u) => u.pool !== "stuck"),
       [],
     );
     assert.ok(
-      program.logs.some((r) =>
+      logs.some((r) =>
         r.level === "error" && /\d+ messages waited for Stuck/.test(r.message)
       ),
     );
@@ -118,7 +146,7 @@ Deno.test("workerData travels in the first message: a Map reaches every pool, re
     ["when", new Date(0)],
     ["n", 7],
   ]);
-  const program = start("workerData", params);
+  const program = start(transportFixture, "workerData", params);
   try {
     const reports = await program.waitForReport("workerData", undefined, 2);
     for (const pool of ["a", "b"]) {
@@ -138,10 +166,14 @@ Deno.test("workerData travels in the first message: a Map reaches every pool, re
 Deno.test("main.run() refuses an unknown transport and data structuredClone cannot copy", async () => {
   const { Main } = await import("../mod.ts");
   const main = new Main();
-  main.servicePools = scenarioPools(scenarios, "workerData", {});
+  main.servicePools = scenarioPools(
+    transportFixture.scenarios,
+    "workerData",
+    {},
+  );
   await assert.rejects(
     main.run({
-      module: fixture,
+      module: transportFixture.url,
       transport: "carrier-pigeon" as TransportKind,
       signals: false,
     }),
@@ -152,7 +184,11 @@ Deno.test("main.run() refuses an unknown transport and data structuredClone cann
     },
   );
   await assert.rejects(
-    main.run({ module: fixture, workerData: { f: () => 1 }, signals: false }),
+    main.run({
+      module: transportFixture.url,
+      workerData: { f: () => 1 },
+      signals: false,
+    }),
     { name: "TypeError", message: /^Cannot run: workerData must be a value/ },
   );
 });
