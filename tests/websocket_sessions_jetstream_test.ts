@@ -13,10 +13,12 @@ import {
   type OpenDetail,
   ReconnectingWebSocket,
 } from "../src/websocket/client.ts";
+import { WebSocketService } from "../src/websocket/mod.ts";
 import type { Child } from "./_child.ts";
 import { freePort, natsSkipReason, startNatsServer } from "./_nats.ts";
 import { type OutsideFolder, outsideFolder } from "./_outside.ts";
 import { startProxy } from "./fixtures/tcp_proxy.ts";
+import { startServices } from "../src/testing/mod.ts";
 import { deadline } from "./fixtures/websocket_helpers.ts";
 
 const skip = await natsSkipReason();
@@ -159,7 +161,11 @@ async function joinTwoRooms(
   client.send("join red");
   client.send("join blue");
   await seen.until(() => seen.messages.length === 2, "the joins");
-  assert.match(seen.messages[0]!, /^joined red /);
+  // Either server's consumer may answer either join first.
+  assert.deepEqual(
+    seen.messages.map((m) => m.split(" ").slice(0, 2).join(" ")).sort(),
+    ["joined blue", "joined red"],
+  );
   return seen.messages[0]!.split(" ")[2]!;
 }
 
@@ -288,3 +294,28 @@ sharedTest(
     }
   },
 );
+
+Deno.test("history jetstream in a program not joined to NATS: initialize() fails with a TypeError that says so", async () => {
+  const bed = await startServices({
+    pools: { main: [new WebSocketService({ port: 0, history: "jetstream" })] },
+    logSink: () => {},
+  });
+  const report = await bed.stop();
+  assert.equal(report.errors.length, 1);
+  assert.equal(report.errors[0]!.phase, "initialize");
+  assert.match(
+    report.errors[0]!.error.message,
+    /Cannot start WebSocketService "WebSocketService": history "jetstream" needs the program joined to NATS \(main\.run\(\{ nats \}\)\)$/,
+  );
+});
+
+Deno.test("history: an unknown value is refused when the service is created", () => {
+  assert.throws(
+    () => new WebSocketService({ history: "redis" as "memory" }),
+    {
+      name: "TypeError",
+      message:
+        'Cannot create WebSocketService "WebSocketService": history must be "memory" or "jetstream", not "redis"',
+    },
+  );
+});
