@@ -5,8 +5,9 @@
  * test moves from one to the other. The module's client
  * (ReconnectingWebSocket) joins two rooms on one server, messages are
  * published while it is away, and it comes back on the other server: after
- * a network drop, and after its server was killed with SIGKILL; and a
- * session presented after its window says "window passed".
+ * a network drop, and after its server was killed with SIGKILL (also with
+ * a page in headless Chromium); and a session presented after its window
+ * says "window passed".
  */
 import assert from "node:assert/strict";
 import {
@@ -15,6 +16,7 @@ import {
 } from "../src/websocket/client.ts";
 import { WebSocketService } from "../src/websocket/mod.ts";
 import type { Child } from "./_child.ts";
+import { findChromium, launchChromium, pageUntil } from "./_chromium.ts";
 import { freePort, natsSkipReason, startNatsServer } from "./_nats.ts";
 import { type OutsideFolder, outsideFolder } from "./_outside.ts";
 import { startProxy } from "./fixtures/tcp_proxy.ts";
@@ -35,10 +37,12 @@ function sharedTest(
   name: string,
   window: number,
   fn: (bed: Bed) => Promise<void>,
+  alsoSkip?: string,
 ): void {
+  const why = skip ?? alsoSkip;
   Deno.test({
-    name: name + (skip === undefined ? "" : ` (skipped: ${skip})`),
-    ignore: skip !== undefined,
+    name: name + (why === undefined ? "" : ` (skipped: ${why})`),
+    ignore: why !== undefined,
     async fn(): Promise<void> {
       const store = await Deno.makeTempDir({ prefix: "mf-js-" });
       const children: Child[] = [];
@@ -319,3 +323,44 @@ Deno.test("history: an unknown value is refused when the service is created", ()
     },
   );
 });
+
+const chromium = findChromium();
+
+sharedTest(
+  "history jetstream in headless Chromium: a page in two rooms whose server is killed with SIGKILL recovers on the other server, every message in order",
+  120_000,
+  async (bed) => {
+    const [portA, portB] = [freePort(), freePort()];
+    const a = await bed.server(portA);
+    await bed.server(portB);
+    await using proxy = startProxy(portA);
+    await using browser = await launchChromium(chromium!);
+    const page = await browser.open(`http://127.0.0.1:${proxy.port}/page`);
+    const until = (predicate: string) => page.evaluate(pageUntil(predicate));
+    await until("window.opens?.length === 1");
+    await page.evaluate(`(socket.send("join red"), socket.send("join blue"))`);
+    await until("messages.length === 2");
+    const replyTo = (await page.evaluate<string>("messages[0]")).split(" ")[2]!;
+
+    proxy.pause();
+    proxy.target = portB;
+    a.process.kill("SIGKILL");
+    await a.exit();
+    proxy.cut();
+    await using onB = await Control.open(portB);
+    const missed = await publishMissed(onB, replyTo, "c");
+    proxy.resume();
+    await until("opens.length === 2");
+    await onB.publish("ws://room/blue", "live");
+    await until("messages.at(-1) === 'live'");
+    assert.deepEqual(await page.evaluate("opens"), [
+      { recovered: false },
+      { recovered: true },
+    ]);
+    assertRecovered(await page.evaluate("messages.slice(2)"), missed);
+    await browser.close();
+  },
+  chromium === undefined
+    ? "no chromium found (apt-get install chromium, or set CHROMIUM_BIN)"
+    : undefined,
+);
