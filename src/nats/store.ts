@@ -28,9 +28,10 @@ import type {
   SharedTable,
 } from "../transport/remote.ts";
 import { queueToSubject, subjectToQueue } from "./subject.ts";
+import { errorMessage } from "../_util/error_text.ts";
 
-/** The longest dedupe window JetStream is asked for, in ms. */
-const DEDUPE_WINDOW = 120_000;
+/** A table's dedupe window (as the NATS KV clients ask), in ms. */
+const TABLE_DEDUPE_WINDOW = 120_000;
 /** How long a read waits for entries it knows exist, in ms. */
 const READ_TIMEOUT = 10_000;
 
@@ -66,20 +67,19 @@ export class NatsStore implements SharedStore {
 
   async log(config: SharedLogConfig): Promise<SharedLog> {
     const name = `${this.#namespace}-${token(config.name)}`;
-    const maxAge = config.maxAge * NS_PER_MS;
     await this.#ensure({
       name,
       subjects: [`${name}.>`],
       retention: "limits",
       discard: "old",
       storage: "file",
-      max_age: maxAge,
+      max_age: config.maxAge * NS_PER_MS,
       max_msgs_per_subject: config.maxPerKey,
       max_bytes: config.maxBytes,
       duplicate_window: Math.min(config.maxAge, config.dedupeWindow) *
         NS_PER_MS,
     });
-    return new NatsLog(name, () => this.#clients_());
+    return new NatsLog(name, () => this.#jetStream());
   }
 
   async table(name: string, ttl: number): Promise<SharedTable> {
@@ -95,26 +95,37 @@ export class NatsStore implements SharedStore {
       allow_rollup_hdrs: true,
       deny_delete: true,
       allow_direct: true,
-      duplicate_window: Math.min(ttl, DEDUPE_WINDOW) * NS_PER_MS,
+      duplicate_window: Math.min(ttl, TABLE_DEDUPE_WINDOW) * NS_PER_MS,
     });
-    return new NatsTable(bucket, () => this.#clients_());
+    return new NatsTable(bucket, () => this.#jetStream());
   }
 
-  /** Creates the stream, or updates it to `config`. */
+  /**
+   * Creates the stream, or updates it to `config`.
+   *
+   * @throws {Error} When neither works (JetStream off on the server, …).
+   */
   async #ensure(
     config: Partial<StreamConfig> & { name: string },
   ): Promise<void> {
-    const { jsm } = await this.#clients_();
+    const { jsm } = await this.#jetStream();
     try {
       await jsm.streams.add(config);
-    } catch {
+    } catch (error) {
       // It exists (maybe with other bounds, from another server's options).
-      await jsm.streams.update(config.name, config);
+      await jsm.streams.update(config.name, config).catch(() => {
+        throw new Error(
+          `Cannot open the JetStream stream "${config.name}": ${
+            errorMessage(error)
+          }`,
+          { cause: error },
+        );
+      });
     }
   }
 
   /** The clients of the connection now (made again after a new one). */
-  async #clients_(): Promise<Clients> {
+  async #jetStream(): Promise<Clients> {
     const connection = await this.#connection();
     if (this.#clients?.connection !== connection) {
       this.#clients = {

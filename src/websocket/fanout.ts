@@ -34,6 +34,8 @@ export class Fanout {
    * messages from it (`toSessions`), in its order.
    */
   shared: SharedHistory | undefined;
+  /** The last append to `shared` failed (warned once). */
+  #appendFailing = false;
 
   /**
    * @param maxRoomsPerConnection The most rooms a connection may be in.
@@ -149,12 +151,19 @@ export class Fanout {
       return;
     }
     if (shared !== undefined) {
-      shared.append(frame, meta).catch((error) =>
-        this.#warn(
-          `Cannot record the message of "${queue}" for recovery: ${
-            errorMessage(error)
-          }`,
-        )
+      // One warning per outage, not one per message.
+      shared.append(frame, meta).then(
+        () => this.#appendFailing = false,
+        (error) => {
+          if (!this.#appendFailing) {
+            this.#warn(
+              `Cannot record the message of "${queue}" for recovery (and maybe more, until it works again): ${
+                errorMessage(error)
+              }`,
+            );
+          }
+          this.#appendFailing = true;
+        },
       );
     }
     const offset = history?.append(queue, frame);

@@ -86,9 +86,9 @@ export interface SessionStats {
   expired: number;
   /** Streams (paths, rooms, connections) whose history is kept. */
   streams: number;
-  /** Messages in the history. */
+  /** Messages in the history (0 with `history: "jetstream"`). */
   messages: number;
-  /** Payload bytes in the history. */
+  /** Payload bytes in the history (0 with `history: "jetstream"`). */
   bytes: number;
 }
 
