@@ -34,6 +34,7 @@ import type {
   RemoteCarrier,
   RemoteInterest,
   RemoteStatus,
+  SharedStore,
 } from "../transport/remote.ts";
 import { validateQueueName } from "../queue_name.ts";
 import { checkReplyQueue, isReplyQueue, Requests } from "./requests.ts";
@@ -437,6 +438,11 @@ export class PoolBus implements SubscriptionHost {
   }
 
   /** This pool's part of the topology (its NATS subscriptions under `nats`). */
+  /** The store shared by the processes of the run, when joined to them. */
+  sharedStore(): SharedStore | undefined {
+    return this.#remote?.store;
+  }
+
   topology(): Topology {
     const topology: Topology = this.#remote?.topology() ?? {};
     for (const subscription of this.#routes.subscriptions()) {

@@ -22,6 +22,7 @@ import type {
   RemoteCarrierParts,
   RemoteInterest,
   RemoteStatus,
+  SharedStore,
 } from "../transport/remote.ts";
 import type { WireMessage } from "../transport/transport.ts";
 import type { Topology } from "../service_context.ts";
@@ -33,6 +34,7 @@ import { type HeldInterest, NatsInterests } from "./interests.ts";
 import type { NatsPoolSettings } from "./options.ts";
 import { NatsPublisher } from "./publisher.ts";
 import { ReplySubjects } from "./replies.ts";
+import { NatsStore } from "./store.ts";
 import { subjectToQueue } from "./subject.ts";
 
 /** Subjects that do not decode, reported once each (bounded). */
@@ -53,6 +55,8 @@ export async function natsCarrier(
 export class NatsCarrier implements RemoteCarrier {
   readonly publishTimeout: number;
   readonly arrivalBytes: number;
+  /** JetStream on the publishing connection (see `store.ts`). */
+  readonly store: SharedStore;
   #settings: NatsPoolSettings;
   #parts: RemoteCarrierParts;
   #plain: NatsLink;
@@ -71,6 +75,14 @@ export class NatsCarrier implements RemoteCarrier {
     this.#parts = parts;
     this.publishTimeout = settings.publishTimeout;
     this.arrivalBytes = settings.arrivalBytes;
+    this.store = new NatsStore(settings.namespace, async () => {
+      await this.#plain.whenUp();
+      const connection = this.#plain.connection;
+      if (connection === undefined) {
+        throw new Error(`Cannot use JetStream: NATS is not connected`);
+      }
+      return connection;
+    });
     const label = (what: string): string => `${what}, pool "${parts.pool}"`;
     const status = (link: string, up: boolean) => (detail: string): void =>
       parts.events.status({ link, up, detail });

@@ -27,3 +27,24 @@ let loading: Promise<NatsClient> | undefined;
 export function loadNatsClient(): Promise<NatsClient> {
   return loading ??= import("npm:@nats-io/transport-node@3.4.0");
 }
+
+/** The JetStream module (`npm:@nats-io/jetstream`). */
+export type JetStreamModule = typeof import("npm:@nats-io/jetstream@3.4.0");
+
+export type {
+  ConsumerMessages,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
+  StreamConfig,
+} from "npm:@nats-io/jetstream@3.4.0";
+
+let loadingJetStream: Promise<JetStreamModule> | undefined;
+
+/**
+ * Loads the JetStream module once, on first use (a program that uses no
+ * JetStream never loads it).
+ */
+export function loadJetStream(): Promise<JetStreamModule> {
+  return loadingJetStream ??= import("npm:@nats-io/jetstream@3.4.0");
+}

@@ -13,6 +13,7 @@ import type {
 import type { MetricsSnapshot } from "../metrics_snapshot.ts";
 import { abortableDelay } from "../_util/time.ts";
 import { checkDuration } from "../_util/duration.ts";
+import { SHARED_STORE, type SharedStore } from "../transport/remote.ts";
 
 /** The context of one service: its names, its logger, and the bus on its behalf. */
 export class PoolServiceContext implements ServiceContext {
@@ -101,6 +102,11 @@ export class PoolServiceContext implements ServiceContext {
 
   async dumpQueueTree(): Promise<void> {
     this.log.info(formatQueueTree(await this.topology()));
+  }
+
+  /** The pool's store shared between processes (see `sharedStoreOf`). */
+  [SHARED_STORE](): SharedStore | undefined {
+    return this.#bus.sharedStore();
   }
 }
 

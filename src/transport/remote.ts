@@ -182,7 +182,103 @@ export interface RemoteCarrier {
    * delivered, per queue.
    */
   close(): Promise<Array<{ queue: string; count: number }>>;
+  /** The store shared by the processes of the run, when the carrier has one. */
+  readonly store?: SharedStore | undefined;
 }
 
 /** Opens a pool's end of a remote carrier. */
 export type OpenRemoteCarrier = (parts: RemoteCarrierParts) => RemoteCarrier;
+
+/**
+ * How a shared log is bounded (JetStream: a stream with limits retention).
+ */
+export interface SharedLogConfig {
+  /**
+   * Its name: letters, digits, `-` and `_` (others become `_`); the
+   * carrier prefixes its namespace.
+   */
+  name: string;
+  /** Oldest entry kept, in ms (> 0). */
+  maxAge: number;
+  /** How long an appended id is remembered (not appended again), in ms. */
+  dedupeWindow: number;
+  /** Most entries kept per key. */
+  maxPerKey: number;
+  /** Most payload bytes kept in all. */
+  maxBytes: number;
+}
+
+/** One entry of a shared log. */
+export interface SharedLogEntry {
+  /** Its position in the log: grows by one per entry appended, from 1. */
+  seq: number;
+  /** The queue name it was appended under. */
+  key: string;
+  data: Uint8Array;
+}
+
+/**
+ * An append-only log shared by the processes of a run, ordered by `seq`
+ * (JetStream: one stream, the queue names as subjects).
+ */
+export interface SharedLog {
+  /**
+   * Appends `data` under `key` (a queue name); an `id` appended already
+   * within the log's dedupe window is not appended again.
+   *
+   * @returns The entry's `seq` (the first one's, for a duplicate).
+   */
+  append(key: string, data: Uint8Array, id: string): Promise<number>;
+  /** The first and last `seq` held (`first > last` when empty). */
+  bounds(): Promise<{ first: number; last: number }>;
+  /** The entries with `after < seq <= until`, in order. */
+  read(after: number, until: number): Promise<SharedLogEntry[]>;
+  /**
+   * Calls `each` for every entry after `after`, in order, as they come,
+   * until `stop()`; `failed` when the following cannot begin.
+   */
+  follow(
+    after: number,
+    each: (entry: SharedLogEntry) => void,
+    failed: (error: unknown) => void,
+  ): { stop(): Promise<void> };
+}
+
+/**
+ * A table of small records shared by the processes of a run, each
+ * forgotten `ttl` ms after its last write (JetStream: a KV bucket).
+ */
+export interface SharedTable {
+  /** The record of `key`, if written within the TTL. */
+  get(key: string): Promise<Uint8Array | undefined>;
+  put(key: string, value: Uint8Array): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+/** The store shared by the processes of a run, beside the carrier. */
+export interface SharedStore {
+  /** Opens the log `config.name` (creating it, or updating its bounds). */
+  log(config: SharedLogConfig): Promise<SharedLog>;
+  /**
+   * Opens the table `name` (letters, digits, `-`, `_`), creating it with
+   * `ttl` (ms) or updating it.
+   */
+  table(name: string, ttl: number): Promise<SharedTable>;
+}
+
+/**
+ * The key under which a service's context offers the pool's
+ * {@linkcode SharedStore} (a method returning it, or `undefined` when the
+ * program joins no carrier between processes).
+ */
+export const SHARED_STORE: unique symbol = Symbol(
+  "magic-foundation.sharedStore",
+);
+
+/** The pool's shared store, reached through a service's context. */
+export function sharedStoreOf(context: object): SharedStore | undefined {
+  const offer = (context as { [SHARED_STORE]?: () => SharedStore | undefined })[
+    SHARED_STORE
+  ];
+  return typeof offer === "function" ? offer.call(context) : undefined;
+}

@@ -10,9 +10,13 @@
 import type { Connection } from "./connection.ts";
 import { toFrame } from "./connection.ts";
 import { RoomRegistry } from "./room_registry.ts";
-import { pathOfOutbound } from "./router.ts";
+import { OUTBOUND_PREFIX, pathOfOutbound } from "./router.ts";
 import type { HistoryStore } from "./history.ts";
 import { offsetFrame } from "./session_wire.ts";
+import type { SharedEntry, SharedHistory } from "./shared_history.ts";
+import type { MessageMeta } from "../service_context.ts";
+import { errorMessage } from "../_util/error_text.ts";
+import { ROOM_PREFIX } from "./rooms.ts";
 
 /** The open connections of one service, and what goes to them. */
 export class Fanout {
@@ -22,8 +26,16 @@ export class Fanout {
   /** The connections' rooms. */
   readonly rooms: RoomRegistry;
   readonly #warn: (message: string) => void;
-  /** Where what is sent to sessions is recorded (recovery on). */
+  /** Where what is sent to sessions is recorded (recovery on, in memory). */
   history: HistoryStore | undefined;
+  /**
+   * The history shared by the run's processes (recovery on, `history:
+   * "jetstream"`): every message is appended to it, and sessions get their
+   * messages from it (`toSessions`), in its order.
+   */
+  shared: SharedHistory | undefined;
+  /** The last append to `shared` failed (warned once). */
+  #appendFailing = false;
 
   /**
    * @param maxRoomsPerConnection The most rooms a connection may be in.
@@ -75,21 +87,44 @@ export class Fanout {
   }
 
   /** Sends a message of `ws://outbound/<path>` to every connection on the path. */
-  toPath(data: unknown, queue: string): void {
-    const path = pathOfOutbound(queue);
-    const peers = path === undefined ? undefined : this.#byPath.get(path);
-    this.#send(data, queue, peers);
+  toPath(data: unknown, meta: MessageMeta): void {
+    this.#send(data, meta, this.#ofPath(meta.queue));
   }
 
   /** Sends a message of a connection's reply queue to that connection. */
-  toConnection(data: unknown, queue: string): void {
-    const connection = this.#byQueue.get(queue);
-    this.#send(data, queue, connection && [connection]);
+  toConnection(data: unknown, meta: MessageMeta): void {
+    this.#send(data, meta, this.#ofConnection(meta.queue));
   }
 
   /** Sends a message of `ws://room/<name>` to the room's connections. */
-  toRoom(data: unknown, queue: string): void {
-    this.#send(data, queue, this.rooms.membersOfQueue(queue));
+  toRoom(data: unknown, meta: MessageMeta): void {
+    this.#send(data, meta, this.rooms.membersOfQueue(meta.queue));
+  }
+
+  /** Sends an entry of the shared history to the sessions it is for. */
+  toSessions({ stream, offset, frame }: SharedEntry): void {
+    const to = stream.startsWith(OUTBOUND_PREFIX)
+      ? this.#ofPath(stream)
+      : stream.startsWith(ROOM_PREFIX)
+      ? this.rooms.membersOfQueue(stream)
+      : this.#ofConnection(stream);
+    let framed: string | Uint8Array | undefined;
+    for (const connection of to ?? []) {
+      connection.session?.deliver(
+        offset,
+        framed ??= offsetFrame(offset, frame),
+      );
+    }
+  }
+
+  #ofPath(queue: string): Iterable<Connection> | undefined {
+    const path = pathOfOutbound(queue);
+    return path === undefined ? undefined : this.#byPath.get(path);
+  }
+
+  #ofConnection(queue: string): Iterable<Connection> | undefined {
+    const connection = this.#byQueue.get(queue);
+    return connection && [connection];
   }
 
   /**
@@ -99,11 +134,15 @@ export class Fanout {
    */
   #send(
     data: unknown,
-    queue: string,
+    meta: MessageMeta,
     to: Iterable<Connection> | undefined,
   ): void {
+    const { queue } = meta;
+    const shared = this.shared;
     const history = this.history?.has(queue) ? this.history : undefined;
-    if (to === undefined && history === undefined) return;
+    if (to === undefined && history === undefined && shared === undefined) {
+      return;
+    }
     const frame = toFrame(data);
     if (frame === undefined) {
       this.#warn(
@@ -111,12 +150,29 @@ export class Fanout {
       );
       return;
     }
+    if (shared !== undefined) {
+      // One warning per outage, not one per message.
+      shared.append(frame, meta).then(
+        () => this.#appendFailing = false,
+        (error) => {
+          if (!this.#appendFailing) {
+            this.#warn(
+              `Cannot record the message of "${queue}" for recovery (and maybe more, until it works again): ${
+                errorMessage(error)
+              }`,
+            );
+          }
+          this.#appendFailing = true;
+        },
+      );
+    }
     const offset = history?.append(queue, frame);
     if (to === undefined) return;
     let framed: string | Uint8Array | undefined;
     for (const connection of to) {
       const session = connection.session;
       if (session === undefined) connection.send(frame);
+      // Shared: sessions get it from the shared history (`toSessions`).
       else if (offset !== undefined) {
         session.deliver(offset, framed ??= offsetFrame(offset, frame));
       }

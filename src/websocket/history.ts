@@ -53,11 +53,8 @@ export interface HistoryStats {
   bytes: number;
 }
 
-/**
- * Records what is sent on the streams someone may come back for, and gives
- * it back in offset order.
- */
-export interface HistoryStore {
+/** What a session needs of a history: where it is, and what it follows. */
+export interface HistoryCursor {
   /** The offset of the last message appended (0 before the first). */
   readonly last: number;
   /**
@@ -67,6 +64,13 @@ export interface HistoryStore {
   retain(stream: string): void;
   /** Ends one `retain`; the last one frees the stream's history. */
   release(stream: string): void;
+}
+
+/**
+ * Records what is sent on the streams someone may come back for, and gives
+ * it back in offset order.
+ */
+export interface HistoryStore extends HistoryCursor {
   /** Whether `stream` is retained. */
   has(stream: string): boolean;
   /**

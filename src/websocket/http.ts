@@ -45,7 +45,7 @@ export interface HttpSide {
   /** Whether the service takes connections now, and how many are open. */
   state(): AdmissionState;
   /** Turns an admitted request into a WebSocket connection. */
-  upgrade(admitted: AdmittedUpgrade): Response;
+  upgrade(admitted: AdmittedUpgrade): Response | Promise<Response>;
   log: Pick<Logger, "warn" | "error">;
 }
 
@@ -180,7 +180,7 @@ export function createHttpHandler(side: HttpSide): HttpHandler {
       const again = refuseUpgrade(request, path, options, state());
       if (again !== undefined) return again;
     }
-    return side.upgrade({
+    return await side.upgrade({
       request,
       path,
       query,

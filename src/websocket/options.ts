@@ -206,6 +206,14 @@ export interface WebSocketServiceOptions extends ServiceOptions {
    * the history. Default 120 000 (2 minutes).
    */
   recoveryWindow?: number;
+  /**
+   * Where sessions and their history live: `"memory"` (the default) in this
+   * service's pool, lost with its process; `"jetstream"` in JetStream,
+   * shared by every process of the run joined to the same NATS (the
+   * program must run with `nats`, on a server started with `-js`), so a
+   * client recovers on any of them (README, "Reconnects").
+   */
+  history?: "memory" | "jetstream";
   /** Messages kept per path, room and connection for recovery. Default 1000. */
   historyMaxMessages?: number;
   /** Payload bytes kept per path, room and connection for recovery. Default 1 MiB. */
@@ -249,6 +257,7 @@ export interface ResolvedWebSocketOptions {
   closeTimeout: number;
   maxRoomsPerConnection: number;
   recoveryWindow: number;
+  history: "memory" | "jetstream";
   historyMaxMessages: number;
   historyMaxBytes: number;
   historyMaxTotalBytes: number;
@@ -389,6 +398,7 @@ export function resolveWebSocketOptions(
       0,
       2 ** 31 - 1,
     ),
+    history: resolveHistory(where, options.history),
     ...Object.fromEntries(
       (
         [
@@ -420,6 +430,19 @@ export function resolveWebSocketOptions(
       backoffMax,
     },
   };
+}
+
+function resolveHistory(
+  where: string,
+  history: unknown,
+): "memory" | "jetstream" {
+  if (history === undefined || history === "memory") return "memory";
+  if (history === "jetstream") return history;
+  throw new TypeError(
+    `${where}: history must be "memory" or "jetstream", not ${
+      JSON.stringify(history)
+    }`,
+  );
 }
 
 function resolvePaths(

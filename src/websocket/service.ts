@@ -41,8 +41,14 @@ import { Listener } from "./listener.ts";
 import { type AdmittedUpgrade, createHttpHandler } from "./http.ts";
 import { Fanout } from "./fanout.ts";
 import { MemoryHistory } from "./history.ts";
-import { SessionRegistry, type SessionStats } from "./sessions.ts";
+import {
+  type ChosenSession,
+  SessionRegistry,
+  type SessionStats,
+} from "./sessions.ts";
 import type { SessionHello } from "./session_wire.ts";
+import { SharedHistory } from "./shared_history.ts";
+import { sharedStoreOf } from "../transport/remote.ts";
 
 /** The first frame for a client that opted in while recovery is off. */
 const RECOVERY_OFF = JSON.stringify(
@@ -145,6 +151,8 @@ export class WebSocketService extends Service {
   #reaper: Reaper | undefined;
   /** The sessions, while the service runs with recovery on. */
   #sessions: SessionRegistry | undefined;
+  /** The history shared by the run's processes (`history: "jetstream"`). */
+  #shared: SharedHistory | undefined;
 
   /**
    * Creates the service; nothing listens before `initialize()`.
@@ -227,6 +235,8 @@ export class WebSocketService extends Service {
    *
    * @param ctx The service's context.
    * @throws {Deno.errors.AddrInUse} When the port is taken; the message names host and port.
+   * @throws {TypeError} With `history: "jetstream"`, when the program does
+   * not join NATS.
    */
   override async initialize(ctx: ServiceContext): Promise<void> {
     this.#log = ctx.log;
@@ -239,25 +249,28 @@ export class WebSocketService extends Service {
     });
     this.#pool = ctx.pool;
     this.#control = controlQueue(this.name);
-    this.#startSessions();
-    this.#server = this.#listen(ctx.log);
+    await this.#startSessions(ctx);
+    try {
+      this.#server = this.#listen(ctx.log);
+    } catch (error) {
+      await this.#stopSessions();
+      throw error;
+    }
     try {
       const connections = this.#connections;
       this.#subscriptions = await Promise.all([
         ctx.subscribe(
           `${OUTBOUND_PREFIX}/>`,
-          (data: unknown, meta: MessageMeta) =>
-            connections.toPath(data, meta.queue),
+          (data: unknown, meta: MessageMeta) => connections.toPath(data, meta),
         ),
         ctx.subscribe(
           connectionPattern(this.name),
           (data: unknown, meta: MessageMeta) =>
-            connections.toConnection(data, meta.queue),
+            connections.toConnection(data, meta),
         ),
         ctx.subscribe(
           `${ROOM_PREFIX}*`,
-          (data: unknown, meta: MessageMeta) =>
-            connections.toRoom(data, meta.queue),
+          (data: unknown, meta: MessageMeta) => connections.toRoom(data, meta),
         ),
         ctx.subscribe(
           this.#control,
@@ -267,6 +280,7 @@ export class WebSocketService extends Service {
     } catch (error) {
       await this.#server.shutdown();
       this.#server = undefined;
+      await this.#stopSessions();
       throw error;
     }
     this.#reaper = new Reaper({
@@ -326,29 +340,63 @@ export class WebSocketService extends Service {
     const reaper = this.#reaper;
     this.#reaper = undefined;
     await reaper?.stop(this.#options.closeTimeout);
-    await this.#sessions?.endAll();
-    this.#sessions = undefined;
-    this.#connections.history = undefined;
+    await this.#stopSessions();
   }
 
   /** Sessions and their history, when recovery is on. */
-  #startSessions(): void {
+  async #startSessions(ctx: ServiceContext): Promise<void> {
     const o = this.#options;
     if (o.recoveryWindow === 0) return;
-    const history = new MemoryHistory({
-      maxMessages: o.historyMaxMessages,
-      maxBytes: o.historyMaxBytes,
-      maxAge: o.recoveryWindow,
-      maxTotalBytes: o.historyMaxTotalBytes,
-    });
-    this.#connections.history = history;
+    let history: MemoryHistory | SharedHistory;
+    if (o.history === "jetstream") {
+      const store = sharedStoreOf(ctx);
+      if (store === undefined) {
+        throw new TypeError(
+          `Cannot start WebSocketService "${this.name}": history "jetstream" needs the program joined to NATS (main.run({ nats }))`,
+        );
+      }
+      const connections = this.#connections;
+      history = this.#shared = await SharedHistory.open(
+        store,
+        this.name,
+        {
+          window: o.recoveryWindow,
+          maxPerStream: o.historyMaxMessages,
+          maxTotalBytes: o.historyMaxTotalBytes,
+        },
+        (entry) => connections.toSessions(entry),
+        (m) => ctx.log.warn(m),
+      );
+      this.#connections.shared = history;
+    } else {
+      history = new MemoryHistory({
+        maxMessages: o.historyMaxMessages,
+        maxBytes: o.historyMaxBytes,
+        maxAge: o.recoveryWindow,
+        maxTotalBytes: o.historyMaxTotalBytes,
+      });
+      this.#connections.history = history;
+    }
     this.#sessions = new SessionRegistry({
       window: o.recoveryWindow,
       maxMessages: o.recoveryMaxMessages,
       maxBytes: o.recoveryMaxBytes,
+      maxPerStream: o.historyMaxMessages,
       history,
+      warn: (message) => ctx.log.warn(message),
       publish: (queue, data, options) => this.#publish(queue, data, options),
     });
+  }
+
+  /** Ends the sessions and stops following the shared history. */
+  async #stopSessions(): Promise<void> {
+    await this.#sessions?.endAll();
+    this.#sessions = undefined;
+    this.#connections.history = undefined;
+    const shared = this.#shared;
+    this.#shared = undefined;
+    this.#connections.shared = undefined;
+    await shared?.stop();
   }
 
   /**
@@ -405,8 +453,49 @@ export class WebSocketService extends Service {
     );
   }
 
-  #upgrade(
+  /**
+   * Upgrades; with the shared history, the session is found (maybe in
+   * another server's record) and its replay read first, and what came
+   * meanwhile is read once it is attached, before the response: the socket
+   * opens after both.
+   */
+  #upgrade(admitted: AdmittedUpgrade): Response | Promise<Response> {
+    const { session: asked, path, headers } = admitted;
+    const sessions = this.#sessions;
+    if (asked === undefined || sessions === undefined || !this.#shared) {
+      const chosen = asked === undefined ? undefined : sessions?.sessionFor(
+        asked,
+        path,
+        headers,
+        (id) => connectionQueue(this.name, id),
+      );
+      return this.#accept(admitted, chosen);
+    }
+    return (async () => {
+      const chosen = await sessions.sharedSessionFor(
+        asked,
+        path,
+        headers,
+        (id) => connectionQueue(this.name, id),
+      );
+      const response = this.#accept(admitted, chosen);
+      if (chosen.readUntil !== undefined && response.status === 101) {
+        await sessions.missedSince(chosen.session, chosen.readUntil).catch(
+          (error) => {
+            this.#log?.warn(
+              `Cannot read what a session missed: ${errorMessage(error)}`,
+            );
+            chosen.session.unresume("history trimmed");
+          },
+        );
+      }
+      return response;
+    })();
+  }
+
+  #accept(
     { request, path, query, headers, session: asked }: AdmittedUpgrade,
+    chosen: ChosenSession | undefined,
   ): Response {
     let upgraded;
     try {
@@ -416,14 +505,8 @@ export class WebSocketService extends Service {
     } catch (error) {
       return textResponse(400, `Bad WebSocket request: ${errorMessage(error)}`);
     }
-    // From here to `add` below, all is synchronous: nothing sent to a
-    // resumed session in between can be missed.
-    const chosen = asked === undefined ? undefined : this.#sessions?.sessionFor(
-      asked,
-      path,
-      headers,
-      (id) => connectionQueue(this.name, id),
-    );
+    // From the choice of the session to `add` below, all is synchronous:
+    // nothing sent to a resumed session in between can be missed.
     const session = chosen?.session;
     const id = session?.connectionId ?? crypto.randomUUID();
     const options = this.#options;

@@ -9,9 +9,20 @@
  * @module
  */
 
+import { errorMessage } from "../_util/error_text.ts";
 import type { PublishOptions } from "../service_context.ts";
 import type { Connection, ConnectionEvent } from "./connection.ts";
-import type { HistoryEntry, HistoryStore } from "./history.ts";
+import type {
+  HistoryCursor,
+  HistoryEntry,
+  HistoryStore,
+  StreamCursor,
+} from "./history.ts";
+import {
+  type SessionRecord,
+  type SharedEntry,
+  SharedHistory,
+} from "./shared_history.ts";
 import { utf8Length } from "./counters.ts";
 import { disconnectedQueue, outboundQueue } from "./router.ts";
 import { ROOM_PREFIX } from "./rooms.ts";
@@ -33,7 +44,12 @@ export interface SessionSettings {
   maxMessages: number;
   /** Most bytes one recovery may replay; more: "history trimmed". */
   maxBytes: number;
-  history: HistoryStore;
+  /** In this process, or shared by the run's processes. */
+  history: HistoryStore | SharedHistory;
+  /** Most messages kept per stream (a shared replay that reaches it is trimmed). */
+  maxPerStream: number;
+  /** Logs a warning. */
+  warn(message: string): void;
   /** Publishes on the bus, as `ctx.publish`. */
   publish(queue: string, data: unknown, options: PublishOptions): Promise<void>;
 }
@@ -70,9 +86,9 @@ export interface SessionStats {
   expired: number;
   /** Streams (paths, rooms, connections) whose history is kept. */
   streams: number;
-  /** Messages in the history. */
+  /** Messages in the history (0 with `history: "jetstream"`). */
   messages: number;
-  /** Payload bytes in the history. */
+  /** Payload bytes in the history (0 with `history: "jetstream"`). */
   bytes: number;
 }
 
@@ -89,40 +105,64 @@ export class Session {
   readonly authorized: string;
   /** Stream → the offset from which this session follows it. */
   readonly #follows = new Map<string, number>();
-  readonly #history: HistoryStore;
+  readonly #history: HistoryCursor;
+  readonly #changed: (session: Session) => void;
   #connection: Connection | undefined;
   /** The offset of the last frame sent to (or presented by) the client. */
   #offset: number;
-  /** Frames to send once the socket opens: the replay, then live ones. */
-  #waiting: HistoryEntry[] | undefined = [];
-  /** How many of `#waiting` are the replay (bare frames, from the history). */
-  #replay = 0;
+  /**
+   * Frames to send once the socket opens: the replay (bare frames, from the
+   * history) and live ones (`framed`, with their offset already).
+   */
+  #waiting: Array<HistoryEntry & { framed: boolean }> | undefined = [];
   #resumed = false;
   #reason: NotRecoveredReason | undefined;
   /** The `disconnected` event of the last drop, and its meta. */
   closed: { event: ConnectionEvent; options: PublishOptions } | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** The last write of its shared record (they go in order). */
+  writing: Promise<void> = Promise.resolve();
 
+  /**
+   * @param init A new session's parts, or (`id` and `follows`) those of a
+   * session restored from its shared record.
+   * @param changed Told when the session's rooms change.
+   */
   constructor(
-    history: HistoryStore,
+    history: HistoryCursor,
     init: {
       connectionId: string;
       path: string;
       replyTo: string;
       authorized: string;
       reason: NotRecoveredReason | undefined;
+      id?: string;
+      follows?: Array<[string, number]>;
     },
+    changed: (session: Session) => void = () => {},
   ) {
     this.#history = history;
-    this.id = secret();
+    this.#changed = changed;
+    this.id = init.id ?? secret();
     this.connectionId = init.connectionId;
     this.path = init.path;
     this.replyTo = init.replyTo;
     this.authorized = init.authorized;
     this.#reason = init.reason;
     this.#offset = history.last;
-    this.follow(outboundQueue(init.path));
-    this.follow(init.replyTo);
+    if (init.follows === undefined) {
+      this.follow(outboundQueue(init.path));
+      this.follow(init.replyTo);
+    }
+    for (const [stream, since] of init.follows ?? []) {
+      this.#follows.set(stream, since);
+      history.retain(stream);
+    }
+  }
+
+  /** Stream → the offset from which the session follows it. */
+  follows(): Array<[string, number]> {
+    return [...this.#follows];
   }
 
   /** Whether the last attach resumed the session (vs. a new one). */
@@ -146,11 +186,14 @@ export class Session {
     if (this.#follows.has(stream)) return;
     this.#follows.set(stream, this.#history.last);
     this.#history.retain(stream);
+    this.#changed(this);
   }
 
   /** Stops following `stream` (a room left). */
   unfollow(stream: string): void {
-    if (this.#follows.delete(stream)) this.#history.release(stream);
+    if (!this.#follows.delete(stream)) return;
+    this.#history.release(stream);
+    this.#changed(this);
   }
 
   /** Stops following every stream (the session ended). */
@@ -159,16 +202,12 @@ export class Session {
     this.#follows.clear();
   }
 
-  /**
-   * What the client is missing after `offset`, in order, or `"trimmed"`.
-   */
-  missed(offset: number): HistoryEntry[] | "trimmed" {
-    return this.#history.read(
-      [...this.#follows].map(([stream, since]) => ({
-        stream,
-        after: Math.max(since, offset),
-      })),
-    );
+  /** Where the history of each stream resumes for a client at `offset`. */
+  cursors(offset: number): StreamCursor[] {
+    return [...this.#follows].map(([stream, since]) => ({
+      stream,
+      after: Math.max(since, offset),
+    }));
   }
 
   /** Attaches a new connection; `replay` is sent first once it opens. */
@@ -182,22 +221,39 @@ export class Session {
       this.#offset = resume.offset;
       this.#reason = undefined;
     }
-    this.#waiting = resume?.replay ?? [];
-    this.#replay = this.#waiting.length;
+    this.#waiting = [];
+    this.addReplay(resume?.replay ?? []);
+  }
+
+  /** More missed messages, read after the attach (before the socket opens). */
+  addReplay(replay: readonly HistoryEntry[]): void {
+    for (const { offset, frame } of replay) {
+      this.#waiting?.push({ offset, frame, framed: false });
+    }
+  }
+
+  /**
+   * The replay could not be completed (before the socket opened): the
+   * client is told `reason` instead, and gets live frames only.
+   */
+  unresume(reason: NotRecoveredReason): void {
+    this.#resumed = false;
+    this.#reason = reason;
+    this.#offset = this.#history.last;
+    this.#waiting = this.#waiting?.filter((entry) => entry.framed);
   }
 
   /** Forgets the connection (it closed). */
   detach(): void {
     this.#connection = undefined;
     this.#waiting = [];
-    this.#replay = 0;
   }
 
   /** A frame at `offset` for this session's client (already enveloped). */
   deliver(offset: number, framed: string | Uint8Array): void {
     if (this.#connection === undefined) return;
     if (this.#waiting !== undefined) {
-      this.#waiting.push({ offset, frame: framed });
+      this.#waiting.push({ offset, frame: framed, framed: true });
     } else if (offset > this.#offset) {
       this.#offset = offset;
       this.#connection.send(framed);
@@ -220,39 +276,65 @@ export class Session {
     };
     if (this.#reason !== undefined) hello.reason = this.#reason;
     connection.sendFirst(JSON.stringify(hello));
-    const waiting = this.#waiting ?? [];
-    const replayed = this.#replay;
+    // Replay and live frames may overlap, and (read in parts) interleave.
+    const waiting = (this.#waiting ?? []).sort((a, b) => a.offset - b.offset);
     this.#waiting = undefined;
-    this.#replay = 0;
     this.closed = undefined;
-    // The replay holds bare frames; what came since the attach is enveloped.
-    waiting.forEach(({ offset, frame }, i) => {
-      if (offset <= this.#offset) return;
+    let replayed = 0;
+    for (const { offset, frame, framed } of waiting) {
+      if (offset <= this.#offset) continue;
       this.#offset = offset;
-      connection.sendFirst(i < replayed ? offsetFrame(offset, frame) : frame);
-    });
+      if (!framed) replayed++;
+      connection.sendFirst(framed ? frame : offsetFrame(offset, frame));
+    }
     return replayed;
   }
+}
+
+/** What a resume hands to the caller: the session, and what it missed. */
+export interface ChosenSession {
+  session: Session;
+  resume?: { offset: number; replay: HistoryEntry[] };
+  /**
+   * Shared history only: the offset up to which `replay` was read; the
+   * caller reads the rest (`missedSince`) once the session is attached.
+   */
+  readUntil?: number;
 }
 
 /** The sessions of one service. */
 export class SessionRegistry {
   readonly #settings: SessionSettings;
+  readonly #shared: SharedHistory | undefined;
   readonly #sessions = new Map<string, Session>();
   /** Expired session id → when it expired. */
   readonly #expired = new Map<string, number>();
+  /** Refreshes the shared records of connected sessions. */
+  readonly #refresh: ReturnType<typeof setInterval> | undefined;
   #detached = 0;
   #stopping = false;
 
   constructor(settings: SessionSettings) {
     this.#settings = settings;
+    const { history } = settings;
+    this.#shared = history instanceof SharedHistory ? history : undefined;
+    if (this.#shared !== undefined) {
+      // A server that dies stops refreshing: its sessions' window counts
+      // from the last refresh.
+      this.#refresh = setInterval(() => {
+        for (const session of this.#sessions.values()) {
+          if (session.connection !== undefined) this.#write(session);
+        }
+      }, settings.window / 4);
+    }
   }
 
   /**
    * The session for a client that opted in: the one it presented, resumed
    * with what it missed, or else a new one (whose hello gives the reason).
    * The caller attaches it (`attach(connection, resume)`) synchronously, so
-   * nothing sent in between is missed.
+   * nothing sent in between is missed. In memory only (see
+   * {@linkcode SessionRegistry.sharedSessionFor}).
    *
    * @param replyTo The reply queue of a connection id.
    */
@@ -261,25 +343,82 @@ export class SessionRegistry {
     path: string,
     authorized: Record<string, string> | undefined,
     replyTo: (connectionId: string) => string,
-  ): {
-    session: Session;
-    resume?: { offset: number; replay: HistoryEntry[] };
-  } {
+  ): ChosenSession {
     const resumed = this.#resume(request, path, authorized);
     if ("session" in resumed) {
       const { session, replay } = resumed;
       return { session, resume: { offset: request.offset, replay } };
     }
+    return {
+      session: this.#create(request, resumed.reason, path, authorized, replyTo),
+    };
+  }
+
+  /**
+   * {@linkcode SessionRegistry.sessionFor} with the shared history: the
+   * session may come from another server (its record), and the replay is
+   * read from the shared log up to `readUntil`; once the caller attached
+   * the session, it adds what came since with `missedSince`.
+   */
+  async sharedSessionFor(
+    request: SessionRequest,
+    path: string,
+    authorized: Record<string, string> | undefined,
+    replyTo: (connectionId: string) => string,
+  ): Promise<ChosenSession> {
+    const resumed = await this.#resumeShared(request, path, authorized);
+    if ("session" in resumed) {
+      const { session, replay, until } = resumed;
+      this.#write(session);
+      return {
+        session,
+        resume: { offset: request.offset, replay },
+        readUntil: until,
+      };
+    }
+    const session = this.#create(
+      request,
+      resumed.reason,
+      path,
+      authorized,
+      replyTo,
+    );
+    this.#write(session);
+    return { session };
+  }
+
+  /**
+   * What `session` (attached, not yet open) missed after `until`, read from
+   * the shared log; added to its replay.
+   */
+  async missedSince(session: Session, until: number): Promise<void> {
+    const shared = this.#shared!;
+    const { last } = await shared.bounds();
+    const follows = new Map(session.follows());
+    session.addReplay(
+      (await shared.read(until, last)).filter(({ stream, offset }) =>
+        offset > (follows.get(stream) ?? Infinity)
+      ),
+    );
+  }
+
+  #create(
+    request: SessionRequest,
+    reason: NotRecoveredReason,
+    path: string,
+    authorized: Record<string, string> | undefined,
+    replyTo: (connectionId: string) => string,
+  ): Session {
     const id = crypto.randomUUID();
     const session = new Session(this.#settings.history, {
       connectionId: id,
       path,
       replyTo: replyTo(id),
       authorized: JSON.stringify(authorized ?? {}),
-      reason: request.session === undefined ? undefined : resumed.reason,
-    });
+      reason: request.session === undefined ? undefined : reason,
+    }, (changed) => this.#write(changed));
     this.#sessions.set(session.id, session);
-    return { session };
+    return session;
   }
 
   #resume(
@@ -289,6 +428,103 @@ export class SessionRegistry {
   ):
     | { session: Session; replay: HistoryEntry[] }
     | { reason: NotRecoveredReason } {
+    const found = this.#presented(request, path, authorized);
+    if ("reason" in found) return found;
+    const { session } = found;
+    const history = this.#settings.history as HistoryStore;
+    // An offset never sent: not this session's client.
+    if (request.offset > history.last) return { reason: "unknown session" };
+    session.detach();
+    const replay = history.read(session.cursors(request.offset));
+    if (replay === "trimmed" || this.#tooMuch(replay)) {
+      void this.end(session);
+      return { reason: "history trimmed" };
+    }
+    this.#take(session);
+    return { session, replay };
+  }
+
+  async #resumeShared(
+    request: SessionRequest,
+    path: string,
+    authorized: Record<string, string> | undefined,
+  ): Promise<
+    | { session: Session; replay: HistoryEntry[]; until: number }
+    | { reason: NotRecoveredReason }
+  > {
+    const shared = this.#shared!;
+    const id = request.session;
+    if (id === undefined) return { reason: "unknown session" };
+    const record = await shared.record(id);
+    let local = this.#sessions.get(id);
+    if (
+      local !== undefined && record !== undefined &&
+      record.owner !== shared.owner
+    ) {
+      // Taken over by another server since: its record is newer.
+      this.#take(local);
+      this.#forget(local);
+      local = undefined;
+    }
+    let adopted = false;
+    if (local === undefined && record !== undefined) {
+      if (
+        record.path !== path ||
+        record.authorized !== JSON.stringify(authorized ?? {})
+      ) return { reason: "unknown session" };
+      if (Date.now() - record.seen >= this.#settings.window) {
+        return { reason: "window passed" };
+      }
+      local = this.#adopt(id, record);
+      adopted = true;
+    }
+    const found = this.#presented(request, path, authorized);
+    if ("reason" in found) return found;
+    const { session } = found;
+    const { first, last } = await shared.bounds();
+    if (request.offset > last) {
+      // Not this session's client; the record stays with its holder.
+      if (adopted) this.#forget(session);
+      return { reason: "unknown session" };
+    }
+    session.detach();
+    const cursors = session.cursors(request.offset);
+    const after = Math.min(...cursors.map((c) => c.after));
+    const follows = new Map(cursors.map((c) => [c.stream, c.after]));
+    const replay = first > after + 1 && last > after
+      ? "trimmed"
+      : (await shared.read(after, last)).filter(({ stream, offset }) =>
+        offset > (follows.get(stream) ?? Infinity)
+      );
+    if (replay === "trimmed" || this.#tooMuch(replay, perStream(replay))) {
+      void this.end(session);
+      return { reason: "history trimmed" };
+    }
+    this.#take(session);
+    return { session, replay, until: last };
+  }
+
+  /** A session restored from another server's record. */
+  #adopt(id: string, record: SessionRecord): Session {
+    const session = new Session(this.#settings.history, {
+      id,
+      connectionId: record.connectionId,
+      path: record.path,
+      replyTo: record.replyTo,
+      authorized: record.authorized,
+      reason: undefined,
+      follows: record.follows,
+    }, (changed) => this.#write(changed));
+    this.#sessions.set(id, session);
+    return session;
+  }
+
+  /** The session presented, if it may resume here. */
+  #presented(
+    request: SessionRequest,
+    path: string,
+    authorized: Record<string, string> | undefined,
+  ): { session: Session } | { reason: NotRecoveredReason } {
     const id = request.session;
     if (id === undefined) return { reason: "unknown session" };
     const session = this.#sessions.get(id);
@@ -302,26 +538,23 @@ export class SessionRegistry {
     }
     // A connection that is closing (its close not yet handled) is gone.
     if (session.connection?.alive) return { reason: "session in use" };
-    // An offset never sent: not this session's client.
-    if (request.offset > this.#settings.history.last) {
-      return { reason: "unknown session" };
-    }
-    session.detach();
-    const replay = session.missed(request.offset);
-    const { maxMessages, maxBytes } = this.#settings;
-    if (
-      replay === "trimmed" || replay.length > maxMessages ||
-      bytesOf(replay, maxBytes) > maxBytes
-    ) {
-      void this.end(session);
-      return { reason: "history trimmed" };
-    }
-    if (session.timer !== undefined) {
-      clearTimeout(session.timer);
-      session.timer = undefined;
-      this.#detached--;
-    }
-    return { session, replay };
+    return { session };
+  }
+
+  /** Whether a replay passes the recovery bounds. */
+  #tooMuch(replay: HistoryEntry[], longest = 0): boolean {
+    const { maxMessages, maxBytes, maxPerStream } = this.#settings;
+    // A stream that holds as many as it may keep may have lost older ones.
+    return replay.length > maxMessages || longest >= maxPerStream ||
+      bytesOf(replay, maxBytes) > maxBytes;
+  }
+
+  /** Stops the window of a detached session (it resumes). */
+  #take(session: Session): void {
+    if (session.timer === undefined) return;
+    clearTimeout(session.timer);
+    session.timer = undefined;
+    this.#detached--;
   }
 
   /**
@@ -341,14 +574,18 @@ export class SessionRegistry {
     // The client is back on a new connection already: nothing to announce.
     if (session.connection !== connection) return true;
     session.detach();
-    const keep = !this.#stopping && event.code !== 1000 &&
-      (opened || session.resumed);
+    const keep = event.code !== 1000 && (opened || session.resumed) &&
+      // A stopping server leaves shared sessions to the other servers.
+      (!this.#stopping || this.#shared !== undefined);
     if (!keep) {
       this.#forget(session);
+      if (this.#shared !== undefined) this.#unwrite(session);
       return false;
     }
     // Announced at the end of the window, with the code of this drop.
     session.closed ??= { event, options };
+    this.#write(session);
+    if (this.#stopping) return true;
     this.#detached++;
     session.timer = setTimeout(
       () => this.#expire(session),
@@ -357,48 +594,68 @@ export class SessionRegistry {
     return true;
   }
 
-  /** Ends a session for good, announcing it if its connection had dropped. */
-  end(session: Session): Promise<void> {
-    if (this.#sessions.get(session.id) !== session) return Promise.resolve();
-    if (session.timer !== undefined) {
-      clearTimeout(session.timer);
-      session.timer = undefined;
-      this.#detached--;
-    }
+  /**
+   * Ends a session for good, announcing it if its connection had dropped.
+   * Its shared record goes, unless its window `expired` (then the record
+   * stays until its TTL, so other servers answer "window passed").
+   */
+  async end(session: Session, expired = false): Promise<void> {
+    if (this.#sessions.get(session.id) !== session) return;
+    this.#take(session);
     this.#forget(session);
     const closed = session.closed;
-    if (closed === undefined) return Promise.resolve();
-    return this.#settings.publish(
+    if (this.#shared !== undefined) {
+      // Another server resumed it meanwhile: nothing ended.
+      const record = await this.#shared.record(session.id).catch(() => {});
+      if (record !== undefined && record.owner !== this.#shared.owner) return;
+      if (!expired) this.#unwrite(session);
+    }
+    if (closed === undefined) return;
+    await this.#settings.publish(
       disconnectedQueue(session.path),
       closed.event,
       closed.options,
     ).catch(() => {});
   }
 
-  /** The service stops: no more detaching; ends every detached session. */
+  /**
+   * The service stops: no more detaching; ends every detached session (a
+   * shared one stays in its record, for another server).
+   */
   async endAll(): Promise<void> {
     this.#stopping = true;
-    const detached = [...this.#sessions.values()].filter((s) =>
-      s.connection === undefined
-    );
-    await Promise.all(detached.map((s) => this.end(s)));
+    clearInterval(this.#refresh);
+    const all = [...this.#sessions.values()];
+    const detached = all.filter((s) => s.connection === undefined);
+    if (this.#shared === undefined) {
+      await Promise.all(detached.map((s) => this.end(s)));
+    } else {
+      for (const session of detached) {
+        this.#take(session);
+        this.#forget(session);
+      }
+    }
+    await Promise.all(all.map((s) => s.writing));
     this.#expired.clear();
   }
 
-  /** The counts, with the history's. */
+  /** The counts, with the history's (shared: the streams followed here). */
   stats(): SessionStats {
+    const { history } = this.#settings;
     return {
       connected: this.#sessions.size - this.#detached,
       detached: this.#detached,
       expired: this.#expired.size,
-      ...this.#settings.history.stats(),
+      ...(history instanceof SharedHistory
+        ? { streams: history.streams, messages: 0, bytes: 0 }
+        : history.stats()),
     };
   }
 
   #expire(session: Session): void {
     session.timer = undefined;
     this.#detached--;
-    void this.end(session);
+    void this.end(session, true);
     const now = performance.now();
     // Remember the id for one more window, and at most so many ids.
     for (const [id, at] of this.#expired) {
@@ -415,6 +672,53 @@ export class SessionRegistry {
     this.#sessions.delete(session.id);
     session.unfollowAll();
   }
+
+  /** Writes the shared record of `session` (after its earlier writes). */
+  #write(session: Session): void {
+    const shared = this.#shared;
+    if (shared === undefined || this.#sessions.get(session.id) !== session) {
+      return;
+    }
+    const record: SessionRecord = {
+      connectionId: session.connectionId,
+      path: session.path,
+      replyTo: session.replyTo,
+      authorized: session.authorized,
+      follows: session.follows(),
+      seen: Date.now(),
+      owner: shared.owner,
+    };
+    session.writing = session.writing.then(() =>
+      shared.write(session.id, record)
+    ).catch((error) =>
+      this.#settings.warn(
+        `Cannot write the record of a session: ${errorMessage(error)}`,
+      )
+    );
+  }
+
+  /** Deletes the shared record of `session`. */
+  #unwrite(session: Session): void {
+    const shared = this.#shared!;
+    session.writing = session.writing.then(() => shared.forget(session.id))
+      .catch((error) =>
+        this.#settings.warn(
+          `Cannot delete the record of a session: ${errorMessage(error)}`,
+        )
+      );
+  }
+}
+
+/** The most entries of one stream in `replay`. */
+function perStream(replay: SharedEntry[]): number {
+  const counts = new Map<string, number>();
+  let most = 0;
+  for (const { stream } of replay) {
+    const count = (counts.get(stream) ?? 0) + 1;
+    counts.set(stream, count);
+    if (count > most) most = count;
+  }
+  return most;
 }
 
 function bytesOf(entries: HistoryEntry[], limit: number): number {

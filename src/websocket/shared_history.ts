@@ -1,0 +1,247 @@
+/**
+ * Sessions across servers (`history: "jetstream"`): the history in a log
+ * shared by every process of the run, and the session records in a shared
+ * table, so a client that reconnects to another process recovers there.
+ *
+ * - The log (JetStream stream `<namespace>-ws-history-<service>`, limits
+ *   retention, max age = `recoveryWindow`, at most `historyMaxMessages` per
+ *   queue and `historyMaxTotalBytes` in all) holds every message sent on
+ *   `ws://outbound/…`, `ws://room/…` and the service's reply queues; its
+ *   sequence is the offset. Every server appends what it receives, with an
+ *   id made from the message's origin and content, so the log keeps each
+ *   message once (see `AppendIds`).
+ * - Each server follows the log and sends its sessions their messages in
+ *   log order (plain connections get them from the bus, as before).
+ * - The table (KV bucket `<namespace>-ws-sessions-<service>`, TTL two
+ *   windows) holds each session's record: connection id, path, rooms,
+ *   `authorize` headers, and when its client was last seen.
+ *
+ * @module
+ */
+
+import { errorMessage } from "../_util/error_text.ts";
+import type { MessageMeta } from "../service_context.ts";
+import type {
+  SharedLog,
+  SharedStore,
+  SharedTable,
+} from "../transport/remote.ts";
+import type { HistoryCursor, HistoryEntry, HistoryFrame } from "./history.ts";
+
+/** What a server keeps of a session in the shared table. */
+export interface SessionRecord {
+  connectionId: string;
+  path: string;
+  replyTo: string;
+  /** `authorize`'s headers, as JSON. */
+  authorized: string;
+  /** Stream → the offset from which the session follows it. */
+  follows: Array<[string, number]>;
+  /** When its client was last seen connected (ms since the epoch). */
+  seen: number;
+  /** The server instance that holds it now. */
+  owner: string;
+}
+
+/** A log entry for the sessions: its offset, stream and frame. */
+export interface SharedEntry extends HistoryEntry {
+  stream: string;
+}
+
+/** How the shared history is bounded (the service's options). */
+export interface SharedHistoryLimits {
+  window: number;
+  maxPerStream: number;
+  maxTotalBytes: number;
+}
+
+/**
+ * The log's dedupe window, in ms: how far apart two servers may append
+ * the same message and still have it kept once.
+ */
+export const DEDUPE_WINDOW = 10_000;
+
+const TEXT = 0;
+const BINARY = 1;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The history and the session records of one service, shared. */
+export class SharedHistory implements HistoryCursor {
+  /** This server instance (owner of the records it writes). */
+  readonly owner: string = crypto.randomUUID();
+  readonly #log: SharedLog;
+  readonly #table: SharedTable;
+  readonly #ids = new AppendIds();
+  readonly #follows = new Map<string, number>();
+  #last: number;
+  #feed: { stop(): Promise<void> } | undefined;
+
+  private constructor(log: SharedLog, table: SharedTable, last: number) {
+    this.#log = log;
+    this.#table = table;
+    this.#last = last;
+  }
+
+  /**
+   * Opens the log and the table of `service`, and follows the log from its
+   * end, calling `each` for every entry (`warn` when it cannot).
+   */
+  static async open(
+    store: SharedStore,
+    service: string,
+    limits: SharedHistoryLimits,
+    each: (entry: SharedEntry) => void,
+    warn: (message: string) => void,
+  ): Promise<SharedHistory> {
+    const [log, table] = await Promise.all([
+      store.log({
+        name: `ws-history-${service}`,
+        dedupeWindow: DEDUPE_WINDOW,
+        maxAge: limits.window,
+        maxPerKey: limits.maxPerStream,
+        maxBytes: limits.maxTotalBytes,
+      }),
+      store.table(`ws-sessions-${service}`, 2 * limits.window),
+    ]);
+    const { last } = await log.bounds();
+    const history = new SharedHistory(log, table, last);
+    history.#feed = log.follow(last, ({ seq, key, data }) => {
+      if (seq > history.#last) history.#last = seq;
+      each({ offset: seq, stream: key, frame: decodeFrame(data) });
+    }, (error) =>
+      warn(
+        `Cannot follow the history of "${service}": ${errorMessage(error)}`,
+      ));
+    return history;
+  }
+
+  /** The offset of the last entry this server knows of. */
+  get last(): number {
+    return this.#last;
+  }
+
+  retain(stream: string): void {
+    this.#follows.set(stream, (this.#follows.get(stream) ?? 0) + 1);
+  }
+
+  release(stream: string): void {
+    const count = this.#follows.get(stream) ?? 0;
+    if (count <= 1) this.#follows.delete(stream);
+    else this.#follows.set(stream, count - 1);
+  }
+
+  /** The streams this server's sessions follow (for stats). */
+  get streams(): number {
+    return this.#follows.size;
+  }
+
+  /** Appends a message the bus delivered (once in the log, whoever appends). */
+  append(frame: HistoryFrame, meta: MessageMeta): Promise<number> {
+    return this.#log.append(
+      meta.queue,
+      encodeFrame(frame),
+      this.#ids.next(frame, meta),
+    );
+  }
+
+  /** The log's first and last offsets (first > last when empty). */
+  bounds(): Promise<{ first: number; last: number }> {
+    return this.#log.bounds();
+  }
+
+  /** The entries with `after < offset <= until`, in order. */
+  async read(after: number, until: number): Promise<SharedEntry[]> {
+    const entries = await this.#log.read(after, until);
+    return entries.map(({ seq, key, data }) => ({
+      offset: seq,
+      stream: key,
+      frame: decodeFrame(data),
+    }));
+  }
+
+  /** The record of session `id`, if written within two windows. */
+  async record(id: string): Promise<SessionRecord | undefined> {
+    const bytes = await this.#table.get(id);
+    return bytes === undefined
+      ? undefined
+      : JSON.parse(decoder.decode(bytes)) as SessionRecord;
+  }
+
+  /** Writes the record of session `id`. */
+  async write(id: string, record: SessionRecord): Promise<void> {
+    await this.#table.put(id, encoder.encode(JSON.stringify(record)));
+  }
+
+  /** Deletes the record of session `id`. */
+  async forget(id: string): Promise<void> {
+    await this.#table.delete(id);
+  }
+
+  /** Stops following the log. */
+  async stop(): Promise<void> {
+    await this.#feed?.stop();
+  }
+}
+
+/**
+ * Ids under which every server appends the same message alike, so the log
+ * keeps it once: its origin, queue, reply queue and a hash of its frame,
+ * and which of the messages alike this is. Every server receives one
+ * publisher's messages in the same order, so they count alike; a count
+ * goes after {@linkcode AppendIds.KEEP} ms without a message alike, twice
+ * the log's dedupe window ({@linkcode DEDUPE_WINDOW}), so an id is never
+ * used again within it.
+ */
+class AppendIds {
+  static readonly KEEP = 2 * DEDUPE_WINDOW;
+  readonly #counts = new Map<string, { n: number; at: number }>();
+  #pruned = performance.now();
+
+  next(frame: HistoryFrame, meta: MessageMeta): string {
+    const now = performance.now();
+    if (now - this.#pruned > AppendIds.KEEP) {
+      for (const [key, { at }] of this.#counts) {
+        if (now - at > AppendIds.KEEP) this.#counts.delete(key);
+      }
+      this.#pruned = now;
+    }
+    const key = `${meta.from.pool}/${meta.from.service}/${meta.queue}/${
+      meta.replyTo ?? ""
+    }/${hash(frame)}`;
+    const count = this.#counts.get(key);
+    const n = count === undefined ? 0 : count.n + 1;
+    this.#counts.set(key, { n, at: now });
+    return `${key}/${n}`;
+  }
+}
+
+/** FNV-1a (32 bits) of a frame, as 8 hex digits, with its length. */
+function hash(frame: HistoryFrame): string {
+  let h = 0x811c9dc5;
+  const length = frame.length;
+  if (typeof frame === "string") {
+    for (let i = 0; i < length; i++) {
+      h = Math.imul(h ^ frame.charCodeAt(i), 0x01000193);
+    }
+  } else {
+    for (let i = 0; i < length; i++) {
+      h = Math.imul(h ^ frame[i]!, 0x01000193);
+    }
+  }
+  return `${length}-${(h >>> 0).toString(16)}`;
+}
+
+/** A frame as log bytes: one byte of kind (text, binary), then the payload. */
+function encodeFrame(frame: HistoryFrame): Uint8Array {
+  const payload = typeof frame === "string" ? encoder.encode(frame) : frame;
+  const out = new Uint8Array(1 + payload.byteLength);
+  out[0] = typeof frame === "string" ? TEXT : BINARY;
+  out.set(payload, 1);
+  return out;
+}
+
+function decodeFrame(data: Uint8Array): HistoryFrame {
+  const payload = data.subarray(1);
+  return data[0] === BINARY ? payload.slice() : decoder.decode(payload);
+}
