@@ -1,6 +1,7 @@
 /**
- * The NATS client, loaded on first use: a program that does not join NATS
- * never loads it.
+ * The NATS client and its JetStream API, loaded on first use: a program that
+ * does not join NATS never loads them, one without durable queues never
+ * loads JetStream.
  *
  * @module
  */
@@ -26,4 +27,24 @@ let loading: Promise<NatsClient> | undefined;
 /** Loads the client once; later calls share the same module. */
 export function loadNatsClient(): Promise<NatsClient> {
   return loading ??= import("npm:@nats-io/transport-node@3.4.0");
+}
+
+// JetStream, for durable queues (src/nats/jetstream_carrier.ts).
+import type * as JetStreamApi from "npm:@nats-io/jetstream@3.4.0";
+
+/** The JetStream module (`npm:@nats-io/jetstream`). */
+export type JetStreamModule = typeof JetStreamApi;
+
+export type {
+  ConsumerMessages,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
+} from "npm:@nats-io/jetstream@3.4.0";
+
+let loadingJetStream: Promise<JetStreamModule> | undefined;
+
+/** Loads the JetStream API once. */
+export function loadJetStream(): Promise<JetStreamModule> {
+  return loadingJetStream ??= import("npm:@nats-io/jetstream@3.4.0");
 }

@@ -169,6 +169,13 @@ export class Primary {
       ...settings.remote,
       processId: crypto.randomUUID().replaceAll("-", "").slice(0, 16),
       closeTimeout: settings.terminateTimeout,
+      // Joined to NATS, durable queues are JetStream's, not the local log's.
+      durable: settings.durable === undefined ? undefined : {
+        streams: settings.durable.streams,
+        groupOnly: settings.durable.groupOnly,
+        dedupeWindow: settings.durable.dedupeWindow,
+        ackWait: settings.durable.ackWait,
+      },
     };
     this.#hub = createHub(
       settings.transport,
@@ -254,7 +261,7 @@ export class Primary {
     this.#listenForSignals();
     this.#stallTimer = setInterval(() => this.#checkStalls(), STALL_CHECK_MS);
     try {
-      if (this.#settings.durable !== undefined) {
+      if (this.#settings.durable !== undefined && this.#remote === undefined) {
         this.#durable = await LocalBroker.open(
           this.#settings.durable,
           (index, message) =>
