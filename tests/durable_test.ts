@@ -113,6 +113,11 @@ async function ended(child: Child): Promise<Record<string, unknown>> {
   );
 }
 
+/** The numbers found more than once in `list`. */
+function twice(list: number[]): number[] {
+  return list.filter((n, i) => list.indexOf(n) !== i);
+}
+
 /** Waits until every number of `wanted` has a `HANDLED` line in `child`. */
 async function handledAll(
   child: Child,
@@ -133,7 +138,7 @@ async function handledAll(
 
 both(
   "kill -9 mid-stream, start again: every stored job is handled, duplicates only those in flight",
-  async (_, setup) => {
+  async (backend, setup) => {
     const first = setup.start(["stream", "1000000"]);
     await first.waitFor((l) => l.startsWith("HANDLED "), 60);
     first.process.kill("SIGKILL");
@@ -146,21 +151,22 @@ both(
     await handledAll(second, stored.filter((n) => !before.has(n)));
     await stopped(second);
     const again = numbers(second, "HANDLED");
-    const duplicates = again.filter((n) => before.has(n));
-    // At most bufferSize (8) were delivered and not yet settled at the kill.
-    assert.ok(duplicates.length <= 8, `duplicates: ${duplicates}`);
-    assert.equal(
-      new Set(again).size,
-      again.length,
-      "no duplicate within a run",
-    );
+    // At most bufferSize (8) were delivered and not yet settled at the
+    // kill: only those are handled twice (JetStream may deliver one of them
+    // twice after the start: see the README's "Stop").
+    const duplicates = new Set([
+      ...again.filter((n) => before.has(n)),
+      ...twice(again),
+    ]);
+    assert.ok(duplicates.size <= 8, `duplicates: ${[...duplicates]}`);
+    if (backend === "local") assert.deepEqual(twice(again), []);
     const all = new Set([...before, ...again]);
     assert.deepEqual(stored.filter((n) => !all.has(n)), []);
   },
 );
 
 both(
-  "a stop finishes and settles the handlers in flight; what is left is delivered after a start, nothing twice",
+  "a stop finishes and settles the handlers in flight; what is left is delivered after a start, nothing handled is handled again",
   async (backend, setup) => {
     const first = setup.start(["stream", "1000000"]);
     await first.waitFor((l) => l.startsWith("HANDLED "), 30);
@@ -184,11 +190,10 @@ both(
     const again = await stopped(second);
     const handledAgain = numbers(second, "HANDLED");
     assert.deepEqual(handledAgain.filter((n) => before.has(n)), []);
-    assert.equal(
-      new Set(handledAgain).size,
-      handledAgain.length,
-      second.lines.join("\n"),
-    );
+    // JetStream may deliver twice what was in flight to the stopping
+    // process (at most bufferSize, 8), never what it acknowledged.
+    if (backend === "local") assert.deepEqual(twice(handledAgain), []);
+    else assert.ok(twice(handledAgain).length <= 8, second.lines.join("\n"));
     if (backend === "local") {
       assert.equal(handledAgain.length, pending);
       assert.equal(

@@ -14,9 +14,11 @@
  * - While a message is held, `working()` tells the server every third of
  *   `ack_wait` (`durable.ackWait`), so a long handler keeps it.
  * - `cancel` and `close` stop pulling; what was delivered and not yet handed
- *   to a handler comes back after `ack_wait`. Not with `nak()`: nats-server
- *   2.9.10 then delivered some of those messages twice in the next run
- *   (`tests/durable_test.ts`, the stop scenario, 2 runs in 2).
+ *   to a handler comes back after `ack_wait`. Not with `nak()`: with it,
+ *   nats-server 2.9.10 delivered some of those messages twice in the next
+ *   run in 2 runs of 2 of the stop scenario of `tests/durable_test.ts`;
+ *   without it, only on a loaded machine (2 runs of 3), as the server seems to
+ *   take back what it sent to a pull that went away.
  *
  * Streams and consumers are created when first used, and an existing one
  * is used as it is (another process, or an operator, made it). Their names:
@@ -110,6 +112,9 @@ export class JetStreamCarrier implements DurableCarrier {
   #jsm: Promise<JetStreamManager> | undefined;
   /** Stream name → its creation (or lookup), once asked for. */
   #streams = new Map<string, Promise<void>>();
+  /** The patterns whose stream is known to exist. */
+  #ready = new Set<string>();
+  #from: { service: string; value: string } | undefined;
   #held = new Map<string, Held>();
   #working: ReturnType<typeof setInterval> | undefined;
   #closed = false;
@@ -196,6 +201,22 @@ export class JetStreamCarrier implements DurableCarrier {
     }
   }
 
+  /** The `Mf-From` value of this pool's `service` (the last one is kept). */
+  #fromOf(service: string): string {
+    if (this.#from?.service !== service) {
+      this.#from = {
+        service,
+        value: fromValue(
+          this.#settings.processId,
+          "none",
+          this.#parts.pool,
+          service,
+        ),
+      };
+    }
+    return this.#from.value;
+  }
+
   /** The durable pattern `queue` (a name or a pattern) lies inside. */
   #patternOf(queue: string): string {
     const pattern = this.#setup.streams.find((p) => patternCovers(p, queue));
@@ -252,24 +273,26 @@ export class JetStreamCarrier implements DurableCarrier {
 
   async publish(message: OutgoingMessage): Promise<void> {
     const { payload, encoding } = encodePayload(message.data);
-    const { js, jsm } = await this.#connected(
-      `publish on "${message.queue}"`,
-    );
-    const stream = await this.#stream(this.#patternOf(message.queue), jsm);
+    const pattern = this.#patternOf(message.queue);
+    let js = this.#js;
+    // Awaited only until the connection is up and the stream known: each
+    // await costs a turn per publish.
+    if (js === undefined || !this.#link.up || !this.#ready.has(pattern)) {
+      const connected = await this.#connected(
+        `publish on "${message.queue}"`,
+      );
+      js = connected.js;
+      await this.#stream(pattern, connected.jsm);
+      this.#ready.add(pattern);
+    }
     const headers = this.#client.headers();
-    for (const [key, value] of Object.entries(message.headers ?? {})) {
-      headers.set(key, value);
+    if (message.headers !== undefined) {
+      for (const [key, value] of Object.entries(message.headers)) {
+        headers.set(key, value);
+      }
     }
     if (encoding !== "json") headers.set(ENCODING_HEADER, encoding);
-    headers.set(
-      FROM_HEADER,
-      fromValue(
-        this.#settings.processId,
-        "none",
-        message.pool,
-        message.service,
-      ),
-    );
+    headers.set(FROM_HEADER, this.#fromOf(message.service));
     if (message.replyTo !== undefined) {
       headers.set(REPLY_HEADER, message.replyTo);
     }
@@ -278,7 +301,6 @@ export class JetStreamCarrier implements DurableCarrier {
       payload,
       {
         headers,
-        expect: { streamName: stream },
         ...(message.id === undefined ? {} : { msgID: message.id }),
       },
     );
