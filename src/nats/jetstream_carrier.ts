@@ -377,6 +377,9 @@ export class JetStreamCarrier implements DurableCarrier {
         }
         batch.push(delivered);
       },
+    }).catch((error) => {
+      this.#held.delete(id);
+      throw error;
     });
     held.messages = messages;
     // Left while the pull started.
