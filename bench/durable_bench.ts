@@ -14,13 +14,25 @@
  *    Target ≥ 0.5×.
  * 2. **Publish latency p50/p99 on a durable queue**: one awaited publish
  *    after another (`--latency` of them). Yardstick: one record `write` +
- *    `fdatasync` after another on a bare file. For information here (the
- *    issue's target row compares with raw JetStream, the other half).
+ *    `fdatasync` after another on a bare file. For information.
+ * 3. **Durable deliveries/s over JetStream, one publisher, one group of 2**:
+ *    the same program joined to a private `nats-server -js` (file store in
+ *    the temporary folder), the group's two members in two pools (each pool
+ *    its own connection), the pattern `groupOnly` (a work-queue stream).
+ *    Yardstick, same server, same run: raw `@nats-io/jetstream` publishes of
+ *    the same JSON payloads, 256 in flight (acks awaited per batch), and two
+ *    `consume()` of one durable pull consumer (explicit `ack()`) of a
+ *    work-queue stream. Target ≥ 0.7×.
+ * 4. **Publish latency p50/p99 over JetStream**: one awaited publish after
+ *    another, against one awaited raw `js.publish` after another. Target
+ *    ≤ 1.3×.
  *
  * Run: `deno run -A bench/durable_bench.ts` (`--messages=N`, default
  * 50,000; `--latency=N`, default 1,000; `--dir=PATH` puts the files on
- * another disk, default a temporary folder). The figures depend on the
- * disk's `fdatasync` above all: quote the disk with them.
+ * another disk, default a temporary folder; `--rows=local` or
+ * `--rows=jetstream` for one half). The figures depend on the disk's
+ * `fdatasync` above all: quote the disk with them. The JetStream rows need
+ * `nats-server` (Debian's, 2.9) on the PATH or in /usr/sbin.
  *
  * @module
  */
@@ -35,6 +47,14 @@ import {
   type DurableBenchReport,
 } from "./fixtures/durable_program.ts";
 import { markdownTable } from "./_table.ts";
+import { type NatsServer, startNatsServer } from "../tests/_nats.ts";
+import { connect } from "@nats-io/transport-node";
+import {
+  AckPolicy,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+} from "@nats-io/jetstream";
 
 const PROGRAM = new URL("./fixtures/durable_program.ts", import.meta.url);
 const BURST = 256;
@@ -45,6 +65,7 @@ const option = (name: string): string | undefined =>
   );
 const MESSAGES = Number(option("messages") ?? 50_000);
 const LATENCY = Number(option("latency") ?? 1_000);
+const ROWS = option("rows") ?? "local,jetstream";
 
 // deno-lint-ignore no-console
 const print = (line = ""): void => console.log(line);
@@ -53,14 +74,25 @@ const print = (line = ""): void => console.log(line);
 async function ours(
   directory: string,
   config: DurableBenchConfig,
+  nats?: NatsServer,
 ): Promise<{ ms: number; latency: number[] }> {
   const main = new Main();
   const reports: DurableBenchReport[] = [];
   const problems: string[] = [];
   const { promise: finished, resolve: finish } = Promise.withResolvers<void>();
+  const counts = new Map<string, { count: number; at: number }>();
   const sink = (record: LogRecord): void => {
     if (record.message.startsWith("REPORT ")) {
-      reports.push(JSON.parse(record.message.slice(7)));
+      const report = JSON.parse(record.message.slice(7)) as DurableBenchReport;
+      reports.push(report);
+      if (report.kind === "progress") {
+        counts.set(report.member, report);
+        const all = [...counts.values()];
+        if (all.reduce((sum, c) => sum + c.count, 0) === config.messages) {
+          const at = Math.max(...all.map((c) => c.at));
+          reports.push({ kind: "end", at });
+        }
+      }
       const kinds = new Set(reports.map((r) => r.kind));
       if (kinds.has("end") && kinds.has("latency")) finish();
     } else if (record.level === "error") {
@@ -76,7 +108,12 @@ async function ours(
     signals: false,
     setExitCode: false,
     logSink: sink,
-    durable: { queues: ["q://bench/>"], directory },
+    durable: {
+      queues: ["q://bench/>"],
+      directory,
+      ...(nats === undefined ? {} : { groupOnly: ["q://bench/>"] }),
+    },
+    ...(nats === undefined ? {} : { nats: { servers: nats.url } }),
   });
   await Promise.race([finished, done]);
   await main.stop();
@@ -150,9 +187,103 @@ async function bareLatency(path: string, count: number): Promise<number[]> {
   return ms;
 }
 
+/**
+ * The JetStream yardstick: `messages` raw publishes, BURST in flight, on a
+ * work-queue stream, consumed by two `consume()` of one durable consumer
+ * with explicit acks; then `latency` awaited publishes one after another.
+ */
+async function rawJetStream(
+  url: string,
+  messages: number,
+  latency: number,
+): Promise<{ ms: number; latency: number[] }> {
+  const nc = await connect({ servers: url });
+  const consumers = [
+    await connect({ servers: url }),
+    await connect({ servers: url }),
+  ];
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({
+      name: "raw_bench",
+      subjects: ["raw.bench.>"],
+      retention: RetentionPolicy.Workqueue,
+    });
+    await jsm.consumers.add("raw_bench", {
+      durable_name: "g",
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: "raw.bench.>",
+      max_ack_pending: 1024,
+    });
+    const encoder = new TextEncoder();
+    const js = jetstream(nc);
+    let count = 0;
+    const { promise: consumed, resolve } = Promise.withResolvers<void>();
+    const iterators = await Promise.all(consumers.map(async (connection) => {
+      const consumer = await jetstream(connection).consumers.get(
+        "raw_bench",
+        "g",
+      );
+      return consumer.consume({
+        max_messages: 512,
+        callback: (m) => {
+          const { n } = m.json<{ n: number }>();
+          m.ack();
+          if (n < messages && ++count === messages) resolve();
+        },
+      });
+    }));
+    const start = performance.now();
+    for (let n = 0; n < messages; n += BURST) {
+      const publishes = [];
+      for (let m = n; m < Math.min(messages, n + BURST); m++) {
+        publishes.push(
+          js.publish(
+            `raw.bench.${m % 16}`,
+            encoder.encode(JSON.stringify(benchData(m))),
+          ),
+        );
+      }
+      await Promise.all(publishes);
+    }
+    await consumed;
+    const ms = performance.now() - start;
+    const latencies: number[] = [];
+    for (let i = 0; i < latency; i++) {
+      const begin = performance.now();
+      await js.publish(
+        "raw.bench.latency",
+        encoder.encode(JSON.stringify(benchData(messages + i))),
+      );
+      latencies.push(performance.now() - begin);
+    }
+    for (const iterator of iterators) await iterator.close();
+    return { ms, latency: latencies };
+  } finally {
+    for (const connection of [nc, ...consumers]) await connection.close();
+  }
+}
+
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+/** A row: ours against the yardstick, with the ratio. */
+function row(
+  name: string,
+  ours: number,
+  yardstick: number,
+  target: string,
+  digits = 0,
+): string[] {
+  return [
+    name,
+    ours.toFixed(digits),
+    yardstick.toFixed(digits),
+    `${(ours / yardstick).toFixed(2)}×`,
+    target,
+  ];
 }
 
 if (import.meta.main) {
@@ -161,58 +292,82 @@ if (import.meta.main) {
     prefix: "durable_bench_",
     dir: given,
   });
+  const rate = (ms: number): number => MESSAGES / ms * 1000;
+  const rows: string[][] = [];
   try {
     const config = { messages: MESSAGES, burst: BURST, latency: LATENCY };
-    const bareMs = await bare(`${dir}/bare.log`, MESSAGES);
-    const ourRun = await ours(`${dir}/ours`, config);
-    const bareLatencies = await bareLatency(`${dir}/latency.log`, LATENCY);
-    const rate = (ms: number): number => MESSAGES / ms * 1000;
-    const fixed = (n: number, digits = 0): string => n.toFixed(digits);
+    if (ROWS.includes("local")) {
+      const bareMs = await bare(`${dir}/bare.log`, MESSAGES);
+      const ourRun = await ours(`${dir}/ours`, config);
+      const bareLatencies = await bareLatency(`${dir}/latency.log`, LATENCY);
+      rows.push(
+        row(
+          "local log: deliveries/s across two pools vs bare append+fdatasync+read back",
+          rate(ourRun.ms),
+          rate(bareMs),
+          "≥ 0.5×",
+        ),
+        row(
+          "local log: publish latency p50 (ms) vs bare write+fdatasync",
+          percentile(ourRun.latency, 0.5),
+          percentile(bareLatencies, 0.5),
+          "information",
+          3,
+        ),
+        row(
+          "local log: publish latency p99 (ms) vs bare write+fdatasync",
+          percentile(ourRun.latency, 0.99),
+          percentile(bareLatencies, 0.99),
+          "information",
+          3,
+        ),
+      );
+    }
+    if (ROWS.includes("jetstream")) {
+      const server = await startNatsServer(["-js", "-sd", `${dir}/jetstream`]);
+      if (typeof server === "string") throw new Error(server);
+      try {
+        const raw = await rawJetStream(server.url, MESSAGES, LATENCY);
+        const ourRun = await ours(
+          `${dir}/unused`,
+          { ...config, members: 2 },
+          server,
+        );
+        rows.push(
+          row(
+            "JetStream: deliveries/s, one publisher, a group of 2, vs raw publish + consume()",
+            rate(ourRun.ms),
+            rate(raw.ms),
+            "≥ 0.7×",
+          ),
+          row(
+            "JetStream: publish latency p50 (ms) vs raw js.publish",
+            percentile(ourRun.latency, 0.5),
+            percentile(raw.latency, 0.5),
+            "≤ 1.3×",
+            3,
+          ),
+          row(
+            "JetStream: publish latency p99 (ms) vs raw js.publish",
+            percentile(ourRun.latency, 0.99),
+            percentile(raw.latency, 0.99),
+            "≤ 1.3×",
+            3,
+          ),
+        );
+      } finally {
+        await server.stop();
+      }
+    }
     print(
-      `Durable queues, local log: ${MESSAGES} messages, ${BURST} publishes in flight; ${LATENCY} awaited publishes for latency. Files under ${dir}.`,
+      `Durable queues: ${MESSAGES} messages, ${BURST} publishes in flight; ${LATENCY} awaited publishes for latency. Files under ${dir}.`,
     );
     print();
     for (
-      const line of markdownTable([
-        "row",
-        "ours",
-        "yardstick",
-        "ratio",
-        "target",
-      ], [
-        [
-          "deliveries/s across two pools vs bare append+fdatasync+read back",
-          fixed(rate(ourRun.ms)),
-          fixed(rate(bareMs)),
-          `${fixed(rate(ourRun.ms) / rate(bareMs), 2)}×`,
-          "≥ 0.5×",
-        ],
-        [
-          "publish latency p50 (ms) vs bare write+fdatasync",
-          fixed(percentile(ourRun.latency, 0.5), 3),
-          fixed(percentile(bareLatencies, 0.5), 3),
-          `${
-            fixed(
-              percentile(ourRun.latency, 0.5) / percentile(bareLatencies, 0.5),
-              2,
-            )
-          }×`,
-          "information",
-        ],
-        [
-          "publish latency p99 (ms) vs bare write+fdatasync",
-          fixed(percentile(ourRun.latency, 0.99), 3),
-          fixed(percentile(bareLatencies, 0.99), 3),
-          `${
-            fixed(
-              percentile(ourRun.latency, 0.99) /
-                percentile(bareLatencies, 0.99),
-              2,
-            )
-          }×`,
-          "information",
-        ],
-      ])
+      const line of markdownTable(
+        ["row", "ours", "yardstick", "ratio", "target"],
+        rows,
+      )
     ) print(line);
     print();
     print(

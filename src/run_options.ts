@@ -184,11 +184,6 @@ export function resolveRunOptions(options: RunOptions): PrimarySettings {
   }
   const nats = resolveNats(options.nats);
   const durable = resolveDurable(options.durable);
-  if (durable !== undefined && nats !== undefined) {
-    throw new TypeError(
-      `${where}: durable queues are kept on the local log, which serves one process; joined to NATS they need JetStream, not supported yet`,
-    );
-  }
   const module = new URL(String(moduleSpecifier));
   module.hash = POOL_WORKER_HASH;
   const config = poolConfig(common);
@@ -211,6 +206,7 @@ export function resolveRunOptions(options: RunOptions): PrimarySettings {
       ...config,
       durable: {
         streams: durable.streams,
+        groupOnly: durable.groupOnly,
         maxDeliver: durable.maxDeliver,
         backoff: durable.backoff,
       },

@@ -3,15 +3,17 @@ import assert from "node:assert/strict";
 import { resolveDurable } from "../src/durable/options.ts";
 import { DurableClient } from "../src/durable/client.ts";
 import { type DurableCarrier, LocalCarrier } from "../src/durable/carrier.ts";
-import { Main, Service } from "../mod.ts";
+import { resolveRunOptions } from "../src/run_options.ts";
 
 Deno.test("resolveDurable() applies defaults and adds each pattern's dlq:// stream", () => {
   assert.deepEqual(resolveDurable({ queues: ["q://jobs/>", "ws://in"] }), {
     streams: ["q://jobs/>", "ws://in", "dlq://q/jobs/>", "dlq://ws/in"],
+    groupOnly: [],
     directory: ".magic-foundation/durable",
     maxDeliver: 5,
     backoff: [100, 1000, 5000],
     dedupeWindow: 120_000,
+    ackWait: 30_000,
     segmentBytes: 8 * 1024 * 1024,
   });
   assert.deepEqual(
@@ -79,17 +81,49 @@ Deno.test("resolveDurable() reads MAGIC_FOUNDATION_DURABLE and MAGIC_FOUNDATION_
   }
 });
 
-Deno.test("main.run() refuses durable queues joined to NATS (JetStream is not there yet)", async () => {
-  const main = Main.instance();
-  main.servicePools = { one: [new (class extends Service {})("S")] };
-  await assert.rejects(
-    main.run({
-      module: import.meta.url,
-      nats: { servers: "127.0.0.1:4222" },
-      durable: { queues: ["q://jobs/>"] },
-    }),
-    { message: /durable queues .* need JetStream, not supported yet/ },
+Deno.test("resolveRunOptions() takes durable queues joined to NATS: JetStream keeps them, not the local log", () => {
+  const settings = resolveRunOptions({
+    module: import.meta.url,
+    nats: { servers: "127.0.0.1:4222" },
+    durable: { queues: ["q://jobs/>"], groupOnly: ["q://jobs/>"] },
+  });
+  assert.equal(settings.remote?.kind, "nats");
+  assert.deepEqual(settings.durable?.groupOnly, ["q://jobs/>"]);
+  assert.deepEqual(settings.config.durable?.groupOnly, ["q://jobs/>"]);
+});
+
+Deno.test("durable.groupOnly: a pattern not among the queues is refused, a subscription without a group too", async () => {
+  assert.throws(
+    () => resolveDurable({ queues: ["q://a"], groupOnly: ["q://b"] }),
+    { message: /durable.groupOnly "q:\/\/b" is not one of durable.queues/ },
   );
+  const carrier: DurableCarrier = {
+    publish: () => Promise.resolve(),
+    consume: () => Promise.resolve(),
+    settle: () => {},
+    cancel: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+  const client = new DurableClient({
+    streams: ["q://jobs/>", "dlq://q/jobs/>"],
+    groupOnly: ["q://jobs/>"],
+    policy: { maxDeliver: 3, backoff: [1] },
+    carrier,
+    pool: "p",
+    poolIndex: 0,
+    handlerFailed: () => {},
+  });
+  const options = { group: undefined, concurrency: 1, capacity: 8 };
+  await assert.rejects(
+    client.subscribe("1", "S", "q://jobs/a", () => {}, options),
+    { name: "QueueNameError", message: /for groups only/ },
+  );
+  const grouped = await client.subscribe("2", "S", "q://jobs/a", () => {}, {
+    ...options,
+    group: "g",
+  });
+  await grouped.unsubscribe();
+  client.close();
 });
 
 Deno.test("DurableClient: a subscription inside a durable pattern is durable, one overlapping it is refused", () => {
@@ -98,6 +132,7 @@ Deno.test("DurableClient: a subscription inside a durable pattern is durable, on
     consume: () => Promise.resolve(),
     settle: () => {},
     cancel: () => Promise.resolve(),
+    close: () => Promise.resolve(),
   };
   const client = new DurableClient({
     streams: ["q://jobs/>", "dlq://q/jobs/>"],

@@ -1,10 +1,11 @@
 /**
  * The seam between a pool's durable subscriptions and whatever stores the
  * messages: {@linkcode DurableCarrier}. The local log plugs in here through
- * {@linkcode LocalCarrier} (messages to the broker on the main thread); a
- * JetStream carrier plugs in behind the same four calls (`publish` a
- * JetStream publish with `Nats-Msg-Id`, `consume` a durable pull consumer,
- * `settle` `ack()` / `nak(delay)`, `cancel` stopping the consumer).
+ * {@linkcode LocalCarrier} (messages to the broker on the main thread);
+ * JetStream through `nats/jetstream_carrier.ts` (`publish` a JetStream
+ * publish with `Nats-Msg-Id`, `consume` a durable pull consumer, `settle`
+ * `ack()` / `nak(delay)`, `cancel` stopping the consumer), chosen by the
+ * pool when the program joins NATS.
  *
  * @module
  */
@@ -34,6 +35,12 @@ export interface DurableCarrier {
   settle(subscription: string, settlements: Settlement[]): void;
   /** Leaves the consumers of `subscriptions`; what they held goes to others. */
   cancel(subscriptions: string[]): Promise<void>;
+  /**
+   * Sends the last settlements and leaves every consumer (what was
+   * delivered and not settled goes back to the store); pending requests
+   * fail. The pool stops.
+   */
+  close(): Promise<void>;
 }
 
 /**
@@ -114,12 +121,12 @@ export class LocalCarrier implements DurableCarrier {
     }));
   }
 
-  /** Fails the requests still waiting (the pool stops). */
-  close(): void {
+  close(): Promise<void> {
     this.flush();
     for (const waiter of this.#requests.values()) {
       waiter.reject(new Error("The pool stopped before the broker answered"));
     }
     this.#requests.clear();
+    return Promise.resolve();
   }
 }

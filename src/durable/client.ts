@@ -25,6 +25,8 @@ import {
 export interface DurableClientOptions {
   /** The durable patterns (streams). */
   streams: readonly string[];
+  /** The patterns only groups subscribe to. */
+  groupOnly?: readonly string[] | undefined;
   policy: RetryPolicy;
   carrier: DurableCarrier;
   pool: string;
@@ -137,6 +139,15 @@ export class DurableClient implements SubscriberHost {
     handler: MessageHandler<unknown>,
     options: DurableSubscribeOptions,
   ): Promise<Subscription> {
+    const groupOnly = this.#options.groupOnly?.find((p) =>
+      patternCovers(p, queue)
+    );
+    if (groupOnly !== undefined && options.group === undefined) {
+      throw new QueueNameError(
+        queue,
+        `durable queues "${groupOnly}" are for groups only (durable.groupOnly): subscribe with a group`,
+      );
+    }
     const subscriber = new DurableSubscriber(
       this,
       id,

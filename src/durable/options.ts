@@ -44,8 +44,22 @@ export interface DurableOptions {
    * Default `[100, 1000, 5000]`.
    */
   backoff?: number | readonly number[];
+  /**
+   * Patterns among `queues` that only groups subscribe to (a subscription
+   * without a group is refused). Joined to NATS, their streams use
+   * JetStream's work-queue retention: a message is removed once
+   * acknowledged. Default none.
+   */
+  groupOnly?: readonly string[];
   /** How long a publish `id` is remembered for dedupe, in ms. Default 120 000 (2 min, as JetStream). */
   dedupeWindow?: number;
+  /**
+   * Joined to NATS: how long JetStream waits for a delivered message's
+   * acknowledgement before it delivers it again (to another member when its
+   * process died), in ms; a running handler's message is kept past it.
+   * Default 30 000 (JetStream's).
+   */
+  ackWait?: number;
   /** A segment file is closed, and a new one begun, past this size, in bytes. Default 8 MiB. */
   segmentBytes?: number;
 }
@@ -54,10 +68,14 @@ export interface DurableOptions {
 export interface DurableSettings {
   /** The streams' patterns: those given, then their `dlq://` queues. */
   streams: string[];
+  /** The patterns only groups subscribe to (each one of `streams`). */
+  groupOnly: string[];
   directory: string;
   maxDeliver: number;
   backoff: number[];
   dedupeWindow: number;
+  /** JetStream's `ack_wait`, in ms. */
+  ackWait: number;
   segmentBytes: number;
 }
 
@@ -125,6 +143,14 @@ export function resolveDurable(
     const dead = deadLetterQueue(stream);
     if (!streams.some((s) => patternsOverlap(s, dead))) streams.push(dead);
   }
+  const groupOnly = [...(options?.groupOnly ?? [])];
+  for (const pattern of groupOnly) {
+    if (!streams.includes(pattern) || pattern.startsWith("dlq://")) {
+      throw new TypeError(
+        `${WHERE}: durable.groupOnly "${pattern}" is not one of durable.queues`,
+      );
+    }
+  }
   const directory = options?.directory ??
     readEnv("MAGIC_FOUNDATION_DURABLE_DIR") ?? ".magic-foundation/durable";
   if (typeof directory !== "string" || directory === "") {
@@ -156,6 +182,7 @@ export function resolveDurable(
   }
   return {
     streams,
+    groupOnly,
     directory,
     maxDeliver,
     backoff,
@@ -164,6 +191,11 @@ export function resolveDurable(
       "durable.dedupeWindow",
       options?.dedupeWindow ?? 120_000,
       ">= 0",
+    ),
+    ackWait: checkDuration(
+      WHERE,
+      "durable.ackWait",
+      options?.ackWait ?? 30_000,
     ),
     segmentBytes,
   };

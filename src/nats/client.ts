@@ -1,6 +1,7 @@
 /**
- * The NATS client, loaded on first use: a program that does not join NATS
- * never loads it.
+ * The NATS client and its JetStream API, loaded on first use: a program that
+ * does not join NATS never loads them, one without durable queues never
+ * loads JetStream.
  *
  * @module
  */

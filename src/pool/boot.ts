@@ -12,7 +12,11 @@
  *
  * @module
  */
-import { loadRemoteCarrier } from "../transport/open_remote.ts";
+import {
+  loadDurableCarrier,
+  loadRemoteCarrier,
+  type OpenDurableCarrier,
+} from "../transport/open_remote.ts";
 import type { OpenRemoteCarrier } from "../transport/remote.ts";
 import { isProtocolMessage, type ToPool } from "./protocol.ts";
 import { inWorker, workerScope } from "./worker_scope.ts";
@@ -61,3 +65,12 @@ export const boot: Boot | undefined = isPoolWorker()
  */
 export const remoteCarrier: OpenRemoteCarrier | undefined =
   boot?.remote === undefined ? undefined : await loadRemoteCarrier(boot.remote);
+
+/**
+ * The opener of the pool's durable-queue carrier between processes
+ * (JetStream), loaded only when the program joins NATS with durable queues.
+ */
+export const remoteDurable: OpenDurableCarrier | undefined =
+  boot?.remote === undefined
+    ? undefined
+    : await loadDurableCarrier(boot.remote);

@@ -24,8 +24,8 @@ import { type RunnerHost, ServiceRunner } from "./service_runner.ts";
 import type { PoolScope } from "./worker_scope.ts";
 import { withTimeout } from "../_util/time.ts";
 import { collectContributions } from "../service_metrics.ts";
-import { remoteCarrier } from "./boot.ts";
-import { LocalCarrier } from "../durable/carrier.ts";
+import { remoteCarrier, remoteDurable } from "./boot.ts";
+import { type DurableCarrier, LocalCarrier } from "../durable/carrier.ts";
 import { DurableClient } from "../durable/client.ts";
 
 type Init = Extract<ToPool, { kind: "init" }>;
@@ -58,8 +58,10 @@ export class PoolRuntime implements RunnerHost {
   #nextRequest = 0;
   #housekeeping: ReturnType<typeof setInterval>;
   #done = Promise.withResolvers<void>();
-  /** The carrier to the durable log on the main thread, when there is one. */
-  #durable: LocalCarrier | undefined;
+  /** The carrier of the durable queues, when there are. */
+  #durable: DurableCarrier | undefined;
+  /** The same, when it is the local log's on the main thread. */
+  #localDurable: LocalCarrier | undefined;
 
   constructor(
     scope: PoolScope,
@@ -85,12 +87,26 @@ export class PoolRuntime implements RunnerHost {
     const durable = init.config.durable;
     let durableClient: DurableClient | undefined;
     if (durable !== undefined) {
-      const carrier = new LocalCarrier((message) =>
-        this.#send({ mf: 1, kind: "durable", message })
-      );
+      let carrier: DurableCarrier;
+      if (remoteDurable !== undefined) {
+        // Joined to NATS: JetStream, on the pool's own connection.
+        carrier = remoteDurable({
+          pool: init.pool,
+          log: this.#log,
+          status: (change) =>
+            this.#send({ mf: 1, kind: "remote-status", ...change }),
+        });
+      } else {
+        const local = new LocalCarrier((message) =>
+          this.#send({ mf: 1, kind: "durable", message })
+        );
+        this.#localDurable = local;
+        carrier = local;
+      }
       this.#durable = carrier;
       durableClient = new DurableClient({
         streams: durable.streams,
+        groupOnly: durable.groupOnly,
         policy: durable,
         carrier,
         pool: init.pool,
@@ -232,7 +248,7 @@ export class PoolRuntime implements RunnerHost {
         this.#stop();
         break;
       case "durable":
-        this.#durable?.receive(message.message);
+        this.#localDurable?.receive(message.message);
         break;
       default: {
         const unknown: never = message;
@@ -448,7 +464,7 @@ export class PoolRuntime implements RunnerHost {
       await bounded(this.#bus.flush());
     } finally {
       undelivered = await this.#bus.close();
-      this.#durable?.close();
+      if (this.#durable !== undefined) await bounded(this.#durable.close());
       for (const lost of undelivered) {
         this.#log.error(describeUndelivered(lost));
       }

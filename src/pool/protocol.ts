@@ -61,6 +61,8 @@ export interface PoolConfig {
 /** What a pool knows of the durable queues. */
 export interface DurablePoolSettings {
   streams: string[];
+  /** The patterns only groups subscribe to. */
+  groupOnly: string[];
   maxDeliver: number;
   backoff: number[];
 }

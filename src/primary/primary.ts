@@ -79,6 +79,10 @@ export class Primary {
   #stopRequested = Promise.withResolvers<string>();
   /** The durable queues' local log, open while the program runs. */
   #durable: DurableLink | undefined;
+  /** Joined to other processes: durable queues are then JetStream's. */
+  get #joined(): boolean {
+    return this.#settings.remote !== undefined;
+  }
 
   constructor(
     events: EventTarget,
@@ -137,6 +141,13 @@ export class Primary {
         ...settings.remote,
         processId: crypto.randomUUID().replaceAll("-", "").slice(0, 16),
         closeTimeout: settings.terminateTimeout,
+        // Joined to NATS, durable queues are JetStream's, not the local log's.
+        durable: settings.durable === undefined ? undefined : {
+          streams: settings.durable.streams,
+          groupOnly: settings.durable.groupOnly,
+          dedupeWindow: settings.durable.dedupeWindow,
+          ackWait: settings.durable.ackWait,
+        },
       },
     }, {
       stopping: () => this.#stopping,
@@ -193,7 +204,7 @@ export class Primary {
     this.#stalls.start();
     let durable: RunReport["durable"];
     try {
-      if (this.#settings.durable !== undefined) {
+      if (this.#settings.durable !== undefined && !this.#joined) {
         this.#durable = await DurableLink.open(
           this.#settings.durable,
           this.#pools,
