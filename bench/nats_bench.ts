@@ -325,6 +325,11 @@ interface RssResult {
   peak: number;
   received: number;
   sent: number;
+  /** The subscribing pool's isolate at rest and at its peak: V8 heap, external memory. */
+  heapRest: number;
+  heapPeak: number;
+  externalRest: number;
+  externalPeak: number;
   problems: string[];
 }
 
@@ -347,6 +352,10 @@ async function stalledRss(url: string): Promise<RssResult> {
     peak: 0,
     received: 0,
     sent: STALL_MESSAGES,
+    heapRest: 0,
+    heapPeak: 0,
+    externalRest: 0,
+    externalPeak: 0,
     problems: [],
   };
   const nc = await connect({ servers: url });
@@ -362,6 +371,10 @@ async function stalledRss(url: string): Promise<RssResult> {
     const rss = await child.next("rss", undefined, 120_000);
     result.rest = rss.rest;
     result.peak = rss.peak;
+    result.heapRest = rss.heapRest;
+    result.heapPeak = rss.heapPeak;
+    result.externalRest = rss.externalRest;
+    result.externalPeak = rss.externalPeak;
   } catch (error) {
     result.problems.push(
       error instanceof Error ? error.message : String(error),
@@ -532,7 +545,16 @@ function rssRow(r: RssResult): void {
     checks: checks(r),
   });
   figures["stalled subscriber"] = r;
+  stallNote =
+    `Stalled subscriber, its pool's isolate at rest → at its peak: V8 heap ${
+      mb(r.heapRest)
+    } → ${mb(r.heapPeak)}, external (ArrayBuffers) ${mb(r.externalRest)} → ${
+      mb(r.externalPeak)
+    }.`;
 }
+
+/** What the stall row found besides its figures. */
+let stallNote: string | undefined;
 
 function latencyRows(
   ours: LatencyResult | undefined,
@@ -631,6 +653,7 @@ if (import.meta.main) {
   print(
     "Rates: best of the measured rounds, first publish → last delivery. Yardstick of the cross-process rows: the raw client, a plain publish loop + flush, a callback subscription, JSON.stringify/TextEncoder and TextDecoder/JSON.parse per message.",
   );
+  if (stallNote !== undefined) print(stallNote);
   print(`For information: ${MOLECULER}; ours 1:1: ${ours1}.`);
   print(`Total time ${((performance.now() - began) / 1000).toFixed(1)} s.`);
   if (json) print(JSON.stringify(figures));

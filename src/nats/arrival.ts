@@ -23,7 +23,12 @@ import { decodePayload, ENCODING_HEADER } from "./encoding.ts";
 /** The header that names a message's publisher and what its process got. */
 export const FROM_HEADER = "Mf-From";
 
-const MARKS: Record<Handled, string> = { none: "-", plain: "p", all: "g" };
+/** The mark of each `Handled`, in `Mf-From` and the first line. */
+export const MARKS: Record<Handled, string> = {
+  none: "-",
+  plain: "p",
+  all: "g",
+};
 
 /** The `Mf-From` value of a message. */
 export function fromValue(

@@ -224,7 +224,9 @@ export class NatsCarrier implements RemoteCarrier {
     // Pools of this process got it over the transport already.
     const group = held.interest.group !== undefined;
     if (handledHere(from, this.#settings.processId, group)) return;
-    const queue = subjectToQueue(msg.subject, this.#settings.namespace);
+    // `msg.subject` decodes the subject's bytes on every message.
+    const queue = held.queue ??
+      subjectToQueue(msg.subject, this.#settings.namespace);
     if (queue === undefined) {
       this.#reportOnce(
         msg.subject,

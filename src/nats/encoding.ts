@@ -138,6 +138,8 @@ let walking = false;
  * @param data Any data `structuredClone` can copy.
  * @param reader Who reads it: `"ours"` (the default) or `"foreign"`, a
  * plain NATS client, which gets JSON or bytes only.
+ * @param utf8 Turns JSON text into its UTF-8 bytes (by default a
+ * `TextEncoder`); a publisher may place them in a buffer of its own.
  * @returns The payload and its encoding.
  * @throws {DOMException} A `DataCloneError`, as `structuredClone` throws,
  * when `data` holds something it cannot copy (a function, a symbol, …).
@@ -176,6 +178,7 @@ let walking = false;
 export function encodePayload(
   data: unknown,
   reader: PayloadReader = "ours",
+  utf8: (text: string) => Uint8Array = encodeText,
 ): EncodedPayload {
   if (
     data instanceof Uint8Array && (reader === "foreign" || isPlainBytes(data))
@@ -186,12 +189,12 @@ export function encodePayload(
     checkJson(data, "data", []);
     const text = JSON.stringify(data);
     return {
-      payload: text === undefined ? new Uint8Array(0) : encoder.encode(text),
+      payload: text === undefined ? new Uint8Array(0) : utf8(text),
       encoding: "json",
     };
   }
   if (isExactJson(data)) {
-    return { payload: encoder.encode(JSON.stringify(data)), encoding: "json" };
+    return { payload: utf8(JSON.stringify(data)), encoding: "json" };
   }
   let buffer: Uint8Array;
   try {
@@ -207,6 +210,10 @@ export function encodePayload(
     payload: new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length),
     encoding: "structured",
   };
+}
+
+function encodeText(text: string): Uint8Array {
+  return encoder.encode(text);
 }
 
 /**

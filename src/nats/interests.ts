@@ -9,6 +9,7 @@
  */
 import type { Msg } from "./client.ts";
 import { errorMessage } from "../_util/error_text.ts";
+import { isPattern } from "../queue_name.ts";
 import type { RemoteInterest } from "../transport/remote.ts";
 import type { Logger } from "../logger.ts";
 import type { Topology } from "../service_context.ts";
@@ -20,6 +21,11 @@ export interface HeldInterest {
   /** The pattern, or pattern and group. */
   readonly interest: RemoteInterest;
   readonly subject: string;
+  /**
+   * The queue of every message on it when its pattern is a plain queue
+   * name (no subject to decode per message); `undefined` for a wildcard.
+   */
+  readonly queue: string | undefined;
   /** The pool's subscriptions behind it. */
   count: number;
   /** Messages that arrived on it. */
@@ -93,6 +99,7 @@ export class NatsInterests {
     const held: HeldInterest = {
       interest,
       subject: queueToSubject(interest.pattern, this.#parts.namespace),
+      queue: isPattern(interest.pattern) ? undefined : interest.pattern,
       count: 0,
       received: 0,
       ready: Promise.resolve(false),
