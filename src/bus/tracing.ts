@@ -14,9 +14,7 @@
  *
  * @module
  */
-// A full npm: specifier (a bare one resolves only through this repository's
-// deno.json); tests/dependencies_test.ts checks it against deno.json's imports.
-import type * as Otel from "npm:@opentelemetry/api@1.10.0";
+import { linkKey, type Otel, otel, version } from "../tracing.ts";
 import type { WireMessage } from "../transport/transport.ts";
 import type { MessageHandler, MessageMeta } from "../service_context.ts";
 import { isReplyQueue } from "./requests.ts";
@@ -28,41 +26,6 @@ const SCOPE = "@magic/foundation";
 /** `messaging.system` of our spans. */
 const SYSTEM = "magic-foundation";
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
-
-/**
- * Whether OpenTelemetry is on in this thread: some OpenTelemetry API has
- * registered its global (Deno does when `OTEL_DENO=true`).
- *
- * @returns `true` when spans would be recorded and exported.
- *
- * @example Off unless the program runs with OTEL_DENO=true
- * ```ts
- * import { telemetryOn } from "./tracing.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(typeof telemetryOn(), "boolean");
- * ```
- */
-export function telemetryOn(): boolean {
-  return Symbol.for("opentelemetry.js.api.1") in globalThis;
-}
-
-/** The OpenTelemetry API, loaded once per thread when telemetry is on. */
-const otel: OtelApi | undefined = telemetryOn()
-  ? await import("npm:@opentelemetry/api@1.10.0")
-  : undefined;
-
-/** The module's version, read (only when telemetry is on) from deno.json. */
-const version: string | undefined = otel === undefined
-  ? undefined
-  : (await import("../../deno.json", { with: { type: "json" } })).default
-    .version;
-
-/**
- * The context key under which {@linkcode inNewTrace} keeps the span the new
- * trace links to (the WebSocket upgrade request of a connection's frames).
- */
-const linkKey = otel?.createContextKey("magic-foundation trace link");
 
 /**
  * The part of a span's name after `publish `: low-cardinality by design. A
@@ -277,7 +240,8 @@ export class MessageTracing {
  *
  * @example Off in a program run without OTEL_DENO=true
  * ```ts
- * import { messageTracing, telemetryOn } from "./tracing.ts";
+ * import { messageTracing } from "./tracing.ts";
+ * import { telemetryOn } from "../tracing.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(messageTracing("web") === undefined, !telemetryOn());
@@ -285,41 +249,6 @@ export class MessageTracing {
  */
 export function messageTracing(pool: string): MessageTracing | undefined {
   return otel === undefined ? undefined : new MessageTracing(otel, pool);
-}
-
-/**
- * Wraps `fn` so that each call runs outside the current trace: what it
- * publishes starts a new trace, whose first span links to the span active
- * now (when one is). `fn` itself when telemetry is off.
- *
- * Made for a WebSocket connection's frames: Deno runs a socket's events in
- * the context of the HTTP upgrade request, whose span ended long ago; each
- * frame is its own trace, linked to that request.
- *
- * @param fn The function to wrap.
- * @returns `fn`, or a wrapper that calls it in a new trace.
- *
- * @example Unchanged when telemetry is off
- * ```ts
- * import { inNewTrace, telemetryOn } from "./tracing.ts";
- * import assert from "node:assert/strict";
- *
- * const publish = (queue: string): string => queue;
- * const wrapped = inNewTrace(publish);
- * assert.equal(wrapped("q://a"), "q://a");
- * assert.equal(wrapped === publish, !telemetryOn());
- * ```
- */
-export function inNewTrace<A extends unknown[], R>(
-  fn: (...args: A) => R,
-): (...args: A) => R {
-  if (otel === undefined || linkKey === undefined) return fn;
-  const api = otel;
-  const origin = api.trace.getSpan(api.context.active())?.spanContext();
-  const root = origin === undefined || !api.trace.isSpanContextValid(origin)
-    ? api.ROOT_CONTEXT
-    : api.ROOT_CONTEXT.setValue(linkKey, origin);
-  return (...args: A): R => api.context.with(root, fn, undefined, ...args);
 }
 
 /** Marks `span` as failed by `error` and ends it. */

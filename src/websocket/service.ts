@@ -29,7 +29,7 @@ import {
 } from "./router.ts";
 import { WebSocketCounters } from "./counters.ts";
 import { SERVICE_METRICS } from "../service_metrics.ts";
-import { inNewTrace } from "../bus/tracing.ts";
+import { inNewTrace } from "../tracing.ts";
 import {
   CONTROL_HEADER,
   controlQueue,
