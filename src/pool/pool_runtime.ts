@@ -1,7 +1,6 @@
-import { PoolBus, type PrimaryLink } from "../bus/bus.ts";
+import { PoolBus } from "../bus/bus.ts";
 import { openTransport, type Transport } from "../transport/open.ts";
 import {
-  deserializeError,
   type FailurePhase,
   type LifecyclePhase,
   serializeError,
@@ -12,24 +11,21 @@ import {
   type LogRecord,
   type LogSink,
 } from "../logger.ts";
-import { Service, type ServiceEntry } from "../service.ts";
-import type { MetricsSnapshot } from "../metrics_snapshot.ts";
-import type { Topology } from "../service_context.ts";
+import type { ServiceEntry } from "../service.ts";
 import type { Undelivered } from "../run_report.ts";
-import { PoolServiceContext } from "./context.ts";
 import type { FromPool, ServiceReport, ToPool } from "./protocol.ts";
 import { Scheduler } from "../scheduler.ts";
 import { beat } from "./heartbeat.ts";
-import { type RunnerHost, ServiceRunner } from "./service_runner.ts";
+import type { RunnerHost, ServiceRunner } from "./service_runner.ts";
 import type { PoolScope } from "./worker_scope.ts";
 import { withTimeout } from "../_util/time.ts";
-import { collectContributions } from "../service_metrics.ts";
-import { remoteCarrier, remoteDurable } from "./boot.ts";
-import { type DurableCarrier, LocalCarrier } from "../durable/carrier.ts";
-import { DurableClient } from "../durable/client.ts";
+import { remoteCarrier } from "./boot.ts";
+import { openPoolDurable, type PoolDurable } from "./durable_setup.ts";
+import { metricsPart } from "./metrics_part.ts";
+import { PrimaryCalls } from "./primary_calls.ts";
+import { buildServices } from "./service_builder.ts";
 
 type Init = Extract<ToPool, { kind: "init" }>;
-type Request = { resolve(value: unknown): void; reject(error: Error): void };
 
 /** How often a pool marks its heartbeat and looks for stuck subscribers. */
 const HOUSEKEEPING_MS = 100;
@@ -51,17 +47,14 @@ export class PoolRuntime implements RunnerHost {
   /** The program's pool names, by index. */
   #poolNames: readonly string[];
   #log: Logger;
-  #runners: ServiceRunner[] = [];
+  #runners: ServiceRunner[];
   /** Entries that could not become services, reported as failures. */
-  #misconfigured: ServiceReport[] = [];
-  #requests = new Map<number, Request>();
-  #nextRequest = 0;
+  #misconfigured: ServiceReport[];
+  #calls: PrimaryCalls;
   #housekeeping: ReturnType<typeof setInterval>;
   #done = Promise.withResolvers<void>();
-  /** The carrier of the durable queues, when there are. */
-  #durable: DurableCarrier | undefined;
-  /** The same, when it is the local log's on the main thread. */
-  #localDurable: LocalCarrier | undefined;
+  /** The durable queues, when there are. */
+  #durable: PoolDurable | undefined;
 
   constructor(
     scope: PoolScope,
@@ -84,37 +77,17 @@ export class PoolRuntime implements RunnerHost {
     );
     this.#transport = transport;
     this.#poolNames = init.pools;
+    this.#calls = new PrimaryCalls((message) => this.#send(message));
     const durable = init.config.durable;
-    let durableClient: DurableClient | undefined;
-    if (durable !== undefined) {
-      let carrier: DurableCarrier;
-      if (remoteDurable !== undefined) {
-        // Joined to NATS: JetStream, on the pool's own connection.
-        carrier = remoteDurable({
-          pool: init.pool,
-          log: this.#log,
-          status: (change) =>
-            this.#send({ mf: 1, kind: "remote-status", ...change }),
-        });
-      } else {
-        const local = new LocalCarrier((message) =>
-          this.#send({ mf: 1, kind: "durable", message })
-        );
-        this.#localDurable = local;
-        carrier = local;
-      }
-      this.#durable = carrier;
-      durableClient = new DurableClient({
-        streams: durable.streams,
-        groupOnly: durable.groupOnly,
-        policy: durable,
-        carrier,
-        pool: init.pool,
-        poolIndex: init.index,
-        handlerFailed: (service, error, meta) =>
-          this.#reportError(service, "handler", error, meta.queue),
-      });
-    }
+    this.#durable = durable === undefined ? undefined : openPoolDurable({
+      settings: durable,
+      pool: init.pool,
+      poolIndex: init.index,
+      log: this.#log,
+      send: (message) => this.#send(message),
+      handlerFailed: (service, error, meta) =>
+        this.#reportError(service, "handler", error, meta.queue),
+    });
     this.#bus = new PoolBus({
       pool: init.pool,
       index: init.index,
@@ -122,7 +95,7 @@ export class PoolRuntime implements RunnerHost {
       pools: init.pools,
       scheduler: this.#scheduler,
       transport,
-      primary: this.#primaryLink(),
+      primary: this.#calls.link(),
       log: this.#log,
       bufferSize: init.config.bufferSize,
       handlerTiming: init.config.handlerTiming,
@@ -131,7 +104,7 @@ export class PoolRuntime implements RunnerHost {
       remote: remoteCarrier,
       onRemoteStatus: (change) =>
         this.#send({ mf: 1, kind: "remote-status", ...change }),
-      durable: durableClient,
+      durable: this.#durable?.client,
     });
     this.#bus.applyTable(init.table, []);
     const { heartbeats, index } = init;
@@ -141,7 +114,17 @@ export class PoolRuntime implements RunnerHost {
       beat(heartbeats, index);
       if (++ticks % 5 === 0) this.#reportStuck();
     }, HOUSEKEEPING_MS);
-    for (const entry of entries) this.#addService(entry, sink);
+    const built = buildServices(entries, {
+      pool: init.pool,
+      bus: this.#bus,
+      host: this,
+      signal: this.signal,
+      sink,
+      logLevel: init.config.logLevel,
+      log: this.#log,
+    });
+    this.#runners = built.runners;
+    this.#misconfigured = built.misconfigured;
   }
 
   /** The abort signal of the pool: aborted when stopping begins. */
@@ -176,15 +159,9 @@ export class PoolRuntime implements RunnerHost {
         this.#bus.applyTable(message.add, message.remove);
         this.#send({ mf: 1, kind: "table-ack", ack: message.ack });
         break;
-      case "reply": {
-        const request = this.#requests.get(message.request);
-        if (request === undefined) break;
-        this.#requests.delete(message.request);
-        if (message.error !== undefined) {
-          request.reject(deserializeError(message.error));
-        } else request.resolve(message.value);
+      case "reply":
+        this.#calls.settle(message);
         break;
-      }
       case "transport":
         this.#transport.update(message.update);
         break;
@@ -219,26 +196,13 @@ export class PoolRuntime implements RunnerHost {
           mf: 1,
           kind: "metrics-part",
           request: message.request,
-          part: {
-            subscriptions: this.#bus.metrics(),
-            publishers: this.#bus.publisherMetrics(),
-            dropped: this.#bus.droppedMetrics(),
-            services: this.#runners.map((runner) => ({
-              pool: this.pool,
-              service: runner.service.name,
-              status: runner.service.status,
-              restarts: runner.restarts,
-            })),
-            contributed: collectContributions(
-              this.#runners.map((runner) => runner.service),
-            ),
-            links: (this.#transport.linkWaits?.() ?? []).map((w) => ({
-              pool: this.pool,
-              peer: this.#poolNames[w.to] ?? String(w.to),
-              publisherWaits: w.publisherWaits,
-              windowWaits: w.windowWaits,
-            })),
-          },
+          part: metricsPart({
+            pool: this.pool,
+            bus: this.#bus,
+            runners: this.#runners,
+            transport: this.#transport,
+            poolNames: this.#poolNames,
+          }),
         });
         break;
       case "stopping":
@@ -248,7 +212,7 @@ export class PoolRuntime implements RunnerHost {
         this.#stop();
         break;
       case "durable":
-        this.#localDurable?.receive(message.message);
+        this.#durable?.local?.receive(message.message);
         break;
       default: {
         const unknown: never = message;
@@ -286,12 +250,6 @@ export class PoolRuntime implements RunnerHost {
   }
 
   /**
-   * Makes the bus report a handler's throw as an `error` event of `Main`
-   * (the primary logs it) instead of logging it itself. The bus has no
-   * option for this yet: until it has one, its `handlerFailed` method is
-   * replaced on this instance (no cost per message).
-   */
-  /**
    * Sends a failure to the primary, which dispatches it as an `error` event
    * of `Main` and logs it unless a listener prevents that.
    */
@@ -312,114 +270,12 @@ export class PoolRuntime implements RunnerHost {
     this.#send(message);
   }
 
-  #addService(entry: ServiceEntry, sink: LogSink): void {
-    let service: Service;
-    const position = this.#runners.length + this.#misconfigured.length + 1;
-    try {
-      service = entry instanceof Service ? entry : entry();
-      if (!(service instanceof Service)) {
-        throw new TypeError(
-          `its factory returned ${describeValue(service)}, not a Service`,
-        );
-      }
-    } catch (error) {
-      this.#misconfiguration(
-        `#${position}`,
-        `Cannot build service #${position} of pool "${this.pool}": ${
-          serializeError(error).message
-        }`,
-      );
-      return;
-    }
-    if (this.#runners.some((runner) => runner.service.name === service.name)) {
-      this.#misconfiguration(
-        `${service.name} (#${position})`,
-        `Pool "${this.pool}" has two services named "${service.name}"; the second is not started`,
-      );
-      return;
-    }
-    const log = createLogger(
-      sink,
-      this.#init.config.logLevel,
-      this.pool,
-      service.name,
-    );
-    const ctx = new PoolServiceContext(
-      this.#bus,
-      this.pool,
-      service.name,
-      this.signal,
-      log,
-    );
-    this.#runners.push(new ServiceRunner(this, service, ctx));
-  }
-
-  /**
-   * Records a service that could not be added (a factory that threw or
-   * returned something else, a duplicate name): it is logged, and reported
-   * to the primary as a service in `error`, so the run fails.
-   */
-  #misconfiguration(service: string, message: string): void {
-    this.#log.error(message);
-    this.#misconfigured.push({
-      name: service,
-      status: "error",
-      error: serializeError(new TypeError(message)),
-      restart: "never",
-      maxRestarts: 0,
-      restartWindow: 0,
-      backoffInitial: 0,
-      backoffMax: 0,
-    });
-  }
-
   /** Every service's report, the misconfigured ones included. */
   #reports(): ServiceReport[] {
     return [
       ...this.#runners.map((runner) => runner.report()),
       ...this.#misconfigured,
     ];
-  }
-
-  #primaryLink(): PrimaryLink {
-    const call = (
-      message: FromPool & { request: number },
-    ): Promise<unknown> => {
-      const { promise, resolve, reject } = Promise.withResolvers<unknown>();
-      this.#requests.set(message.request, { resolve, reject });
-      this.#send(message);
-      return promise;
-    };
-    return {
-      subscribe: async (entry) => {
-        await call({
-          mf: 1,
-          kind: "subscribe",
-          request: ++this.#nextRequest,
-          entry,
-        });
-      },
-      unsubscribe: async (ids) => {
-        await call({
-          mf: 1,
-          kind: "unsubscribe",
-          request: ++this.#nextRequest,
-          ids,
-        });
-      },
-      topology: async () =>
-        await call({
-          mf: 1,
-          kind: "topology-request",
-          request: ++this.#nextRequest,
-        }) as Topology,
-      metrics: async () =>
-        await call({
-          mf: 1,
-          kind: "metrics-request",
-          request: ++this.#nextRequest,
-        }) as MetricsSnapshot,
-    };
   }
 
   #reportStuck(): void {
@@ -464,16 +320,15 @@ export class PoolRuntime implements RunnerHost {
       await bounded(this.#bus.flush());
     } finally {
       undelivered = await this.#bus.close();
-      if (this.#durable !== undefined) await bounded(this.#durable.close());
+      if (this.#durable !== undefined) {
+        await bounded(this.#durable.carrier.close());
+      }
       for (const lost of undelivered) {
         this.#log.error(describeUndelivered(lost));
       }
       clearInterval(this.#housekeeping);
       this.#scheduler.close();
-      for (const request of this.#requests.values()) {
-        request.reject(new Error(`Pool "${this.pool}" stopped`));
-      }
-      this.#requests.clear();
+      this.#calls.rejectAll(`Pool "${this.pool}" stopped`);
       this.#send({
         mf: 1,
         kind: "terminated",
@@ -500,13 +355,4 @@ export function describeUndelivered(lost: Undelivered): string {
     ? `on "${lost.queue}" found no member of group "${lost.group}" left`
     : `on "${lost.queue}" for pool "${lost.pool}" never left pool "${lost.heldBy}" (the receiving pool took nothing more)`;
   return `${lost.count} messages ${where}`;
-}
-
-/** A short description of a value that is not a service. */
-function describeValue(value: unknown): string {
-  if (value === null || value === undefined) return String(value);
-  if (typeof value === "object") {
-    return `an object (${value.constructor?.name ?? "no prototype"})`;
-  }
-  return `${typeof value} ${String(value)}`;
 }

@@ -1,0 +1,44 @@
+/**
+ * One pool's part of a metrics snapshot: its bus's counters, its services,
+ * what they contribute through the generic hook, and its links' waits.
+ *
+ * @module
+ */
+import type { PoolBus } from "../bus/bus.ts";
+import { collectContributions } from "../service_metrics.ts";
+import type { Transport } from "../transport/open.ts";
+import type { PoolMetricsPart } from "./protocol.ts";
+import type { ServiceRunner } from "./service_runner.ts";
+
+/** What a pool's metrics part is gathered from. */
+export interface MetricsSources {
+  pool: string;
+  bus: PoolBus;
+  runners: readonly ServiceRunner[];
+  transport: Transport;
+  /** The program's pool names, by index (a link names its peer). */
+  poolNames: readonly string[];
+}
+
+/** Gathers one pool's part of a metrics snapshot. */
+export function metricsPart(sources: MetricsSources): PoolMetricsPart {
+  const { pool, bus, runners, transport, poolNames } = sources;
+  return {
+    subscriptions: bus.metrics(),
+    publishers: bus.publisherMetrics(),
+    dropped: bus.droppedMetrics(),
+    services: runners.map((runner) => ({
+      pool,
+      service: runner.service.name,
+      status: runner.service.status,
+      restarts: runner.restarts,
+    })),
+    contributed: collectContributions(runners.map((runner) => runner.service)),
+    links: (transport.linkWaits?.() ?? []).map((w) => ({
+      pool,
+      peer: poolNames[w.to] ?? String(w.to),
+      publisherWaits: w.publisherWaits,
+      windowWaits: w.windowWaits,
+    })),
+  };
+}
