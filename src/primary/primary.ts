@@ -130,7 +130,7 @@ export class Primary {
   #natsRefusals: ServiceFailure[] = [];
   #heartbeats: Float64Array;
   #undelivered: Undelivered[] = [];
-  #table = new Map<string, SubscriptionEntry>();
+  #table = new Map<number, SubscriptionEntry>();
   /** Messages sent to several pools, waiting for each one's answer. */
   #pending = new Map<number, PendingAnswers>();
   #nextId = 0;
@@ -652,7 +652,7 @@ export class Primary {
    */
   #broadcastTable(
     add: SubscriptionEntry[],
-    remove: string[],
+    remove: number[],
     except: number,
   ): Promise<unknown[]> {
     return this.#ask(
