@@ -11,12 +11,7 @@ import type { ArrivalBound } from "./arrival_bound.ts";
 import { BatchHold, type Hold } from "./batch_hold.ts";
 import type { MetaFactory } from "./meta.ts";
 import type { Requests } from "./requests.ts";
-import {
-  deliveryOf,
-  groupKeyOf,
-  groupNameOf,
-  type Routes,
-} from "./routes.ts";
+import { deliveryOf, groupKeyOf, groupNameOf, type Routes } from "./routes.ts";
 import { approximateSize } from "../_util/size.ts";
 import type { LocalSubscription } from "./subscription.ts";
 

@@ -80,23 +80,29 @@ export class NatsCarrier implements RemoteCarrier {
       parts.index,
       parts.incarnation,
     );
-    this.#plain = new NatsLink(settings, parts.log, label("publish"), "no-echo", {
-      up: (server) => {
-        status("publish", true)(server);
-        // After a reconnect, what was held waits until the others are
-        // subscribed again (or forgotten): never replayed into nobody.
-        if (this.#connectedOnce) this.#publisher.pause();
-        this.#connectedOnce = true;
-        this.#publisher.up();
-        this.#catalog.up();
+    this.#plain = new NatsLink(
+      settings,
+      parts.log,
+      label("publish"),
+      "no-echo",
+      {
+        up: (server) => {
+          status("publish", true)(server);
+          // After a reconnect, what was held waits until the others are
+          // subscribed again (or forgotten): never replayed into nobody.
+          if (this.#connectedOnce) this.#publisher.pause();
+          this.#connectedOnce = true;
+          this.#publisher.up();
+          this.#catalog.up();
+        },
+        down: (reason) => {
+          this.#publisher.down();
+          this.#catalog.down();
+          status("publish", false)(reason);
+        },
+        refused: (error) => this.#refused("publish", error),
       },
-      down: (reason) => {
-        this.#publisher.down();
-        this.#catalog.down();
-        status("publish", false)(reason);
-      },
-      refused: (error) => this.#refused("publish", error),
-    });
+    );
     this.#groups = new NatsLink(settings, parts.log, label("groups"), "echo", {
       up: status("groups", true),
       down: status("groups", false),
