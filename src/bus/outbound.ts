@@ -68,6 +68,9 @@ export class Outbound {
       service,
       publishedAt: Date.now(),
       size: 0,
+      // Set below for other pools; present from the start, so that setting
+      // it changes no object's shape.
+      to: undefined,
     };
     if (options !== undefined) {
       try {
