@@ -37,7 +37,7 @@ function subscription(
       tracing: undefined,
       handlerFailed(): void {},
     },
-    "0.0.0",
+    0,
     "bench",
     pattern,
     (() => void handled++) as never,

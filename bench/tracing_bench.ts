@@ -52,7 +52,7 @@ function workload(tracing: MessageTracing | undefined): () => Promise<void> {
       tracing,
       handlerFailed(): void {},
     },
-    "0.0.0",
+    0,
     "bench",
     "q://bench/*",
     (() => {}) as never,

@@ -40,8 +40,8 @@ Deno.test("fromOf() reads the payload's first line, and leaves a plain client's 
   const ours = fromOf(message(encoder.encode(`${line}{"x":1}`)));
   assert.equal(ours.from?.pool, "a");
   assert.equal(new TextDecoder().decode(ours.payload), '{"x":1}');
-  assert.ok(handledHere(ours.from, "p1", true));
-  assert.ok(!handledHere(ours.from, "p2", false));
+  assert.ok(handledHere(ours.from, "p1", "group"));
+  assert.ok(!handledHere(ours.from, "p2", "plain"));
   const bytes = new Uint8Array([0, 1, 2, 10, 3]);
   const plain = fromOf(message(bytes));
   assert.equal(plain.from, undefined);

@@ -33,12 +33,12 @@ class RecordingTransport implements Transport {
   }
 }
 
-Deno.test("messages to one member of a group in another pool share its members list and audience, so they travel as one run", async () => {
+Deno.test("messages to one member of a group in another pool share its address and audience, so they travel as one run", async () => {
   const routes = new Routes(0);
   // Group "w" on q://jobs has one member, in pool 1; "v" has one in pool 2.
   routes.applyTable([
     {
-      id: "1.1.1",
+      id: 4,
       poolIndex: 1,
       pool: "b",
       service: "W",
@@ -46,7 +46,7 @@ Deno.test("messages to one member of a group in another pool share its members l
       group: "w",
     },
     {
-      id: "2.1.1",
+      id: 5,
       poolIndex: 2,
       pool: "c",
       service: "V",
@@ -54,7 +54,7 @@ Deno.test("messages to one member of a group in another pool share its members l
       group: "v",
     },
     {
-      id: "1.1.2",
+      id: 7,
       poolIndex: 1,
       pool: "b",
       service: "W",
@@ -80,28 +80,23 @@ Deno.test("messages to one member of a group in another pool share its members l
     assert.equal(toMember.length, 100);
     for (const { to, message } of transport.sent) {
       assert.equal(to, transport.sent[0]!.to, "one audience array");
-      assert.equal(message.members, toMember[0]!.members, "one members list");
-      assert.equal(message.membersOnly, true);
+      assert.equal(message.to, toMember[0]!.to, "one address");
     }
     assert.deepEqual(transport.sent[0]!.to, [1]);
-    assert.deepEqual(toMember[0]!.members, [{
-      id: "1.1.1",
-      key: "q://jobs\u0000w",
-    }]);
+    assert.deepEqual(toMember[0]!.to!.subscriptions[1], [4]);
+    assert.equal(toMember[0]!.to!.subscriptions[0], undefined);
     // Runs split only where the millisecond changes, not at every message.
     const milliseconds = new Set(toMember.map((m) => m.publishedAt)).size;
     assert.equal(encodeBatch(toMember).runs.length, 3 * milliseconds);
 
-    // Two groups picked at once: one message per pool, each naming its own.
+    // Two groups picked at once: one message, each pool's member named.
     transport.sent.length = 0;
     await outbound.publish("P", "q://both", 1);
-    assert.deepEqual(
-      transport.sent.map((s) => [s.to, s.message.members]),
-      [
-        [[2], [{ id: "2.1.1", key: "q://both\u0000v" }]],
-        [[1], [{ id: "1.1.2", key: "q://both\u0000w" }]],
-      ],
-    );
+    assert.equal(transport.sent.length, 1);
+    const { to, message } = transport.sent[0]!;
+    assert.deepEqual(to, [1, 2]);
+    assert.deepEqual(message.to!.subscriptions[1], [7]);
+    assert.deepEqual(message.to!.subscriptions[2], [5]);
   } finally {
     scheduler.close();
   }

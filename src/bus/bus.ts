@@ -48,7 +48,7 @@ export interface PrimaryLink {
   /** Adds a subscription to the table; resolves once every pool has it. */
   subscribe(entry: SubscriptionEntry): Promise<void>;
   /** Removes subscriptions from the table; resolves once every pool knows. */
-  unsubscribe(ids: string[]): Promise<void>;
+  unsubscribe(ids: number[]): Promise<void>;
   /** Collects every pool's part of the topology. */
   topology(): Promise<Topology>;
   /** Collects every pool's counters. */
@@ -94,6 +94,8 @@ export class PoolBus implements SubscriptionHost {
   /** The pool's spans, when OpenTelemetry is on (`OTEL_DENO=true`). */
   readonly tracing: MessageTracing | undefined;
   #options: BusOptions;
+  /** How many pools the program has: subscriptions are numbered by it. */
+  #poolCount: number;
   /** Counters per service, pattern and group, while a subscription uses them. */
   #counters = new Map<string, SubscriptionCounters>();
   #transport: Transport;
@@ -114,6 +116,7 @@ export class PoolBus implements SubscriptionHost {
 
   constructor(options: BusOptions) {
     this.#options = options;
+    this.#poolCount = options.pools.length;
     this.#transport = options.transport;
     this.#log = options.log;
     this.scheduler = options.scheduler;
@@ -160,6 +163,7 @@ export class PoolBus implements SubscriptionHost {
       );
     }
     this.#inbound = new Inbound({
+      index: options.index,
       routes: this.#routes,
       requests: this.#requests,
       metas: this.#metas,
@@ -249,11 +253,11 @@ export class PoolBus implements SubscriptionHost {
         `Cannot subscribe to "${queue}": pool "${this.pool}" has stopped`,
       );
     }
-    const id = `${this.index}.${this.#options.incarnation}.${this.#nextId++}`;
+    const n = this.#nextId++;
     const durable = this.#options.durable;
     if (durable?.coversSubscription(queue)) {
       return await durable.subscribe(
-        id,
+        `${this.index}.${this.#options.incarnation}.${n}`,
         service,
         queue,
         handler as MessageHandler<unknown>,
@@ -267,6 +271,8 @@ export class PoolBus implements SubscriptionHost {
       this.#counters.set(key, counters);
     }
     counters.live++;
+    // Its number, unique in the table (see `SubscriptionEntry.id`).
+    const id = n * this.#poolCount + this.index;
     const subscription = new LocalSubscription(
       this,
       id,
@@ -353,12 +359,11 @@ export class PoolBus implements SubscriptionHost {
               publishedAt: meta.publishedAt,
               replyTo: meta.replyTo,
               headers: meta.headers,
-              origin: this.#metas.poolIndex(meta.from.pool),
             },
             data,
             key,
             subscription.id,
-            this.index,
+            this.#metas.poolIndex(meta.from.pool),
           );
         }
       } else if (rest.length > 0) {
@@ -373,7 +378,7 @@ export class PoolBus implements SubscriptionHost {
   }
 
   /** Applies a change of the table the primary keeps. */
-  applyTable(add: SubscriptionEntry[], remove: string[]): void {
+  applyTable(add: SubscriptionEntry[], remove: number[]): void {
     this.#routes.applyTable(add, remove);
   }
 
@@ -393,15 +398,13 @@ export class PoolBus implements SubscriptionHost {
     // A group with members in other processes is served through the
     // server, which says when nobody anywhere answers; a responder in this
     // process answers directly.
-    const here = route.pools.length > 0 || route.local.length > 0 ||
+    const here = route.plain.pools.length > 0 || route.local.length > 0 ||
       (route.groups.length > 0 && !route.groupsElsewhere);
     const elsewhere = this.#remote !== undefined && route.elsewhere;
     if (!here && !elsewhere) throw new NoRespondersError(queue);
-    const { replyTo, reply, cancel } = this.#requests.open(
-      queue,
-      timeout,
-      !here,
-    );
+    const { replyTo, reply, cancel } = this.#requests.open(queue, timeout, {
+      noResponders: here ? "ignore" : "fail",
+    });
     try {
       const publishOptions: PublishOptions = { replyTo };
       if (options.headers !== undefined) {

@@ -1,7 +1,6 @@
 import type { RemoteInterest } from "../transport/remote.ts";
 import type {
   Envelope,
-  MemberPick,
   ReceivedBatch,
   Run,
   Transport,
@@ -12,13 +11,15 @@ import type { MessageMeta } from "../service_context.ts";
 import type { ArrivalBound } from "./arrival_bound.ts";
 import { BatchHold, type Hold } from "./batch_hold.ts";
 import type { MetaFactory } from "./meta.ts";
-import { isReplyQueue, replyAddress, type Requests } from "./requests.ts";
-import { groupKeyOf, groupNameOf, type Routes } from "./routes.ts";
+import type { Requests } from "./requests.ts";
+import { deliveryOf, groupKeyOf, groupNameOf, type Routes } from "./routes.ts";
 import { approximateSize } from "../_util/size.ts";
 import type { LocalSubscription } from "./subscription.ts";
 
 /** What the receiving side of a pool's bus works with. */
 export interface InboundParts {
+  /** This pool's index. */
+  index: number;
   routes: Routes;
   requests: Requests;
   metas: MetaFactory;
@@ -30,18 +31,25 @@ export interface InboundParts {
   arrivals?: ArrivalBound | undefined;
 }
 
-const NONE: readonly LocalSubscription[] = Object.freeze([]);
-
 /** The hold of a message that goes straight into its buffer. */
 const NO_HOLD: Hold = { take(): void {}, release(): void {} };
+
+/** A group member a message was addressed to that has left since. */
+interface Departed {
+  /** Its number. */
+  id: number;
+  /** Its group's key. */
+  key: string;
+}
 
 /**
  * Routes the batches other pools send to this one into its subscriptions,
  * and hands a group message whose member has left to another member.
  *
- * The sender chose this pool; this side finds its own subscriptions: every
- * one outside a group that matches the queue (unless the message is for the
- * named group members only), plus the named members.
+ * The sender decided where each message goes: this side looks the
+ * subscriptions it names up by number (see `Address`), matching no queue
+ * names. Its one decision: a group member that has just left passes its
+ * message to another member.
  */
 export class Inbound {
   #parts: InboundParts;
@@ -144,8 +152,8 @@ export class Inbound {
     envelope: Envelope,
     data: unknown,
     key: string,
-    departed: string,
-    sender: number,
+    departed: number,
+    publisher: number,
   ): void {
     const { routes, metas, transport, log } = this.#parts;
     const group = routes.route(envelope.queue).groups.find((g) =>
@@ -162,18 +170,17 @@ export class Inbound {
       return;
     }
     const member = routes.pick(group, departed);
-    const origin = envelope.origin ?? sender;
     if (member.local !== undefined) {
-      member.local.push(data, metas.of(envelope, origin));
+      member.local.push(data, metas.of(envelope, publisher));
       return;
     }
-    const { members: _members, membersOnly: _only, ...rest } = envelope;
-    transport.send([member.pool], {
-      ...rest,
+    const byPool: number[][] = [];
+    byPool[member.pool] = [member.id];
+    const { pools, address } = deliveryOf(byPool, publisher);
+    transport.send(pools, {
+      ...envelope,
       data,
-      members: [{ id: member.id, key }],
-      membersOnly: true,
-      origin,
+      to: address,
       size: approximateSize(data),
     });
   }
@@ -185,26 +192,30 @@ export class Inbound {
     run: Run,
     hold: BatchHold,
   ): void {
-    const { routes, requests, metas } = this.#parts;
+    const { routes, requests, metas, index } = this.#parts;
     const { data, sender } = batch;
     const { envelope, end } = run;
-    if (isReplyQueue(envelope.queue)) {
-      const address = replyAddress(envelope.queue);
-      for (let j = start; j < end; j++) requests.resolve(address, data[j]);
+    if (envelope.reply !== undefined) {
+      for (let j = start; j < end; j++) {
+        requests.resolve(envelope.reply, data[j]);
+      }
       return;
     }
-    let targets = envelope.membersOnly === true
-      ? NONE
-      : routes.route(envelope.queue).local;
-    let departed: MemberPick[] | undefined;
-    if (envelope.members !== undefined) {
-      const withMembers = targets.slice();
-      targets = withMembers;
-      for (const pick of envelope.members) {
-        const target = routes.subscription(pick.id);
-        if (target !== undefined) withMembers.push(target);
-        else (departed ??= []).push(pick);
+    const numbers = envelope.to?.subscriptions[index];
+    if (numbers === undefined) return;
+    const targets: LocalSubscription[] = [];
+    let departed: Departed[] | undefined;
+    for (let i = 0; i < numbers.length; i++) {
+      const id = numbers[i]!;
+      const target = routes.subscription(id);
+      if (target !== undefined) {
+        targets.push(target);
+        continue;
       }
+      // Gone since the sender decided: a group member's message goes to
+      // another member; one outside a group unsubscribed, as if before.
+      const key = routes.departedGroup(id);
+      if (key !== undefined) (departed ??= []).push({ id, key });
     }
     if (targets.length > 0) {
       const meta: MessageMeta = metas.of(envelope, sender);
@@ -223,9 +234,10 @@ export class Inbound {
       }
     }
     if (departed === undefined) return;
+    const publisher = envelope.to?.publisher ?? sender;
     for (let j = start; j < end; j++) {
-      for (const pick of departed) {
-        this.reassign(envelope, data[j], pick.key, pick.id, sender);
+      for (const { id, key } of departed) {
+        this.reassign(envelope, data[j], key, id, publisher);
       }
     }
   }

@@ -39,9 +39,12 @@ export class MetaFactory {
     return this.#pools.indexOf(name);
   }
 
-  /** The frozen meta of a message sent by pool `sender` (or its `origin`). */
+  /**
+   * The frozen meta of a message sent by pool `sender` (or by the publisher
+   * its address names, when another pool handed it on).
+   */
   of(envelope: Envelope, sender: number): MessageMeta {
-    const origin = envelope.origin ?? sender;
+    const origin = envelope.to?.publisher ?? sender;
     const services = this.#origins[origin] ??= new Map();
     let from = services.get(envelope.service);
     if (from === undefined) {

@@ -1,10 +1,6 @@
 import { DataCloneError, NatsUnavailableError } from "../errors.ts";
 import type { Scheduler } from "../scheduler.ts";
-import type {
-  MemberPick,
-  Transport,
-  WireMessage,
-} from "../transport/transport.ts";
+import type { Transport, WireMessage } from "../transport/transport.ts";
 import type { MessageMeta, PublishOptions } from "../service_context.ts";
 import type { RemoteCarrier } from "../transport/remote.ts";
 import { checkHeaders } from "./headers.ts";
@@ -16,7 +12,13 @@ import {
   replyAddress,
   type Requests,
 } from "./requests.ts";
-import type { Member, Routes } from "./routes.ts";
+import {
+  type Delivery,
+  deliveryOf,
+  type Member,
+  type Route,
+  type Routes,
+} from "./routes.ts";
 import { approximateSize } from "../_util/size.ts";
 import { snapshot } from "../_util/snapshot.ts";
 import { type MessageTracing, publishTarget } from "./tracing.ts";
@@ -37,25 +39,14 @@ export interface OutboundParts {
   tracing?: MessageTracing | undefined;
 }
 
-/** How many lone-member lists `Outbound` keeps at most. */
-const LONE_MEMBERS_KEPT = 4096;
-
 /**
- * The sending side of a pool's bus: it decides where each message goes.
- * This pool's subscriptions get it straight into their buffers; for the
- * other pools it picks the pools (and the group members) and hands the
- * message to the transport, addressed to them.
+ * The sending side of a pool's bus: it decides where each message goes,
+ * once. This pool's subscriptions get it straight into their buffers; for
+ * the other pools it picks the group members and hands the message to the
+ * transport, addressed to their subscriptions by number (see `Address`).
  */
 export class Outbound {
   #parts: OutboundParts;
-  /**
-   * One frozen `members` list per lone member picked, shared by the messages
-   * sent to it: consecutive ones then form one run on the wire, instead of
-   * each carrying its own copy of the member's id and key.
-   */
-  #loneMembers = new Map<string, readonly MemberPick[]>();
-  /** One frozen `[pool]` audience per pool. */
-  #audiences: Array<readonly number[] | undefined> = [];
 
   constructor(parts: OutboundParts) {
     this.#parts = parts;
@@ -77,6 +68,9 @@ export class Outbound {
       service,
       publishedAt: Date.now(),
       size: 0,
+      // Set below for other pools; present from the start, so that setting
+      // it changes no object's shape.
+      to: undefined,
     };
     if (options !== undefined) {
       try {
@@ -113,10 +107,12 @@ export class Outbound {
         if (taken !== undefined) await this.#waitForRemote(queue, taken);
         return;
       }
+      // The one place a reply queue is read: the receiver gets the record.
       const address = replyAddress(queue);
       if (address.index === this.#parts.index) {
         this.#parts.requests.resolve(address, copyOf(queue, data));
       } else {
+        message.reply = address;
         wait = sent(
           queue,
           () => this.#parts.transport.send([address.index], message),
@@ -133,7 +129,6 @@ export class Outbound {
       this.#parts.routes.countPublish(route, service);
       let targets = route.local;
       let picks: Member[] | undefined;
-      let keys: string[] | undefined;
       // A group with members in other processes too is served by the server
       // (a NATS queue group), which picks each message's member among all.
       const pickHere = route.groups.length > 0 && !route.groupsElsewhere;
@@ -142,14 +137,13 @@ export class Outbound {
         for (const group of route.groups) {
           const member = this.#parts.routes.pick(group);
           if (member.local !== undefined) withMembers.push(member.local);
-          else {
-            (picks ??= []).push(member);
-            (keys ??= []).push(group.key);
-          }
+          else (picks ??= []).push(member);
         }
         targets = withMembers;
       }
-      const pools = route.pools.length > 0 || picks !== undefined;
+      const delivery = picks === undefined
+        ? route.plain
+        : deliveryWith(route, picks);
       // The snapshot that makes placement invisible, for this pool's
       // subscriptions; the transport takes its own copy for other pools (of
       // the snapshot, when there is one: getters run once), NATS encodes
@@ -169,13 +163,11 @@ export class Outbound {
           "last-takes-original",
         );
       }
-      if (pools) {
+      if (delivery.pools.length > 0) {
+        message.to = delivery.address;
         wait = sent(
           queue,
-          () =>
-            picks === undefined
-              ? this.#parts.transport.send(route.pools, message)
-              : this.#sendToMembers(message, route.pools, picks, keys!),
+          () => this.#parts.transport.send(delivery.pools, message),
         );
       }
       if (encoded !== undefined) {
@@ -183,7 +175,7 @@ export class Outbound {
         // copy the server sends them.
         const handled = pickHere
           ? "all"
-          : route.pools.length > 0
+          : route.plain.pools.length > 0
           ? "plain"
           : "none";
         const taken = remote!.send(encoded, handled);
@@ -218,57 +210,6 @@ export class Outbound {
   }
 
   /**
-   * Sends a message to `pools` (their subscriptions outside any group) and
-   * to the group members picked in other pools: one message per pool, naming
-   * the members there.
-   */
-  #sendToMembers(
-    message: WireMessage,
-    pools: readonly number[],
-    picks: readonly Member[],
-    keys: readonly string[],
-  ): Promise<void> | undefined {
-    const byPool = new Map<number, readonly MemberPick[]>();
-    if (picks.length === 1) {
-      byPool.set(picks[0]!.pool, this.#loneMember(picks[0]!.id, keys[0]!));
-    } else {
-      for (let i = 0; i < picks.length; i++) {
-        const { id, pool } = picks[i]!;
-        const members = byPool.get(pool) ?? [];
-        byPool.set(pool, [...members, { id, key: keys[i]! }]);
-      }
-    }
-    const waits: Promise<void>[] = [];
-    const plain = pools.filter((pool) => !byPool.has(pool));
-    if (plain.length > 0) {
-      const wait = this.#parts.transport.send(plain, message);
-      if (wait !== undefined) waits.push(wait);
-    }
-    for (const [pool, members] of byPool) {
-      const addressed: WireMessage = { ...message, members };
-      if (!pools.includes(pool)) addressed.membersOnly = true;
-      const audience = this.#audiences[pool] ??= Object.freeze([pool]);
-      const wait = this.#parts.transport.send(audience, addressed);
-      if (wait !== undefined) waits.push(wait);
-    }
-    return waits.length === 0 ? undefined : Promise.all(waits).then(() => {});
-  }
-
-  #loneMember(id: string, key: string): readonly MemberPick[] {
-    // A subscription's id names one queue and group: its key never changes.
-    let members = this.#loneMembers.get(id);
-    if (members === undefined) {
-      // Ids of members long gone would pile up: start over now and then.
-      if (this.#loneMembers.size >= LONE_MEMBERS_KEPT) {
-        this.#loneMembers.clear();
-      }
-      members = Object.freeze([Object.freeze({ id, key })]);
-      this.#loneMembers.set(id, members);
-    }
-    return members;
-  }
-
-  /**
    * Hands a message's snapshot to local subscriptions: each gets its own
    * copy; with `"last-takes-original"` the last one takes `data` itself,
    * when nothing else (no other pool) will read it.
@@ -284,6 +225,37 @@ export class Outbound {
       targets[i]!.push(i === last ? data : snapshot(data), meta);
     }
   }
+}
+
+/**
+ * The delivery of a message to the route's subscriptions outside groups in
+ * other pools and to the group members `picks` (in other pools): built once
+ * per member when one is picked (the common case: one group), so messages to
+ * the same member share their address and travel as one run.
+ */
+function deliveryWith(route: Route, picks: readonly Member[]): Delivery {
+  if (picks.length === 1) {
+    const { id } = picks[0]!;
+    let delivery = route.withMember.get(id);
+    if (delivery === undefined) {
+      delivery = deliveryOf(withMembers(route, picks));
+      route.withMember.set(id, delivery);
+    }
+    return delivery;
+  }
+  return deliveryOf(withMembers(route, picks));
+}
+
+/** `route.plain`'s numbers per pool, plus those of `picks`. */
+function withMembers(
+  route: Route,
+  picks: readonly Member[],
+): Array<readonly number[] | undefined> {
+  const byPool: Array<readonly number[] | undefined> = [
+    ...route.plain.address.subscriptions,
+  ];
+  for (const { id, pool } of picks) byPool[pool] = [...byPool[pool] ?? [], id];
+  return byPool;
 }
 
 /**

@@ -3,6 +3,7 @@ import {
   REMOTE_REPLY,
   REPLY_ADDRESS,
   REPLY_SCHEME,
+  replyQueue,
 } from "../transport/reply_queue.ts";
 
 export {
@@ -14,6 +15,16 @@ export {
   replyAddress,
 } from "../transport/reply_queue.ts";
 import type { ReplyAddress } from "../transport/reply_queue.ts";
+
+/** What a request does when NATS says nobody there answers it. */
+export interface RequestOpenOptions {
+  /**
+   * `"fail"`: reject with a `NoRespondersError` (nothing in this process
+   * could answer either); `"ignore"` (default): a responder in this process
+   * answers.
+   */
+  noResponders?: "fail" | "ignore";
+}
 
 interface Pending {
   resolve(value: unknown): void;
@@ -81,11 +92,11 @@ export class Requests {
   /**
    * Opens a request: its `replyTo`, the promise of the reply (rejected with a
    * `TimeoutError` after `timeout` ms), and `cancel` for a failed publish.
-   * With `failsWithoutResponders`, a "no responders" verdict of NATS (see
+   * With `noResponders: "fail"`, a "no responders" verdict of NATS (see
    * {@linkcode Requests.noResponders}) rejects it with a `NoRespondersError`;
-   * without, the verdict is ignored (a responder in this process answers).
+   * otherwise the verdict is ignored (a responder in this process answers).
    */
-  open(queue: string, timeout: number, failsWithoutResponders = false): {
+  open(queue: string, timeout: number, options: RequestOpenOptions = {}): {
     replyTo: string;
     reply: Promise<unknown>;
     cancel(): void;
@@ -101,10 +112,14 @@ export class Requests {
       reject,
       timer,
       queue,
-      failsWithoutResponders,
+      failsWithoutResponders: options.noResponders === "fail",
     });
     return {
-      replyTo: `${REPLY_SCHEME}${this.#index}/${this.#incarnation}/${id}`,
+      replyTo: replyQueue({
+        index: this.#index,
+        incarnation: this.#incarnation,
+        id,
+      }),
       reply: promise,
       cancel: () => {
         clearTimeout(timer);

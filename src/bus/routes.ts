@@ -1,4 +1,5 @@
 import type { RemoteEntry } from "../transport/remote.ts";
+import type { Address } from "../transport/transport.ts";
 import type { SubscriptionEntry } from "./entry.ts";
 import {
   type PatternCounter,
@@ -11,8 +12,8 @@ import type { PublisherMetrics } from "../metrics_snapshot.ts";
 
 /** A member of a competing-consumer group, in this pool or another. */
 export interface Member {
-  /** The subscription's id. */
-  id: string;
+  /** The subscription's number (its table id). */
+  id: number;
   /** The index of the member's pool. */
   pool: number;
   /** The subscription, when the member is in this pool. */
@@ -25,12 +26,20 @@ export interface GroupRoute {
   members: Member[];
 }
 
+/** The pools a message is sent to, and its subscriptions there. */
+export interface Delivery {
+  /** The receiving pools, in order. */
+  pools: readonly number[];
+  /** The subscriptions in each (shared by every message sent alike). */
+  address: Address;
+}
+
 /** Where a message on one concrete queue goes. */
 export interface Route {
   /** This pool's subscriptions outside any group. */
   local: readonly LocalSubscription[];
-  /** The other pools with a subscription outside any group, in order. */
-  pools: readonly number[];
+  /** The other pools' subscriptions outside any group. */
+  plain: Delivery;
   /** The groups, each to get the message once. */
   groups: GroupRoute[];
   /**
@@ -52,6 +61,11 @@ export interface Route {
   byPattern: Map<string, readonly LocalSubscription[]>;
   /** Each group's members in this pool, for messages from other processes. */
   localGroups: Map<string, GroupRoute>;
+  /**
+   * `plain` plus one group member of another pool, by the member's number
+   * (the publisher picked it), built once per member.
+   */
+  withMember: Map<number, Delivery>;
 }
 
 /** One service's counters a route adds to. */
@@ -62,7 +76,8 @@ interface RoutePublisher {
   patterns: readonly PatternCounter[];
 }
 
-const NO_POOLS: readonly number[] = Object.freeze([]);
+/** How many departed group members `Routes` remembers at most. */
+const DEPARTED_KEPT = 4096;
 
 /** The key that identifies a competing-consumer group. */
 export function groupKeyOf(queue: string, group: string): string {
@@ -82,9 +97,14 @@ export function groupNameOf(key: string): string {
 export class Routes {
   #index: number;
   #local = new QueueIndex<LocalSubscription>();
-  #localById = new Map<string, LocalSubscription>();
+  #localById = new Map<number, LocalSubscription>();
+  /**
+   * The group key of this pool's group members removed lately, by number:
+   * messages already on their way to one are handed to another member.
+   */
+  #departed = new Map<number, string>();
   #remote = new QueueIndex<SubscriptionEntry>();
-  #remoteById = new Map<string, SubscriptionEntry>();
+  #remoteById = new Map<number, SubscriptionEntry>();
   #routes = new Map<string, Route>();
   #roundRobin = new Map<string, number>();
   #publishers = new PublisherTally();
@@ -104,9 +124,17 @@ export class Routes {
     return this.#localById.values();
   }
 
-  /** This pool's subscription with `id`, if it still exists. */
-  subscription(id: string): LocalSubscription | undefined {
+  /** This pool's subscription with number `id`, if it still exists. */
+  subscription(id: number): LocalSubscription | undefined {
     return this.#localById.get(id);
+  }
+
+  /**
+   * The group key of this pool's group member `id` once it is removed
+   * (while remembered: the last few thousand), `undefined` for any other.
+   */
+  departedGroup(id: number): string | undefined {
+    return this.#departed.get(id);
   }
 
   /** Adds a subscription of this pool. */
@@ -120,6 +148,15 @@ export class Routes {
   remove(subscription: LocalSubscription): void {
     this.#local.remove(subscription.queue, subscription);
     this.#localById.delete(subscription.id);
+    if (subscription.group !== undefined) {
+      if (this.#departed.size >= DEPARTED_KEPT) {
+        this.#departed.delete(this.#departed.keys().next().value!);
+      }
+      this.#departed.set(
+        subscription.id,
+        groupKeyOf(subscription.queue, subscription.group),
+      );
+    }
     this.#routes.clear();
     this.#dropUnsubscribed(subscription.queue);
   }
@@ -133,7 +170,7 @@ export class Routes {
   }
 
   /** Applies a change of the table of the other pools' subscriptions. */
-  applyTable(add: SubscriptionEntry[], remove: string[]): void {
+  applyTable(add: SubscriptionEntry[], remove: number[]): void {
     for (const id of remove) {
       const entry = this.#remoteById.get(id);
       if (entry === undefined) continue;
@@ -198,10 +235,11 @@ export class Routes {
         });
       }
     }
-    const pools = new Set<number>();
+    const plain: number[][] = [];
     for (const entry of this.#remote.match(queue)) {
-      if (entry.group === undefined) pools.add(entry.poolIndex);
-      else {
+      if (entry.group === undefined) {
+        (plain[entry.poolIndex] ??= []).push(entry.id);
+      } else {
         member(groupKeyOf(entry.queue, entry.group), {
           id: entry.id,
           pool: entry.poolIndex,
@@ -210,7 +248,7 @@ export class Routes {
       }
     }
     for (const group of groups.values()) {
-      group.members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      group.members.sort((a, b) => a.pool - b.pool || a.id - b.id);
     }
     const patterns = new Set<string>();
     for (const subscription of this.#local.match(queue)) {
@@ -228,7 +266,7 @@ export class Routes {
     }
     route = {
       local,
-      pools: pools.size === 0 ? NO_POOLS : [...pools].sort((a, b) => a - b),
+      plain: deliveryOf(plain),
       groups: [...groups.values()],
       elsewhere,
       groupsElsewhere,
@@ -236,6 +274,7 @@ export class Routes {
       publishers: new Map(),
       byPattern: new Map(),
       localGroups: new Map(),
+      withMember: new Map(),
     };
     if (this.#routes.size > 10_000) this.#routes.clear();
     this.#routes.set(queue, route);
@@ -324,7 +363,7 @@ export class Routes {
   }
 
   /** The group's next member, round robin, other than `exclude`. */
-  pick(group: GroupRoute, exclude?: string): Member {
+  pick(group: GroupRoute, exclude?: number): Member {
     const members = exclude === undefined
       ? group.members
       : group.members.filter((m) => m.id !== exclude);
@@ -332,4 +371,40 @@ export class Routes {
     this.#roundRobin.set(group.key, turn + 1);
     return members[turn % members.length]!;
   }
+}
+
+/**
+ * The delivery to the subscriptions `byPool` lists (`[pool] → numbers`),
+ * frozen: messages sent alike share it, so they travel as one run.
+ *
+ * @example
+ * ```ts
+ * import { deliveryOf } from "./routes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const delivery = deliveryOf([, [4, 7], , [9]]);
+ * assert.deepEqual(delivery.pools, [1, 3]);
+ * assert.deepEqual(delivery.address.subscriptions[1], [4, 7]);
+ * assert.ok(Object.isFrozen(delivery.address.subscriptions[3]));
+ * ```
+ */
+export function deliveryOf(
+  byPool: ReadonlyArray<readonly number[] | undefined>,
+  publisher?: number,
+): Delivery {
+  const pools: number[] = [];
+  const subscriptions: Array<readonly number[] | undefined> = [];
+  for (let pool = 0; pool < byPool.length; pool++) {
+    const ids = byPool[pool];
+    if (ids === undefined || ids.length === 0) continue;
+    pools.push(pool);
+    subscriptions[pool] = Object.freeze([...ids]);
+  }
+  const address: Address = publisher === undefined
+    ? { subscriptions: Object.freeze(subscriptions) }
+    : { subscriptions: Object.freeze(subscriptions), publisher };
+  return Object.freeze({
+    pools: Object.freeze(pools),
+    address: Object.freeze(address),
+  });
 }

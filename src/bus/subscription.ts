@@ -52,7 +52,8 @@ export interface SubscriptionHost {
  * subscriptions.
  */
 export class LocalSubscription {
-  readonly id: string;
+  /** Its number (its id in the subscription table). */
+  readonly id: number;
   readonly service: string;
   readonly queue: string;
   readonly group: string | undefined;
@@ -84,7 +85,7 @@ export class LocalSubscription {
 
   constructor(
     host: SubscriptionHost,
-    id: string,
+    id: number,
     service: string,
     queue: string,
     handler: MessageHandler<never>,

@@ -72,15 +72,18 @@ export function parseFrom(value: string | undefined): From | undefined {
 
 /**
  * Whether a message from `from` is a copy of what process `processId` got
- * already, for a subscription in a group (`group`) or outside any.
+ * already, for a subscription in a group (`"group"`) or outside any
+ * (`"plain"`).
  */
 export function handledHere(
   from: From | undefined,
   processId: string,
-  group: boolean,
+  subscription: "group" | "plain",
 ): boolean {
   if (from === undefined || from.process !== processId) return false;
-  return group ? from.handled === "all" : from.handled !== "none";
+  return subscription === "group"
+    ? from.handled === "all"
+    : from.handled !== "none";
 }
 
 const decoder = new TextDecoder();

@@ -92,24 +92,30 @@ export class NatsCarrier implements RemoteCarrier {
       parts.index,
       parts.incarnation,
     );
-    this.#plain = new NatsLink(settings, parts.log, label("publish"), false, {
-      up: (server) => {
-        status("publish", true)(server);
-        // After a reconnect, what was held waits until the others are
-        // subscribed again (or forgotten): never replayed into nobody.
-        if (this.#connectedOnce) this.#publisher.pause();
-        this.#connectedOnce = true;
-        this.#publisher.up();
-        this.#catalog.up();
+    this.#plain = new NatsLink(
+      settings,
+      parts.log,
+      label("publish"),
+      "no-echo",
+      {
+        up: (server) => {
+          status("publish", true)(server);
+          // After a reconnect, what was held waits until the others are
+          // subscribed again (or forgotten): never replayed into nobody.
+          if (this.#connectedOnce) this.#publisher.pause();
+          this.#connectedOnce = true;
+          this.#publisher.up();
+          this.#catalog.up();
+        },
+        down: (reason) => {
+          this.#publisher.down();
+          this.#catalog.down();
+          status("publish", false)(reason);
+        },
+        refused: (error) => this.#refused("publish", error),
       },
-      down: (reason) => {
-        this.#publisher.down();
-        this.#catalog.down();
-        status("publish", false)(reason);
-      },
-      refused: (error) => this.#refused("publish", error),
-    });
-    this.#groups = new NatsLink(settings, parts.log, label("groups"), true, {
+    );
+    this.#groups = new NatsLink(settings, parts.log, label("groups"), "echo", {
       up: status("groups", true),
       down: status("groups", false),
       refused: (error) => this.#refused("groups", error),
@@ -222,8 +228,8 @@ export class NatsCarrier implements RemoteCarrier {
     if (msg.headers !== undefined && msg.headers.code !== 0) return;
     const { from, payload } = fromOf(msg);
     // Pools of this process got it over the transport already.
-    const group = held.interest.group !== undefined;
-    if (handledHere(from, this.#settings.processId, group)) return;
+    const kind = held.interest.group === undefined ? "plain" : "group";
+    if (handledHere(from, this.#settings.processId, kind)) return;
     // `msg.subject` decodes the subject's bytes on every message.
     const queue = held.queue ??
       subjectToQueue(msg.subject, this.#settings.namespace);
@@ -297,8 +303,8 @@ export class NatsCarrier implements RemoteCarrier {
     this.#closed = true;
     const left = Math.max(100, deadline - Date.now());
     await Promise.all([
-      this.#plain.close(true, left),
-      this.#groups.close(true, left),
+      this.#plain.close("drain", left),
+      this.#groups.close("drain", left),
     ]);
     return this.#publisher.abandon();
   }

@@ -57,21 +57,21 @@ export class NatsLink {
    * @param settings The run's NATS settings.
    * @param log Where the outage and recovery lines go.
    * @param label What this connection is for, in the log and its name.
-   * @param echo Whether the server sends this connection's own publishes
-   * back to its subscriptions.
+   * @param ownPublishes `"echo"`: the server sends this connection's own
+   * publishes back to its subscriptions; `"no-echo"`: it does not.
    * @param events Told when the connection comes up and goes down.
    */
   constructor(
     settings: NatsSettings,
     log: Logger,
     label: string,
-    echo: boolean,
+    ownPublishes: "echo" | "no-echo",
     events: ConnectionEvents,
   ) {
     this.#settings = settings;
     this.#log = log;
     this.#label = label;
-    this.#echo = echo;
+    this.#echo = ownPublishes === "echo";
     this.#events = events;
   }
 
@@ -120,10 +120,10 @@ export class NatsLink {
   }
 
   /**
-   * Drains (with `drain`) or closes the connection, within `timeout` ms;
-   * stops the first connection's retries.
+   * Drains (`"drain"`: what it holds is sent first) or closes the
+   * connection, within `timeout` ms; stops the first connection's retries.
    */
-  async close(drain: boolean, timeout: number): Promise<void> {
+  async close(how: "drain" | "close", timeout: number): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#retry);
@@ -136,7 +136,7 @@ export class NatsLink {
       timer = setTimeout(resolve, timeout);
     });
     try {
-      const ending = drain && this.#up
+      const ending = how === "drain" && this.#up
         ? connection.drain()
         : connection.close();
       await Promise.race([ending.catch(() => {}), expired]);

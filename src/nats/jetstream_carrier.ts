@@ -137,7 +137,7 @@ export class JetStreamCarrier implements DurableCarrier {
       settings,
       parts.log,
       `durable, pool "${parts.pool}"`,
-      false,
+      "no-echo",
       {
         up: status(true),
         down: status(false),
@@ -475,7 +475,7 @@ export class JetStreamCarrier implements DurableCarrier {
     this.#closed = true;
     clearInterval(this.#working);
     await Promise.all([...this.#held.keys()].map((id) => this.#leave(id)));
-    await this.#link.close(true, this.#settings.closeTimeout);
+    await this.#link.close("drain", this.#settings.closeTimeout);
   }
 }
 

@@ -16,6 +16,8 @@ import {
   remoteReplyQueue,
   remoteReplySubject,
   type ReplyAddress,
+  replyAddress,
+  replyQueue,
 } from "../transport/reply_queue.ts";
 import type { RemoteReply } from "../transport/remote.ts";
 import { fromOf, readMessage } from "./arrival.ts";
@@ -54,9 +56,9 @@ export class ReplySubjects {
   subjectOf(replyTo: string): string {
     if (isRemoteReply(replyTo)) return remoteReplySubject(replyTo);
     if (isReplyQueue(replyTo)) {
-      // reply://<pool>/<incarnation>/<id>: that pool's reply subjects.
-      return this.#processPrefix +
-        replyTo.slice("reply://".length).replaceAll("/", ".");
+      // A request of a pool of this process: that pool's reply subjects.
+      const { index, incarnation, id } = replyAddress(replyTo);
+      return `${this.#processPrefix}${index}.${incarnation}.${id}`;
     }
     return queueToSubject(replyTo, this.#namespace);
   }
@@ -64,9 +66,9 @@ export class ReplySubjects {
   /** The queue a NATS reply subject is answered on, from this process. */
   queueOf(subject: string): string {
     if (subject.startsWith(this.#processPrefix)) {
-      return `reply://${
-        subject.slice(this.#processPrefix.length).replaceAll(".", "/")
-      }`;
+      const [index, incarnation, id] = subject
+        .slice(this.#processPrefix.length).split(".").map(Number);
+      return replyQueue({ index: index!, incarnation: incarnation!, id: id! });
     }
     const queue = subjectToQueue(subject, this.#namespace);
     return queue !== undefined && !isReplyQueue(queue)

@@ -109,7 +109,7 @@ export type ToPool =
     mf: 1;
     kind: "table";
     add: SubscriptionEntry[];
-    remove: string[];
+    remove: number[];
     ack: number;
   }
   | {
@@ -160,7 +160,7 @@ export type FromPool =
     queue?: string;
   }
   | { mf: 1; kind: "subscribe"; request: number; entry: SubscriptionEntry }
-  | { mf: 1; kind: "unsubscribe"; request: number; ids: string[] }
+  | { mf: 1; kind: "unsubscribe"; request: number; ids: number[] }
   | { mf: 1; kind: "table-ack"; ack: number }
   | { mf: 1; kind: "flushed"; request: number }
   | { mf: 1; kind: "drained"; request: number; busy: boolean }

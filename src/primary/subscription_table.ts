@@ -9,7 +9,7 @@ import type { PoolCalls } from "./pool_calls.ts";
 
 /** Every pool's subscriptions, by id, and the broadcast of their changes. */
 export class SubscriptionTable {
-  #table = new Map<string, SubscriptionEntry>();
+  #table = new Map<number, SubscriptionEntry>();
   readonly #calls: PoolCalls;
 
   constructor(calls: PoolCalls) {
@@ -28,13 +28,13 @@ export class SubscriptionTable {
   }
 
   /** Removes pool `from`'s subscriptions; resolves once the other pools know. */
-  remove(ids: readonly string[], from: number): Promise<unknown[]> {
+  remove(ids: readonly number[], from: number): Promise<unknown[]> {
     for (const id of ids) this.#table.delete(id);
     return this.broadcast([], [...ids], from);
   }
 
   /** Removes every subscription of pool `index` (not told to the others). */
-  dropPool(index: number): string[] {
+  dropPool(index: number): number[] {
     const removed = [...this.#table.values()].filter((e) =>
       e.poolIndex === index
     )
@@ -52,7 +52,7 @@ export class SubscriptionTable {
    */
   broadcast(
     add: SubscriptionEntry[],
-    remove: string[],
+    remove: number[],
     except: number,
   ): Promise<unknown[]> {
     return this.#calls.ask(

@@ -24,42 +24,36 @@ export interface EncodedRuns {
   /** Runs: `[length, pair index, publishedAt - base, …]`. */
   runs: number[];
   /**
-   * Runs with more fields (`replyTo`, `headers`, `members`, …):
+   * Runs with more fields (`replyTo`, `headers`, `to`, `reply`):
    * `[position of the run's first message, fields, …]`. Consecutive
    * messages share such a run only when each field is the same value (the
-   * same object, for `headers` and `members`).
+   * same object, for `headers`, `to` and `reply`).
    */
   extras?: unknown[];
   /** Batches of the other direction this one acknowledges (port links). */
   acks?: number;
 }
 
-type Extras = Pick<
-  WireMessage,
-  "replyTo" | "headers" | "members" | "membersOnly" | "origin"
->;
+type Extras = Pick<WireMessage, "replyTo" | "headers" | "to" | "reply">;
 
 /** Whether two messages' extra fields are the same values. */
-function sameExtras(a: Extras | undefined, b: Extras | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
+function sameExtras(a: Extras, b: Extras): boolean {
   return a.replyTo === b.replyTo && a.headers === b.headers &&
-    a.members === b.members && a.membersOnly === b.membersOnly &&
-    a.origin === b.origin;
+    a.to === b.to && a.reply === b.reply;
 }
 
 function extrasOf(message: WireMessage): Extras | undefined {
-  const { replyTo, headers, members, membersOnly, origin } = message;
+  const { replyTo, headers, to, reply } = message;
   if (
-    replyTo === undefined && headers === undefined && members === undefined &&
-    membersOnly === undefined && origin === undefined
+    replyTo === undefined && headers === undefined && to === undefined &&
+    reply === undefined
   ) return undefined;
   const extras: Extras = {};
   // Absent keys, not `undefined` ones: every key costs on the wire.
   if (replyTo !== undefined) extras.replyTo = replyTo;
   if (headers !== undefined) extras.headers = headers;
-  if (members !== undefined) extras.members = members;
-  if (membersOnly !== undefined) extras.membersOnly = membersOnly;
-  if (origin !== undefined) extras.origin = origin;
+  if (to !== undefined) extras.to = to;
+  if (reply !== undefined) extras.reply = reply;
   return extras;
 }
 
@@ -116,7 +110,8 @@ export function encodeRuns(
   let lastTime = NaN;
   // Where the open run's length is in `runs`, or -1 when none may grow.
   let open = -1;
-  let openExtras: Extras | undefined;
+  // The open run's first message (its extra fields are the run's).
+  let first: WireMessage | undefined;
   for (let j = start; j < end; j++) {
     const message = messages[j]!;
     if (message.queue !== lastQueue || message.service !== lastService) {
@@ -135,18 +130,18 @@ export function encodeRuns(
       lastPair = pair;
       open = -1;
     }
-    const more = extrasOf(message);
     if (
       open >= 0 && message.publishedAt === lastTime &&
-      sameExtras(openExtras, more)
+      sameExtras(first!, message)
     ) {
       (runs[open] as number)++;
       continue;
     }
     open = runs.length;
-    openExtras = more;
+    first = message;
     lastTime = message.publishedAt;
     runs.push(1, lastPair, message.publishedAt - base);
+    const more = extrasOf(message);
     if (more !== undefined) (extras ??= []).push(j - start, more);
   }
   const batch: EncodedRuns = { names, base, runs };

@@ -16,11 +16,18 @@ const REMOTE_REPLY_PREFIX = "reply://nats/";
 /** A reply queue of a request made in another process (over NATS). */
 export const REMOTE_REPLY = /^reply:\/\/nats\/[^\s]+$/;
 
-/** Where a reply queue `reply://<pool index>/<incarnation>/<id>` points. */
+/**
+ * A request of a pool of this process, which its reply queue
+ * `reply://<pool index>/<incarnation>/<id>` names: made into a queue name by
+ * {@linkcode replyQueue} and read back by {@linkcode replyAddress} only.
+ */
 export interface ReplyAddress {
-  index: number;
-  incarnation: number;
-  id: number;
+  /** The requesting pool's index. */
+  readonly index: number;
+  /** Its incarnation (a reply to an earlier one is dropped). */
+  readonly incarnation: number;
+  /** The request's number in that incarnation. */
+  readonly id: number;
 }
 
 /** Whether `queue` is a reply queue (the reserved `reply://` scheme). */
@@ -46,7 +53,12 @@ export function remoteReplySubject(queue: string): string {
   return queue.slice(REMOTE_REPLY_PREFIX.length);
 }
 
-/** Parses a reply queue's address. */
+/** The reply queue of the request at `address` (its `meta.replyTo`). */
+export function replyQueue(address: ReplyAddress): string {
+  return `${REPLY_SCHEME}${address.index}/${address.incarnation}/${address.id}`;
+}
+
+/** The address a reply queue made by {@linkcode replyQueue} names. */
 export function replyAddress(queue: string): ReplyAddress {
   const [index, incarnation, id] = queue.slice(REPLY_SCHEME.length).split("/")
     .map(Number);

@@ -11,13 +11,21 @@
  */
 
 import type { SharedCredits } from "./broadcast_credits.ts";
+import type { ReplyAddress } from "./reply_queue.ts";
 
-/** A competing-consumer member picked by the publisher in the receiving pool. */
-export interface MemberPick {
-  /** The subscription's id. */
-  id: string;
-  /** The group's key (queue pattern and group name). */
-  key: string;
+/**
+ * Where a message goes in the pools it is sent to, decided once by its
+ * publisher: each receiving pool looks its subscriptions up by number (the
+ * subscription table's ids), matching no queue names.
+ */
+export interface Address {
+  /** Per receiving pool (by index): the numbers of its subscriptions that get it. */
+  readonly subscriptions: readonly (readonly number[] | undefined)[];
+  /**
+   * The publishing pool, set only when a receiver hands the message on to
+   * another group member (one left): otherwise the sender published it.
+   */
+  readonly publisher?: number | undefined;
 }
 
 /** One message between pools. */
@@ -33,16 +41,14 @@ export interface WireMessage {
   service: string;
   /** When `publish` was called (`Date.now()`). */
   publishedAt: number;
-  /** Where the publisher expects an answer. */
+  /** Where the publisher expects an answer (`meta.replyTo`). */
   replyTo?: string | undefined;
   /** Extra string fields. */
   headers?: Readonly<Record<string, string>> | undefined;
-  /** Group members in the receiving pool that get this message. */
-  members?: readonly MemberPick[] | undefined;
-  /** Set when only `members` get it, not the pool's other subscriptions. */
-  membersOnly?: true | undefined;
-  /** The publishing pool, when another pool forwards the message. */
-  origin?: number | undefined;
+  /** The subscriptions that get it, in each receiving pool (not on a reply). */
+  to?: Address | undefined;
+  /** The request it answers, when it is a reply to a pool of this process. */
+  reply?: ReplyAddress | undefined;
   /**
    * About how many bytes `data` holds: set by the transport's `send` (it
    * bounds batches), not sent.
