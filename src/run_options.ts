@@ -45,21 +45,21 @@ export interface RunOptions {
    * What carries messages between pools: `"ports"`, a MessagePort between
    * each pair of pools (the default, and the fastest measured), or
    * `"broadcast"`, one BroadcastChannel for the run (every pool wakes for
-   * every batch; see the README). Default: `MAGIC_FOUNDATION_TRANSPORT`,
+   * every batch; see docs/bus.md). Default: `MAGIC_FOUNDATION_TRANSPORT`,
    * else `"ports"`.
    */
   transport?: TransportKind;
   /**
    * Joins the program to every other program on the same NATS server and
    * namespace: the same queues across processes and machines (see the
-   * README's "Several processes"). Default: `MAGIC_FOUNDATION_NATS`
+   * docs/nats.md). Default: `MAGIC_FOUNDATION_NATS`
    * (comma-separated servers), else none (nothing about NATS is loaded).
    */
   nats?: NatsOptions;
   /**
    * Durable queues: these queues (names or patterns) are stored on a local
    * write-ahead log and delivered at least once, across crashes and
-   * restarts (see the README's "Durable queues"). Default:
+   * restarts (see docs/durable.md). Default:
    * `MAGIC_FOUNDATION_DURABLE` (comma-separated patterns) and
    * `MAGIC_FOUNDATION_DURABLE_DIR`, else none.
    */

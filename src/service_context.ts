@@ -162,7 +162,7 @@ export interface ServiceContext {
   topology(): Promise<Topology>;
   /**
    * One snapshot of the whole program's counters: every pool's
-   * subscriptions and services, and the pools (see the README,
+   * subscriptions and services, and the pools (see docs/observability.md,
    * "Observability").
    */
   metrics(): Promise<MetricsSnapshot>;

@@ -36,6 +36,12 @@ async function* sourceFiles(dir: URL): AsyncGenerator<URL> {
 
 const examples: DocExample[] = [];
 const files = [new URL("README.md", root), new URL("mod.ts", root)];
+for await (const entry of Deno.readDir(new URL("docs/", root))) {
+  if (entry.name.endsWith(".md")) {
+    files.push(new URL(`docs/${entry.name}`, root));
+  }
+}
+files.sort((a, b) => a.href.localeCompare(b.href));
 for await (const url of sourceFiles(new URL("src/", root))) files.push(url);
 for (const url of files) {
   const path = "./" + url.href.slice(root.href.length);

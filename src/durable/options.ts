@@ -11,7 +11,7 @@ import { deadLetterQueue, patternsOverlap } from "./patterns.ts";
 
 /**
  * Durable queues: at-least-once delivery that survives a crash, on a local
- * write-ahead log (see the README's "Durable queues").
+ * write-ahead log (see docs/durable.md).
  *
  * @example
  * ```ts

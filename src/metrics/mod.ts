@@ -3,7 +3,7 @@
  * serves `GET /metrics`, every pool's counters in the text exposition
  * format, and {@linkcode renderPrometheus} renders a snapshot of
  * `main.metrics()` or `ctx.metrics()` yourself. The metric names are listed
- * in the README, "Observability".
+ * in docs/observability.md.
  *
  * @example A program that can be scraped
  * ```ts ignore

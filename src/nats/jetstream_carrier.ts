@@ -22,7 +22,7 @@
  *
  * Streams and consumers are created when first used, and an existing one
  * is used as it is (another process, or an operator, made it). Their names:
- * `jetstream_names.ts`; their retention: the README's "Durable queues".
+ * `jetstream_names.ts`; their retention: docs/durable.md.
  *
  * @module
  */

@@ -6,7 +6,7 @@
  * lets the test publish into queues and await, with a deadline, what the
  * services publish, and stops everything with `await using`.
  *
- * @example A complete test of the README's consumer
+ * @example A complete test of the WebSocket guide's consumer (docs/websocket.md)
  * ```ts
  * import { Service, type ServiceContext } from "@magic/foundation";
  * import { startServices } from "@magic/foundation/testing";

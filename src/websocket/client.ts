@@ -51,7 +51,7 @@ export interface ReconnectingWebSocketOptions {
   /** How binary frames arrive: `ArrayBuffer` (default) or `Blob`. */
   binaryType?: BinaryType;
   /**
-   * Opt in to sessions (README, "Reconnects"): after a drop, the server
+   * Opt in to sessions (docs/websocket.md, "Reconnects"): after a drop, the server
    * replays what this client missed within its `recoveryWindow`, keeps its
    * rooms and its `meta.replyTo`, and `open` says whether it did. Default
    * `true`; `false` connects as a plain WebSocket.

@@ -202,7 +202,7 @@ export interface WebSocketServiceOptions extends ServiceOptions {
   maxRoomsPerConnection?: number;
   /**
    * How long a session whose connection dropped waits for its client (see
-   * README, "Reconnects"); `0` turns sessions off. Also the age bound of
+   * docs/websocket.md, "Reconnects"); `0` turns sessions off. Also the age bound of
    * the history. Default 120 000 (2 minutes).
    */
   recoveryWindow?: number;
@@ -211,7 +211,7 @@ export interface WebSocketServiceOptions extends ServiceOptions {
    * service's pool, lost with its process; `"jetstream"` in JetStream,
    * shared by every process of the run joined to the same NATS (the
    * program must run with `nats`, on a server started with `-js`), so a
-   * client recovers on any of them (README, "Reconnects").
+   * client recovers on any of them (docs/websocket.md, "Reconnects").
    */
   history?: "memory" | "jetstream";
   /** Messages kept per path, room and connection for recovery. Default 1000. */

@@ -81,7 +81,7 @@ const RECOVERY_OFF = JSON.stringify(
  * - a client that opts in (`?mf-session`, as `ReconnectingWebSocket`
  *   does) gets a session: when it comes back within `recoveryWindow`, it
  *   gets what it missed, in order and once, keeps its rooms and its
- *   `replyTo`, and is announced on `ws://reconnected/<path>` (README,
+ *   `replyTo`, and is announced on `ws://reconnected/<path>` (docs/websocket.md,
  *   "Reconnects");
  * - `GET /_magic/client.js` is the browser client, `ReconnectingWebSocket`;
  * - plain HTTP requests get a file from `staticDir`, the `fallback`
@@ -199,7 +199,7 @@ export class WebSocketService extends Service {
 
   /**
    * The sessions of clients that opted in to recovery, and the history
-   * kept for them (see README, "Reconnects"); all zero when recovery is off.
+   * kept for them (see docs/websocket.md, "Reconnects"); all zero when recovery is off.
    *
    * @example
    * ```ts

@@ -1,5 +1,5 @@
 /**
- * The wire format of sessions, for clients that opt in (README,
+ * The wire format of sessions, for clients that opt in (docs/websocket.md,
  * "Reconnects"):
  *
  * - the client connects with `?mf-session` (a new session) or
