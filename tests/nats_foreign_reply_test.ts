@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
 import { outsideFolder } from "./_outside.ts";
 import { natsSkipReason, startNatsServer } from "./_nats.ts";
+import { pythonWith, run } from "./_python.ts";
 
 const skip = await natsSkipReason();
 const missing = skip === undefined ? "" : ` (skipped: ${skip})`;
@@ -164,60 +165,6 @@ async def main(url, namespace, names):
 asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3].split(",")))
 `;
 
-/** Runs `command` and returns its status and output, never throwing. */
-async function run(
-  command: string,
-  args: string[],
-  cwd?: string,
-): Promise<{ success: boolean; stdout: string; stderr: string }> {
-  try {
-    const output = await new Deno.Command(command, {
-      args,
-      cwd,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const decoder = new TextDecoder();
-    return {
-      success: output.success,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
-  } catch (error) {
-    return { success: false, stdout: "", stderr: String(error) };
-  }
-}
-
-/**
- * A virtual environment with `nats-py` in `dir`: its `python`, or a one-line
- * reason why there is none.
- */
-async function pythonWithNats(dir: string): Promise<
-  { python: string } | {
-    reason: string;
-  }
-> {
-  const venv = await run("python3", ["-m", "venv", `${dir}/venv`]);
-  if (!venv.success) {
-    return {
-      reason: venv.stderr.includes("NotFound")
-        ? "python3 is not installed"
-        : "python3 -m venv failed",
-    };
-  }
-  const python = `${dir}/venv/bin/python`;
-  const pip = await run(python, [
-    "-m",
-    "pip",
-    "install",
-    "--quiet",
-    "nats-py",
-  ]);
-  if (!pip.success) return { reason: "pip install nats-py failed (no PyPI?)" };
-  return { python };
-}
-
 Deno.test({
   name:
     "NATS: a plain client's request gets JSON (undefined fields dropped, a Date as its ISO string), and data JSON cannot carry is refused at the call with a JsonDataError naming the queue and the path" +
@@ -263,7 +210,7 @@ Deno.test({
 
   const dir = await Deno.makeTempDir({ prefix: "mf-nats-py-" });
   try {
-    const python = await pythonWithNats(dir);
+    const python = await pythonWith(dir, ["nats-py"]);
     const reason = "reason" in python ? ` (skipped: ${python.reason})` : "";
     await t.step({
       name: "nats-py" + reason,

@@ -5,10 +5,8 @@
  * a server without the session's history (a new process) says why not.
  */
 import assert from "node:assert/strict";
-import {
-  type OpenDetail,
-  ReconnectingWebSocket,
-} from "../src/websocket/client.ts";
+import { Recorder } from "./_recorder.ts";
+import { ReconnectingWebSocket } from "../src/websocket/client.ts";
 import { joinRoom } from "../src/websocket/mod.ts";
 import { type Harness, startService } from "./fixtures/websocket_harness.ts";
 import { deadline } from "./fixtures/websocket_helpers.ts";
@@ -24,34 +22,6 @@ async function start(): Promise<Harness> {
     await ctx.publish(meta.replyTo!, `joined ${room}`);
   });
   return h;
-}
-
-/** A client's `open` details and messages, awaited with deadlines. */
-class Recorder {
-  readonly opens: OpenDetail[] = [];
-  readonly messages: string[] = [];
-  #changed = Promise.withResolvers<void>();
-
-  constructor(client: ReconnectingWebSocket) {
-    client.addEventListener("open", (e) => {
-      this.opens.push((e as CustomEvent<OpenDetail>).detail);
-      this.#notify();
-    });
-    client.addEventListener("message", (e) => {
-      this.messages.push(String((e as MessageEvent).data));
-      this.#notify();
-    });
-  }
-
-  /** Resolves once `test()` holds. */
-  async until(test: () => boolean, what: string): Promise<void> {
-    while (!test()) await deadline(this.#changed.promise, what);
-  }
-
-  #notify(): void {
-    this.#changed.resolve();
-    this.#changed = Promise.withResolvers();
-  }
 }
 
 Deno.test("ReconnectingWebSocket recovers its session after a network drop: rooms, replyTo and every missed message once, in order; a server without the session says 'unknown session'", async () => {

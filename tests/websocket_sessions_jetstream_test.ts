@@ -10,10 +10,8 @@
  * says "window passed".
  */
 import assert from "node:assert/strict";
-import {
-  type OpenDetail,
-  ReconnectingWebSocket,
-} from "../src/websocket/client.ts";
+import { Recorder } from "./_recorder.ts";
+import { ReconnectingWebSocket } from "../src/websocket/client.ts";
 import { WebSocketService } from "../src/websocket/mod.ts";
 import type { Child } from "./_child.ts";
 import { findChromium, launchChromium, pageUntil } from "./_chromium.ts";
@@ -83,34 +81,6 @@ function sharedTest(
       }
     },
   });
-}
-
-/** A client's `open` details and messages, awaited with deadlines. */
-class Recorder {
-  readonly opens: OpenDetail[] = [];
-  readonly messages: string[] = [];
-  #changed = Promise.withResolvers<void>();
-
-  constructor(client: ReconnectingWebSocket) {
-    client.addEventListener("open", (e) => {
-      this.opens.push((e as CustomEvent<OpenDetail>).detail);
-      this.#notify();
-    });
-    client.addEventListener("message", (e) => {
-      this.messages.push(String((e as MessageEvent).data));
-      this.#notify();
-    });
-  }
-
-  /** Resolves once `test()` holds. */
-  async until(test: () => boolean, what: string): Promise<void> {
-    while (!test()) await deadline(this.#changed.promise, what);
-  }
-
-  #notify(): void {
-    this.#changed.resolve();
-    this.#changed = Promise.withResolvers();
-  }
 }
 
 /** A plain connection to a server's `/ctl`: publishes through it. */

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { joinRoom } from "../src/websocket/mod.ts";
 import { startService } from "./fixtures/websocket_harness.ts";
 import { deadline } from "./fixtures/websocket_helpers.ts";
+import { pythonWith } from "./_python.ts";
 
 /** The client: every step as README describes it, nothing else. */
 const CLIENT = `
@@ -49,59 +50,16 @@ async def main():
 asyncio.run(main())
 `;
 
-async function run(
-  command: string,
-  args: string[],
-): Promise<{ success: boolean; stderr: string }> {
-  try {
-    const output = await new Deno.Command(command, {
-      args,
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    return {
-      success: output.success,
-      stderr: new TextDecoder().decode(output.stderr),
-    };
-  } catch (error) {
-    return { success: false, stderr: String(error) };
-  }
-}
-
 const dir = await Deno.makeTempDir({ prefix: "mf-sessions-py-" });
-/** The venv's python, or why there is none. */
-async function pythonWithWebsockets(): Promise<string | { reason: string }> {
-  const venv = await run("python3", ["-m", "venv", `${dir}/venv`]);
-  if (!venv.success) {
-    return {
-      reason: venv.stderr.includes("NotFound")
-        ? "python3 is not installed"
-        : "python3 -m venv failed",
-    };
-  }
-  const python = `${dir}/venv/bin/python`;
-  const pip = await run(python, [
-    "-m",
-    "pip",
-    "install",
-    "--quiet",
-    "websockets",
-  ]);
-  if (!pip.success) return { reason: "pip install websockets failed" };
-  return python;
-}
-const python = await pythonWithWebsockets();
-if (typeof python !== "string") {
-  await Deno.remove(dir, { recursive: true });
-  // deno-lint-ignore no-console
-  console.warn(`Skipping the Python sessions test: ${python.reason}`);
-}
+const venv = await pythonWith(dir, ["websockets"]);
+const python = "python" in venv ? venv.python : undefined;
+if (python === undefined) await Deno.remove(dir, { recursive: true });
 
 Deno.test({
   name:
-    "Sessions: a Python websockets client recovers using only README's wire format",
-  ignore: typeof python !== "string",
+    "Sessions: a Python websockets client recovers using only the documented wire format" +
+    ("reason" in venv ? ` (skipped: ${venv.reason})` : ""),
+  ignore: python === undefined,
   async fn(): Promise<void> {
     try {
       await using h = await startService();
