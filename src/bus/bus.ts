@@ -37,7 +37,8 @@ import type {
   SharedStore,
 } from "../transport/remote.ts";
 import { validateQueueName } from "../queue_name.ts";
-import { checkReplyQueue, isReplyQueue, Requests } from "./requests.ts";
+import { checkReplyQueue, Requests } from "./requests.ts";
+import { isReplyQueue } from "../transport/reply_queue.ts";
 import { groupKeyOf, Routes } from "./routes.ts";
 import { LocalSubscription, type SubscriptionHost } from "./subscription.ts";
 import { type MessageTracing, messageTracing } from "./tracing.ts";

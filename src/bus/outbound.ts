@@ -6,12 +6,12 @@ import type { RemoteCarrier } from "../transport/remote.ts";
 import { checkHeaders } from "./headers.ts";
 import type { MetaFactory } from "./meta.ts";
 import { validateQueueName } from "../queue_name.ts";
+import type { Requests } from "./requests.ts";
 import {
   isRemoteReply,
   isReplyQueue,
   replyAddress,
-  type Requests,
-} from "./requests.ts";
+} from "../transport/reply_queue.ts";
 import {
   type Delivery,
   deliveryOf,

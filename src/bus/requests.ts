@@ -6,14 +6,6 @@ import {
   replyQueue,
 } from "../transport/reply_queue.ts";
 
-export {
-  isRemoteReply,
-  isReplyQueue,
-  remoteReplyQueue,
-  remoteReplySubject,
-  type ReplyAddress,
-  replyAddress,
-} from "../transport/reply_queue.ts";
 import type { ReplyAddress } from "../transport/reply_queue.ts";
 
 /** What a request does when NATS says nobody there answers it. */

@@ -17,7 +17,7 @@
 import { linkKey, type Otel, otel, version } from "../tracing.ts";
 import type { WireMessage } from "../transport/transport.ts";
 import type { MessageHandler, MessageMeta } from "../service_context.ts";
-import { isReplyQueue } from "./requests.ts";
+import { isReplyQueue } from "../transport/reply_queue.ts";
 
 type OtelApi = typeof Otel;
 
