@@ -48,9 +48,9 @@ export class LocalBroker {
     const outbox = [...this.#outbox];
     this.#outbox.clear();
     for (const [pool, messages] of outbox) {
-      const [first, ...rest] = messages;
-      if (first === undefined) continue;
-      this.#post(pool, rest.length === 0 ? first : { op: "batch", messages });
+      const [only] = messages;
+      if (messages.length > 1) this.#post(pool, { op: "batch", messages });
+      else if (only !== undefined) this.#post(pool, only);
     }
   }
 

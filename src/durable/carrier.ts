@@ -115,9 +115,9 @@ export class LocalCarrier implements DurableCarrier {
       messages.push({ op: "settle", subscription, settlements });
     }
     this.#settlements.clear();
-    const [first, ...rest] = messages;
-    if (first === undefined) return;
-    this.#post(rest.length === 0 ? first : { op: "batch", messages });
+    const [only] = messages;
+    if (messages.length > 1) this.#post({ op: "batch", messages });
+    else if (only !== undefined) this.#post(only);
   }
 
   cancel(subscriptions: string[]): Promise<void> {
