@@ -7,9 +7,13 @@ import { frame, scan } from "../src/durable/record.ts";
 import { StreamLog } from "../src/durable/stream_log.ts";
 import { AckFile } from "../src/durable/ack_file.ts";
 import { consumerName, Stream } from "../src/durable/stream.ts";
+import { LocalBroker } from "../src/durable/broker.ts";
+import { LocalCarrier } from "../src/durable/carrier.ts";
 import type {
+  BrokerToPool,
   ConsumerMember,
   DeliveredMessage,
+  PoolToBroker,
 } from "../src/durable/protocol.ts";
 import type { StoredMessage } from "../src/durable/message.ts";
 
@@ -319,5 +323,79 @@ Deno.test("A publish id seen within the dedupe window is stored once, also after
     await none.stream.publish({ ...message("one, no window"), id: "order-1" });
     assert.equal(none.stream.log.nextSeq, 4);
     await none.stream.close();
+  });
+});
+
+Deno.test("A pool and the broker exchange one message per turn: concurrent publishes are answered together, settlements of several subscriptions go together", async () => {
+  await withDir(async (dir) => {
+    const toBroker: PoolToBroker[] = [];
+    const toPool: BrokerToPool[] = [];
+    const quiet = {
+      debug(): void {},
+      info(): void {},
+      warn(): void {},
+      error(): void {},
+    };
+    const broker = await LocalBroker.open(
+      {
+        streams: ["q://jobs/>"],
+        groupOnly: [],
+        directory: dir,
+        maxDeliver: 3,
+        backoff: [1],
+        dedupeWindow: 60_000,
+        ackWait: 30_000,
+        segmentBytes: 1 << 20,
+      },
+      (_pool, message) => {
+        toPool.push(structuredClone(message));
+        carrier.receive(structuredClone(message));
+      },
+      quiet,
+    );
+    const carrier = new LocalCarrier((message) => {
+      toBroker.push(structuredClone(message));
+      broker.receive(0, structuredClone(message));
+    });
+    const publishes = 64;
+    await Promise.all(
+      Array.from({ length: publishes }, (_, i) =>
+        carrier.publish({
+          queue: "q://jobs/a",
+          pool: "p",
+          service: "S",
+          publishedAt: 1,
+          data: i,
+        })),
+    );
+    // One fdatasync may cover the first append alone, the next the rest.
+    assert.ok(
+      toPool.length <= 2,
+      `${publishes} answers took ${toPool.length} messages`,
+    );
+
+    const delivered = new Map<string, DeliveredMessage[]>();
+    const arrived = Promise.withResolvers<void>();
+    for (const subscription of ["s1", "s2"]) {
+      delivered.set(subscription, []);
+      await carrier.consume(
+        { ...MEMBER, subscription, capacity: 4 },
+        (messages) => {
+          delivered.get(subscription)?.push(...messages);
+          const all = [...delivered.values()].flat();
+          if (all.length >= 8) arrived.resolve();
+        },
+      );
+    }
+    await arrived.promise;
+    const before = toBroker.length;
+    for (const [subscription, [first]] of delivered) {
+      assert.ok(first !== undefined);
+      carrier.settle(subscription, [{ seq: first.seq, outcome: "ack" }]);
+    }
+    await Promise.resolve();
+    assert.equal(toBroker.length - before, 1);
+    await carrier.close();
+    await broker.close();
   });
 });

@@ -14,20 +14,44 @@ import { patternCovers } from "./patterns.ts";
 import type { BrokerToPool, ConsumerMember, PoolToBroker } from "./protocol.ts";
 import { consumerName, Stream } from "./stream.ts";
 
-/** The main thread's owner of the durable streams. */
+/**
+ * The main thread's owner of the durable streams. What it says to a pool in
+ * one turn (answers to publishes synced together, deliveries) goes in one
+ * message.
+ */
 export class LocalBroker {
   #streams: Stream[];
-  #send: (pool: number, message: BrokerToPool) => void;
+  #post: (pool: number, message: BrokerToPool) => void;
   #log: Logger;
+  /** Per pool, the messages of this turn not yet sent. */
+  #outbox = new Map<number, BrokerToPool[]>();
 
   private constructor(
     streams: Stream[],
-    send: (pool: number, message: BrokerToPool) => void,
+    post: (pool: number, message: BrokerToPool) => void,
     log: Logger,
   ) {
     this.#streams = streams;
-    this.#send = send;
+    this.#post = post;
     this.#log = log;
+  }
+
+  /** Queues `message` for `pool`; the turn's messages leave together. */
+  #send(pool: number, message: BrokerToPool): void {
+    if (this.#outbox.size === 0) queueMicrotask(() => this.#flush());
+    const queued = this.#outbox.get(pool);
+    if (queued === undefined) this.#outbox.set(pool, [message]);
+    else queued.push(message);
+  }
+
+  #flush(): void {
+    const outbox = [...this.#outbox];
+    this.#outbox.clear();
+    for (const [pool, messages] of outbox) {
+      const [only] = messages;
+      if (messages.length > 1) this.#post(pool, { op: "batch", messages });
+      else if (only !== undefined) this.#post(pool, only);
+    }
   }
 
   /**
@@ -47,7 +71,7 @@ export class LocalBroker {
         segmentBytes: settings.segmentBytes,
         dedupeWindow: settings.dedupeWindow,
         deliver: (member, messages) =>
-          send(member.pool, {
+          broker.#send(member.pool, {
             op: "deliver",
             subscription: member.subscription,
             messages,
@@ -77,6 +101,9 @@ export class LocalBroker {
   /** Handles a pool's message. */
   receive(pool: number, message: PoolToBroker): void {
     switch (message.op) {
+      case "batch":
+        for (const each of message.messages) this.receive(pool, each);
+        break;
       case "publish": {
         const stream = this.#streams.find((s) =>
           matchesQueue(s.pattern, message.message.queue)

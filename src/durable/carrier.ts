@@ -45,7 +45,8 @@ export interface DurableCarrier {
 
 /**
  * The carrier to the local broker: requests and settlements posted to the
- * main thread, settlements of one turn sent together.
+ * main thread, the settlements of one turn (of every subscription) in one
+ * message; the broker answers and delivers in one message per turn.
  */
 export class LocalCarrier implements DurableCarrier {
   #post: (message: PoolToBroker) => void;
@@ -61,6 +62,10 @@ export class LocalCarrier implements DurableCarrier {
 
   /** Handles the broker's message. */
   receive(message: BrokerToPool): void {
+    if (message.op === "batch") {
+      for (const each of message.messages) this.receive(each);
+      return;
+    }
     if (message.op === "answer") {
       const request = this.#requests.get(message.request);
       this.#requests.delete(message.request);
@@ -105,10 +110,14 @@ export class LocalCarrier implements DurableCarrier {
 
   /** Sends the settlements not yet sent. */
   flush(): void {
+    const messages: PoolToBroker[] = [];
     for (const [subscription, settlements] of this.#settlements) {
-      this.#post({ op: "settle", subscription, settlements });
+      messages.push({ op: "settle", subscription, settlements });
     }
     this.#settlements.clear();
+    const [only] = messages;
+    if (messages.length > 1) this.#post({ op: "batch", messages });
+    else if (only !== undefined) this.#post(only);
   }
 
   cancel(subscriptions: string[]): Promise<void> {

@@ -61,7 +61,9 @@ export type PoolToBroker =
   | { op: "publish"; request: number; message: OutgoingMessage }
   | { op: "subscribe"; request: number; member: ConsumerMember }
   | { op: "unsubscribe"; request: number; subscriptions: string[] }
-  | { op: "settle"; subscription: string; settlements: Settlement[] };
+  | { op: "settle"; subscription: string; settlements: Settlement[] }
+  /** The messages of one turn, in order. */
+  | { op: "batch"; messages: PoolToBroker[] };
 
 /** Broker → pool. */
 export type BrokerToPool =
@@ -70,4 +72,6 @@ export type BrokerToPool =
     op: "deliver";
     subscription: string;
     messages: DeliveredMessage[];
-  };
+  }
+  /** The answers and deliveries of one turn, in order. */
+  | { op: "batch"; messages: BrokerToPool[] };
