@@ -7,6 +7,7 @@
 import { DataCloneError, QueueNameError, StateError } from "../errors.ts";
 import { matchesQueue } from "../queue_name.ts";
 import { checkHeaders } from "../bus/headers.ts";
+import type { DurableMetrics } from "../metrics_snapshot.ts";
 import type {
   MessageHandler,
   MessageMeta,
@@ -192,6 +193,13 @@ export class DurableClient implements SubscriberHost {
     for (const subscriber of live) subscriber.stop();
     await Promise.all(live.map((s) => s.whenIdle()));
     if (!this.#closed) await this.carrier.cancel(live.map((s) => s.id));
+  }
+
+  /** The counters of its durable subscriptions, one entry each. */
+  metrics(): DurableMetrics[] {
+    return [...this.#subscribers.values()].map((s) =>
+      s.metrics(this.#options.pool)
+    );
   }
 
   /** Whether a durable handler runs. */
