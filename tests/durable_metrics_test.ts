@@ -12,6 +12,9 @@ import type {
   Settlement,
 } from "../src/durable/protocol.ts";
 import { renderPrometheus } from "../src/metrics/prometheus.ts";
+import type { Topology } from "../src/service_context.ts";
+import { outsideFolder } from "./_outside.ts";
+import { DURABLE_PROGRAM } from "./fixtures/durable_program.ts";
 
 /** A carrier that stores nothing: it records what the client says. */
 class FakeCarrier implements DurableCarrier {
@@ -34,7 +37,11 @@ class FakeCarrier implements DurableCarrier {
     for (const settlement of settlements) this.#settled.shift()?.(settlement);
   }
   /** Delivers `attempt` of message `seq` and resolves with its settlement. */
-  attempt(subscription: string, seq: number, attempt: number) {
+  attempt(
+    subscription: string,
+    seq: number,
+    attempt: number,
+  ): Promise<Settlement> {
     const { promise, resolve } = Promise.withResolvers<Settlement>();
     this.#settled.push(resolve);
     this.deliver.get(subscription)!([{
@@ -137,6 +144,73 @@ Deno.test("Durable metrics: a running handler counts in flight until it is settl
   assert.equal(durable.metrics()[0]!.inFlight, 0);
   assert.equal(durable.metrics()[0]!.acknowledged, 1);
   durable.close();
+});
+
+Deno.test("Durable metrics: topology lists durable subscriptions, marked durable", async () => {
+  const carrier = new FakeCarrier();
+  const durable = client(carrier);
+  await durable.subscribe("s1", "Worker", "q://jobs/>", () => {}, OPTIONS);
+  await carrier.attempt("s1", 1, 1);
+  const topology: Topology = { "q://jobs/>": { workers: [] } };
+  durable.addTopology(topology);
+  assert.deepEqual(topology, {
+    "q://jobs/>": {
+      workers: [{
+        service: "Worker",
+        group: "g",
+        buffered: 0,
+        highWater: 1,
+        delivered: 1,
+        durable: true,
+      }],
+    },
+  });
+  durable.close();
+});
+
+Deno.test("Durable metrics (local): main's metrics and topology show a durable subscription's counts", async () => {
+  await using folder = await outsideFolder("file");
+  await folder.write("program.ts", DURABLE_PROGRAM);
+  const child = folder.start("program.ts", {
+    args: ["observed", `${folder.dir}/data`],
+    env: { MAGIC_FOUNDATION_DURABLE: "q://jobs/>" },
+  });
+  const observed = (l: string): boolean => l.startsWith("OBSERVED ");
+  await child.waitFor(observed);
+  child.process.kill("SIGTERM");
+  assert.equal((await child.exit()).code, 0, child.lines.join("\n"));
+  const line = child.lines.find(observed)!;
+  const { durable, topology } = JSON.parse(line.slice("OBSERVED ".length));
+  assert.deepEqual(durable, [{
+    pool: "workers",
+    service: "Worker",
+    queue: "q://jobs/>",
+    group: "g",
+    delivered: 2,
+    acknowledged: 1,
+    redelivered: 1,
+    deadLettered: 0,
+    inFlight: 0,
+  }, {
+    pool: "workers",
+    service: "Worker",
+    queue: "dlq://q/jobs/>",
+    delivered: 0,
+    acknowledged: 0,
+    redelivered: 0,
+    deadLettered: 0,
+    inFlight: 0,
+  }]);
+  assert.deepEqual(topology, {
+    workers: [{
+      service: "Worker",
+      group: "g",
+      buffered: 0,
+      highWater: 1,
+      delivered: 2,
+      durable: true,
+    }],
+  });
 });
 
 Deno.test("Durable metrics: Prometheus has one durable_* series per durable subscription", () => {

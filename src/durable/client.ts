@@ -13,6 +13,7 @@ import type {
   MessageMeta,
   PublishOptions,
   Subscription,
+  Topology,
 } from "../service_context.ts";
 import type { DurableCarrier } from "./carrier.ts";
 import { patternCovers, patternsOverlap } from "./patterns.ts";
@@ -200,6 +201,14 @@ export class DurableClient implements SubscriberHost {
     return [...this.#subscribers.values()].map((s) =>
       s.metrics(this.#options.pool)
     );
+  }
+
+  /** Adds its durable subscriptions to `topology`, under `pool`. */
+  addTopology(topology: Topology): void {
+    for (const subscriber of this.#subscribers.values()) {
+      const pools = topology[subscriber.queue] ??= {};
+      (pools[this.#options.pool] ??= []).push(subscriber.topologyEntry());
+    }
   }
 
   /** Whether a durable handler runs. */

@@ -10,7 +10,11 @@
 import { errorMessage } from "../_util/error_text.ts";
 import { releaseAll } from "../_util/waiters.ts";
 import type { DurableMetrics } from "../metrics_snapshot.ts";
-import type { MessageHandler, MessageMeta } from "../service_context.ts";
+import type {
+  MessageHandler,
+  MessageMeta,
+  TopologyEntry,
+} from "../service_context.ts";
 import type { DurableCarrier } from "./carrier.ts";
 import { deadLetterQueue } from "./patterns.ts";
 import type { DeliveredMessage, Settlement } from "./protocol.ts";
@@ -86,6 +90,7 @@ export class DurableSubscriber {
   #running = 0;
   #stopped = false;
   #idleWaiters: Array<() => void> = [];
+  #highWater = 0;
   #counts = { delivered: 0, acknowledged: 0, redelivered: 0, deadLettered: 0 };
 
   constructor(
@@ -131,10 +136,23 @@ export class DurableSubscriber {
     return metrics;
   }
 
+  /** Its entry in the topology. */
+  topologyEntry(): TopologyEntry {
+    return {
+      service: this.service,
+      group: this.group,
+      buffered: this.#waiting.length,
+      highWater: this.#highWater,
+      delivered: this.#counts.delivered,
+      durable: true,
+    };
+  }
+
   /** Takes delivered messages. */
   receive(messages: DeliveredMessage[]): void {
     if (this.#stopped) return;
     this.#waiting.push(...messages);
+    this.#highWater = Math.max(this.#highWater, this.#waiting.length);
     this.#start();
   }
 
