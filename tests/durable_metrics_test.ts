@@ -14,6 +14,8 @@ import type {
 import { renderPrometheus } from "../src/metrics/prometheus.ts";
 import type { Topology } from "../src/service_context.ts";
 import { outsideFolder } from "./_outside.ts";
+import { findChromium, launchChromium, pageUntil } from "./_chromium.ts";
+import { freePort } from "./fixtures/websocket_helpers.ts";
 import { DURABLE_PROGRAM } from "./fixtures/durable_program.ts";
 
 /** A carrier that stores nothing: it records what the client says. */
@@ -251,4 +253,33 @@ Deno.test("Durable metrics: Prometheus has one durable_* series per durable subs
     text.includes("# TYPE magic_foundation_durable_in_flight gauge\n"),
     text,
   );
+});
+
+Deno.test({
+  name: "Durable metrics (local): the live page shows a durable queue's counts",
+  ignore: findChromium() === undefined,
+  async fn(): Promise<void> {
+    await using folder = await outsideFolder("file");
+    await folder.write("program.ts", DURABLE_PROGRAM);
+    const port = freePort();
+    const child = folder.start("program.ts", {
+      args: ["observed", `${folder.dir}/data`, String(port)],
+      env: { MAGIC_FOUNDATION_DURABLE: "q://jobs/>" },
+    });
+    await child.waitFor((l) => l.startsWith("OBSERVED "));
+    {
+      await using browser = await launchChromium(findChromium()!);
+      const page = await browser.open(`http://127.0.0.1:${port}/`);
+      await page.evaluate(pageUntil(
+        `document.querySelector('[data-pool="workers"] [data-durable="q://jobs/>"]')`,
+      ));
+      const counts = await page.evaluate<string[]>(
+        `(() => { const d = document.querySelector('[data-pool="workers"] [data-durable="q://jobs/>"]').dataset;
+          return [d.acknowledged, d.redelivered, d.deadLettered]; })()`,
+      );
+      assert.deepEqual(counts, ["1", "1", "0"]);
+    }
+    child.process.kill("SIGTERM");
+    assert.equal((await child.exit()).code, 0, child.lines.join("\n"));
+  },
 });
