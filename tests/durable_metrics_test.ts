@@ -14,6 +14,7 @@ import type {
 import { renderPrometheus } from "../src/metrics/prometheus.ts";
 import type { Topology } from "../src/service_context.ts";
 import { outsideFolder } from "./_outside.ts";
+import { type NatsServer, natsSkipReason, startNatsServer } from "./_nats.ts";
 import { findChromium, launchChromium, pageUntil } from "./_chromium.ts";
 import { freePort } from "./fixtures/websocket_helpers.ts";
 import { DURABLE_PROGRAM } from "./fixtures/durable_program.ts";
@@ -170,12 +171,44 @@ Deno.test("Durable metrics: topology lists durable subscriptions, marked durable
   durable.close();
 });
 
-Deno.test("Durable metrics (local): main's metrics and topology show a durable subscription's counts", async () => {
+/** A private JetStream server with its store, gone at disposal. */
+async function jetStream(): Promise<NatsServer & AsyncDisposable> {
+  const store = await Deno.makeTempDir({ prefix: "durable_metrics_" });
+  const server = await startNatsServer(["-js", "-sd", store]);
+  if (typeof server === "string") {
+    await Deno.remove(store, { recursive: true });
+    throw new Error(server);
+  }
+  return Object.assign(server, {
+    [Symbol.asyncDispose]: async () => {
+      await server.stop();
+      await Deno.remove(store, { recursive: true });
+    },
+  });
+}
+
+const NATS_SKIP = await natsSkipReason();
+
+for (const backend of ["local", "JetStream"] as const) {
+  Deno.test({
+    name:
+      `Durable metrics (${backend}): main's metrics and topology show a durable subscription's counts`,
+    ignore: backend === "JetStream" && NATS_SKIP !== undefined,
+    fn: () => observed(backend),
+  });
+}
+
+async function observed(backend: "local" | "JetStream"): Promise<void> {
+  await using server = backend === "JetStream" ? await jetStream() : undefined;
   await using folder = await outsideFolder("file");
   await folder.write("program.ts", DURABLE_PROGRAM);
+  const env: Record<string, string> = {
+    MAGIC_FOUNDATION_DURABLE: "q://jobs/>",
+  };
+  if (server !== undefined) env.MAGIC_FOUNDATION_NATS = server.url;
   const child = folder.start("program.ts", {
     args: ["observed", `${folder.dir}/data`],
-    env: { MAGIC_FOUNDATION_DURABLE: "q://jobs/>" },
+    env,
   });
   const observed = (l: string): boolean => l.startsWith("OBSERVED ");
   await child.waitFor(observed);
@@ -213,7 +246,7 @@ Deno.test("Durable metrics (local): main's metrics and topology show a durable s
       durable: true,
     }],
   });
-});
+}
 
 Deno.test("Durable metrics: Prometheus has one durable_* series per durable subscription", () => {
   const text = renderPrometheus({
