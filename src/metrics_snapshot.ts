@@ -334,8 +334,9 @@ export interface DroppedMetrics {
  * The counters of one durable subscription in {@linkcode MetricsSnapshot},
  * as its pool counts them, from its subscribe on (a restarted service, or a
  * restarted pool, counts from zero). Each delivery counts once in
- * `delivered` and, once settled, once in `acknowledged`, `redelivered` or
- * `deadLettered`; `inFlight` is what the pool holds unsettled now.
+ * `delivered` when handed to the handler and, once settled, once in
+ * `acknowledged`, `redelivered` or `deadLettered`; `inFlight` is what the
+ * pool holds unsettled now (handlers running, and deliveries waiting for one).
  *
  * @example Deliveries settled so far
  * ```ts
@@ -353,8 +354,9 @@ export interface DroppedMetrics {
  *   deadLettered: 1,
  *   inFlight: 0,
  * };
+ * // Nothing in flight: every delivery handed to the handler is settled.
  * assert.equal(
- *   jobs.acknowledged + jobs.redelivered + jobs.deadLettered + jobs.inFlight,
+ *   jobs.acknowledged + jobs.redelivered + jobs.deadLettered,
  *   jobs.delivered,
  * );
  * ```
