@@ -72,6 +72,7 @@ export type {
 } from "./src/service_context.ts";
 export type {
   DroppedMetrics,
+  DurableMetrics,
   HandlerTiming,
   HistogramSnapshot,
   LinkMetrics,

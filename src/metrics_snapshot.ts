@@ -72,6 +72,11 @@ export interface MetricsSnapshot {
    * {@linkcode DroppedMetrics}).
    */
   dropped?: DroppedMetrics[];
+  /**
+   * Every durable subscription's counters (set by `main.metrics()` and
+   * `ctx.metrics()`; see {@linkcode DurableMetrics}).
+   */
+  durable?: DurableMetrics[];
 }
 
 /**
@@ -323,4 +328,56 @@ export interface DroppedMetrics {
   queue: string;
   /** How many messages. */
   count: number;
+}
+
+/**
+ * The counters of one durable subscription in {@linkcode MetricsSnapshot},
+ * as its pool counts them, from its subscribe on (a restarted service, or a
+ * restarted pool, counts from zero). Each delivery counts once in
+ * `delivered` when handed to the handler and, once settled, once in
+ * `acknowledged`, `redelivered` or `deadLettered`; `inFlight` is what the
+ * pool holds unsettled now (handlers running, and deliveries waiting for one).
+ *
+ * @example Deliveries settled so far
+ * ```ts
+ * import type { DurableMetrics } from "@magic/foundation";
+ * import assert from "node:assert/strict";
+ *
+ * const jobs: DurableMetrics = {
+ *   pool: "workers",
+ *   service: "Worker",
+ *   queue: "q://jobs/>",
+ *   group: "g",
+ *   delivered: 5,
+ *   acknowledged: 3,
+ *   redelivered: 1,
+ *   deadLettered: 1,
+ *   inFlight: 0,
+ * };
+ * // Nothing in flight: every delivery handed to the handler is settled.
+ * assert.equal(
+ *   jobs.acknowledged + jobs.redelivered + jobs.deadLettered,
+ *   jobs.delivered,
+ * );
+ * ```
+ */
+export interface DurableMetrics {
+  /** The pool of the subscribing service. */
+  pool: string;
+  /** The subscribing service. */
+  service: string;
+  /** The durable queue or pattern subscribed to. */
+  queue: string;
+  /** The group, when it is a competing consumer. */
+  group?: string | undefined;
+  /** Deliveries handed to the handler (attempts: a redelivery counts again). */
+  delivered: number;
+  /** Deliveries whose handler resolved: acknowledged, done with. */
+  acknowledged: number;
+  /** Deliveries whose handler threw and that were sent back for another attempt. */
+  redelivered: number;
+  /** Deliveries whose handler threw at the last attempt: moved to `dlq://`. */
+  deadLettered: number;
+  /** Deliveries the pool holds now, running or waiting for the handler (a gauge). */
+  inFlight: number;
 }

@@ -96,6 +96,12 @@ export interface TopologyEntry {
   highWater: number;
   /** Messages handed to the handler so far. */
   delivered: number;
+  /**
+   * Set on a durable subscription (its queue is stored, see `docs/durable.md`);
+   * its `buffered` and `highWater` count the deliveries waiting in its pool,
+   * and `delivered` counts redeliveries again.
+   */
+  durable?: true;
 }
 
 /** Queue (or pattern) → pool → subscriptions, as `ctx.topology()` returns it. */

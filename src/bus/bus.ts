@@ -441,12 +441,15 @@ export class PoolBus implements SubscriptionHost {
     );
   }
 
-  /** This pool's part of the topology (its NATS subscriptions under `nats`). */
   /** The store shared by the processes of the run, when joined to them. */
   sharedStore(): SharedStore | undefined {
     return this.#remote?.store;
   }
 
+  /**
+   * This pool's part of the topology (its NATS subscriptions under `nats`,
+   * its durable ones marked `durable`).
+   */
   topology(): Topology {
     const topology: Topology = this.#remote?.topology() ?? {};
     for (const subscription of this.#routes.subscriptions()) {
@@ -459,6 +462,7 @@ export class PoolBus implements SubscriptionHost {
         delivered: subscription.delivered,
       });
     }
+    this.#options.durable?.addTopology(topology);
     return topology;
   }
 

@@ -7,11 +7,13 @@
 import { DataCloneError, QueueNameError, StateError } from "../errors.ts";
 import { matchesQueue } from "../queue_name.ts";
 import { checkHeaders } from "../bus/headers.ts";
+import type { DurableMetrics } from "../metrics_snapshot.ts";
 import type {
   MessageHandler,
   MessageMeta,
   PublishOptions,
   Subscription,
+  Topology,
 } from "../service_context.ts";
 import type { DurableCarrier } from "./carrier.ts";
 import { patternCovers, patternsOverlap } from "./patterns.ts";
@@ -192,6 +194,21 @@ export class DurableClient implements SubscriberHost {
     for (const subscriber of live) subscriber.stop();
     await Promise.all(live.map((s) => s.whenIdle()));
     if (!this.#closed) await this.carrier.cancel(live.map((s) => s.id));
+  }
+
+  /** The counters of its durable subscriptions, one entry each. */
+  metrics(): DurableMetrics[] {
+    return [...this.#subscribers.values()].map((s) =>
+      s.metrics(this.#options.pool)
+    );
+  }
+
+  /** Adds its durable subscriptions to `topology`, under `pool`. */
+  addTopology(topology: Topology): void {
+    for (const subscriber of this.#subscribers.values()) {
+      const pools = topology[subscriber.queue] ??= {};
+      (pools[this.#options.pool] ??= []).push(subscriber.topologyEntry());
+    }
   }
 
   /** Whether a durable handler runs. */

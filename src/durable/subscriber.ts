@@ -9,7 +9,12 @@
  */
 import { errorMessage } from "../_util/error_text.ts";
 import { releaseAll } from "../_util/waiters.ts";
-import type { MessageHandler, MessageMeta } from "../service_context.ts";
+import type { DurableMetrics } from "../metrics_snapshot.ts";
+import type {
+  MessageHandler,
+  MessageMeta,
+  TopologyEntry,
+} from "../service_context.ts";
 import type { DurableCarrier } from "./carrier.ts";
 import { deadLetterQueue } from "./patterns.ts";
 import type { DeliveredMessage, Settlement } from "./protocol.ts";
@@ -85,6 +90,8 @@ export class DurableSubscriber {
   #running = 0;
   #stopped = false;
   #idleWaiters: Array<() => void> = [];
+  #highWater = 0;
+  #counts = { delivered: 0, acknowledged: 0, redelivered: 0, deadLettered: 0 };
 
   constructor(
     host: SubscriberHost,
@@ -113,10 +120,39 @@ export class DurableSubscriber {
     return this.#running;
   }
 
+  /** Its counters, as in {@linkcode DurableMetrics}. */
+  metrics(pool: string): DurableMetrics {
+    const counts = this.#counts;
+    const metrics: DurableMetrics = {
+      pool,
+      service: this.service,
+      queue: this.queue,
+      ...counts,
+      // Running counts until settled (the handler's slot frees a moment later).
+      inFlight: this.#waiting.length + counts.delivered - counts.acknowledged -
+        counts.redelivered - counts.deadLettered,
+    };
+    if (this.group !== undefined) metrics.group = this.group;
+    return metrics;
+  }
+
+  /** Its entry in the topology. */
+  topologyEntry(): TopologyEntry {
+    return {
+      service: this.service,
+      group: this.group,
+      buffered: this.#waiting.length,
+      highWater: this.#highWater,
+      delivered: this.#counts.delivered,
+      durable: true,
+    };
+  }
+
   /** Takes delivered messages. */
   receive(messages: DeliveredMessage[]): void {
     if (this.#stopped) return;
     this.#waiting.push(...messages);
+    this.#highWater = Math.max(this.#highWater, this.#waiting.length);
     this.#start();
   }
 
@@ -168,6 +204,7 @@ export class DurableSubscriber {
       meta.headers = Object.freeze(message.headers);
     }
     Object.freeze(meta);
+    this.#counts.delivered++;
     let settlement: Settlement;
     try {
       await this.handler(message.data, meta);
@@ -176,6 +213,10 @@ export class DurableSubscriber {
       this.#host.handlerFailed(this.service, error, meta);
       settlement = await this.#afterFailure(message, error);
     }
+    const counts = this.#counts;
+    if (settlement.outcome === "ack") counts.acknowledged++;
+    else if (settlement.outcome === "retry") counts.redelivered++;
+    else counts.deadLettered++;
     this.#host.carrier.settle(this.id, [settlement]);
   }
 

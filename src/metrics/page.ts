@@ -71,6 +71,8 @@ export const METRICS_PAGE: string = String.raw`<!doctype html>
   .flag.stuck { background: #f0a500; color: #1d2330; }
   .flag.backlog { background: #ffcf8a; color: #5a2e00; }
   .flag.restarts { background: #e8d9ff; color: #3d1f7a; }
+  .durable { font-size: 12px; color: #34404f; margin-top: 2px; font-family: ui-monospace, monospace; overflow-wrap: anywhere; }
+  .durable.bad { color: #b71c1c; }
   .ws { font-size: 12px; color: #34404f; margin-top: 4px; overflow-wrap: anywhere; }
   svg { position: absolute; left: 0; top: 0; width: 100%; height: 100%; pointer-events: none; overflow: visible; }
   #lines path { fill: none; stroke: #7d8ba1; stroke-width: 1.5; }
@@ -262,6 +264,14 @@ function render() {
           row.append(el("div", { class: "sends", title: text, "data-pub": to.queue, "data-sent": to.published,
             "data-rate": perSecond.toFixed(1) }, text));
         }
+      }
+      for (const d of (snapshot.durable || []).filter((d) => d.pool === pool.pool && d.service === service.service)) {
+        const text = "durable " + d.queue + (d.group ? " [" + d.group + "]" : "") + " · delivered " + count(d.delivered) +
+          " · acknowledged " + count(d.acknowledged) + " · redelivered " + count(d.redelivered) +
+          " · dead-lettered " + count(d.deadLettered) + " · in flight " + count(d.inFlight);
+        row.append(el("div", { class: "durable" + (d.deadLettered > 0 ? " bad" : ""), title: text, "data-durable": d.queue,
+          "data-acknowledged": d.acknowledged, "data-redelivered": d.redelivered, "data-dead-lettered": d.deadLettered },
+          text));
       }
       const ws = (snapshot.websockets || []).find((w) => w.pool === pool.pool && w.service === service.service);
       if (ws) {

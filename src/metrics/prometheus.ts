@@ -3,6 +3,7 @@
  * format (version 0.0.4): a pure function, no I/O.
  */
 import type {
+  DurableMetrics,
   MetricsSnapshot,
   SubscriptionMetrics,
 } from "../metrics_snapshot.ts";
@@ -58,7 +59,7 @@ function* each<T>(
   for (const item of items ?? []) yield [labels(item), value(item)];
 }
 
-function subscriptionLabels(s: SubscriptionMetrics): Labels {
+function subscriptionLabels(s: SubscriptionMetrics | DurableMetrics): Labels {
   const labels: Array<[string, string]> = [
     ["queue", queueLabel(s.queue)],
     ["pool", s.pool],
@@ -82,6 +83,21 @@ function perSubscription(
     help,
     merge,
     rows: (snapshot) => each(snapshot.subscriptions, subscriptionLabels, value),
+  };
+}
+
+/** A `durable_*` family with one series per durable subscription. */
+function perDurable(
+  name: string,
+  type: "counter" | "gauge",
+  help: string,
+  value: (d: DurableMetrics) => number,
+): Family {
+  return {
+    name,
+    type,
+    help,
+    rows: (snapshot) => each(snapshot.durable, subscriptionLabels, value),
   };
 }
 
@@ -231,6 +247,36 @@ const LATER_FAMILIES: readonly Family[] = [
         d,
       ) => d.count),
   },
+  perDurable(
+    "durable_delivered_total",
+    "counter",
+    "Deliveries of a durable queue handed to a subscription's handler (a redelivery counts again).",
+    (d) => d.delivered,
+  ),
+  perDurable(
+    "durable_acknowledged_total",
+    "counter",
+    "Deliveries of a durable queue whose handler resolved (acknowledged).",
+    (d) => d.acknowledged,
+  ),
+  perDurable(
+    "durable_redelivered_total",
+    "counter",
+    "Deliveries of a durable queue whose handler threw, sent back for another attempt.",
+    (d) => d.redelivered,
+  ),
+  perDurable(
+    "durable_dead_lettered_total",
+    "counter",
+    "Deliveries of a durable queue whose handler threw at the last attempt, moved to dlq://.",
+    (d) => d.deadLettered,
+  ),
+  perDurable(
+    "durable_in_flight",
+    "gauge",
+    "Deliveries of a durable queue a pool holds unsettled now (running or waiting for the handler).",
+    (d) => d.inFlight,
+  ),
   {
     name: "websocket_connections",
     type: "gauge",
@@ -289,6 +335,7 @@ const LATER_FAMILIES: readonly Family[] = [
  * per subscription (labelled `queue` — the pattern subscribed to —, `pool`,
  * `service`, and `group` for a competing consumer), per publishing service
  * (`published_total`) and pattern it reached (`published_to_pattern_total`),
+ * per durable subscription (`durable_*`, labelled like a subscription),
  * per service and per pool, per WebSocketService (`websocket_*`, labelled
  * `pool` and `service`); histograms with cumulative `_bucket{le=…}` series
  * ending at `+Inf`, `_sum` and `_count`. A WebSocketService's control queue

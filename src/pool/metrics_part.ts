@@ -5,6 +5,7 @@
  * @module
  */
 import type { PoolBus } from "../bus/bus.ts";
+import type { DurableClient } from "../durable/client.ts";
 import { collectContributions } from "../service_metrics.ts";
 import type { Transport } from "../transport/open.ts";
 import type { PoolMetricsPart } from "./protocol.ts";
@@ -18,15 +19,18 @@ export interface MetricsSources {
   transport: Transport;
   /** The program's pool names, by index (a link names its peer). */
   poolNames: readonly string[];
+  /** The pool's durable queues, when there are. */
+  durable: DurableClient | undefined;
 }
 
 /** Gathers one pool's part of a metrics snapshot. */
 export function metricsPart(sources: MetricsSources): PoolMetricsPart {
-  const { pool, bus, runners, transport, poolNames } = sources;
+  const { pool, bus, runners, transport, poolNames, durable } = sources;
   return {
     subscriptions: bus.metrics(),
     publishers: bus.publisherMetrics(),
     dropped: bus.droppedMetrics(),
+    durable: durable?.metrics() ?? [],
     services: runners.map((runner) => ({
       pool,
       service: runner.service.name,

@@ -202,6 +202,7 @@ export class PoolRuntime implements RunnerHost {
             runners: this.#runners,
             transport: this.#transport,
             poolNames: this.#poolNames,
+            durable: this.#durable?.client,
           }),
         });
         break;

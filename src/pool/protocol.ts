@@ -11,6 +11,7 @@ import type {
 import type { ServiceStatus } from "../service.ts";
 import type {
   DroppedMetrics,
+  DurableMetrics,
   HandlerTiming,
   LinkMetrics,
   PublisherMetrics,
@@ -76,6 +77,7 @@ export interface PoolMetricsPart {
   links: LinkMetrics[];
   publishers: PublisherMetrics[];
   dropped: DroppedMetrics[];
+  durable: DurableMetrics[];
 }
 
 /** Primary → worker. */

@@ -7,6 +7,7 @@
 import type { PoolMetricsPart } from "../pool/protocol.ts";
 import type {
   DroppedMetrics,
+  DurableMetrics,
   LinkMetrics,
   MetricsSnapshot,
   PublisherMetrics,
@@ -27,6 +28,7 @@ export function mergeMetrics(
   const links: LinkMetrics[] = [];
   const publishers: PublisherMetrics[] = [];
   const dropped: DroppedMetrics[] = [];
+  const durable: DurableMetrics[] = [];
   const snapshot: MetricsSnapshot = {
     takenAt: Date.now(),
     subscriptions: [],
@@ -35,6 +37,7 @@ export function mergeMetrics(
     links,
     publishers,
     dropped,
+    durable,
     pools: pools.map((pool) => ({
       pool: pool.name,
       restarts: Math.max(0, pool.incarnation - 1),
@@ -49,6 +52,7 @@ export function mergeMetrics(
     links.push(...part.links);
     publishers.push(...part.publishers);
     dropped.push(...part.dropped);
+    durable.push(...part.durable);
   }
   return snapshot;
 }
