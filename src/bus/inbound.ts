@@ -74,12 +74,6 @@ export class Inbound {
   }
 
   /**
-   * Routes a message from another process, which the carrier received for
-   * `interest`: into this pool's subscriptions with that pattern, or to one
-   * of its members of that group, as a batch of one from pool `sender`
-   * (`nats`), or from `pool` of another process when the carrier names it.
-   */
-  /**
    * Whether a message of `bytes` from another process for `interest` on
    * `queue` can be taken: `false` (and the drop counted, once per
    * subscription it was for) when every subscription it is for is full and
@@ -98,6 +92,12 @@ export class Inbound {
     return false;
   }
 
+  /**
+   * Routes a message from another process, which the carrier received for
+   * `interest`: into this pool's subscriptions with that pattern, or to one
+   * of its members of that group, as a batch of one from pool `sender`
+   * (`nats`), or from `pool` of another process when the carrier names it.
+   */
   arrive(
     interest: RemoteInterest,
     message: WireMessage,

@@ -160,7 +160,6 @@ export class Outbound {
           targets,
           copy,
           this.#parts.metas.of(message, this.#parts.index),
-          "last-takes-original",
         );
       }
       if (delivery.pools.length > 0) {
@@ -211,16 +210,15 @@ export class Outbound {
 
   /**
    * Hands a message's snapshot to local subscriptions: each gets its own
-   * copy; with `"last-takes-original"` the last one takes `data` itself,
-   * when nothing else (no other pool) will read it.
+   * copy but the last, which takes `data` itself (the transports and NATS
+   * copy it before `publish` returns, so nothing else reads it).
    */
   #deliver(
     targets: readonly LocalSubscription[],
     data: unknown,
     meta: MessageMeta,
-    ownership: "copy-each" | "last-takes-original",
   ): void {
-    const last = ownership === "last-takes-original" ? targets.length - 1 : -1;
+    const last = targets.length - 1;
     for (let i = 0; i < targets.length; i++) {
       targets[i]!.push(i === last ? data : snapshot(data), meta);
     }

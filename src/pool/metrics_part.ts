@@ -7,7 +7,7 @@
 import type { PoolBus } from "../bus/bus.ts";
 import type { DurableClient } from "../durable/client.ts";
 import { collectContributions } from "../service_metrics.ts";
-import type { Transport } from "../transport/open.ts";
+import type { Transport } from "../transport/transport.ts";
 import type { PoolMetricsPart } from "./protocol.ts";
 import type { ServiceRunner } from "./service_runner.ts";
 

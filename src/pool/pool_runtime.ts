@@ -1,5 +1,6 @@
 import { PoolBus } from "../bus/bus.ts";
-import { openTransport, type Transport } from "../transport/open.ts";
+import { openTransport } from "../transport/open.ts";
+import type { Transport } from "../transport/transport.ts";
 import {
   type FailurePhase,
   type LifecyclePhase,

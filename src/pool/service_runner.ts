@@ -179,7 +179,7 @@ export class ServiceRunner {
       if (this.service.status === ServiceStatus.error) return; // timed out at stop
       this.#everInitialized = true;
       this.#fail("initialize", error);
-      this.#maybeRestart(true);
+      this.#maybeRestart("failed");
     }
   }
 
@@ -191,7 +191,7 @@ export class ServiceRunner {
         this.service.options.restart === "always" && !this.#host.signal.aborted
       ) {
         this.log.info("run() returned; restarting (policy always)");
-        this.#maybeRestart(false);
+        this.#maybeRestart("ended");
       }
     } catch (error) {
       if (
@@ -202,15 +202,16 @@ export class ServiceRunner {
         return;
       }
       this.#fail("run", error);
-      this.#maybeRestart(true);
+      this.#maybeRestart("failed");
     }
   }
 
-  #maybeRestart(failed: boolean): void {
+  /** Restarts the service after its `run()` failed or ended, as its policy says. */
+  #maybeRestart(how: "failed" | "ended"): void {
     const options = this.service.options;
     if (this.#host.signal.aborted) return;
     if (options.restart === "never") return;
-    if (options.restart === "on-failure" && !failed) return;
+    if (options.restart === "on-failure" && how === "ended") return;
     const delay = this.#budget.take(options);
     if (delay === undefined) {
       this.log.error(

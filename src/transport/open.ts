@@ -59,14 +59,3 @@ export function openTransport(
     }
   }
 }
-
-export type {
-  ReceivedBatch,
-  Run,
-  Transport,
-  TransportHub,
-  TransportSetup,
-  TransportUpdate,
-  UnsentCount,
-  WireMessage,
-} from "./transport.ts";
