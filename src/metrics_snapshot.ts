@@ -380,4 +380,18 @@ export interface DurableMetrics {
   deadLettered: number;
   /** Deliveries the pool holds now, running or waiting for the handler (a gauge). */
   inFlight: number;
+  /**
+   * Messages stored and not yet acknowledged by the subscription's durable
+   * consumer (a gauge): not delivered yet, plus delivered and not settled
+   * (running, waiting for a handler, or due again after a retry). It is the
+   * consumer's figure, so every member of a group shows the same one (sum
+   * `inFlight`, not this). On the local log the broker counts it when the
+   * snapshot is taken (for a pattern narrower than its stream, the stream's
+   * other queues count until the consumer passes them). Joined to NATS it
+   * is JetStream's `num_pending + num_ack_pending` from a consumer info
+   * asked when the snapshot is taken (one request per consumer of the
+   * pool); if the server does not answer within a second, or is out of
+   * reach, the last figure it gave, and none before the first.
+   */
+  pending?: number | undefined;
 }

@@ -7,11 +7,13 @@ import assert from "node:assert/strict";
 import type { DurableCarrier } from "../src/durable/carrier.ts";
 import { DurableClient } from "../src/durable/client.ts";
 import type {
+  ConsumerBacklog,
   DeliveredMessage,
   OutgoingMessage,
   Settlement,
 } from "../src/durable/protocol.ts";
 import { renderPrometheus } from "../src/metrics/prometheus.ts";
+import type { DurableMetrics } from "../src/metrics_snapshot.ts";
 import type { Topology } from "../src/service_context.ts";
 import { outsideFolder } from "./_outside.ts";
 import { type NatsServer, natsSkipReason, startNatsServer } from "./_nats.ts";
@@ -59,6 +61,18 @@ class FakeCarrier implements DurableCarrier {
     }]);
     return promise;
   }
+  /** What `backlog()` answers. */
+  pending = new Map<string, number>();
+  backlog(subscriptions: readonly string[]): Promise<ConsumerBacklog[]> {
+    return Promise.resolve(
+      subscriptions.filter((s) => this.pending.has(s)).map((subscription) => ({
+        subscription,
+        stream: "q://jobs/>",
+        consumer: "group+q%3A%2F%2Fjobs%2F%3E+g",
+        pending: this.pending.get(subscription)!,
+      })),
+    );
+  }
   cancel(): Promise<void> {
     return Promise.resolve();
   }
@@ -88,7 +102,7 @@ Deno.test("Durable metrics: a handler that throws once counts one redelivery, th
   }, OPTIONS);
   assert.equal((await carrier.attempt("s1", 1, 1)).outcome, "retry");
   assert.equal((await carrier.attempt("s1", 1, 2)).outcome, "ack");
-  assert.deepEqual(durable.metrics(), [{
+  assert.deepEqual(await durable.metrics(), [{
     pool: "workers",
     service: "Worker",
     queue: "q://jobs/>",
@@ -116,7 +130,7 @@ Deno.test("Durable metrics: a handler that always throws counts its retries and 
     "dead-lettered",
   );
   assert.equal(carrier.published[0]!.queue, "dlq://q/jobs/7");
-  assert.deepEqual(durable.metrics(), [{
+  assert.deepEqual(await durable.metrics(), [{
     pool: "workers",
     service: "Worker",
     queue: "q://jobs/>",
@@ -140,12 +154,24 @@ Deno.test("Durable metrics: a running handler counts in flight until it is settl
   }, OPTIONS);
   const settled = carrier.attempt("s1", 1, 1);
   await started.promise;
-  assert.equal(durable.metrics()[0]!.inFlight, 1);
-  assert.equal(durable.metrics()[0]!.acknowledged, 0);
+  assert.equal((await durable.metrics())[0]!.inFlight, 1);
+  assert.equal((await durable.metrics())[0]!.acknowledged, 0);
   release.resolve();
   await settled;
-  assert.equal(durable.metrics()[0]!.inFlight, 0);
-  assert.equal(durable.metrics()[0]!.acknowledged, 1);
+  assert.equal((await durable.metrics())[0]!.inFlight, 0);
+  assert.equal((await durable.metrics())[0]!.acknowledged, 1);
+  durable.close();
+});
+
+Deno.test("Durable metrics: pending is the carrier's backlog of the subscription's consumer, left out when it cannot tell", async () => {
+  const carrier = new FakeCarrier();
+  const durable = client(carrier);
+  await durable.subscribe("s1", "Worker", "q://jobs/>", () => {}, OPTIONS);
+  await durable.subscribe("s2", "Worker", "q://jobs/a", () => {}, OPTIONS);
+  carrier.pending.set("s1", 12);
+  const [s1, s2] = await durable.metrics();
+  assert.equal(s1!.pending, 12);
+  assert.equal("pending" in s2!, false);
   durable.close();
 });
 
@@ -226,6 +252,7 @@ async function observed(backend: "local" | "JetStream"): Promise<void> {
     redelivered: 1,
     deadLettered: 0,
     inFlight: 0,
+    pending: 0,
   }, {
     pool: "workers",
     service: "Worker",
@@ -235,6 +262,7 @@ async function observed(backend: "local" | "JetStream"): Promise<void> {
     redelivered: 0,
     deadLettered: 0,
     inFlight: 0,
+    pending: 0,
   }]);
   assert.deepEqual(topology, {
     workers: [{
@@ -246,6 +274,45 @@ async function observed(backend: "local" | "JetStream"): Promise<void> {
       durable: true,
     }],
   });
+}
+
+for (const backend of ["local", "JetStream"] as const) {
+  Deno.test({
+    name:
+      `Durable metrics (${backend}): pending is every stored job while the consumer is held, and 0 once all are handled`,
+    ignore: backend === "JetStream" && NATS_SKIP !== undefined,
+    fn: () => backlog(backend),
+  });
+}
+
+async function backlog(backend: "local" | "JetStream"): Promise<void> {
+  await using server = backend === "JetStream" ? await jetStream() : undefined;
+  await using folder = await outsideFolder("file");
+  await folder.write("program.ts", DURABLE_PROGRAM);
+  const env: Record<string, string> = {
+    MAGIC_FOUNDATION_DURABLE: "q://jobs/>",
+  };
+  if (server !== undefined) env.MAGIC_FOUNDATION_NATS = server.url;
+  const child = folder.start("program.ts", {
+    args: ["backlog", `${folder.dir}/data`, "20"],
+    env,
+  });
+  const drained = (l: string): boolean => l.startsWith("DRAINED ");
+  await child.waitFor(drained);
+  child.process.kill("SIGTERM");
+  assert.equal((await child.exit()).code, 0, child.lines.join("\n"));
+  const entries = (word: string): DurableMetrics[] =>
+    JSON.parse(
+      child.lines.find((l) => l.startsWith(word + " "))!.slice(word.length),
+    );
+  // 20 stored, none acknowledged: up to 8 (bufferSize) delivered and held
+  // by now, the rest not yet delivered.
+  const [held] = entries("PENDING");
+  assert.equal(held!.pending, 20, child.lines.join("\n"));
+  assert.equal(held!.acknowledged, 0);
+  const [done] = entries("DRAINED");
+  assert.equal(done!.pending, 0, child.lines.join("\n"));
+  assert.equal(done!.acknowledged, 20);
 }
 
 Deno.test("Durable metrics: Prometheus has one durable_* series per durable subscription", () => {
@@ -264,6 +331,19 @@ Deno.test("Durable metrics: Prometheus has one durable_* series per durable subs
       redelivered: 1,
       deadLettered: 1,
       inFlight: 0,
+      pending: 4,
+    }, {
+      // A second member of the same consumer: the same pending, not added.
+      pool: "workers",
+      service: "Worker",
+      queue: "q://jobs/>",
+      group: "g",
+      delivered: 0,
+      acknowledged: 0,
+      redelivered: 0,
+      deadLettered: 0,
+      inFlight: 0,
+      pending: 4,
     }],
   });
   const labels =
@@ -275,6 +355,7 @@ Deno.test("Durable metrics: Prometheus has one durable_* series per durable subs
       ["durable_redelivered_total", 1],
       ["durable_dead_lettered_total", 1],
       ["durable_in_flight", 0],
+      ["durable_pending", 4],
     ] as const
   ) {
     assert.ok(
@@ -282,10 +363,12 @@ Deno.test("Durable metrics: Prometheus has one durable_* series per durable subs
       text,
     );
   }
-  assert.ok(
-    text.includes("# TYPE magic_foundation_durable_in_flight gauge\n"),
-    text,
-  );
+  for (const gauge of ["in_flight", "pending"]) {
+    assert.ok(
+      text.includes(`# TYPE magic_foundation_durable_${gauge} gauge\n`),
+      text,
+    );
+  }
 });
 
 Deno.test({
@@ -308,9 +391,9 @@ Deno.test({
       ));
       const counts = await page.evaluate<string[]>(
         `(() => { const d = document.querySelector('[data-pool="workers"] [data-durable="q://jobs/>"]').dataset;
-          return [d.acknowledged, d.redelivered, d.deadLettered]; })()`,
+          return [d.acknowledged, d.redelivered, d.deadLettered, d.pending]; })()`,
       );
-      assert.deepEqual(counts, ["1", "1", "0"]);
+      assert.deepEqual(counts, ["1", "1", "0", "0"]);
     }
     child.process.kill("SIGTERM");
     assert.equal((await child.exit()).code, 0, child.lines.join("\n"));

@@ -101,6 +101,7 @@ Deno.test("durable.groupOnly: a pattern not among the queues is refused, a subsc
     publish: () => Promise.resolve(),
     consume: () => Promise.resolve(),
     settle: () => {},
+    backlog: () => Promise.resolve([]),
     cancel: () => Promise.resolve(),
     close: () => Promise.resolve(),
   };
@@ -131,6 +132,7 @@ Deno.test("DurableClient: a subscription inside a durable pattern is durable, on
     publish: () => Promise.resolve(),
     consume: () => Promise.resolve(),
     settle: () => {},
+    backlog: () => Promise.resolve([]),
     cancel: () => Promise.resolve(),
     close: () => Promise.resolve(),
   };

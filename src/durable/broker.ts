@@ -11,7 +11,12 @@ import type { DurablePending } from "../run_report.ts";
 import type { Logger } from "../logger.ts";
 import type { DurableSettings } from "./options.ts";
 import { patternCovers } from "./patterns.ts";
-import type { BrokerToPool, ConsumerMember, PoolToBroker } from "./protocol.ts";
+import type {
+  BrokerToPool,
+  ConsumerBacklog,
+  ConsumerMember,
+  PoolToBroker,
+} from "./protocol.ts";
 import { consumerName, Stream } from "./stream.ts";
 
 /**
@@ -136,11 +141,37 @@ export class LocalBroker {
           }
         }
         break;
+      case "backlog":
+        this.#send(pool, {
+          op: "answer",
+          request: message.request,
+          backlog: this.#backlog(message.subscriptions),
+        });
+        break;
       default: {
         const unknown: never = message;
         this.#log.warn(`Unknown durable message: ${JSON.stringify(unknown)}`);
       }
     }
+  }
+
+  /** The backlog of each subscription's consumer, as it stands now. */
+  #backlog(subscriptions: readonly string[]): ConsumerBacklog[] {
+    const backlog: ConsumerBacklog[] = [];
+    for (const subscription of subscriptions) {
+      for (const stream of this.#streams) {
+        for (const consumer of stream.consumers.values()) {
+          if (!consumer.has(subscription)) continue;
+          backlog.push({
+            subscription,
+            stream: stream.pattern,
+            consumer: consumer.name,
+            pending: consumer.pending,
+          });
+        }
+      }
+    }
+    return backlog;
   }
 
   async #join(member: ConsumerMember): Promise<void> {

@@ -12,6 +12,7 @@
 import { deserializeError } from "../errors.ts";
 import type {
   BrokerToPool,
+  ConsumerBacklog,
   ConsumerMember,
   DeliveredMessage,
   OutgoingMessage,
@@ -33,6 +34,12 @@ export interface DurableCarrier {
   ): Promise<void>;
   /** Settles delivered messages (acknowledged, dead-lettered, or to retry after a delay). */
   settle(subscription: string, settlements: Settlement[]): void;
+  /**
+   * The backlog of the consumers of `subscriptions`, one entry per
+   * subscription it can tell (one it cannot is left out). Asked on the
+   * metrics' cadence, never per message.
+   */
+  backlog(subscriptions: readonly string[]): Promise<ConsumerBacklog[]>;
   /** Leaves the consumers of `subscriptions`; what they held goes to others. */
   cancel(subscriptions: string[]): Promise<void>;
   /**
@@ -51,6 +58,8 @@ export interface DurableCarrier {
 export class LocalCarrier implements DurableCarrier {
   #post: (message: PoolToBroker) => void;
   #requests = new Map<number, PromiseWithResolvers<void>>();
+  /** The backlogs answered, until their request's waiter takes them. */
+  #backlogs = new Map<number, ConsumerBacklog[]>();
   #nextRequest = 0;
   #deliverers = new Map<string, (messages: DeliveredMessage[]) => void>();
   #settlements = new Map<string, Settlement[]>();
@@ -69,6 +78,9 @@ export class LocalCarrier implements DurableCarrier {
     if (message.op === "answer") {
       const request = this.#requests.get(message.request);
       this.#requests.delete(message.request);
+      if (message.backlog !== undefined && request !== undefined) {
+        this.#backlogs.set(message.request, message.backlog);
+      }
       if (message.error === undefined) request?.resolve();
       else request?.reject(deserializeError(message.error));
       return;
@@ -118,6 +130,23 @@ export class LocalCarrier implements DurableCarrier {
     const [only] = messages;
     if (messages.length > 1) this.#post({ op: "batch", messages });
     else if (only !== undefined) this.#post(only);
+  }
+
+  /**
+   * Asks the broker, after the settlements not yet sent (so what they
+   * acknowledge is no longer pending).
+   */
+  async backlog(subscriptions: readonly string[]): Promise<ConsumerBacklog[]> {
+    this.flush();
+    let request = 0;
+    await this.#call((id) => ({
+      op: "backlog",
+      request: request = id,
+      subscriptions: [...subscriptions],
+    }));
+    const backlog = this.#backlogs.get(request) ?? [];
+    this.#backlogs.delete(request);
+    return backlog;
   }
 
   cancel(subscriptions: string[]): Promise<void> {

@@ -196,11 +196,25 @@ export class DurableClient implements SubscriberHost {
     if (!this.#closed) await this.carrier.cancel(live.map((s) => s.id));
   }
 
-  /** The counters of its durable subscriptions, one entry each. */
-  metrics(): DurableMetrics[] {
-    return [...this.#subscribers.values()].map((s) =>
-      s.metrics(this.#options.pool)
-    );
+  /**
+   * The counters of its durable subscriptions, one entry each, with their
+   * consumer's `pending` as the carrier tells it now (left out when it
+   * cannot).
+   */
+  async metrics(): Promise<DurableMetrics[]> {
+    const subscribers = [...this.#subscribers.values()];
+    const backlog = subscribers.length === 0 || this.#closed
+      ? []
+      : await this.carrier.backlog(subscribers.map((s) => s.id)).catch(
+        () => [],
+      );
+    const pending = new Map(backlog.map((b) => [b.subscription, b.pending]));
+    return subscribers.map((s) => {
+      const metrics = s.metrics(this.#options.pool);
+      const value = pending.get(s.id);
+      if (value !== undefined) metrics.pending = value;
+      return metrics;
+    });
   }
 
   /** Adds its durable subscriptions to `topology`, under `pool`. */

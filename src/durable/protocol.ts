@@ -56,18 +56,47 @@ export type Settlement =
   | { seq: number; outcome: "dead-lettered" }
   | { seq: number; outcome: "retry"; delay: number };
 
+/**
+ * The backlog of the consumer a subscription belongs to, as its carrier
+ * knows it when asked (metrics snapshots, and the run report on JetStream).
+ */
+export interface ConsumerBacklog {
+  /** The subscription asked about. */
+  subscription: string;
+  /** The durable pattern (stream) the consumer reads. */
+  stream: string;
+  /**
+   * The consumer's name: its file's stem on the local log
+   * (`group+<pattern>+<group>`), the JetStream consumer's name joined to NATS.
+   */
+  consumer: string;
+  /**
+   * Stored messages it has not acknowledged yet: not delivered yet, plus
+   * delivered and not settled (running, waiting, or due again after a retry).
+   */
+  pending: number;
+}
+
 /** Pool → broker. */
 export type PoolToBroker =
   | { op: "publish"; request: number; message: OutgoingMessage }
   | { op: "subscribe"; request: number; member: ConsumerMember }
   | { op: "unsubscribe"; request: number; subscriptions: string[] }
   | { op: "settle"; subscription: string; settlements: Settlement[] }
+  /** Asks for the backlog of the subscriptions' consumers. */
+  | { op: "backlog"; request: number; subscriptions: string[] }
   /** The messages of one turn, in order. */
   | { op: "batch"; messages: PoolToBroker[] };
 
 /** Broker → pool. */
 export type BrokerToPool =
-  | { op: "answer"; request: number; error?: SerializedError | undefined }
+  | {
+    op: "answer";
+    request: number;
+    error?: SerializedError | undefined;
+    /** The answer to `backlog`. */
+    backlog?: ConsumerBacklog[] | undefined;
+  }
   | {
     op: "deliver";
     subscription: string;

@@ -268,9 +268,11 @@ function render() {
       for (const d of (snapshot.durable || []).filter((d) => d.pool === pool.pool && d.service === service.service)) {
         const text = "durable " + d.queue + (d.group ? " [" + d.group + "]" : "") + " · delivered " + count(d.delivered) +
           " · acknowledged " + count(d.acknowledged) + " · redelivered " + count(d.redelivered) +
-          " · dead-lettered " + count(d.deadLettered) + " · in flight " + count(d.inFlight);
+          " · dead-lettered " + count(d.deadLettered) + " · in flight " + count(d.inFlight) +
+          (d.pending === undefined ? "" : " · pending " + count(d.pending));
         row.append(el("div", { class: "durable" + (d.deadLettered > 0 ? " bad" : ""), title: text, "data-durable": d.queue,
-          "data-acknowledged": d.acknowledged, "data-redelivered": d.redelivered, "data-dead-lettered": d.deadLettered },
+          "data-acknowledged": d.acknowledged, "data-redelivered": d.redelivered, "data-dead-lettered": d.deadLettered,
+          ...(d.pending === undefined ? {} : { "data-pending": d.pending }) },
           text));
       }
       const ws = (snapshot.websockets || []).find((w) => w.pool === pool.pool && w.service === service.service);

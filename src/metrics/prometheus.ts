@@ -91,13 +91,20 @@ function perDurable(
   name: string,
   type: "counter" | "gauge",
   help: string,
-  value: (d: DurableMetrics) => number,
+  value: (d: DurableMetrics) => number | undefined,
+  merge?: Merge,
 ): Family {
   return {
     name,
     type,
     help,
-    rows: (snapshot) => each(snapshot.durable, subscriptionLabels, value),
+    merge,
+    rows: (snapshot) =>
+      each(
+        snapshot.durable?.filter((d) => value(d) !== undefined),
+        subscriptionLabels,
+        (d) => value(d)!,
+      ),
   };
 }
 
@@ -276,6 +283,14 @@ const LATER_FAMILIES: readonly Family[] = [
     "gauge",
     "Deliveries of a durable queue a pool holds unsettled now (running or waiting for the handler).",
     (d) => d.inFlight,
+  ),
+  perDurable(
+    "durable_pending",
+    "gauge",
+    "Messages of a durable queue stored and not yet acknowledged by the subscription's consumer (the consumer's figure: the same on every member of a group).",
+    (d) => d.pending,
+    // Two subscriptions with the same labels share their consumer.
+    "max",
   ),
   {
     name: "websocket_connections",

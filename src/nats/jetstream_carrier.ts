@@ -28,6 +28,7 @@
  */
 import type { DurableCarrier } from "../durable/carrier.ts";
 import type {
+  ConsumerBacklog,
   ConsumerMember,
   DeliveredMessage,
   OutgoingMessage,
@@ -38,6 +39,7 @@ import type { RemoteStatus } from "../transport/remote.ts";
 import type { Logger } from "../logger.ts";
 import { serializeError } from "../errors.ts";
 import { errorMessage } from "../_util/error_text.ts";
+import { withTimeout } from "../_util/time.ts";
 import { FROM_HEADER, fromValue, parseFrom } from "./arrival.ts";
 import {
   type ConsumerMessages,
@@ -79,8 +81,15 @@ export interface JetStreamParts {
   status(change: RemoteStatus): void;
 }
 
+/** How long a backlog waits for the server's consumer info, in ms. */
+const BACKLOG_WAIT = 1000;
+
 /** One subscription's consumer, as this pool holds it. */
 interface Held {
+  /** The durable pattern, the stream's name and the consumer's. */
+  pattern: string;
+  stream: string;
+  consumer: string;
   /** The pull, once started. */
   messages: ConsumerMessages | undefined;
   /** Delivered and not settled, by stream sequence. */
@@ -116,6 +125,8 @@ export class JetStreamCarrier implements DurableCarrier {
   #ready = new Set<string>();
   #from: { service: string; value: string } | undefined;
   #held = new Map<string, Held>();
+  /** Consumer name → its last pending figure (see `backlog`). */
+  #lastPending = new Map<string, number>();
   #working: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
@@ -346,7 +357,13 @@ export class JetStreamCarrier implements DurableCarrier {
     }
     const consumer = await js.consumers.get(stream, name);
     const id = member.subscription;
-    const held: Held = { messages: undefined, unsettled: new Map() };
+    const held: Held = {
+      pattern,
+      stream,
+      consumer: name,
+      messages: undefined,
+      unsettled: new Map(),
+    };
     this.#held.set(id, held);
     let batch: DeliveredMessage[] = [];
     const messages = await consumer.consume({
@@ -439,6 +456,50 @@ export class JetStreamCarrier implements DurableCarrier {
         // The connection is gone: the server redelivers after ack_wait.
       }
     }
+  }
+
+  /**
+   * Each consumer's `num_pending + num_ack_pending`, from one consumer info
+   * request per consumer, waited for at most a second; past that, or while
+   * the server is out of reach, the last figure it gave (none before).
+   */
+  async backlog(subscriptions: readonly string[]): Promise<ConsumerBacklog[]> {
+    const consumers = new Map<string, Held>();
+    for (const id of subscriptions) {
+      const held = this.#held.get(id);
+      if (held !== undefined) consumers.set(held.consumer, held);
+    }
+    const jsm = this.#link.up && !this.#closed ? this.#jsm : undefined;
+    if (jsm !== undefined) {
+      await Promise.all([...consumers.values()].map(async (held) => {
+        try {
+          const info = await withTimeout(
+            jsm.then((m) => m.consumers.info(held.stream, held.consumer)),
+            BACKLOG_WAIT,
+          );
+          this.#lastPending.set(
+            held.consumer,
+            info.num_pending + info.num_ack_pending,
+          );
+        } catch {
+          // Not answered: the last figure stands.
+        }
+      }));
+    }
+    const backlog: ConsumerBacklog[] = [];
+    for (const subscription of subscriptions) {
+      const held = this.#held.get(subscription);
+      if (held === undefined) continue;
+      const pending = this.#lastPending.get(held.consumer);
+      if (pending === undefined) continue;
+      backlog.push({
+        subscription,
+        stream: held.pattern,
+        consumer: held.consumer,
+        pending,
+      });
+    }
+    return backlog;
   }
 
   async cancel(subscriptions: string[]): Promise<void> {

@@ -23,14 +23,21 @@ export interface MetricsSources {
   durable: DurableClient | undefined;
 }
 
-/** Gathers one pool's part of a metrics snapshot. */
-export function metricsPart(sources: MetricsSources): PoolMetricsPart {
+/**
+ * Gathers one pool's part of a metrics snapshot. With durable queues it
+ * waits for their carrier's backlog (the broker's answer, or JetStream's
+ * consumer info, at most a second); the rest is taken after, at once.
+ */
+export async function metricsPart(
+  sources: MetricsSources,
+): Promise<PoolMetricsPart> {
   const { pool, bus, runners, transport, poolNames, durable } = sources;
+  const durableMetrics = await durable?.metrics() ?? [];
   return {
     subscriptions: bus.metrics(),
     publishers: bus.publisherMetrics(),
     dropped: bus.droppedMetrics(),
-    durable: durable?.metrics() ?? [],
+    durable: durableMetrics,
     services: runners.map((runner) => ({
       pool,
       service: runner.service.name,

@@ -193,19 +193,21 @@ export class PoolRuntime implements RunnerHost {
         });
         break;
       case "metrics":
-        this.#send({
-          mf: 1,
-          kind: "metrics-part",
-          request: message.request,
-          part: metricsPart({
-            pool: this.pool,
-            bus: this.#bus,
-            runners: this.#runners,
-            transport: this.#transport,
-            poolNames: this.#poolNames,
-            durable: this.#durable?.client,
-          }),
-        });
+        void metricsPart({
+          pool: this.pool,
+          bus: this.#bus,
+          runners: this.#runners,
+          transport: this.#transport,
+          poolNames: this.#poolNames,
+          durable: this.#durable?.client,
+        }).then((part) =>
+          this.#send({
+            mf: 1,
+            kind: "metrics-part",
+            request: message.request,
+            part,
+          })
+        );
         break;
       case "stopping":
         this.#beginStop();
