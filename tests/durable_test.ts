@@ -2,8 +2,8 @@
  * Durable queues end to end, on the local log and on JetStream (a private
  * `nats-server -js` per test): user programs in a folder outside the
  * repository, killed with SIGKILL and started again. Each scenario runs on
- * both backends; what only one has (`RunReport.durable`, a torn log file, a
- * group spanning processes) is checked on that one.
+ * both backends; what only one has (a torn log file, a group spanning
+ * processes) is checked on that one.
  */
 import assert from "node:assert/strict";
 import { type OutsideFolder, outsideFolder } from "./_outside.ts";
@@ -174,16 +174,13 @@ both(
     const before = new Set(numbers(first, "HANDLED"));
     const left = numbers(first, "STORED").filter((n) => !before.has(n));
     assert.ok(left.length > 0, "stopped with a backlog");
-    let pending = 0;
-    if (backend === "local") {
-      const [consumer] = report.durable as Array<{ pending: number }>;
-      pending = consumer!.pending;
-      assert.ok(pending >= left.length, JSON.stringify(report));
-      assert.ok(
-        first.lines.some((l) => l.includes(`${pending} messages left pending`)),
-        first.lines.join("\n"),
-      );
-    }
+    const [consumer] = report.durable as Array<{ pending: number }>;
+    const pending = consumer!.pending;
+    assert.ok(pending >= left.length, JSON.stringify(report));
+    assert.ok(
+      first.lines.some((l) => l.includes(`${pending} messages left pending`)),
+      first.lines.join("\n"),
+    );
 
     const second = setup.start(["work"]);
     await handledAll(second, left);
@@ -194,19 +191,14 @@ both(
     // process (at most bufferSize, 8), never what it acknowledged.
     if (backend === "local") assert.deepEqual(twice(handledAgain), []);
     else assert.ok(twice(handledAgain).length <= 8, second.lines.join("\n"));
-    if (backend === "local") {
-      assert.equal(handledAgain.length, pending);
-      assert.equal(
-        (again.durable as Array<{ pending: number }>)[0]!.pending,
-        0,
-      );
-    }
+    if (backend === "local") assert.equal(handledAgain.length, pending);
+    assert.equal((again.durable as Array<{ pending: number }>)[0]!.pending, 0);
   },
 );
 
 both(
   "a handler that throws twice sees attempts 1, 2, 3 with the backoff between",
-  async (backend, setup) => {
+  async (_, setup) => {
     const child = setup.start(["flaky"]);
     await child.waitFor((l) => l.startsWith("HANDLED 1 3 "));
     const report = await stopped(child);
@@ -222,18 +214,17 @@ both(
     // backoff [100, 200] with jitter: at least half of each.
     assert.ok(seen[1]![2] - seen[0]![2] >= 50, JSON.stringify(seen));
     assert.ok(seen[2]![2] - seen[1]![2] >= 100, JSON.stringify(seen));
-    if (backend === "local") {
-      const [consumer] = report.durable as Array<Record<string, unknown>>;
-      assert.equal(consumer!.redelivered, 2);
-      assert.equal(consumer!.acknowledged, 1);
-      assert.equal(consumer!.pending, 0);
-    }
+    const consumers = report.durable as Array<Record<string, unknown>>;
+    const jobs = consumers.find((c) => c.stream === "q://jobs/>")!;
+    assert.equal(jobs.redelivered, 2);
+    assert.equal(jobs.acknowledged, 1);
+    assert.equal(jobs.pending, 0);
   },
 );
 
 both(
   "a handler that always throws moves the job to dlq:// after maxDeliver, with headers",
-  async (backend, setup) => {
+  async (_, setup) => {
     const child = setup.start(["poison"]);
     await child.waitFor((l) => l.startsWith("DEAD "));
     const report = await stopped(child);
@@ -246,14 +237,12 @@ both(
       "Mf-Dlq-Queue": "q://jobs/1",
       "Mf-Dlq-Service": "Worker",
     });
-    if (backend === "local") {
-      const consumers = report.durable as Array<Record<string, unknown>>;
-      const jobs = consumers.find((c) => c.stream === "q://jobs/>")!;
-      assert.equal(jobs.deadLettered, 1);
-      assert.equal(jobs.pending, 0);
-      const dlq = consumers.find((c) => c.stream === "dlq://q/jobs/>")!;
-      assert.equal(dlq.acknowledged, 1);
-    }
+    const consumers = report.durable as Array<Record<string, unknown>>;
+    const jobs = consumers.find((c) => c.stream === "q://jobs/>")!;
+    assert.equal(jobs.deadLettered, 1);
+    assert.equal(jobs.pending, 0);
+    const dlq = consumers.find((c) => c.stream === "dlq://q/jobs/>")!;
+    assert.equal(dlq.acknowledged, 1);
   },
 );
 

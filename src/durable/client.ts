@@ -8,6 +8,7 @@ import { DataCloneError, QueueNameError, StateError } from "../errors.ts";
 import { matchesQueue } from "../queue_name.ts";
 import { checkHeaders } from "../bus/headers.ts";
 import type { DurableMetrics } from "../metrics_snapshot.ts";
+import type { DurablePending } from "../run_report.ts";
 import type {
   MessageHandler,
   MessageMeta,
@@ -17,6 +18,7 @@ import type {
 } from "../service_context.ts";
 import type { DurableCarrier } from "./carrier.ts";
 import { patternCovers, patternsOverlap } from "./patterns.ts";
+import { mergePending } from "./pending_report.ts";
 import {
   DurableSubscriber,
   type RetryPolicy,
@@ -215,6 +217,35 @@ export class DurableClient implements SubscriberHost {
       if (value !== undefined) metrics.pending = value;
       return metrics;
     });
+  }
+
+  /**
+   * What its subscriptions' consumers leave pending, as the carrier tells it
+   * now, with the pool's counts of each consumer's subscriptions added up
+   * (the run report joined to NATS, taken once the handlers are settled).
+   */
+  async report(): Promise<DurablePending[]> {
+    const subscribers = [...this.#subscribers.values()];
+    const backlog = subscribers.length === 0
+      ? []
+      : await this.carrier.backlog(subscribers.map((s) => s.id));
+    const report: DurablePending[] = [];
+    for (const { subscription, stream, consumer, pending } of backlog) {
+      const subscriber = this.#subscribers.get(subscription);
+      if (subscriber === undefined) continue;
+      const { delivered, acknowledged, redelivered, deadLettered } = subscriber
+        .metrics(this.#options.pool);
+      mergePending(report, [{
+        stream,
+        consumer,
+        pending,
+        delivered,
+        acknowledged,
+        redelivered,
+        deadLettered,
+      }]);
+    }
+    return report;
   }
 
   /** Adds its durable subscriptions to `topology`, under `pool`. */

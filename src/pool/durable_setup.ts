@@ -8,6 +8,7 @@
 import { type DurableCarrier, LocalCarrier } from "../durable/carrier.ts";
 import { DurableClient } from "../durable/client.ts";
 import type { Logger } from "../logger.ts";
+import type { DurablePending } from "../run_report.ts";
 import type { MessageMeta } from "../service_context.ts";
 import { remoteDurable } from "./boot.ts";
 import type { DurablePoolSettings, FromPool } from "./protocol.ts";
@@ -18,6 +19,11 @@ export interface PoolDurable {
   carrier: DurableCarrier;
   /** The carrier, when it is the local log's (it hears from the primary). */
   local: LocalCarrier | undefined;
+  /**
+   * Joined to NATS, what the pool's consumers leave pending, asked at its
+   * stop for the run report; on the local log the broker reports instead.
+   */
+  report: (() => Promise<DurablePending[]>) | undefined;
 }
 
 /** What opening a pool's durable queues needs. */
@@ -57,5 +63,10 @@ export function openPoolDurable(setup: DurableSetup): PoolDurable {
     poolIndex: setup.poolIndex,
     handlerFailed: setup.handlerFailed,
   });
-  return { client, carrier, local };
+  return {
+    client,
+    carrier,
+    local,
+    report: local === undefined ? () => client.report() : undefined,
+  };
 }

@@ -13,7 +13,7 @@ import {
   type LogSink,
 } from "../logger.ts";
 import type { ServiceEntry } from "../service.ts";
-import type { Undelivered } from "../run_report.ts";
+import type { DurablePending, Undelivered } from "../run_report.ts";
 import type { FromPool, ServiceReport, ToPool } from "./protocol.ts";
 import { Scheduler } from "../scheduler.ts";
 import { beat } from "./heartbeat.ts";
@@ -311,6 +311,7 @@ export class PoolRuntime implements RunnerHost {
     const bounded = (promise: Promise<void>): Promise<boolean> =>
       withTimeout(promise, timeout).then(() => true, () => false);
     let undelivered: Undelivered[] = [];
+    let durable: DurablePending[] | undefined;
     try {
       await Promise.all(this.#runners.map((runner) => runner.settle(timeout)));
       if (!await bounded(this.#bus.drain())) {
@@ -322,6 +323,11 @@ export class PoolRuntime implements RunnerHost {
         await runner.terminate();
       }
       await bounded(this.#bus.flush());
+      // Joined to NATS: what this pool's consumers leave, as the server says.
+      const report = this.#durable?.report;
+      if (report !== undefined) {
+        durable = await withTimeout(report(), timeout).catch(() => undefined);
+      }
     } finally {
       undelivered = await this.#bus.close();
       if (this.#durable !== undefined) {
@@ -338,6 +344,7 @@ export class PoolRuntime implements RunnerHost {
         kind: "terminated",
         services: this.#reports(),
         undelivered,
+        ...(durable === undefined ? {} : { durable }),
       });
       this.#done.resolve();
     }

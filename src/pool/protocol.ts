@@ -20,7 +20,7 @@ import type {
 } from "../metrics_snapshot.ts";
 import type { LogLevel, LogRecord } from "../logger.ts";
 import type { Topology } from "../service_context.ts";
-import type { Undelivered } from "../run_report.ts";
+import type { DurablePending, Undelivered } from "../run_report.ts";
 import type { ContributedMetrics } from "../service_metrics.ts";
 import type { SubscriptionEntry } from "../bus/entry.ts";
 import type { BrokerToPool, PoolToBroker } from "../durable/protocol.ts";
@@ -178,6 +178,11 @@ export type FromPool =
     services: ServiceReport[];
     /** Messages the pool never handled or never sent. */
     undelivered: Undelivered[];
+    /**
+     * Joined to NATS: what its durable consumers leave pending, with its
+     * counts (on the local log the broker reports instead).
+     */
+    durable?: DurablePending[] | undefined;
   }
   | { mf: 1; kind: "exit"; reason: string }
   | { mf: 1; kind: "durable"; message: PoolToBroker };

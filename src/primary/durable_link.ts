@@ -8,6 +8,7 @@
 import { LocalBroker } from "../durable/broker.ts";
 import type { DurableSettings } from "../durable/options.ts";
 import type { PoolToBroker } from "../durable/protocol.ts";
+import { logPending } from "../durable/pending_report.ts";
 import type { DurablePending } from "../run_report.ts";
 import type { Logger } from "../logger.ts";
 import type { PoolHandle } from "./pool_handle.ts";
@@ -61,13 +62,7 @@ export class DurableLink {
     if (broker === undefined) return undefined;
     this.#broker = undefined;
     const pending = await broker.close();
-    for (const entry of pending) {
-      if (entry.pending > 0) {
-        this.#log.info(
-          `Durable queue "${entry.stream}": ${entry.pending} messages left pending for ${entry.consumer}; they are delivered after the next start`,
-        );
-      }
-    }
+    logPending(pending, this.#log);
     return pending;
   }
 }

@@ -17,7 +17,12 @@ import type { TransportKind } from "../transport/kinds.ts";
 import type { TransportHub } from "../transport/transport.ts";
 import type { MetricsSnapshot } from "../metrics_snapshot.ts";
 import type { Topology } from "../service_context.ts";
-import type { RunReport, StatusChange, Undelivered } from "../run_report.ts";
+import type {
+  DurablePending,
+  RunReport,
+  StatusChange,
+  Undelivered,
+} from "../run_report.ts";
 import type { ServiceEntry } from "../service.ts";
 import type { DurableSettings } from "../durable/options.ts";
 import { type LaunchPool, PoolHandle } from "./pool_handle.ts";
@@ -31,6 +36,7 @@ import { StallWatch } from "./stalls.ts";
 import { StopSignals } from "./signals.ts";
 import { stopPools } from "./stop.ts";
 import { DurableLink } from "./durable_link.ts";
+import { logPending, mergePending } from "../durable/pending_report.ts";
 import { failuresOf } from "./failures.ts";
 import { mergeMetrics, mergeTopology } from "./merge.ts";
 
@@ -72,6 +78,8 @@ export class Primary {
   #stalls: StallWatch;
   #signals: StopSignals;
   #undelivered: Undelivered[] = [];
+  /** Joined to NATS: what the pools' durable consumers left, as each stopped. */
+  #remoteDurable: DurablePending[] = [];
   #started = false;
   #stopping = false;
   /** Set by `requestStop`, before the stop itself begins. */
@@ -245,6 +253,10 @@ export class Primary {
       for (const pool of this.#pools) pool.kill();
       durable = await this.#durable?.close();
     }
+    if (this.#settings.durable !== undefined && this.#joined) {
+      durable = this.#remoteDurable;
+      logPending(durable, this.#log);
+    }
     const report: RunReport = {
       failures: failuresOf(this.#pools, this.#outages.refusals),
       undelivered: this.#undelivered,
@@ -329,6 +341,9 @@ export class Primary {
       case "terminated":
         pool.record(message);
         this.#undelivered.push(...message.undelivered);
+        if (message.durable !== undefined) {
+          mergePending(this.#remoteDurable, message.durable);
+        }
         pool.terminated.resolve();
         break;
       case "exit":
