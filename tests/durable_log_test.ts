@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { frame, scan } from "../src/durable/record.ts";
 import { StreamLog } from "../src/durable/stream_log.ts";
-import { AckFile } from "../src/durable/ack_file.ts";
+import { AckFile, type AckState } from "../src/durable/ack_file.ts";
 import { consumerName, Stream } from "../src/durable/stream.ts";
 import { LocalBroker } from "../src/durable/broker.ts";
 import { LocalCarrier } from "../src/durable/carrier.ts";
@@ -128,12 +128,40 @@ Deno.test("AckFile keeps the last whole state; a torn save falls back to the one
   await withDir(async (dir) => {
     const path = `${dir}/c.ack`;
     const file = await AckFile.open(path);
-    await file.save({ floor: 3, acked: [] });
-    await file.save({ floor: 4, acked: [6, 9] });
+    const before: AckState = {
+      floor: 3,
+      acked: [],
+      delivered: 3,
+      attempts: [],
+    };
+    const last: AckState = {
+      floor: 4,
+      acked: [6, 9],
+      delivered: 11,
+      attempts: [[5, 2], [7, 3]],
+    };
+    await file.save(before);
+    await file.save(last);
     await file.close();
-    assert.deepEqual((await reopen(path)).loaded, { floor: 4, acked: [6, 9] });
+    assert.deepEqual((await reopen(path)).loaded, last);
     Deno.truncateSync(path, Deno.statSync(path).size - 1);
-    assert.deepEqual((await reopen(path)).loaded, { floor: 3, acked: [] });
+    assert.deepEqual((await reopen(path)).loaded, before);
+  });
+});
+
+Deno.test("AckFile reads a record of the first version ([floor, ...acked]) as nothing delivered", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/c.ack`;
+    await Deno.writeFile(
+      path,
+      frame(new Uint8Array(new Float64Array([4, 6, 9]).buffer)),
+    );
+    assert.deepEqual((await reopen(path)).loaded, {
+      floor: 4,
+      acked: [6, 9],
+      delivered: 4,
+      attempts: [],
+    });
   });
 });
 
@@ -214,7 +242,39 @@ Deno.test("A consumer delivers at most capacity unsettled, and resumes after its
     again.join(MEMBER);
     await second.next(4);
     assert.deepEqual(second.delivered.map((m) => m.data), [2, 4, 5, 6]);
-    assert.ok(second.delivered.every((m) => m.attempt === 1));
+    // Each was delivered once before the reopen.
+    assert.deepEqual(second.delivered.map((m) => m.attempt), [2, 2, 2, 2]);
+    await second.stream.close();
+  });
+});
+
+Deno.test("A consumer reopened goes on counting attempts: a message delivered 3 times comes back as attempt 4, one never delivered as 1", async () => {
+  await withDir(async (dir) => {
+    const first = await openStream(dir);
+    await first.stream.publish(message("x"));
+    const consumer = await first.stream.consumer("c", "q://jobs/>");
+    consumer.join({ ...MEMBER, capacity: 1 });
+    for (let n = 1; n <= 3; n++) {
+      await first.next(n);
+      if (n < 3) {
+        consumer.settle(MEMBER.subscription, [{
+          seq: 1,
+          outcome: "retry",
+          delay: 0,
+        }]);
+      }
+    }
+    await first.stream.publish(message("y"));
+    await first.stream.close();
+
+    const second = await openStream(dir);
+    const again = await second.stream.consumer("c", "q://jobs/>");
+    again.join(MEMBER);
+    await second.next(2);
+    assert.deepEqual(second.delivered.map((m) => [m.data, m.attempt]), [
+      ["x", 4],
+      ["y", 1],
+    ]);
     await second.stream.close();
   });
 });

@@ -246,6 +246,29 @@ both(
   },
 );
 
+both(
+  "attempts survive a kill -9: a job killed during its second attempt comes back as attempt 3, and goes to dlq:// after maxDeliver (3) in all",
+  async (_, setup) => {
+    const first = setup.start(["poison"]);
+    await first.waitFor((l) => l === "STARTED 1 2");
+    first.process.kill("SIGKILL");
+    await first.exit();
+    const second = setup.start(["failing"]);
+    await second.waitFor((l) => l.startsWith("DEAD "));
+    await stopped(second);
+    assert.deepEqual(
+      handled(second).map(([n, attempt]) => [n, attempt]),
+      [[1, 3]],
+      second.lines.join("\n"),
+    );
+    const dead = second.lines.find((l) => l.startsWith("DEAD "))!;
+    assert.equal(
+      JSON.parse(dead.slice("DEAD 1 ".length))["Mf-Dlq-Attempts"],
+      "3",
+    );
+  },
+);
+
 both("a publish id already stored is not stored again", async (_, setup) => {
   const child = setup.start(["dedupe"]);
   await child.waitFor((l) => l === "STORED 3");

@@ -67,8 +67,15 @@ export class Consumer {
   #acked = new Set<number>();
   /** The next message never yet read for delivery. */
   #next: number;
-  /** Deliveries so far of unsettled messages. */
+  /** Deliveries so far of unsettled messages (in this run, or on file). */
   #attempts = new Map<number, number>();
+  /** Every message before it was delivered at least once (saved). */
+  #delivered: number;
+  /**
+   * `#delivered` when the file was read: a message before it with no entry
+   * in `#attempts` was delivered once.
+   */
+  #deliveredBefore: number;
   /** Messages due again, read back when a member has room. */
   #due: number[] = [];
   #timers = new Map<number, ReturnType<typeof setTimeout>>();
@@ -77,8 +84,10 @@ export class Consumer {
   #pumping = false;
   #again = false;
   #stopped = false;
+  /** The save being written. */
   #saving: Promise<void> | undefined;
-  #dirty = false;
+  /** The save asked for while one was written: it starts after it. */
+  #queued: Promise<void> | undefined;
   #settledWaiters: Array<() => void> = [];
 
   constructor(
@@ -93,14 +102,27 @@ export class Consumer {
     this.#stream = stream;
     this.#file = file;
     this.#deliver = deliver;
-    const loaded: AckState = file.loaded ??
-      { floor: stream.firstSeq, acked: [] };
+    const loaded: AckState = file.loaded ?? {
+      floor: stream.firstSeq,
+      acked: [],
+      delivered: stream.firstSeq,
+      attempts: [],
+    };
     this.#floor = Math.max(loaded.floor, stream.firstSeq);
     for (const seq of loaded.acked) {
       if (seq >= this.#floor) this.#acked.add(seq);
     }
     this.#advanceFloor();
     this.#next = this.#floor;
+    this.#delivered = this.#deliveredBefore = Math.max(
+      loaded.delivered,
+      this.#floor,
+    );
+    for (const [seq, deliveries] of loaded.attempts) {
+      if (seq >= this.#floor && !this.#acked.has(seq)) {
+        this.#attempts.set(seq, deliveries);
+      }
+    }
   }
 
   /** Everything before it is settled. */
@@ -176,7 +198,7 @@ export class Consumer {
       this.#attempts.delete(seq);
     }
     this.#advanceFloor();
-    this.#save();
+    void this.#save();
     this.#checkSettled();
     this.pump();
   }
@@ -221,7 +243,11 @@ export class Consumer {
       if (room <= 0) return;
       const messages = await this.#take(room);
       if (messages.length === 0) return;
-      this.#assign(messages);
+      const batches = this.#assign(messages);
+      // Their attempt counts are on file before a handler sees them, so a
+      // crash during a handler counts that attempt.
+      await this.#save();
+      this.#send(batches);
     }
   }
 
@@ -254,14 +280,17 @@ export class Consumer {
       }
       if (skipped) {
         this.#advanceFloor();
-        this.#save();
+        void this.#save();
       }
     }
     return out;
   }
 
-  /** Hands `messages` out round robin to members with room. */
-  #assign(messages: StoredMessage[]): void {
+  /**
+   * Hands `messages` out round robin to members with room, counting their
+   * attempts; returns the batches to send.
+   */
+  #assign(messages: StoredMessage[]): Map<Member, DeliveredMessage[]> {
     const batches = new Map<Member, DeliveredMessage[]>();
     let i = 0;
     for (let tries = 0; i < messages.length && tries < this.#members.length;) {
@@ -272,8 +301,11 @@ export class Consumer {
       }
       tries = 0;
       const message = messages[i++]!;
-      const attempt = (this.#attempts.get(message.seq) ?? 0) + 1;
+      const before = this.#attempts.get(message.seq) ??
+        (message.seq < this.#deliveredBefore ? 1 : 0);
+      const attempt = before + 1;
       this.#attempts.set(message.seq, attempt);
+      this.#delivered = Math.max(this.#delivered, message.seq + 1);
       member.unsettled.add(message.seq);
       let batch = batches.get(member);
       if (batch === undefined) batches.set(member, batch = []);
@@ -292,29 +324,71 @@ export class Consumer {
     }
     // Members left while reading: what is left is due again.
     for (; i < messages.length; i++) this.#makeDue(messages[i]!.seq);
+    return batches;
+  }
+
+  /**
+   * Sends the batches of `#assign` once their attempts are saved: not to a
+   * member that left meanwhile (what it held is due again), nor after a stop
+   * (they stay stored); those attempts did not happen.
+   */
+  #send(batches: Map<Member, DeliveredMessage[]>): void {
+    let withdrawn = false;
     for (const [member, batch] of batches) {
+      if (this.#stopped || !this.#members.includes(member)) {
+        withdrawn = true;
+        for (const { seq } of batch) {
+          if (this.#stopped) member.unsettled.delete(seq);
+          // Kept at 0 too: `#delivered` may already be past it on file.
+          this.#attempts.set(seq, this.#attempts.get(seq)! - 1);
+        }
+        continue;
+      }
       this.counts.delivered += batch.length;
       this.#deliver(member.info, batch);
     }
+    if (withdrawn) void this.#save();
+    this.#checkSettled();
   }
 
-  /** Saves the position; saves asked for while one runs make one more. */
-  #save(): void {
-    if (this.#saving !== undefined) {
-      this.#dirty = true;
-      return;
+  /** What the file keeps. */
+  #state(): AckState {
+    const attempts: Array<[number, number]> = [];
+    for (const [seq, deliveries] of this.#attempts) {
+      // One delivery is implied by `delivered`, which is past it.
+      if (deliveries !== 1) attempts.push([seq, deliveries]);
     }
-    const state = { floor: this.#floor, acked: [...this.#acked] };
-    this.#saving = this.#file.save(state).catch((error) => {
-      this.stop();
-      this.#stream.failed(error);
-    }).finally(() => {
-      this.#saving = undefined;
-      if (this.#dirty) {
-        this.#dirty = false;
-        this.#save();
-      }
+    return {
+      floor: this.#floor,
+      acked: [...this.#acked],
+      delivered: this.#delivered,
+      attempts,
+    };
+  }
+
+  /**
+   * Saves the state; resolves once a save that began after this call is
+   * written (saves asked for while one is written make one more).
+   */
+  #save(): Promise<void> {
+    if (this.#queued !== undefined) return this.#queued;
+    if (this.#saving === undefined) return this.#saving = this.#write();
+    return this.#queued = this.#saving.then(() => {
+      this.#queued = undefined;
+      return this.#saving = this.#write();
     });
+  }
+
+  #write(): Promise<void> {
+    const written: Promise<void> = this.#file.save(this.#state()).catch(
+      (error) => {
+        this.stop();
+        this.#stream.failed(error);
+      },
+    ).finally(() => {
+      if (this.#saving === written) this.#saving = undefined;
+    });
+    return written;
   }
 
   #checkSettled(): void {
@@ -340,7 +414,9 @@ export class Consumer {
   /** Waits for the last save, syncs and closes the file. */
   async close(): Promise<void> {
     this.stop();
-    while (this.#saving !== undefined) await this.#saving;
+    while (this.#saving !== undefined || this.#queued !== undefined) {
+      await (this.#queued ?? this.#saving);
+    }
     await this.#file.close();
   }
 }
