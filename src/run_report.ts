@@ -39,7 +39,9 @@ export interface RunReport {
   undelivered: Undelivered[];
   /**
    * With durable queues: each consumer's counts, and what it left pending
-   * (stored, not yet settled: delivered after the next start).
+   * (stored, not yet settled: delivered after the next start). On the local
+   * log, every consumer the log knows; joined to NATS, those this process
+   * used, as JetStream told each pool when it stopped.
    */
   durable?: DurablePending[];
 }
@@ -155,11 +157,19 @@ export interface Undelivered {
 export interface DurablePending {
   /** The durable pattern (stream) it reads. */
   stream: string;
-  /** Its name: `group+<pattern>+<group>` or `service+<pattern>+<service>` (parts URI-encoded). */
+  /**
+   * Its name: on the local log `group+<pattern>+<group>` or
+   * `service+<pattern>+<service>` (parts URI-encoded); joined to NATS, the
+   * JetStream consumer's (`g_<group>_…`, `s_<service>_…`).
+   */
   consumer: string;
-  /** Messages stored and not yet acknowledged by it; delivered after the next start. */
+  /**
+   * Messages stored and not yet acknowledged by it; delivered after the next
+   * start. Joined to NATS, JetStream's `num_pending + num_ack_pending` when
+   * the last of this process's pools using it stopped.
+   */
   pending: number;
-  /** Deliveries in the run (redeliveries included). */
+  /** Deliveries in the run (redeliveries included; joined to NATS, this process's). */
   delivered: number;
   /** Messages its handlers acknowledged. */
   acknowledged: number;
