@@ -49,6 +49,7 @@ import {
   type JsMsg,
   loadJetStream,
   loadNatsClient,
+  type MsgHdrs,
   type NatsClient,
 } from "./client.ts";
 import { NatsLink } from "./connection.ts";
@@ -79,6 +80,16 @@ export interface JetStreamParts {
   log: Logger;
   /** The connection came up or went down. */
   status(change: RemoteStatus): void;
+}
+
+/** The queues whose publish route is remembered, at most. */
+const ROUTES_KEPT = 10_000;
+
+/** Where a publish on one queue goes. */
+interface Route {
+  /** The durable pattern (its stream). */
+  pattern: string;
+  subject: string;
 }
 
 /** How long a backlog waits for the server's consumer info, in ms. */
@@ -124,6 +135,14 @@ export class JetStreamCarrier implements DurableCarrier {
   /** The patterns whose stream is known to exist. */
   #ready = new Set<string>();
   #from: { service: string; value: string } | undefined;
+  /** Per queue published on, its route (publishes skip the pattern match). */
+  #routes = new Map<string, Route>();
+  /**
+   * The headers of a plain publish (JSON, no id, headers or `replyTo`) by
+   * the last service: only its `Mf-From`, built once. Never passed with an
+   * id, which `js.publish` adds to the headers it is given.
+   */
+  #plain: { service: string; headers: MsgHdrs } | undefined;
   #held = new Map<string, Held>();
   /** Consumer name → its last pending figure (see `backlog`). */
   #lastPending = new Map<string, number>();
@@ -284,17 +303,46 @@ export class JetStreamCarrier implements DurableCarrier {
 
   async publish(message: OutgoingMessage): Promise<void> {
     const { payload, encoding } = encodePayload(message.data);
-    const pattern = this.#patternOf(message.queue);
+    const route = this.#route(message.queue);
     let js = this.#js;
     // Awaited only until the connection is up and the stream known: each
     // await costs a turn per publish.
-    if (js === undefined || !this.#link.up || !this.#ready.has(pattern)) {
+    if (js === undefined || !this.#link.up || !this.#ready.has(route.pattern)) {
       const connected = await this.#connected(
         `publish on "${message.queue}"`,
       );
       js = connected.js;
-      await this.#stream(pattern, connected.jsm);
-      this.#ready.add(pattern);
+      await this.#stream(route.pattern, connected.jsm);
+      this.#ready.add(route.pattern);
+    }
+    const headers = this.#headersOf(message, encoding);
+    await js.publish(
+      route.subject,
+      payload,
+      message.id === undefined ? { headers } : { headers, msgID: message.id },
+    );
+  }
+
+  /** The route of `queue`, remembered. */
+  #route(queue: string): Route {
+    let route = this.#routes.get(queue);
+    if (route === undefined) {
+      route = {
+        pattern: this.#patternOf(queue),
+        subject: queueToSubject(queue, this.#settings.namespace),
+      };
+      if (this.#routes.size >= ROUTES_KEPT) this.#routes.clear();
+      this.#routes.set(queue, route);
+    }
+    return route;
+  }
+
+  /** The headers `message` carries (shared by the plain publishes of a service). */
+  #headersOf(message: OutgoingMessage, encoding: string): MsgHdrs {
+    const plain = message.id === undefined && message.headers === undefined &&
+      message.replyTo === undefined && encoding === "json";
+    if (plain && this.#plain?.service === message.service) {
+      return this.#plain.headers;
     }
     const headers = this.#client.headers();
     if (message.headers !== undefined) {
@@ -307,14 +355,8 @@ export class JetStreamCarrier implements DurableCarrier {
     if (message.replyTo !== undefined) {
       headers.set(REPLY_HEADER, message.replyTo);
     }
-    await js.publish(
-      queueToSubject(message.queue, this.#settings.namespace),
-      payload,
-      {
-        headers,
-        ...(message.id === undefined ? {} : { msgID: message.id }),
-      },
-    );
+    if (plain) this.#plain = { service: message.service, headers };
+    return headers;
   }
 
   async consume(
