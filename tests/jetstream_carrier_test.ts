@@ -19,7 +19,8 @@ Deno.test({
     const store = await Deno.makeTempDir({ prefix: "jetstream_carrier_" });
     const server = await startNatsServer(["-js", "-sd", store]);
     if (typeof server === "string") throw new Error(server);
-    const log = { debug() {}, info() {}, warn() {}, error() {} };
+    const quiet = (): void => {};
+    const log = { debug: quiet, info: quiet, warn: quiet, error: quiet };
     const settings = resolveNats({ servers: server.url })!;
     const open = await jetStreamCarrier(
       { ...settings, processId: "test", closeTimeout: 2000 },
@@ -30,7 +31,7 @@ Deno.test({
         ackWait: 30_000,
       },
     );
-    const carrier = open({ pool: "p", log, status: () => {} });
+    const carrier = open({ pool: "p", log, status: quiet });
     const { connect } = await loadNatsClient();
     const nc = await connect({ servers: server.url });
     try {
