@@ -88,6 +88,8 @@ export class Consumer {
   #saving: Promise<void> | undefined;
   /** The save asked for while one was written: it starts after it. */
   #queued: Promise<void> | undefined;
+  /** The state changed since the last save began. */
+  #dirty = false;
   #settledWaiters: Array<() => void> = [];
 
   constructor(
@@ -198,7 +200,8 @@ export class Consumer {
       this.#attempts.delete(seq);
     }
     this.#advanceFloor();
-    void this.#save();
+    // Saved by the pump: with what it delivers next, or when it ends.
+    this.#dirty = true;
     this.#checkSettled();
     this.pump();
   }
@@ -227,6 +230,7 @@ export class Consumer {
       this.#stream.failed(error);
     }).finally(() => {
       this.#pumping = false;
+      if (this.#dirty) void this.#save();
       if (this.#again) {
         this.#again = false;
         this.pump();
@@ -280,7 +284,7 @@ export class Consumer {
       }
       if (skipped) {
         this.#advanceFloor();
-        void this.#save();
+        this.#dirty = true;
       }
     }
     return out;
@@ -347,7 +351,7 @@ export class Consumer {
       this.counts.delivered += batch.length;
       this.#deliver(member.info, batch);
     }
-    if (withdrawn) void this.#save();
+    if (withdrawn) this.#dirty = true;
     this.#checkSettled();
   }
 
@@ -380,6 +384,7 @@ export class Consumer {
   }
 
   #write(): Promise<void> {
+    this.#dirty = false;
     const written: Promise<void> = this.#file.save(this.#state()).catch(
       (error) => {
         this.stop();
