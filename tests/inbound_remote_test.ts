@@ -31,10 +31,16 @@ const quiet: Logger = {
 // has used timers long before its first arrival.
 clearTimeout(setTimeout(() => {}, 0));
 
-Deno.test("Inbound: a batch from another process fills the buffer, waits within the arrival bound, and the rest is dropped, counted per message", async () => {
+/** A pool's `Inbound` with an arrival bound of `limit` bytes. */
+function inboundWith(limit: number): {
+  inbound: Inbound;
+  routes: Routes;
+  bound: ArrivalBound;
+  scheduler: Scheduler;
+} {
   const scheduler = new Scheduler();
   const routes = new Routes(0);
-  const bound = new ArrivalBound(25, "p", quiet);
+  const bound = new ArrivalBound(limit, "p", quiet);
   const inbound = new Inbound({
     index: 0,
     routes,
@@ -45,8 +51,21 @@ Deno.test("Inbound: a batch from another process fills the buffer, waits within 
     lost(): void {},
     arrivals: bound,
   });
-  const got: Array<{ data: unknown; meta: MessageMeta }> = [];
-  const gate = Promise.withResolvers<void>();
+  return { inbound, routes, bound, scheduler };
+}
+
+/**
+ * A subscription (buffer of `capacity`) whose handler records what it gets
+ * and then waits for `gate`.
+ */
+function blockedSubscription(
+  scheduler: Scheduler,
+  id: number,
+  capacity: number,
+  gate: Promise<void>,
+  group?: string,
+): { subscription: LocalSubscription; got: Got[] } {
+  const got: Got[] = [];
   const subscription = new LocalSubscription(
     {
       scheduler,
@@ -56,31 +75,53 @@ Deno.test("Inbound: a batch from another process fills the buffer, waits within 
         throw error;
       },
     },
-    0,
+    id,
     "S",
     "q://a",
     async (data: unknown, meta: MessageMeta) => {
       got.push({ data, meta });
-      await gate.promise;
+      await gate;
     },
     {
+      group,
       concurrency: 1,
-      capacity: 2,
-      counters: new SubscriptionCounters("S", "q://a", undefined),
+      capacity,
+      counters: new SubscriptionCounters("S", "q://a", group),
     },
+  );
+  return { subscription, got };
+}
+
+interface Got {
+  data: unknown;
+  meta: MessageMeta;
+}
+
+/** `count` messages of 10 bytes on `q://a`, one run from pool `web`. */
+function batchOf(count: number): RemoteBatch {
+  return {
+    data: Array.from({ length: count }, (_, id) => ({ id })),
+    sizes: Array.from({ length: count }, () => 10),
+    runs: [{
+      envelope: { queue: "q://a", service: "Api", publishedAt: 1 },
+      pool: "web",
+      end: count,
+    }],
+  };
+}
+
+Deno.test("Inbound: a batch from another process fills the buffer, waits within the arrival bound, and the rest is dropped, counted per message", async () => {
+  const { inbound, routes, bound, scheduler } = inboundWith(25);
+  const gate = Promise.withResolvers<void>();
+  const { subscription, got } = blockedSubscription(
+    scheduler,
+    0,
+    2,
+    gate.promise,
   );
   routes.add(subscription);
   try {
-    const batch: RemoteBatch = {
-      data: [0, 1, 2, 3, 4, 5].map((id) => ({ id })),
-      sizes: [10, 10, 10, 10, 10, 10],
-      runs: [{
-        envelope: { queue: "q://a", service: "Api", publishedAt: 1 },
-        pool: "web",
-        end: 6,
-      }],
-    };
-    inbound.arrive({ pattern: "q://a" }, batch, 1);
+    inbound.arrive({ pattern: "q://a" }, batchOf(6), 1);
     // Two in the buffer, two behind it (20 of the 25 bytes), two dropped.
     assert.equal(subscription.size, 2);
     assert.equal(subscription.overflowed, 2);
@@ -95,6 +136,37 @@ Deno.test("Inbound: a batch from another process fills the buffer, waits within 
     // One meta for the run, naming the publisher's pool and service.
     assert.ok(got.every((g) => g.meta === got[0]!.meta));
     assert.deepEqual(got[0]!.meta.from, { pool: "web", service: "Api" });
+    assert.equal(bound.held, 0);
+  } finally {
+    gate.resolve();
+    bound.close();
+    scheduler.close();
+  }
+});
+
+Deno.test("Inbound: a batch for a group gives each message to one member; one behind a full buffer waits within the arrival bound, past it it is dropped", async () => {
+  const { inbound, routes, bound, scheduler } = inboundWith(25);
+  const gate = Promise.withResolvers<void>();
+  const members = [0, 1].map((id) =>
+    blockedSubscription(scheduler, id, 1, gate.promise, "g")
+  );
+  for (const { subscription } of members) routes.add(subscription);
+  try {
+    inbound.arrive({ pattern: "q://a", group: "g" }, batchOf(5), 1);
+    // One in each buffer, two behind them (20 bytes), the fifth dropped.
+    assert.deepEqual(members.map((m) => m.subscription.size), [1, 1]);
+    assert.equal(
+      members.reduce((sum, m) => sum + m.subscription.overflowed, 0),
+      2,
+    );
+    assert.equal(bound.held, 20);
+    assert.deepEqual(bound.dropped(), [{ queue: "q://a", count: 1 }]);
+    gate.resolve();
+    await Promise.all(members.map((m) => m.subscription.whenIdle()));
+    const ids = members.flatMap((m) => m.got.map((g) => g.data)).map((d) =>
+      (d as { id: number }).id
+    ).sort();
+    assert.deepEqual(ids, [0, 1, 2, 3]);
     assert.equal(bound.held, 0);
   } finally {
     gate.resolve();
