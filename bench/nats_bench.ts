@@ -41,7 +41,11 @@
  * Run: `deno run -A bench/nats_bench.ts` (about 60 s on 2 cores). Options:
  * `--scale=0.2` for a quick look (fewer messages and requests), `--json`
  * also prints the figures as JSON, `--rows=rate,fanout,rr,local,stall` runs
- * only those rows.
+ * only those rows. To see where the time goes: `MF_BENCH_THREAD_CPU=1`
+ * prints each child's CPU time per thread as it ends (Linux);
+ * `MF_BENCH_V8_FLAGS=--perf-basic-prof` (or `--prof`) passes V8 flags to
+ * the children, and `MF_BENCH_CWD=<dir>` runs them in `<dir>`, where
+ * `--prof` writes its logs.
  *
  * @module
  */
@@ -50,6 +54,15 @@ import { startNatsServer } from "../tests/_nats.ts";
 import type { BenchMessage } from "./fixtures/nats_raw.ts";
 import type { OursNatsReport } from "./fixtures/nats_ours.ts";
 
+/**
+ * `MF_BENCH_V8_FLAGS=--prof` (or `--perf-basic-prof`): the children's V8
+ * flags, to profile them; `MF_BENCH_CWD=<dir>`: where they run (and write
+ * their logs).
+ */
+const V8_FLAGS = Deno.env.get("MF_BENCH_V8_FLAGS");
+const CWD = Deno.env.get("MF_BENCH_CWD");
+/** `MF_BENCH_THREAD_CPU=1`: each child's CPU per thread is printed as it ends. */
+const THREAD_CPU = Deno.env.get("MF_BENCH_THREAD_CPU") === "1";
 const RAW = new URL("./fixtures/nats_raw.ts", import.meta.url).pathname;
 const OURS = new URL("./fixtures/nats_ours.ts", import.meta.url).pathname;
 const ROUND_TIMEOUT_MS = 60_000;
@@ -92,7 +105,13 @@ class Child {
   constructor(name: string, args: string[]) {
     this.name = name;
     this.#process = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", ...args],
+      args: [
+        "run",
+        "-A",
+        ...(V8_FLAGS === undefined ? [] : [`--v8-flags=${V8_FLAGS}`]),
+        ...args,
+      ],
+      cwd: CWD,
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
@@ -138,8 +157,36 @@ class Child {
     }
   }
 
+  /**
+   * The CPU time of each of the child's threads so far, in ms, by thread
+   * name (Linux's `/proc`; empty elsewhere).
+   */
+  threadCpu(): Map<string, number> {
+    const cpu = new Map<string, number>();
+    const tasks = `/proc/${this.#process.pid}/task`;
+    try {
+      for (const task of Deno.readDirSync(tasks)) {
+        const stat = Deno.readTextFileSync(`${tasks}/${task.name}/stat`);
+        const close = stat.lastIndexOf(")");
+        const name = stat.slice(stat.indexOf("(") + 1, close);
+        const fields = stat.slice(close + 2).split(" ");
+        // utime and stime, in clock ticks of 10 ms.
+        const ms = (Number(fields[11]) + Number(fields[12])) * 10;
+        cpu.set(name, (cpu.get(name) ?? 0) + ms);
+      }
+    } catch {
+      // Not Linux, or gone.
+    }
+    return cpu;
+  }
+
   /** Closes stdin (the child's signal to finish) and waits for its exit. */
   async close(): Promise<Deno.CommandStatus> {
+    if (THREAD_CPU) {
+      const threads = [...this.threadCpu()].filter(([, ms]) => ms >= 50)
+        .map(([name, ms]) => `${name} ${ms} ms`);
+      print(`CPU of ${this.name}: ${threads.join(", ")}`);
+    }
     await this.#stdin.close().catch(() => {});
     const status = await this.#process.status;
     await this.#read;

@@ -115,3 +115,132 @@ Deno.test("NatsPublisher sends a lone message without a flush of its own; the fl
     scheduler.close();
   }
 });
+
+/**
+ * A publisher on a stub link whose state the test sets, recording in order
+ * what the connection is given: `publish <id>` and `flush`.
+ */
+function publisherOnLink(up: boolean): {
+  publisher: NatsPublisher;
+  scheduler: Scheduler;
+  events: string[];
+  connect: () => void;
+  disconnect: () => void;
+} {
+  const events: string[] = [];
+  const connection = {
+    info: { max_payload: 1024 * 1024 },
+    publish(_subject: string, payload: Uint8Array): void {
+      const { data } = read(payload) as { data: { id: number } };
+      events.push(`publish ${data.id}`);
+    },
+    flush(): Promise<void> {
+      events.push("flush");
+      return Promise.resolve();
+    },
+  };
+  let waiters: Array<() => void> = [];
+  const link = {
+    up,
+    connection,
+    whenUp(): Promise<void> {
+      if (link.up) return Promise.resolve();
+      return new Promise<void>((resolve) => waiters.push(resolve));
+    },
+    async flush(): Promise<boolean> {
+      await connection.flush();
+      return true;
+    },
+  };
+  const scheduler = new Scheduler();
+  const quiet = (): void => {};
+  const log = {
+    debug: quiet,
+    info: quiet,
+    warn: quiet,
+    error: quiet,
+  } as unknown as Logger;
+  const publisher = new NatsPublisher({
+    link: link as unknown as NatsLink,
+    pool: "web",
+    exports: [],
+    namespace: "mf",
+    processId: "p1",
+    replies: new ReplySubjects("mf", "p1", 0, 0),
+    scheduler,
+    log,
+  });
+  return {
+    publisher,
+    scheduler,
+    events,
+    // As the carrier does on the link's `up` event.
+    connect: () => {
+      link.up = true;
+      publisher.up();
+      const woken = waiters;
+      waiters = [];
+      for (const resolve of woken) resolve();
+    },
+    // As the carrier does on the link's `down` event.
+    disconnect: () => {
+      link.up = false;
+      publisher.down();
+    },
+  };
+}
+
+/**
+ * What `settle` may call confirmed: each message handed to the connection
+ * before a flush. The rest must still be reported by `abandon`.
+ */
+function confirmedBeforeFlush(events: readonly string[]): number {
+  const lastFlush = events.lastIndexOf("flush");
+  return events.slice(0, lastFlush).filter((e) => e.startsWith("publish"))
+    .length;
+}
+
+Deno.test("NatsPublisher.settle confirms a message queued during a disconnect only once it was written before the flush", async () => {
+  const { publisher, scheduler, events, connect, disconnect } = publisherOnLink(
+    false,
+  );
+  try {
+    send(publisher, { id: 1 }, "none");
+    const settled = publisher.settle(Date.now() + 60_000);
+    connect();
+    await settled;
+    // The connection is lost again before the pool's next turn.
+    disconnect();
+    const unsent = publisher.abandon();
+    const reported = unsent.reduce((sum, { count }) => sum + count, 0);
+    // Each message reached the server before a flush, or is reported.
+    assert.equal(confirmedBeforeFlush(events) + reported, 1, events.join());
+  } finally {
+    publisher.abandon();
+    await scheduler.yield();
+    scheduler.close();
+  }
+});
+
+Deno.test("NatsPublisher.settle confirms a turn's later messages only once they were written before the flush", async () => {
+  const { publisher, scheduler, events, disconnect } = publisherOnLink(true);
+  try {
+    // The first goes at once, the second waits for the turn's write.
+    send(publisher, { id: 1 }, "none");
+    send(publisher, { id: 2 }, "none");
+    await publisher.settle(Date.now() + 60_000);
+    disconnect();
+    const unsent = publisher.abandon();
+    const reported = unsent.reduce((sum, { count }) => sum + count, 0);
+    assert.equal(confirmedBeforeFlush(events) + reported, 2, events.join());
+    // The turn's write finds nothing left to write (and does not throw).
+    await scheduler.yield();
+    assert.deepEqual(events.filter((e) => e.startsWith("publish")), [
+      "publish 1",
+      "publish 2",
+    ]);
+  } finally {
+    publisher.abandon();
+    scheduler.close();
+  }
+});

@@ -5,6 +5,7 @@ import {
   validateNamespace,
 } from "../src/nats/subject.ts";
 import { validateQueueName } from "../src/queue_name.ts";
+import { ReplySubjects } from "../src/nats/replies.ts";
 import { QueueNameError } from "../src/errors.ts";
 
 /** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
@@ -515,4 +516,18 @@ Deno.test({
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("ReplySubjects maps reply queues to subjects and back: this process's to its pool's address, another process's and a plain client's to a remote reply queue", () => {
+  const here = new ReplySubjects("mf", "p1", 0, 0);
+  const there = new ReplySubjects("mf", "p2", 3, 1);
+  const subject = here.subjectOf("reply://3/1/42");
+  assert.equal(subject, "mf._r.p1.3.1.42");
+  // Back in this process: the requesting pool's reply queue.
+  assert.equal(here.queueOf(subject), "reply://3/1/42");
+  // In another process: a remote reply, answered over NATS.
+  assert.equal(there.queueOf(subject), "reply://nats/mf._r.p1.3.1.42");
+  assert.equal(there.subjectOf(there.queueOf(subject)), subject);
+  assert.equal(there.queueOf("_INBOX.abc.1"), "reply://nats/_INBOX.abc.1");
+  assert.equal(there.queueOf("mf.q.orders"), "q://orders");
 });

@@ -143,8 +143,8 @@ export class PoolBus implements SubscriptionHost {
         events: {
           admits: (interest, queue, bytes) =>
             this.#inbound.admits(interest, queue, bytes),
-          arrive: (interest, message, pool) =>
-            this.#inbound.arrive(interest, message, remoteIndex, pool),
+          arrive: (interest, batch) =>
+            this.#inbound.arrive(interest, batch, remoteIndex),
           reply: (address, reply) =>
             reply.kind === "reply"
               ? requests.resolve(address, reply.data)

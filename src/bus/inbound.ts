@@ -1,10 +1,13 @@
-import type { RemoteInterest } from "../transport/remote.ts";
+import type {
+  RemoteBatch,
+  RemoteInterest,
+  RemoteRun,
+} from "../transport/remote.ts";
 import type {
   Envelope,
   ReceivedBatch,
   Run,
   Transport,
-  WireMessage,
 } from "../transport/transport.ts";
 import type { Logger } from "../logger.ts";
 import type { MessageMeta } from "../service_context.ts";
@@ -93,55 +96,110 @@ export class Inbound {
   }
 
   /**
-   * Routes a message from another process, which the carrier received for
-   * `interest`: into this pool's subscriptions with that pattern, or to one
-   * of its members of that group, as a batch of one from pool `sender`
-   * (`nats`), or from `pool` of another process when the carrier names it.
+   * Routes messages from another process, which the carrier received for
+   * `interest` (those of one read, in order): into this pool's
+   * subscriptions with that pattern, or each to one of its members of that
+   * group, as from pool `sender` (`nats`), or from the pool of another
+   * process that a run names. The subscriptions and the meta are worked out
+   * once per run.
    */
-  arrive(
+  arrive(interest: RemoteInterest, batch: RemoteBatch, sender: number): void {
+    let start = 0;
+    for (const run of batch.runs) {
+      this.#arriveRun(interest, batch, start, run, sender);
+      start = run.end;
+    }
+  }
+
+  #arriveRun(
     interest: RemoteInterest,
-    message: WireMessage,
+    batch: RemoteBatch,
+    start: number,
+    run: RemoteRun,
     sender: number,
-    pool: string | undefined,
   ): void {
     const { routes, metas } = this.#parts;
-    const bound = this.#parts.arrivals!;
-    const { queue } = message;
-    let targets: readonly LocalSubscription[];
+    const { envelope, end } = run;
+    const { queue } = envelope;
     if (interest.group === undefined) {
-      targets = routes.withPattern(queue, interest.pattern);
-    } else {
-      const key = groupKeyOf(interest.pattern, interest.group);
+      const targets = routes.withPattern(queue, interest.pattern);
+      if (targets.length === 0) return;
+      const meta = run.pool === undefined
+        ? metas.of(envelope, sender)
+        : metas.named(envelope, run.pool);
+      const last = targets.length - 1;
+      for (let i = 0; i <= last; i++) {
+        this.#offer(
+          targets[i]!,
+          batch,
+          start,
+          end,
+          meta,
+          i === last ? "take-originals" : "copy",
+          queue,
+        );
+      }
+      return;
+    }
+    const key = groupKeyOf(interest.pattern, interest.group);
+    let meta: MessageMeta | undefined;
+    for (let j = start; j < end; j++) {
       const member = routes.pickHere(queue, key);
       if (member === undefined) {
         this.#parts.lost(queue, interest.group);
-        return;
-      }
-      targets = [member];
-    }
-    if (targets.length === 0) return;
-    const meta = pool === undefined
-      ? metas.of(message, sender)
-      : metas.named(message, pool);
-    const data = [message.data];
-    const last = targets.length - 1;
-    for (let i = 0; i <= last; i++) {
-      const target = targets[i]!;
-      // Behind a full buffer it waits within the pool's arrival bound.
-      const hold = target.takesNow ? NO_HOLD : bound.hold(message.size);
-      if (hold === undefined) {
-        bound.drop(queue);
         continue;
       }
-      target.offer(
-        data,
-        0,
-        1,
-        meta,
-        hold,
-        i === last ? "take-originals" : "copy",
-      );
+      meta ??= run.pool === undefined
+        ? metas.of(envelope, sender)
+        : metas.named(envelope, run.pool);
+      // One that waits behind the buffer does not keep the batch's other
+      // messages alive (they went to other members).
+      if (member.room > 0) {
+        member.offer(batch.data, j, j + 1, meta, NO_HOLD, "take-originals");
+      } else {
+        this.#offer(
+          member,
+          { data: [batch.data[j]], sizes: [batch.sizes[j]!], runs: [] },
+          0,
+          1,
+          meta,
+          "take-originals",
+          queue,
+        );
+      }
     }
+  }
+
+  /**
+   * Offers `batch.data[start..end)` to `target`: what its buffer has no
+   * room for waits behind it within the pool's arrival bound; past the
+   * bound, the rest is dropped and counted.
+   */
+  #offer(
+    target: LocalSubscription,
+    batch: RemoteBatch,
+    start: number,
+    end: number,
+    meta: MessageMeta,
+    ownership: "copy" | "take-originals",
+    queue: string,
+  ): void {
+    const room = target.room;
+    if (room >= end - start) {
+      target.offer(batch.data, start, end, meta, NO_HOLD, ownership);
+      return;
+    }
+    const bound = this.#parts.arrivals!;
+    const { sizes } = batch;
+    const free = bound.limit - bound.held;
+    let keep = start + room;
+    let bytes = 0;
+    while (keep < end && bytes + sizes[keep]! <= free) bytes += sizes[keep++]!;
+    if (keep > start) {
+      const hold = keep > start + room ? bound.hold(bytes)! : NO_HOLD;
+      target.offer(batch.data, start, keep, meta, hold, ownership);
+    }
+    for (let j = keep; j < end; j++) bound.drop(queue);
   }
 
   /**

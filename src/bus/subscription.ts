@@ -145,6 +145,16 @@ export class LocalSubscription {
         this.size < this.capacity);
   }
 
+  /**
+   * How many messages offered now go straight into the buffer (any number,
+   * once closed: they are ignored).
+   */
+  get room(): number {
+    if (this.closed) return Infinity;
+    if (this.#overflowHead !== this.#overflow.length) return 0;
+    return Math.max(0, this.capacity - this.size);
+  }
+
   /** Publishers waiting for space in this buffer. */
   get waiting(): number {
     return this.#spaceWaiters.length;

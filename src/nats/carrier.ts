@@ -27,6 +27,7 @@ import type {
 import type { WireMessage } from "../transport/transport.ts";
 import type { Topology } from "../service_context.ts";
 import { fromOf, handledHere, hasReply, readMessage } from "./arrival.ts";
+import { ArrivalBatches } from "./arrival_batches.ts";
 import { Catalog } from "./catalog.ts";
 import { loadNatsClient } from "./client.ts";
 import { NatsLink } from "./connection.ts";
@@ -66,6 +67,8 @@ export class NatsCarrier implements RemoteCarrier {
   #replies: ReplySubjects;
   #catalog: Catalog;
   #reported = new Set<string>();
+  /** What arrives, handed to the bus once per read of a connection. */
+  #arrivals: ArrivalBatches;
   #closed = false;
   #refusedOnce = false;
   #connectedOnce = false;
@@ -140,6 +143,9 @@ export class NatsCarrier implements RemoteCarrier {
       known: (complete) => parts.events.known(complete),
       settled: () => this.#resume(),
     });
+    this.#arrivals = new ArrivalBatches((interest, batch) =>
+      parts.events.arrive(interest, batch)
+    );
     this.#interests = new NatsInterests({
       namespace: settings.namespace,
       plain: this.#plain,
@@ -251,16 +257,15 @@ export class NatsCarrier implements RemoteCarrier {
       return;
     }
     held.received++;
-    const message: WireMessage = {
+    this.#arrivals.add(held.interest, {
       queue,
       data: read.data,
-      service: from?.service ?? "",
-      publishedAt: Date.now(),
       size: payload.length,
-    };
-    if (hasReply(msg)) message.replyTo = this.#replies.queueOf(msg.reply!);
-    if (read.headers !== undefined) message.headers = read.headers;
-    this.#parts.events.arrive(held.interest, message, from?.pool);
+      service: from?.service ?? "",
+      pool: from?.pool,
+      replyTo: hasReply(msg) ? this.#replies.queueOf(msg.reply!) : undefined,
+      headers: read.headers,
+    });
   }
 
   /** After a reconnect: sends what is still wanted, reports the rest. */

@@ -431,18 +431,26 @@ export class NatsPublisher {
     this.#flushScheduled = true;
     this.#parts.scheduler.defer(() => {
       this.#flushScheduled = false;
-      const link = this.#parts.link;
-      const connection = link.connection;
-      if (!link.up || connection === undefined || this.#paused) return;
-      while (this.#sent < this.#pending.length) {
-        const outgoing = this.#pending[this.#sent++]!;
-        if (outgoing.subject !== "") this.#write(outgoing);
-      }
+      if (!this.#writeUnsent()) return;
       this.#confirmTimer ??= setTimeout(
         () => this.#confirmNow(),
         CONFIRM_EVERY_MS,
       );
     });
+  }
+
+  /**
+   * Hands the client, in order, what has not gone out on this connection;
+   * returns `false` when nothing may be written now (down or paused).
+   */
+  #writeUnsent(): boolean {
+    const link = this.#parts.link;
+    if (!link.up || link.connection === undefined || this.#paused) return false;
+    while (this.#sent < this.#pending.length) {
+      const outgoing = this.#pending[this.#sent++]!;
+      if (outgoing.subject !== "") this.#write(outgoing);
+    }
+    return true;
   }
 
   /**
@@ -464,9 +472,10 @@ export class NatsPublisher {
     });
   }
 
+  /** Confirms what went out up to `seq` (never what was not written yet). */
   #confirm(seq: number): void {
     let count = 0;
-    while (count < this.#pending.length && this.#pending[count]!.seq <= seq) {
+    while (count < this.#sent && this.#pending[count]!.seq <= seq) {
       this.#pendingBytes -= this.#pending[count]!.payload.length;
       count++;
     }
@@ -500,15 +509,23 @@ export class NatsPublisher {
         continue;
       }
       if (!link.up) {
-        // Once up, what is pending is sent again (see `up`).
         const up = await withTimeout(link.whenUp(), left)
           .then(() => link.up, () => false);
         if (!up) break;
+        // A reconnect may have paused what is held: looked at again.
+        continue;
       }
+      // What this turn has not written yet goes before the flush's PING:
+      // its PONG confirms only what was written before it.
+      // (Up and not paused here: `false` means no connection to write to.)
+      if (!this.#writeUnsent()) break;
+      const upTo = this.#pending[this.#sent - 1]!.seq;
+      const generation = this.#generation;
       const flushed = await withTimeout(link.flush(), left).catch(() => false);
       if (!flushed) break;
-      // That flush came back after everything sent before it.
-      this.#confirm(this.#seq);
+      // A flush that came back on a new connection confirms nothing of the
+      // old one's: what was pending is written again on the next round.
+      if (generation === this.#generation) this.#confirm(upTo);
     }
   }
 

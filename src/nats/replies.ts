@@ -15,8 +15,8 @@ import {
   isReplyQueue,
   remoteReplyQueue,
   remoteReplySubject,
+  REPLY_SCHEME,
   type ReplyAddress,
-  replyAddress,
   replyQueue,
 } from "../transport/reply_queue.ts";
 import type { RemoteReply } from "../transport/remote.ts";
@@ -57,8 +57,10 @@ export class ReplySubjects {
     if (isRemoteReply(replyTo)) return remoteReplySubject(replyTo);
     if (isReplyQueue(replyTo)) {
       // A request of a pool of this process: that pool's reply subjects.
-      const { index, incarnation, id } = replyAddress(replyTo);
-      return `${this.#processPrefix}${index}.${incarnation}.${id}`;
+      // `reply://<index>/<incarnation>/<id>` (digits only, checked when
+      // published) becomes `<index>.<incarnation>.<id>`.
+      return this.#processPrefix +
+        replyTo.slice(REPLY_SCHEME.length).replaceAll("/", ".");
     }
     return queueToSubject(replyTo, this.#namespace);
   }
@@ -70,6 +72,9 @@ export class ReplySubjects {
         .slice(this.#processPrefix.length).split(".").map(Number);
       return replyQueue({ index: index!, incarnation: incarnation!, id: id! });
     }
+    // Another process's: never a queue's subject (no scheme starts with
+    // "_"), and one per request, so not worth decoding or caching.
+    if (this.ours(subject)) return remoteReplyQueue(subject);
     const queue = subjectToQueue(subject, this.#namespace);
     return queue !== undefined && !isReplyQueue(queue)
       ? queue

@@ -15,7 +15,7 @@ import type { Scheduler } from "../scheduler.ts";
 import type { Logger } from "../logger.ts";
 import type { Topology } from "../service_context.ts";
 import type { ReplyAddress } from "./reply_queue.ts";
-import type { WireMessage } from "./transport.ts";
+import type { Envelope, WireMessage } from "./transport.ts";
 
 /** A subscription as the carrier holds it: a pattern, or a pattern and group. */
 export interface RemoteInterest {
@@ -67,19 +67,41 @@ export type Handled =
   /** The publisher's process got it already, groups included. */
   | "all";
 
+/**
+ * Messages from other processes that arrived together for one interest, in
+ * order. A run of consecutive messages shares its envelope and publisher:
+ * the bus looks their subscriptions up once, and gives them one meta.
+ */
+export interface RemoteBatch {
+  /** The data of each message. */
+  data: unknown[];
+  /** The size of each message as it arrived, in bytes. */
+  sizes: number[];
+  /** The runs, in order; the last one ends at `data.length`. */
+  runs: RemoteRun[];
+}
+
+/** Consecutive messages of a {@linkcode RemoteBatch} alike but for their data. */
+export interface RemoteRun {
+  /** Their queue, publishing service, time, `replyTo` and headers. */
+  envelope: Envelope;
+  /**
+   * The publisher's pool, when the carrier knows it (then
+   * `envelope.service` names its service).
+   */
+  pool: string | undefined;
+  /** The position in `data` just after the run's last message. */
+  end: number;
+}
+
 /** What the carrier tells the pool's bus. */
 export interface RemoteEvents {
   /**
-   * A message arrived for `interest`: the bus routes it into the
-   * subscriptions with that pattern (or to a member of that group).
-   * `pool` names the publisher's pool when the carrier knows it (then
-   * `message.service` names its service).
+   * Messages arrived for `interest` (those of one read of the carrier's
+   * connection, in order): the bus routes them into the subscriptions with
+   * that pattern (or each to a member of that group).
    */
-  arrive(
-    interest: RemoteInterest,
-    message: WireMessage,
-    pool: string | undefined,
-  ): void;
+  arrive(interest: RemoteInterest, batch: RemoteBatch): void;
   /**
    * Asked before a message of `bytes` for `interest` on `queue` is decoded:
    * `false` when the pool drops it (every subscription it is for is full,
