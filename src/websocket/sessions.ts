@@ -249,14 +249,17 @@ export class Session {
     this.#waiting = [];
   }
 
-  /** A frame at `offset` for this session's client (already enveloped). */
-  deliver(offset: number, framed: string | Uint8Array): void {
+  /**
+   * A frame at `offset` for this session's client (already enveloped), of
+   * `bytes` bytes when the caller knows.
+   */
+  deliver(offset: number, framed: string | Uint8Array, bytes?: number): void {
     if (this.#connection === undefined) return;
     if (this.#waiting !== undefined) {
       this.#waiting.push({ offset, frame: framed, framed: true });
     } else if (offset > this.#offset) {
       this.#offset = offset;
-      this.#connection.send(framed);
+      this.#connection.send(framed, bytes);
     }
   }
 
