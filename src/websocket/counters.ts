@@ -64,7 +64,7 @@ export class WebSocketCounters {
 }
 
 /** A character outside ASCII (one that takes more than a byte in UTF-8). */
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /**
  * The size of a frame in bytes: UTF-8 for text.
