@@ -27,8 +27,11 @@ const PROGRAM = (await Deno.readTextFile(
 )).replaceAll('"../../', '"MOD/');
 
 interface Bed {
-  /** Starts a server on `port` with `window` and waits until it is ready. */
-  server(port: number): Promise<Child>;
+  /**
+   * Starts a server on `port` with `window` (and `historyMaxBytes`, when
+   * given) and waits until it is ready.
+   */
+  server(port: number, historyMaxBytes?: number): Promise<Child>;
 }
 
 function sharedTest(
@@ -53,9 +56,11 @@ function sharedTest(
         const namespace = `t${crypto.randomUUID().slice(0, 8)}`;
         try {
           await fn({
-            server: async (port) => {
+            server: async (port, historyMaxBytes) => {
               const child = folder.start("program.ts", {
-                args: [String(port), String(window)],
+                args: [port, window, historyMaxBytes].filter((n) =>
+                  n !== undefined
+                ).map(String),
                 env: {
                   MAGIC_FOUNDATION_NATS: nats.url,
                   MAGIC_FOUNDATION_NATS_NAMESPACE: namespace,
@@ -259,6 +264,46 @@ sharedTest(
       assert.deepEqual(seen.opens[1], {
         recovered: false,
         reason: "window passed",
+      });
+    } finally {
+      const closed = Promise.withResolvers<void>();
+      client.addEventListener("close", () => closed.resolve());
+      client.close();
+      await deadline(closed.promise, "the client's close");
+    }
+  },
+);
+
+sharedTest(
+  "history jetstream: historyMaxBytes bounds what one stream may replay; more says 'history trimmed', as in memory",
+  120_000,
+  async (bed) => {
+    const [portA, portB] = [freePort(), freePort()];
+    await bed.server(portA, 1000);
+    await bed.server(portB, 1000);
+    await using proxy = startProxy(portA);
+    const client = new ReconnectingWebSocket(
+      `ws://127.0.0.1:${proxy.port}/s`,
+      { minDelay: 1, maxDelay: 5 },
+    );
+    const seen = new Recorder(client);
+    try {
+      await seen.until(() => seen.opens.length === 1, "the first open");
+      const replyTo = await joinTwoRooms(client, seen);
+      proxy.pause();
+      proxy.target = portB;
+      proxy.cut();
+      {
+        // 40 messages of about 155 bytes, 10 per stream: over 1,500 bytes
+        // on each, within historyMaxMessages (1,000) but past 1,000 bytes.
+        await using onB = await Control.open(portB);
+        await publishMissed(onB, replyTo, "x".repeat(150));
+      }
+      proxy.resume();
+      await seen.until(() => seen.opens.length === 2, "the open on B");
+      assert.deepEqual(seen.opens[1], {
+        recovered: false,
+        reason: "history trimmed",
       });
     } finally {
       const closed = Promise.withResolvers<void>();

@@ -384,6 +384,7 @@ export class WebSocketService extends Service {
       maxMessages: o.recoveryMaxMessages,
       maxBytes: o.recoveryMaxBytes,
       maxPerStream: o.historyMaxMessages,
+      maxBytesPerStream: o.historyMaxBytes,
       history,
       warn: (message) => ctx.log.warn(message),
       publish: (queue, data, options) => this.#publish(queue, data, options),
