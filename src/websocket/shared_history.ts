@@ -114,7 +114,15 @@ export class SharedHistory implements HistoryCursor {
     const history = new SharedHistory(log, table, last, limits.window);
     // Count alike with the servers that appended what the log holds.
     if (last > 0 && last >= first) {
-      history.#ids.seed(await log.read(first - 1, last));
+      try {
+        history.#ids.seed(await log.read(first - 1, last));
+      } catch (error) {
+        warn(
+          `Cannot read the history of "${service}" for its append ids (counting from 0): ${
+            errorMessage(error)
+          }`,
+        );
+      }
     }
     history.#feed = log.follow(last, ({ seq, key, data }) => {
       if (seq > history.#last) history.#last = seq;
@@ -207,9 +215,9 @@ export class SharedHistory implements HistoryCursor {
  * that starts later takes the counts from the ids in the log. A count
  * starts again from 0 after two windows without a message alike (the log
  * dedupes over one window, its max age), so an id is never used again
- * while the log may hold it. The counts are kept by a 32-bit hash of the key: two keys
- * that share one count only number their messages higher, alike on every
- * server, and each count is two numbers.
+ * while the log may hold it. The counts are kept by a 32-bit hash of the
+ * key: two keys that share one count only number their messages higher,
+ * alike on every server, and each count is two numbers.
  */
 class AppendIds {
   readonly #keep: number;
