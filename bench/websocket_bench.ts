@@ -232,9 +232,9 @@ async function loader(url: string, connections: number): Promise<{
     sentAt[index] = performance.now();
     inFlight++;
     sockets[index]!.send(
-      `{"connection":${index},"sequence":${
-        sequences[index]!++
-      },"payload":"hello"}`,
+      `{"connection":${index},"sequence":${sequences[
+        index
+      ]!++},"payload":"hello"}`,
     );
   };
   sockets.forEach((ws, index) => {
