@@ -14,7 +14,7 @@ const ROOMY = {
 };
 
 Deno.test("MemoryHistory records only retained streams, with offsets that grow across streams, and merges reads in offset order", () => {
-  const history = new MemoryHistory(ROOMY);
+  using history = new MemoryHistory(ROOMY);
   assert.equal(history.append("a", "nobody follows"), undefined);
   history.retain("a");
   history.retain("b");
@@ -37,7 +37,7 @@ Deno.test("MemoryHistory records only retained streams, with offsets that grow a
 });
 
 Deno.test("MemoryHistory frees a stream at its last release", () => {
-  const history = new MemoryHistory(ROOMY);
+  using history = new MemoryHistory(ROOMY);
   history.retain("a");
   history.retain("a");
   history.append("a", "x");
@@ -51,7 +51,7 @@ Deno.test("MemoryHistory frees a stream at its last release", () => {
 
 Deno.test("MemoryHistory drops a stream's oldest past maxMessages, maxBytes (UTF-8) and maxAge, and a read that needed one is 'trimmed'", () => {
   let now = 0;
-  const history = new MemoryHistory({
+  using history = new MemoryHistory({
     maxMessages: 3,
     maxBytes: 8,
     maxAge: 1000,
@@ -75,19 +75,29 @@ Deno.test("MemoryHistory drops a stream's oldest past maxMessages, maxBytes (UTF
   );
   assert.equal(history.read([{ stream: "bytes", after: 5 }]), "trimmed");
 
+  // Appends are stamped with the clock of the last sweep; a message goes
+  // once its stamp is more than maxAge plus a sweep period (1000 / 8) old.
   history.retain("age");
   history.append("age", "old");
   now = 600;
+  history.sweep();
   history.append("age", "new");
-  now = 1200;
+  now = 1125;
+  assert.equal(history.read([{ stream: "age", after: 8 }]).length, 2);
+  now = 1126;
   assert.equal(history.read([{ stream: "age", after: 8 }]), "trimmed");
   assert.deepEqual(history.read([{ stream: "age", after: 9 }]), [
     { offset: 10, frame: "new" },
   ]);
+  // The sweep drops what aged without a read, in every stream.
+  assert.equal(history.stats().messages, 3 + 2 + 1);
+  now = 1726;
+  history.sweep();
+  assert.equal(history.stats().messages, 0);
 });
 
 Deno.test("MemoryHistory keeps at most maxTotalBytes in all (payload and bookkeeping), dropping the oldest whatever its stream", () => {
-  const history = new MemoryHistory({
+  using history = new MemoryHistory({
     ...ROOMY,
     maxTotalBytes: 2 * (5 + ENTRY_COST),
   });

@@ -20,6 +20,8 @@ import { type OutsideFolder, outsideFolder } from "./_outside.ts";
 import { startProxy } from "./fixtures/tcp_proxy.ts";
 import { startServices } from "../src/testing/mod.ts";
 import { deadline } from "./fixtures/websocket_helpers.ts";
+import { loadJetStream, loadNatsClient } from "../src/nats/client.ts";
+import { queueToSubject } from "../src/nats/subject.ts";
 
 const skip = await natsSkipReason();
 const PROGRAM = (await Deno.readTextFile(
@@ -27,8 +29,58 @@ const PROGRAM = (await Deno.readTextFile(
 )).replaceAll('"../../', '"MOD/');
 
 interface Bed {
-  /** Starts a server on `port` with `window` and waits until it is ready. */
-  server(port: number): Promise<Child>;
+  /**
+   * Starts a server on `port` with `window` (and `historyMaxBytes`, when
+   * given) and waits until it is ready.
+   */
+  server(port: number, historyMaxBytes?: number): Promise<Child>;
+  /** The history stream, read with a plain JetStream client. */
+  stream(): Promise<HistoryStream>;
+}
+
+/** What the servers stored in the history stream. */
+interface HistoryStream {
+  /** The stream's max age and dedupe window, in ms. */
+  maxAge: number;
+  dedupeWindow: number;
+  /** The frames stored on `queue`, in order (text after the kind byte). */
+  frames(queue: string): Promise<string[]>;
+}
+
+/** Reads the history stream of namespace `namespace` on `url`. */
+async function historyStream(
+  url: string,
+  namespace: string,
+): Promise<HistoryStream> {
+  const nats = await loadNatsClient();
+  const JetStream = await loadJetStream();
+  const connection = await nats.connect({ servers: url });
+  try {
+    const jsm = await JetStream.jetstreamManager(connection);
+    const name = `${namespace}-ws-history-WebSocketService`;
+    const { config, state } = await jsm.streams.info(name);
+    const all: Array<{ subject: string; text: string }> = [];
+    const first = state.messages === 0 ? Infinity : state.first_seq;
+    for (let seq = first; seq <= state.last_seq; seq++) {
+      const message = await jsm.streams.getMessage(name, { seq });
+      if (message === null) continue;
+      all.push({
+        subject: message.subject,
+        text: new TextDecoder().decode(message.data.subarray(1)),
+      });
+    }
+    return {
+      maxAge: config.max_age / 1e6,
+      dedupeWindow: config.duplicate_window / 1e6,
+      frames: (queue) =>
+        Promise.resolve(
+          all.filter(({ subject }) => subject === queueToSubject(queue, name))
+            .map(({ text }) => text),
+        ),
+    };
+  } finally {
+    await connection.close();
+  }
 }
 
 function sharedTest(
@@ -53,9 +105,12 @@ function sharedTest(
         const namespace = `t${crypto.randomUUID().slice(0, 8)}`;
         try {
           await fn({
-            server: async (port) => {
+            stream: () => historyStream(nats.url, namespace),
+            server: async (port, historyMaxBytes) => {
               const child = folder.start("program.ts", {
-                args: [String(port), String(window)],
+                args: [port, window, historyMaxBytes].filter((n) =>
+                  n !== undefined
+                ).map(String),
                 env: {
                   MAGIC_FOUNDATION_NATS: nats.url,
                   MAGIC_FOUNDATION_NATS_NAMESPACE: namespace,
@@ -259,6 +314,111 @@ sharedTest(
       assert.deepEqual(seen.opens[1], {
         recovered: false,
         reason: "window passed",
+      });
+    } finally {
+      const closed = Promise.withResolvers<void>();
+      client.addEventListener("close", () => closed.resolve());
+      client.close();
+      await deadline(closed.promise, "the client's close");
+    }
+  },
+);
+
+sharedTest(
+  "history jetstream: two servers append every message, the stream stores each once (ten alike from one publisher stay ten), and a server that stops first finishes its appends",
+  120_000,
+  async (bed) => {
+    const [portA, portB] = [freePort(), freePort()];
+    const a = await bed.server(portA);
+    const b = await bed.server(portB);
+    const sent: string[] = [];
+    {
+      await using onA = await Control.open(portA);
+      for (let i = 0; i < 20; i++) {
+        const text = i % 2 === 0 ? "alike" : `distinct ${i}`;
+        await onA.publish("ws://outbound/s", text);
+        sent.push(text);
+      }
+    }
+    // Both servers stop: every append they began is done.
+    for (const server of [a, b]) {
+      server.process.kill("SIGTERM");
+      await server.exit();
+    }
+    const stream = await bed.stream();
+    assert.deepEqual(await stream.frames("ws://outbound/s"), sent);
+  },
+);
+
+sharedTest(
+  "history jetstream: a server started later numbers messages alike as the others did (from the ids in the stream), so one it alone appends is stored",
+  120_000,
+  async (bed) => {
+    const [portA, portB] = [freePort(), freePort()];
+    const a = await bed.server(portA);
+    {
+      await using onA = await Control.open(portA);
+      await onA.publish("ws://outbound/s", "alike");
+    }
+    a.process.kill("SIGTERM");
+    await a.exit();
+    // B starts after A appended "alike" once, and now appends alone.
+    const b = await bed.server(portB);
+    {
+      await using onB = await Control.open(portB);
+      await onB.publish("ws://outbound/s", "alike");
+    }
+    b.process.kill("SIGTERM");
+    await b.exit();
+    const stream = await bed.stream();
+    assert.deepEqual(await stream.frames("ws://outbound/s"), [
+      "alike",
+      "alike",
+    ]);
+  },
+);
+
+sharedTest(
+  "history jetstream: the stream dedupes over its whole max age (the recovery window), not 10 s, so a server that appends a message late does not store it twice",
+  120_000,
+  async (bed) => {
+    await bed.server(freePort());
+    const stream = await bed.stream();
+    assert.equal(stream.maxAge, 120_000);
+    assert.equal(stream.dedupeWindow, stream.maxAge);
+  },
+);
+
+sharedTest(
+  "history jetstream: historyMaxBytes bounds what one stream may replay; more says 'history trimmed', as in memory",
+  120_000,
+  async (bed) => {
+    const [portA, portB] = [freePort(), freePort()];
+    await bed.server(portA, 1000);
+    await bed.server(portB, 1000);
+    await using proxy = startProxy(portA);
+    const client = new ReconnectingWebSocket(
+      `ws://127.0.0.1:${proxy.port}/s`,
+      { minDelay: 1, maxDelay: 5 },
+    );
+    const seen = new Recorder(client);
+    try {
+      await seen.until(() => seen.opens.length === 1, "the first open");
+      const replyTo = await joinTwoRooms(client, seen);
+      proxy.pause();
+      proxy.target = portB;
+      proxy.cut();
+      {
+        // 40 messages of about 155 bytes, 10 per stream: over 1,500 bytes
+        // on each, within historyMaxMessages (1,000) but past 1,000 bytes.
+        await using onB = await Control.open(portB);
+        await publishMissed(onB, replyTo, "x".repeat(150));
+      }
+      proxy.resume();
+      await seen.until(() => seen.opens.length === 2, "the open on B");
+      assert.deepEqual(seen.opens[1], {
+        recovered: false,
+        reason: "history trimmed",
       });
     } finally {
       const closed = Promise.withResolvers<void>();

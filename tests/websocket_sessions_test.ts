@@ -220,15 +220,16 @@ Deno.test("Sessions: with recoveryWindow 0 an opted-in client is told 'recovery 
   assert.equal(await a.next(), "bare");
 });
 
-Deno.test("Sessions: 1,000 sessions that never come back hold bounded history, and nothing once their window ends", async () => {
-  const limits = {
-    historyMaxMessages: 50,
-    historyMaxBytes: 4096,
-    historyMaxTotalBytes: 12_000,
-  };
-  await using h = await start({ recoveryWindow: 300, ...limits });
+/**
+ * Opens `count` session clients on `/s`, joins the first to "lobby", drops
+ * them all (close 4000: kept for the window), then publishes 200 messages
+ * on the path and 200 on the room.
+ */
+async function dropSessionsAndPublish(
+  h: Harness,
+  count: number,
+): Promise<void> {
   const ctx = h.bed.context;
-  const count = 1000;
   const clients: SessionClient[] = [];
   for (let i = 0; i < count; i++) {
     clients.push(await SessionClient.open(h.ws("/s")));
@@ -240,24 +241,51 @@ Deno.test("Sessions: 1,000 sessions that never come back hold bounded history, a
     await ctx.publish("ws://outbound/s", `tick ${i} ${"x".repeat(100)}`);
     await ctx.publish("ws://room/lobby", `lobby ${i}`);
   }
+}
+
+const AWAY_LIMITS = {
+  historyMaxMessages: 50,
+  historyMaxBytes: 4096,
+  historyMaxTotalBytes: 12_000,
+};
+
+// The window is far longer than the test: every session is still waiting
+// for its client when counted, however slow the machine (with a 300 ms
+// window, a loaded machine saw 107 of 1,000 left by the time of the count).
+Deno.test("Sessions: 1,000 sessions that never come back hold bounded history while they wait", async () => {
+  await using h = await start({ recoveryWindow: 600_000, ...AWAY_LIMITS });
+  const count = 1000;
+  await dropSessionsAndPublish(h, count);
   const away = h.service.sessions;
+  // Counted whether or not the server has seen the drop yet.
   assert.equal(away.detached + away.connected, count);
   // A path, a room and 1,000 reply queues; only the first two got traffic.
   assert.equal(away.streams, count + 2);
+  const limits = AWAY_LIMITS;
   assert.ok(away.messages <= 2 * limits.historyMaxMessages, `${away.messages}`);
   assert.ok(away.bytes <= 2 * limits.historyMaxBytes, `${away.bytes}`);
   assert.ok(
     away.bytes + away.messages * ENTRY_COST <= limits.historyMaxTotalBytes,
     `${away.bytes} bytes in ${away.messages} messages`,
   );
+});
 
-  await h.bed.take("ws://disconnected/s", count, { timeout: 30_000 });
-  assert.deepEqual(h.service.sessions, {
+// Synchronised on the 1,000 `ws://disconnected` events (each published
+// once its session has let go of its history), not on the clock.
+Deno.test("Sessions: 1,000 sessions that never come back leave nothing once their window ends", async () => {
+  await using h = await start({ recoveryWindow: 300, ...AWAY_LIMITS });
+  const count = 1000;
+  await dropSessionsAndPublish(h, count);
+  await h.bed.take("ws://disconnected/s", count, { timeout: 60_000 });
+  const { expired, ...rest } = h.service.sessions;
+  assert.deepEqual(rest, {
     connected: 0,
     detached: 0,
-    expired: count,
     streams: 0,
     messages: 0,
     bytes: 0,
   });
+  // Ids are remembered for one more window only: on a loaded machine the
+  // first may be forgotten before the last expires.
+  assert.ok(expired > 0 && expired <= count, `${expired}`);
 });

@@ -231,9 +231,12 @@ class NatsLog implements SharedLog {
 
   #entry(message: JsMsg): SharedLogEntry | undefined {
     const key = subjectToQueue(message.subject, this.#stream);
-    return key === undefined
-      ? undefined
-      : { seq: message.seq, key, data: message.data };
+    return key === undefined ? undefined : {
+      seq: message.seq,
+      key,
+      data: message.data,
+      id: message.headers?.get("Nats-Msg-Id") || undefined,
+    };
   }
 }
 

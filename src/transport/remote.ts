@@ -237,6 +237,10 @@ export interface SharedLogEntry {
   /** The queue name it was appended under. */
   key: string;
   data: Uint8Array;
+  /** The id it was appended with (`read` gives it; `follow` may not). */
+  id?: string | undefined;
+  /** When it was appended, in ms since the epoch (when known). */
+  at?: number | undefined;
 }
 
 /**

@@ -226,9 +226,9 @@ export class Connection {
 
   /**
    * Sends one frame (see {@linkcode toFrame}) to the client, after the
-   * slow-client check.
+   * slow-client check; `bytes` is its size, when the caller measured it.
    */
-  send(frame: string | Uint8Array): SendOutcome {
+  send(frame: string | Uint8Array, bytes?: number): SendOutcome {
     if (!this.open) return "closed";
     const { maxBufferedAmount, slowClientPolicy } = this.#settings;
     const buffered = this.socket.bufferedAmount;
@@ -248,7 +248,7 @@ export class Connection {
       return "closed";
     }
     this.socket.send(frame);
-    this.#settings.counters.sent(frame);
+    this.#settings.counters.sent(frame, bytes);
     return "sent";
   }
 

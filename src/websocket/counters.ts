@@ -25,13 +25,11 @@ export class WebSocketCounters {
     this.bytesIn += bytes;
   }
 
-  /** Counts a frame sent. */
-  sent(frame: string | Uint8Array): void {
+  /** Counts a frame sent, of `bytes` bytes when the caller knows. */
+  sent(frame: string | Uint8Array, bytes?: number): void {
     if (frame !== this.#lastFrame) {
       this.#lastFrame = frame;
-      this.#lastBytes = typeof frame === "string"
-        ? utf8Length(frame)
-        : frame.byteLength;
+      this.#lastBytes = bytes ?? frameBytes(frame);
     }
     this.framesOut++;
     this.bytesOut += this.#lastBytes;
@@ -65,8 +63,29 @@ export class WebSocketCounters {
   }
 }
 
+/** A character outside ASCII (one that takes more than a byte in UTF-8). */
+const NON_ASCII = /[\u0080-\uffff]/;
+
+/**
+ * The size of a frame in bytes: UTF-8 for text.
+ *
+ * @example
+ * ```ts
+ * import { frameBytes } from "./counters.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(frameBytes("é!"), 3);
+ * assert.equal(frameBytes(new Uint8Array(4)), 4);
+ * ```
+ */
+export function frameBytes(frame: string | Uint8Array): number {
+  return typeof frame === "string" ? utf8Length(frame) : frame.byteLength;
+}
+
 /** The UTF-8 length of `text`, without encoding it. */
 export function utf8Length(text: string): number {
+  // Most frames are ASCII: one regular expression scan says so.
+  if (!NON_ASCII.test(text)) return text.length;
   let bytes = text.length;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);

@@ -9,6 +9,7 @@
 
 import type { Connection } from "./connection.ts";
 import { toFrame } from "./connection.ts";
+import { frameBytes } from "./counters.ts";
 import { RoomRegistry } from "./room_registry.ts";
 import { OUTBOUND_PREFIX, pathOfOutbound } from "./router.ts";
 import type { HistoryStore } from "./history.ts";
@@ -166,15 +167,23 @@ export class Fanout {
         },
       );
     }
-    const offset = history?.append(queue, frame);
+    // Measured once, for the history and the counters alike.
+    const bytes = history === undefined ? undefined : frameBytes(frame);
+    const offset = history?.append(queue, frame, bytes);
     if (to === undefined) return;
     let framed: string | Uint8Array | undefined;
+    let framedBytes = 0;
     for (const connection of to) {
       const session = connection.session;
-      if (session === undefined) connection.send(frame);
+      if (session === undefined) connection.send(frame, bytes);
       // Shared: sessions get it from the shared history (`toSessions`).
       else if (offset !== undefined) {
-        session.deliver(offset, framed ??= offsetFrame(offset, frame));
+        if (framed === undefined) {
+          framed = offsetFrame(offset, frame);
+          // The offset prefix is ASCII: one byte per character.
+          framedBytes = bytes! + framed.length - frame.length;
+        }
+        session.deliver(offset, framed, framedBytes);
       }
     }
   }

@@ -13,7 +13,8 @@
  * @module
  */
 
-import { utf8Length } from "./counters.ts";
+import { frameBytes } from "./counters.ts";
+import { AppendOrder, HistoryRing } from "./history_ring.ts";
 
 /** A frame as the service sends it: text, or bytes. */
 export type HistoryFrame = string | Uint8Array;
@@ -76,9 +77,15 @@ export interface HistoryStore extends HistoryCursor {
   /**
    * Records `frame` on `stream` if the stream is retained.
    *
+   * @param bytes The frame's size in bytes (UTF-8 for text), when the
+   * caller has it already.
    * @returns Its offset, or `undefined` when nobody retains the stream.
    */
-  append(stream: string, frame: HistoryFrame): number | undefined;
+  append(
+    stream: string,
+    frame: HistoryFrame,
+    bytes?: number,
+  ): number | undefined;
   /**
    * The messages of every cursor's stream after its offset, merged in
    * offset order; `"trimmed"` when one of them was dropped by the limits.
@@ -92,36 +99,69 @@ export interface HistoryStore extends HistoryCursor {
 export const ENTRY_COST = 64;
 
 interface Stream {
-  /** Released: its entries in the store's queue are stale. */
+  /** Released: its entries in the store's order are stale. */
   gone: boolean;
   retained: number;
-  entries: Array<HistoryEntry & { bytes: number; at: number }>;
-  /** Index of the first live entry (entries before it were trimmed). */
-  head: number;
-  bytes: number;
+  ring: HistoryRing;
   /** Offset of the newest entry dropped by the limits. */
   dropped: number;
 }
 
-/** A {@linkcode HistoryStore} in memory, bounded per stream. */
-export class MemoryHistory implements HistoryStore {
+/**
+ * A {@linkcode HistoryStore} in memory, bounded per stream. Each stream's
+ * messages sit in a ring of at most `maxMessages` (see `history_ring.ts`):
+ * an append stores the frame, its offset, size and time, and allocates
+ * nothing once the ring has grown.
+ *
+ * Age is kept without reading the clock per message: the store reads it
+ * every `maxAge / 8` (its sweep, which also drops what aged) and stamps
+ * each message with that time, so a message may be stamped up to a sweep
+ * period early; it goes once its stamp is more than `maxAge` plus a sweep
+ * period old (never before `maxAge`, at most two periods after). A read
+ * checks the age of what it reads with the clock. {@linkcode
+ * MemoryHistory.close} stops the sweeps.
+ */
+export class MemoryHistory implements HistoryStore, Disposable {
   readonly #streams = new Map<string, Stream>();
   readonly #limits: HistoryLimits;
   readonly #now: () => number;
-  /** Every entry in offset order, by stream (some already trimmed). */
-  #all: Array<{ stream: Stream; offset: number }> = [];
-  #allHead = 0;
+  /** Every entry in offset order, by stream (some already dropped). */
+  readonly #order = new AppendOrder<Stream>();
+  /** How often the clock is read and aged messages go, in ms. */
+  readonly #period: number;
+  readonly #sweeps: ReturnType<typeof setInterval>;
+  /** The clock at the last sweep: what appends are stamped with. */
+  #clock: number;
   #last = 0;
   #messages = 0;
   #bytes = 0;
 
   /**
    * @param limits The bounds of each stream.
-   * @param now The clock, in ms (a test may pass its own).
+   * @param now The clock, in ms (a test may pass its own and call
+   * {@linkcode MemoryHistory.sweep} when it moves it).
    */
   constructor(limits: HistoryLimits, now: () => number = performance.now) {
     this.#limits = limits;
     this.#now = () => now.call(performance);
+    this.#clock = this.#now();
+    this.#period = Math.min(Math.max(limits.maxAge / 8, 1), 2 ** 31 - 1);
+    this.#sweeps = setInterval(() => this.sweep(), this.#period);
+  }
+
+  /** Reads the clock and drops every stream's messages that aged. */
+  sweep(): void {
+    const now = this.#clock = this.#now();
+    for (const stream of this.#streams.values()) this.#trimAge(stream, now);
+  }
+
+  /** Stops the sweeps (the store still works; aged messages go on reads). */
+  close(): void {
+    clearInterval(this.#sweeps);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   get last(): number {
@@ -137,9 +177,7 @@ export class MemoryHistory implements HistoryStore {
     this.#streams.set(stream, {
       gone: false,
       retained: 1,
-      entries: [],
-      head: 0,
-      bytes: 0,
+      ring: new HistoryRing(this.#limits.maxMessages),
       dropped: 0,
     });
   }
@@ -147,8 +185,8 @@ export class MemoryHistory implements HistoryStore {
   release(stream: string): void {
     const known = this.#streams.get(stream);
     if (known === undefined || --known.retained > 0) return;
-    this.#messages -= known.entries.length - known.head;
-    this.#bytes -= known.bytes;
+    this.#messages -= known.ring.count;
+    this.#bytes -= known.ring.bytes;
     known.gone = true;
     this.#streams.delete(stream);
   }
@@ -157,20 +195,21 @@ export class MemoryHistory implements HistoryStore {
     return this.#streams.has(stream);
   }
 
-  append(stream: string, frame: HistoryFrame): number | undefined {
+  append(
+    stream: string,
+    frame: HistoryFrame,
+    bytes: number = frameBytes(frame),
+  ): number | undefined {
     const known = this.#streams.get(stream);
     if (known === undefined) return undefined;
-    const bytes = typeof frame === "string"
-      ? utf8Length(frame)
-      : frame.byteLength;
-    const at = this.#now();
     const offset = ++this.#last;
-    known.entries.push({ offset, frame, bytes, at });
-    known.bytes += bytes;
-    this.#all.push({ stream: known, offset });
+    const { ring } = known;
+    if (ring.full) this.#dropOldest(known);
+    ring.push(offset, frame, bytes, this.#clock);
+    this.#order.push(known, offset);
     this.#messages++;
     this.#bytes += bytes;
-    this.#trim(known, at);
+    while (ring.bytes > this.#limits.maxBytes) this.#dropOldest(known);
     this.#trimTotal();
     return offset;
   }
@@ -181,20 +220,9 @@ export class MemoryHistory implements HistoryStore {
     for (const { stream, after } of cursors) {
       const known = this.#streams.get(stream);
       if (known === undefined) continue;
-      this.#trim(known, now);
+      this.#trimAge(known, now);
       if (known.dropped > after) return "trimmed";
-      const { entries } = known;
-      // Entries are in offset order: find the first one after `after`.
-      let low = known.head, high = entries.length;
-      while (low < high) {
-        const middle = (low + high) >>> 1;
-        if (entries[middle]!.offset <= after) low = middle + 1;
-        else high = middle;
-      }
-      for (let i = low; i < entries.length; i++) {
-        const { offset, frame } = entries[i]!;
-        out.push({ offset, frame });
-      }
+      out.push(...known.ring.after(after));
     }
     return cursors.length > 1 ? out.sort((a, b) => a.offset - b.offset) : out;
   }
@@ -207,52 +235,38 @@ export class MemoryHistory implements HistoryStore {
     };
   }
 
-  #trim(stream: Stream, now: number): void {
-    const { maxMessages, maxBytes, maxAge } = this.#limits;
-    while (stream.head < stream.entries.length) {
-      const count = stream.entries.length - stream.head;
-      const oldest = stream.entries[stream.head]!;
-      if (
-        count <= maxMessages && stream.bytes <= maxBytes &&
-        now - oldest.at <= maxAge
-      ) break;
-      this.#dropHead(stream);
+  /** Drops a stream's messages stamped more than maxAge and a period before `now`. */
+  #trimAge(stream: Stream, now: number): void {
+    const oldest = now - this.#limits.maxAge - this.#period;
+    const { ring } = stream;
+    while (ring.count > 0 && ring.oldestTime < oldest) {
+      this.#dropOldest(stream);
     }
   }
 
   /** Drops the oldest messages of all until the total fits. */
   #trimTotal(): void {
-    const all = this.#all;
+    const order = this.#order;
     const { maxTotalBytes } = this.#limits;
     while (this.#bytes + this.#messages * ENTRY_COST > maxTotalBytes) {
-      const { stream, offset } = all[this.#allHead++]!;
-      // Stale: released, or trimmed by its stream's own limits.
+      const stream = order.oldestOwner!;
+      const offset = order.oldestOffset;
+      order.dropOldest();
+      // Stale: released, or dropped by its stream's own limits.
       if (stream.gone || offset <= stream.dropped) continue;
-      // The oldest live message of all is the head of its stream.
-      this.#dropHead(stream);
+      // The oldest live message of all is the oldest of its stream.
+      this.#dropOldest(stream);
     }
-    // Keep the queue about as long as what is live.
-    if (all.length - this.#allHead > 2 * this.#messages + 64) {
-      this.#all = all.slice(this.#allHead).filter(({ stream, offset }) =>
-        !stream.gone && offset > stream.dropped
-      );
-      this.#allHead = 0;
-    } else if (this.#allHead > 64 && this.#allHead * 2 > all.length) {
-      this.#all = all.slice(this.#allHead);
-      this.#allHead = 0;
+    // Keep the order about as long as what is live.
+    if (order.size > 2 * this.#messages + 64) {
+      order.sweep((stream, offset) => !stream.gone && offset > stream.dropped);
     }
   }
 
-  #dropHead(stream: Stream): void {
-    const oldest = stream.entries[stream.head++]!;
-    stream.bytes -= oldest.bytes;
-    stream.dropped = oldest.offset;
+  #dropOldest(stream: Stream): void {
+    stream.dropped = stream.ring.oldestOffset;
+    const size = stream.ring.dropOldest();
     this.#messages--;
-    this.#bytes -= oldest.bytes;
-    // Compact once the dropped part is the larger half.
-    if (stream.head > 64 && stream.head * 2 > stream.entries.length) {
-      stream.entries = stream.entries.slice(stream.head);
-      stream.head = 0;
-    }
+    this.#bytes -= size;
   }
 }

@@ -153,6 +153,8 @@ export class WebSocketService extends Service {
   #sessions: SessionRegistry | undefined;
   /** The history shared by the run's processes (`history: "jetstream"`). */
   #shared: SharedHistory | undefined;
+  /** The history in this pool (`history: "memory"`). */
+  #memory: MemoryHistory | undefined;
 
   /**
    * Creates the service; nothing listens before `initialize()`.
@@ -369,7 +371,7 @@ export class WebSocketService extends Service {
       );
       this.#connections.shared = history;
     } else {
-      history = new MemoryHistory({
+      history = this.#memory = new MemoryHistory({
         maxMessages: o.historyMaxMessages,
         maxBytes: o.historyMaxBytes,
         maxAge: o.recoveryWindow,
@@ -382,6 +384,7 @@ export class WebSocketService extends Service {
       maxMessages: o.recoveryMaxMessages,
       maxBytes: o.recoveryMaxBytes,
       maxPerStream: o.historyMaxMessages,
+      maxBytesPerStream: o.historyMaxBytes,
       history,
       warn: (message) => ctx.log.warn(message),
       publish: (queue, data, options) => this.#publish(queue, data, options),
@@ -392,6 +395,8 @@ export class WebSocketService extends Service {
   async #stopSessions(): Promise<void> {
     await this.#sessions?.endAll();
     this.#sessions = undefined;
+    this.#memory?.close();
+    this.#memory = undefined;
     this.#connections.history = undefined;
     const shared = this.#shared;
     this.#shared = undefined;

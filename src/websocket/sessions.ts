@@ -23,7 +23,7 @@ import {
   type SharedEntry,
   SharedHistory,
 } from "./shared_history.ts";
-import { utf8Length } from "./counters.ts";
+import { frameBytes, utf8Length } from "./counters.ts";
 import { disconnectedQueue, outboundQueue } from "./router.ts";
 import { ROOM_PREFIX } from "./rooms.ts";
 import {
@@ -48,6 +48,12 @@ export interface SessionSettings {
   history: HistoryStore | SharedHistory;
   /** Most messages kept per stream (a shared replay that reaches it is trimmed). */
   maxPerStream: number;
+  /**
+   * Most payload bytes kept per stream: a shared replay with more on one
+   * stream is trimmed, as the memory history would have dropped its oldest
+   * (JetStream bounds a subject by count only).
+   */
+  maxBytesPerStream: number;
   /** Logs a warning. */
   warn(message: string): void;
   /** Publishes on the bus, as `ctx.publish`. */
@@ -249,14 +255,17 @@ export class Session {
     this.#waiting = [];
   }
 
-  /** A frame at `offset` for this session's client (already enveloped). */
-  deliver(offset: number, framed: string | Uint8Array): void {
+  /**
+   * A frame at `offset` for this session's client (already enveloped), of
+   * `bytes` bytes when the caller knows.
+   */
+  deliver(offset: number, framed: string | Uint8Array, bytes?: number): void {
     if (this.#connection === undefined) return;
     if (this.#waiting !== undefined) {
       this.#waiting.push({ offset, frame: framed, framed: true });
     } else if (offset > this.#offset) {
       this.#offset = offset;
-      this.#connection.send(framed);
+      this.#connection.send(framed, bytes);
     }
   }
 
@@ -496,7 +505,7 @@ export class SessionRegistry {
       : (await shared.read(after, last)).filter(({ stream, offset }) =>
         offset > (follows.get(stream) ?? Infinity)
       );
-    if (replay === "trimmed" || this.#tooMuch(replay, perStream(replay))) {
+    if (replay === "trimmed" || this.#tooMuch(replay, largestStream(replay))) {
       void this.end(session);
       return { reason: "history trimmed" };
     }
@@ -541,12 +550,16 @@ export class SessionRegistry {
     return { session };
   }
 
-  /** Whether a replay passes the recovery bounds. */
-  #tooMuch(replay: HistoryEntry[], longest = 0): boolean {
-    const { maxMessages, maxBytes, maxPerStream } = this.#settings;
+  /** Whether a replay passes the recovery bounds (and, shared, the history's per stream). */
+  #tooMuch(
+    replay: HistoryEntry[],
+    largest = { messages: 0, bytes: 0 },
+  ): boolean {
+    const { maxMessages, maxBytes, maxPerStream, maxBytesPerStream } =
+      this.#settings;
     // A stream that holds as many as it may keep may have lost older ones.
-    return replay.length > maxMessages || longest >= maxPerStream ||
-      bytesOf(replay, maxBytes) > maxBytes;
+    return replay.length > maxMessages || largest.messages >= maxPerStream ||
+      largest.bytes > maxBytesPerStream || bytesOf(replay, maxBytes) > maxBytes;
   }
 
   /** Stops the window of a detached session (it resumes). */
@@ -709,16 +722,21 @@ export class SessionRegistry {
   }
 }
 
-/** The most entries of one stream in `replay`. */
-function perStream(replay: SharedEntry[]): number {
-  const counts = new Map<string, number>();
-  let most = 0;
-  for (const { stream } of replay) {
-    const count = (counts.get(stream) ?? 0) + 1;
-    counts.set(stream, count);
-    if (count > most) most = count;
+/** The most entries, and the most payload bytes, of one stream in `replay`. */
+function largestStream(
+  replay: SharedEntry[],
+): { messages: number; bytes: number } {
+  const sums = new Map<string, { messages: number; bytes: number }>();
+  const largest = { messages: 0, bytes: 0 };
+  for (const { stream, frame } of replay) {
+    let sum = sums.get(stream);
+    if (sum === undefined) sums.set(stream, sum = { messages: 0, bytes: 0 });
+    sum.messages++;
+    sum.bytes += frameBytes(frame);
+    largest.messages = Math.max(largest.messages, sum.messages);
+    largest.bytes = Math.max(largest.bytes, sum.bytes);
   }
-  return most;
+  return largest;
 }
 
 function bytesOf(entries: HistoryEntry[], limit: number): number {

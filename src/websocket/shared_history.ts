@@ -7,9 +7,11 @@
  *   retention, max age = `recoveryWindow`, at most `historyMaxMessages` per
  *   queue and `historyMaxTotalBytes` in all) holds every message sent on
  *   `ws://outbound/…`, `ws://room/…` and the service's reply queues; its
- *   sequence is the offset. Every server appends what it receives, with an
- *   id made from the message's origin and content, so the log keeps each
- *   message once (see `AppendIds`).
+ *   sequence is the offset. Every server appends what it receives (so the
+ *   log has it as long as one server runs), with an id made from the
+ *   message's origin and content (see `AppendIds`); the log's dedupe window
+ *   is its max age, so it keeps each message once however far apart the
+ *   servers append it, for as long as it keeps the message at all.
  * - Each server follows the log and sends its sessions their messages in
  *   log order (plain connections get them from the bus, as before).
  * - The table (KV bucket `<namespace>-ws-sessions-<service>`, TTL two
@@ -23,6 +25,7 @@ import { errorMessage } from "../_util/error_text.ts";
 import type { MessageMeta } from "../service_context.ts";
 import type {
   SharedLog,
+  SharedLogEntry,
   SharedStore,
   SharedTable,
 } from "../transport/remote.ts";
@@ -55,12 +58,6 @@ export interface SharedHistoryLimits {
   maxTotalBytes: number;
 }
 
-/**
- * The log's dedupe window, in ms: how far apart two servers may append
- * the same message and still have it kept once.
- */
-export const DEDUPE_WINDOW = 10_000;
-
 const TEXT = 0;
 const BINARY = 1;
 const encoder = new TextEncoder();
@@ -72,12 +69,20 @@ export class SharedHistory implements HistoryCursor {
   readonly owner: string = crypto.randomUUID();
   readonly #log: SharedLog;
   readonly #table: SharedTable;
-  readonly #ids = new AppendIds();
+  readonly #ids: AppendIds;
+  /** Appends not yet acknowledged (`stop` waits for them). */
+  readonly #appending = new Set<Promise<number>>();
   readonly #follows = new Map<string, number>();
   #last: number;
   #feed: { stop(): Promise<void> } | undefined;
 
-  private constructor(log: SharedLog, table: SharedTable, last: number) {
+  private constructor(
+    log: SharedLog,
+    table: SharedTable,
+    last: number,
+    window: number,
+  ) {
+    this.#ids = new AppendIds(window);
     this.#log = log;
     this.#table = table;
     this.#last = last;
@@ -97,15 +102,28 @@ export class SharedHistory implements HistoryCursor {
     const [log, table] = await Promise.all([
       store.log({
         name: `ws-history-${service}`,
-        dedupeWindow: DEDUPE_WINDOW,
+        // A copy appended by a late server is one the log still dedupes.
+        dedupeWindow: limits.window,
         maxAge: limits.window,
         maxPerKey: limits.maxPerStream,
         maxBytes: limits.maxTotalBytes,
       }),
       store.table(`ws-sessions-${service}`, 2 * limits.window),
     ]);
-    const { last } = await log.bounds();
-    const history = new SharedHistory(log, table, last);
+    const { first, last } = await log.bounds();
+    const history = new SharedHistory(log, table, last, limits.window);
+    // Count alike with the servers that appended what the log holds.
+    if (last > 0 && last >= first) {
+      try {
+        history.#ids.seed(await log.read(first - 1, last));
+      } catch (error) {
+        warn(
+          `Cannot read the history of "${service}" for its append ids (counting from 0): ${
+            errorMessage(error)
+          }`,
+        );
+      }
+    }
     history.#feed = log.follow(last, ({ seq, key, data }) => {
       if (seq > history.#last) history.#last = seq;
       each({ offset: seq, stream: key, frame: decodeFrame(data) });
@@ -138,11 +156,15 @@ export class SharedHistory implements HistoryCursor {
 
   /** Appends a message the bus delivered (once in the log, whoever appends). */
   append(frame: HistoryFrame, meta: MessageMeta): Promise<number> {
-    return this.#log.append(
+    const appended = this.#log.append(
       meta.queue,
       encodeFrame(frame),
       this.#ids.next(frame, meta),
     );
+    this.#appending.add(appended);
+    const done = (): boolean => this.#appending.delete(appended);
+    appended.then(done, done);
+    return appended;
   }
 
   /** The log's first and last offsets (first > last when empty). */
@@ -178,8 +200,9 @@ export class SharedHistory implements HistoryCursor {
     await this.#table.delete(id);
   }
 
-  /** Stops following the log. */
+  /** Waits for the appends in flight, then stops following the log. */
   async stop(): Promise<void> {
+    await Promise.allSettled(this.#appending);
     await this.#feed?.stop();
   }
 }
@@ -188,32 +211,79 @@ export class SharedHistory implements HistoryCursor {
  * Ids under which every server appends the same message alike, so the log
  * keeps it once: its origin, queue, reply queue and a hash of its frame,
  * and which of the messages alike this is. Every server receives one
- * publisher's messages in the same order, so they count alike; a count
- * goes after {@linkcode AppendIds.KEEP} ms without a message alike, twice
- * the log's dedupe window ({@linkcode DEDUPE_WINDOW}), so an id is never
- * used again within it.
+ * publisher's messages in the same order, so they count alike; a server
+ * that starts later takes the counts from the ids in the log. A count
+ * starts again from 0 after two windows without a message alike (the log
+ * dedupes over one window, its max age), so an id is never used again
+ * while the log may hold it. The counts are kept by a 32-bit hash of the
+ * key: two keys that share one count only number their messages higher,
+ * alike on every server, and each count is two numbers.
  */
 class AppendIds {
-  static readonly KEEP = 2 * DEDUPE_WINDOW;
-  readonly #counts = new Map<string, { n: number; at: number }>();
+  readonly #keep: number;
+  readonly #counts = new Map<number, number>();
+  /** Hash → when its last message came. */
+  readonly #seen = new Map<number, number>();
   #pruned = performance.now();
+
+  /** @param window The log's dedupe window (its max age), in ms. */
+  constructor(window: number) {
+    this.#keep = 2 * window;
+  }
+
+  /**
+   * Counts from the ids of `entries` (what the log holds when this server
+   * starts), so that a server started after others numbers the next message
+   * alike as they do.
+   */
+  seed(entries: readonly SharedLogEntry[]): void {
+    // The entries' times, from the epoch's clock to this one's.
+    const skew = performance.now() - Date.now();
+    for (const { id, at } of entries) {
+      const slash = id?.lastIndexOf("/") ?? -1;
+      if (slash < 0) continue;
+      const n = Number(id!.slice(slash + 1));
+      if (!Number.isSafeInteger(n)) continue;
+      const slot = fnv(id!.slice(0, slash));
+      this.#counts.set(slot, Math.max(n, this.#counts.get(slot) ?? -1));
+      const seen = at === undefined ? performance.now() : at + skew;
+      this.#seen.set(slot, Math.max(seen, this.#seen.get(slot) ?? -Infinity));
+    }
+  }
 
   next(frame: HistoryFrame, meta: MessageMeta): string {
     const now = performance.now();
-    if (now - this.#pruned > AppendIds.KEEP) {
-      for (const [key, { at }] of this.#counts) {
-        if (now - at > AppendIds.KEEP) this.#counts.delete(key);
+    if (now - this.#pruned > this.#keep) {
+      for (const [hash, at] of this.#seen) {
+        if (now - at <= this.#keep) continue;
+        this.#seen.delete(hash);
+        this.#counts.delete(hash);
       }
       this.#pruned = now;
     }
     const key = `${meta.from.pool}/${meta.from.service}/${meta.queue}/${
       meta.replyTo ?? ""
     }/${hash(frame)}`;
-    const count = this.#counts.get(key);
-    const n = count === undefined ? 0 : count.n + 1;
-    this.#counts.set(key, { n, at: now });
+    const slot = fnv(key);
+    const count = this.#counts.get(slot);
+    // Idle for two windows: counted again from 0 on every server, whether
+    // or not it pruned the count yet.
+    const n = count === undefined || now - this.#seen.get(slot)! > this.#keep
+      ? 0
+      : count + 1;
+    this.#counts.set(slot, n);
+    this.#seen.set(slot, now);
     return `${key}/${n}`;
   }
+}
+
+/** FNV-1a (32 bits) of a string. */
+function fnv(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  }
+  return h >>> 0;
 }
 
 /** FNV-1a (32 bits) of a frame, as 8 hex digits, with its length. */
