@@ -31,19 +31,6 @@ import type { LocalSubscription } from "./subscription.ts";
 /** What every publish that need not wait returns. */
 const RESOLVED: Promise<void> = Promise.resolve();
 
-/** A routed message on its way out (see `Outbound.#dispatch`). */
-interface Sending {
-  message: WireMessage;
-  /** This pool's subscriptions that get it. */
-  targets: readonly LocalSubscription[];
-  /** The other pools and their subscriptions that get it. */
-  delivery: Delivery;
-  /** Its encoding for NATS, when it goes there too. */
-  encoded: EncodedMessage | undefined;
-  /** What this process handled itself, for NATS (see `RemoteCarrier.send`). */
-  handled: Handled;
-}
-
 /** What the sending side of a pool's bus works with. */
 export interface OutboundParts {
   /** This pool's index. */
@@ -179,43 +166,61 @@ export class Outbound {
       }
       targets = withMembers;
     }
-    const send: Sending = {
-      message,
-      targets,
-      delivery: picks === undefined ? route.plain : deliveryWith(route, picks),
-      encoded,
-      // Marked when this process got it already: its pools then drop the
-      // copy the server sends them.
-      handled: pickHere
-        ? "all"
-        : route.plain.pools.length > 0
-        ? "plain"
-        : "none",
-    };
-    if (targets.length === 0) return this.#dispatch(send);
-    // The snapshot that makes placement invisible, for this pool's
-    // subscriptions; the transport takes its own copy for other pools (of
-    // the snapshot: getters run once), NATS encodes the data itself, at once.
-    message.data = copyOf(queue, data);
-    if (firstFull(targets) === undefined) return this.#dispatch(send);
-    return this.#dispatchWhenSpace(send);
+    const delivery = picks === undefined
+      ? route.plain
+      : deliveryWith(route, picks);
+    // Marked when this process got it already: its pools then drop the copy
+    // the server sends them.
+    const handled: Handled = pickHere
+      ? "all"
+      : route.plain.pools.length > 0
+      ? "plain"
+      : "none";
+    if (targets.length > 0) {
+      // The snapshot that makes placement invisible, for this pool's
+      // subscriptions; the transport takes its own copy for other pools (of
+      // the snapshot: getters run once), NATS encodes the data itself, at
+      // once.
+      message.data = copyOf(queue, data);
+      if (firstFull(targets) !== undefined) {
+        return this.#dispatchWhenSpace(
+          message,
+          targets,
+          delivery,
+          encoded,
+          handled,
+        );
+      }
+    }
+    return this.#dispatch(message, targets, delivery, encoded, handled);
   }
 
   /** Waits until every local target has room, then dispatches (in order). */
-  async #dispatchWhenSpace(send: Sending): Promise<void> {
-    const targets = send.targets;
+  async #dispatchWhenSpace(
+    message: WireMessage,
+    targets: readonly LocalSubscription[],
+    delivery: Delivery,
+    encoded: EncodedMessage | undefined,
+    handled: Handled,
+  ): Promise<void> {
     while (firstFull(targets) !== undefined) {
       await Promise.all(targets.map((target) => target.whenSpace()));
     }
-    await this.#dispatch(send);
+    await this.#dispatch(message, targets, delivery, encoded, handled);
   }
 
   /**
-   * Hands a routed message to this pool's subscriptions, the transport and
-   * NATS; returns what the publisher waits for, if anything.
+   * Hands a routed message to this pool's subscriptions (`targets`), to the
+   * other pools (`delivery`) and to NATS (`encoded`, when it goes there);
+   * returns what the publisher waits for, if anything.
    */
-  #dispatch(send: Sending): Promise<void> | undefined {
-    const { message, targets, delivery, encoded } = send;
+  #dispatch(
+    message: WireMessage,
+    targets: readonly LocalSubscription[],
+    delivery: Delivery,
+    encoded: EncodedMessage | undefined,
+    handled: Handled,
+  ): Promise<void> | undefined {
     if (targets.length > 0) {
       // The transport and NATS copy the data before any handler runs:
       // the last subscription may take the snapshot itself.
@@ -231,7 +236,7 @@ export class Outbound {
       wait = sendVia(this.#parts.transport, delivery.pools, message);
     }
     if (encoded === undefined) return wait;
-    const taken = this.#parts.remote!.send(encoded, send.handled);
+    const taken = this.#parts.remote!.send(encoded, handled);
     if (taken === undefined) return wait;
     const remoteWait = this.#waitForRemote(message.queue, taken);
     return wait === undefined ? remoteWait : remoteWait.then(() => wait);
