@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { SubscriptionCounters } from "../src/bus/counters.ts";
 import { MetaFactory } from "../src/bus/meta.ts";
-import { Outbound } from "../src/bus/outbound.ts";
+import { Outbound, type OutboundParts } from "../src/bus/outbound.ts";
 import { Requests } from "../src/bus/requests.ts";
 import { Routes } from "../src/bus/routes.ts";
 import { LocalSubscription } from "../src/bus/subscription.ts";
@@ -73,7 +73,11 @@ async function settled(promise: Promise<unknown>): Promise<boolean> {
   return done;
 }
 
-function parts(transport: Transport, routes: Routes, scheduler: Scheduler) {
+function parts(
+  transport: Transport,
+  routes: Routes,
+  scheduler: Scheduler,
+): OutboundParts {
   return {
     index: 0,
     routes,
