@@ -51,8 +51,8 @@ type Sent = Pick<EncodedRuns, "names" | "runs">;
 
 /**
  * A batch on the port: the envelopes by columns, the data as bytes
- * (transferred, see `data_encoder.ts`) and the values that travel beside
- * them.
+ * (transferred from {@linkcode TRANSFER_BYTES}, else copied; see
+ * `data_encoder.ts`) and the values that travel beside them.
  */
 interface PortBatch extends EncodedRuns {
   bytes: ArrayBuffer;
@@ -62,7 +62,7 @@ interface PortBatch extends EncodedRuns {
 
 /**
  * One pool's end of a `MessageChannel` to one other pool. Both directions
- * share the port: batches are objects (their data in a transferred buffer,
+ * share the port: batches are objects (their data in a buffer of bytes,
  * encoded at `push`), acknowledgements are numbers (how many
  * batches were routed, sent at most once per turn) or ride in a batch going
  * the other way (its `acks`), and `"bye"` is the last
