@@ -2,7 +2,11 @@ import { DataCloneError, NatsUnavailableError } from "../errors.ts";
 import type { Scheduler } from "../scheduler.ts";
 import type { Transport, WireMessage } from "../transport/transport.ts";
 import type { MessageMeta, PublishOptions } from "../service_context.ts";
-import type { RemoteCarrier } from "../transport/remote.ts";
+import type {
+  EncodedMessage,
+  Handled,
+  RemoteCarrier,
+} from "../transport/remote.ts";
 import { checkHeaders } from "./headers.ts";
 import type { MetaFactory } from "./meta.ts";
 import { validateQueueName } from "../queue_name.ts";
@@ -23,6 +27,9 @@ import { approximateSize } from "../_util/size.ts";
 import { snapshot } from "../_util/snapshot.ts";
 import { type MessageTracing, publishTarget } from "./tracing.ts";
 import type { LocalSubscription } from "./subscription.ts";
+
+/** What every publish that need not wait returns. */
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** What the sending side of a pool's bus works with. */
 export interface OutboundParts {
@@ -85,104 +92,154 @@ export class Outbound {
       }
     }
     const tracing = this.#parts.tracing;
-    if (tracing === undefined) return this.#send(message);
+    if (tracing === undefined) return this.#sendNow(message);
     const target = publishTarget(
       queue,
       isReplyQueue(queue) ? [] : this.#parts.routes.route(queue).patterns,
     );
-    return tracing.publish(message, target, () => this.#send(message));
+    return tracing.publish(message, target, () => this.#sendNow(message));
   }
 
-  /** Routes `message` and sends it where it goes. */
-  async #send(message: WireMessage): Promise<void> {
-    const { queue, data, service } = message;
+  /**
+   * Routes `message` and sends it where it goes, synchronously. The promise
+   * is a shared, resolved one unless the publisher must wait (a subscription
+   * or a link is full, NATS has no room, or the slice is used up): a publish
+   * that need not wait allocates no promise and runs no async function.
+   */
+  #sendNow(message: WireMessage): Promise<void> {
     let wait: Promise<void> | undefined;
+    try {
+      wait = this.#send(message);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (wait !== undefined) return wait;
+    const scheduler = this.#parts.scheduler;
+    return scheduler.tick() ? scheduler.yield() : RESOLVED;
+  }
+
+  /**
+   * Routes `message` and sends it where it goes; returns what the publisher
+   * waits for, if anything (see {@linkcode Outbound.#sendNow}).
+   */
+  #send(message: WireMessage): Promise<void> | undefined {
+    const { queue, data, service } = message;
     const remote = this.#parts.remote;
     if (isReplyQueue(queue)) {
       this.#parts.routes.countReply(service);
       if (isRemoteReply(queue)) {
         // A reply to a request of another process, over NATS.
-        if (remote === undefined) return;
+        if (remote === undefined) return undefined;
         const taken = remote.send(remote.encode(message), "none");
-        if (taken !== undefined) await this.#waitForRemote(queue, taken);
-        return;
+        return taken === undefined
+          ? undefined
+          : this.#waitForRemote(queue, taken);
       }
       // The one place a reply queue is read: the receiver gets the record.
       const address = replyAddress(queue);
       if (address.index === this.#parts.index) {
         this.#parts.requests.resolve(address, copyOf(queue, data));
-      } else {
-        message.reply = address;
-        wait = sent(
-          queue,
-          () => this.#parts.transport.send([address.index], message),
-        );
+        return undefined;
       }
-    } else {
-      const route = this.#parts.routes.route(queue);
-      // Encoded (and refused when too large) before anything is delivered.
-      const encoded = remote === undefined
-        ? undefined
-        : route.elsewhere
-        ? remote.encode(message)
-        : checkSize(remote, message);
-      this.#parts.routes.countPublish(route, service);
-      let targets = route.local;
-      let picks: Member[] | undefined;
-      // A group with members in other processes too is served by the server
-      // (a NATS queue group), which picks each message's member among all.
-      const pickHere = route.groups.length > 0 && !route.groupsElsewhere;
-      if (pickHere) {
-        const withMembers = targets.slice();
-        for (const group of route.groups) {
-          const member = this.#parts.routes.pick(group);
-          if (member.local !== undefined) withMembers.push(member.local);
-          else (picks ??= []).push(member);
-        }
-        targets = withMembers;
+      message.reply = address;
+      return sendVia(this.#parts.transport, [address.index], message);
+    }
+    const route = this.#parts.routes.route(queue);
+    // Encoded (and refused when too large) before anything is delivered.
+    const encoded = remote === undefined
+      ? undefined
+      : route.elsewhere
+      ? remote.encode(message)
+      : checkSize(remote, message);
+    this.#parts.routes.countPublish(route, service);
+    let targets = route.local;
+    let picks: Member[] | undefined;
+    // A group with members in other processes too is served by the server
+    // (a NATS queue group), which picks each message's member among all.
+    const pickHere = route.groups.length > 0 && !route.groupsElsewhere;
+    if (pickHere) {
+      const withMembers = targets.slice();
+      for (const group of route.groups) {
+        const member = this.#parts.routes.pick(group);
+        if (member.local !== undefined) withMembers.push(member.local);
+        else (picks ??= []).push(member);
       }
-      const delivery = picks === undefined
-        ? route.plain
-        : deliveryWith(route, picks);
+      targets = withMembers;
+    }
+    const delivery = picks === undefined
+      ? route.plain
+      : deliveryWith(route, picks);
+    // Marked when this process got it already: its pools then drop the copy
+    // the server sends them.
+    const handled: Handled = pickHere
+      ? "all"
+      : route.plain.pools.length > 0
+      ? "plain"
+      : "none";
+    if (targets.length > 0) {
       // The snapshot that makes placement invisible, for this pool's
       // subscriptions; the transport takes its own copy for other pools (of
-      // the snapshot, when there is one: getters run once), NATS encodes
-      // the data itself, at once.
-      const copy = targets.length > 0 ? copyOf(queue, data) : data;
-      message.data = copy;
-      while (firstFull(targets) !== undefined) {
-        await Promise.all(targets.map((target) => target.whenSpace()));
-      }
-      if (targets.length > 0) {
-        // The transport and NATS copy the data before any handler runs:
-        // the last subscription may take the snapshot itself.
-        this.#deliver(
+      // the snapshot: getters run once), NATS encodes the data itself, at
+      // once.
+      message.data = copyOf(queue, data);
+      if (firstFull(targets) !== undefined) {
+        return this.#dispatchWhenSpace(
+          message,
           targets,
-          copy,
-          this.#parts.metas.of(message, this.#parts.index),
+          delivery,
+          encoded,
+          handled,
         );
-      }
-      if (delivery.pools.length > 0) {
-        message.to = delivery.address;
-        wait = sent(
-          queue,
-          () => this.#parts.transport.send(delivery.pools, message),
-        );
-      }
-      if (encoded !== undefined) {
-        // Marked when this process got it already: its pools then drop the
-        // copy the server sends them.
-        const handled = pickHere
-          ? "all"
-          : route.plain.pools.length > 0
-          ? "plain"
-          : "none";
-        const taken = remote!.send(encoded, handled);
-        if (taken !== undefined) await this.#waitForRemote(queue, taken);
       }
     }
-    if (wait !== undefined) await wait;
-    else if (this.#parts.scheduler.tick()) await this.#parts.scheduler.yield();
+    return this.#dispatch(message, targets, delivery, encoded, handled);
+  }
+
+  /** Waits until every local target has room, then dispatches (in order). */
+  async #dispatchWhenSpace(
+    message: WireMessage,
+    targets: readonly LocalSubscription[],
+    delivery: Delivery,
+    encoded: EncodedMessage | undefined,
+    handled: Handled,
+  ): Promise<void> {
+    while (firstFull(targets) !== undefined) {
+      await Promise.all(targets.map((target) => target.whenSpace()));
+    }
+    await this.#dispatch(message, targets, delivery, encoded, handled);
+  }
+
+  /**
+   * Hands a routed message to this pool's subscriptions (`targets`), to the
+   * other pools (`delivery`) and to NATS (`encoded`, when it goes there);
+   * returns what the publisher waits for, if anything.
+   */
+  #dispatch(
+    message: WireMessage,
+    targets: readonly LocalSubscription[],
+    delivery: Delivery,
+    encoded: EncodedMessage | undefined,
+    handled: Handled,
+  ): Promise<void> | undefined {
+    if (targets.length > 0) {
+      // The transport and NATS copy the data before any handler runs:
+      // the last subscription may take the snapshot itself.
+      this.#deliver(
+        targets,
+        message.data,
+        this.#parts.metas.of(message, this.#parts.index),
+      );
+    }
+    let wait: Promise<void> | undefined;
+    if (delivery.pools.length > 0) {
+      message.to = delivery.address;
+      wait = sendVia(this.#parts.transport, delivery.pools, message);
+    }
+    if (encoded === undefined) return wait;
+    const taken = this.#parts.remote!.send(encoded, handled);
+    if (taken === undefined) return wait;
+    const remoteWait = this.#waitForRemote(message.queue, taken);
+    return wait === undefined ? remoteWait : remoteWait.then(() => wait);
   }
 
   /**
@@ -279,15 +336,16 @@ function firstFull(
   return undefined;
 }
 
-/** Calls `send` (a transport's, which copies the data); a `DataCloneError` names `queue`. */
-function sent(
-  queue: string,
-  send: () => Promise<void> | undefined,
+/** `transport.send(to, message)`; a `DataCloneError` names the queue. */
+function sendVia(
+  transport: Transport,
+  to: readonly number[],
+  message: WireMessage,
 ): Promise<void> | undefined {
   try {
-    return send();
+    return transport.send(to, message);
   } catch (error) {
-    throw new DataCloneError(queue, error);
+    throw new DataCloneError(message.queue, error);
   }
 }
 

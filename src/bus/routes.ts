@@ -106,6 +106,9 @@ export class Routes {
   #remote = new QueueIndex<SubscriptionEntry>();
   #remoteById = new Map<number, SubscriptionEntry>();
   #routes = new Map<string, Route>();
+  /** The queue {@linkcode Routes.route} was last asked for, and its route. */
+  #lastQueue: string | undefined;
+  #lastRoute: Route | undefined;
   #roundRobin = new Map<string, number>();
   #publishers = new PublisherTally();
   /** Subscriptions outside this process, as the carrier learned them. */
@@ -141,7 +144,7 @@ export class Routes {
   add(subscription: LocalSubscription): void {
     this.#local.add(subscription.queue, subscription);
     this.#localById.set(subscription.id, subscription);
-    this.#routes.clear();
+    this.#forgetRoutes();
   }
 
   /** Removes a subscription of this pool. */
@@ -157,7 +160,7 @@ export class Routes {
         groupKeyOf(subscription.queue, subscription.group),
       );
     }
-    this.#routes.clear();
+    this.#forgetRoutes();
     this.#dropUnsubscribed(subscription.queue);
   }
 
@@ -165,7 +168,7 @@ export class Routes {
   clear(): void {
     this.#localById.clear();
     this.#local = new QueueIndex();
-    this.#routes.clear();
+    this.#forgetRoutes();
     this.#publishers.clear();
   }
 
@@ -185,7 +188,7 @@ export class Routes {
       this.#remoteById.set(entry.id, entry);
       this.#remote.add(entry.queue, entry);
     }
-    this.#routes.clear();
+    this.#forgetRoutes();
   }
 
   /** Applies a change of the subscriptions outside this process. */
@@ -201,7 +204,7 @@ export class Routes {
       this.#elsewhereById.set(entry.id, entry);
       this.#elsewhere.add(entry.pattern, entry);
     }
-    this.#routes.clear();
+    this.#forgetRoutes();
   }
 
   /**
@@ -211,13 +214,21 @@ export class Routes {
   knowElsewhere(known: boolean): void {
     if (this.#elsewhereUnknown === !known) return;
     this.#elsewhereUnknown = !known;
-    this.#routes.clear();
+    this.#forgetRoutes();
   }
 
-  /** The route of a concrete queue. */
+  /**
+   * The route of a concrete queue. The last one asked for is kept beside
+   * the map: a flow on one queue then costs a comparison, not a lookup.
+   */
   route(queue: string): Route {
+    if (queue === this.#lastQueue) return this.#lastRoute!;
     let route = this.#routes.get(queue);
-    if (route !== undefined) return route;
+    if (route !== undefined) {
+      this.#lastQueue = queue;
+      this.#lastRoute = route;
+      return route;
+    }
     const local: LocalSubscription[] = [];
     const groups = new Map<string, GroupRoute>();
     const member = (key: string, m: Member): void => {
@@ -276,7 +287,9 @@ export class Routes {
       localGroups: new Map(),
       withMember: new Map(),
     };
-    if (this.#routes.size > 10_000) this.#routes.clear();
+    if (this.#routes.size > 10_000) this.#forgetRoutes();
+    this.#lastQueue = queue;
+    this.#lastRoute = route;
     this.#routes.set(queue, route);
     return route;
   }
@@ -311,6 +324,12 @@ export class Routes {
   /** What this pool's services published: in all, and per pattern reached. */
   publisherMetrics(pool: string): PublisherMetrics[] {
     return this.#publishers.snapshot(pool);
+  }
+
+  /** Forgets every route (a subscription changed). */
+  #forgetRoutes(): void {
+    this.#routes.clear();
+    this.#lastQueue = this.#lastRoute = undefined;
   }
 
   /** Drops the publishers' counters of `pattern` once no pool subscribes to it. */

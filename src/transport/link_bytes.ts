@@ -17,7 +17,8 @@ export class Cloned {
  * message's encoded data, preceded by the shapes the peer has not been told
  * yet, or one tag byte for a message sent as a clone; long strings and
  * clones wait beside the bytes, in order. {@linkcode LinkBytes.take} cuts the next messages off as one
- * batch, in a buffer of their own that the port transfers.
+ * batch, in a buffer of their own that the port sends (and transfers when it
+ * is large).
  *
  * Offsets are counted from the link's first byte, so that the buffer can be
  * compacted under them.

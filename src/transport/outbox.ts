@@ -160,12 +160,14 @@ export class Outbox<T> {
       let end = head;
       let bytes = 0;
       const last = Math.min(items.length, head + BATCH_MESSAGES);
+      // Each item's size read once: a batch of small messages is long.
+      let size = this.#sizeOf(items[end]!);
       do {
-        bytes += this.#sizeOf(items[end]!);
+        bytes += size;
         end++;
-      } while (
-        end < last && bytes + this.#sizeOf(items[end]!) <= this.#batchBytes
-      );
+        if (end === last) break;
+        size = this.#sizeOf(items[end]!);
+      } while (bytes + size <= this.#batchBytes);
       if (!this.#sink.trySend(items, head, end)) {
         this.#waiting = true;
         this.#sink.whenWritable().then(() => {

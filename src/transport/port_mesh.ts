@@ -77,6 +77,10 @@ export class PortMeshTransport implements Transport {
       if (wait === undefined) wait = full;
       else (waits ??= [wait]).push(full);
     }
+    // The bytes (or the clone) are the copy: the publisher's value need not
+    // live until the batch leaves (it would outlive a young-generation
+    // collection, and be copied by it, for nothing).
+    message.data = undefined;
     return waits === undefined ? wait : Promise.all(waits).then(() => {});
   }
 

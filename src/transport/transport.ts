@@ -34,7 +34,8 @@ export interface WireMessage {
   queue: string;
   /**
    * The data: the publisher's own value (the transport takes its copy in
-   * `send`), or one of this pool's copies.
+   * `send`, and may let go of the value then: `ports` sets it to
+   * `undefined`), or one of this pool's copies.
    */
   data: unknown;
   /** The publishing service. */
