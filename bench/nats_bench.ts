@@ -53,6 +53,7 @@ import { connect } from "@nats-io/transport-node";
 import { startNatsServer } from "../tests/_nats.ts";
 import type { BenchMessage } from "./fixtures/nats_raw.ts";
 import type { OursNatsReport } from "./fixtures/nats_ours.ts";
+import { threadCpu } from "./fixtures/thread_cpu.ts";
 
 /**
  * `MF_BENCH_V8_FLAGS=--prof` (or `--perf-basic-prof`): the children's V8
@@ -227,6 +228,11 @@ export interface RateResult {
 export interface LatencyResult {
   /** Round trips, sorted, in ms. */
   samples: number[];
+  /**
+   * CPU per measured round trip, in µs, of the thread that runs each side's
+   * client (a pool's, for ours), warm-up and startup left out.
+   */
+  cpu: { requester?: number; replier?: number };
   problems: string[];
 }
 
@@ -439,15 +445,34 @@ async function stalledRss(url: string): Promise<RssResult> {
   return result;
 }
 
+/**
+ * The ids of the first and last measured requests: a replier's CPU per
+ * round trip is taken between them.
+ */
+function measuredIds(): string[] {
+  return [
+    String(REQUEST_WARM_UP),
+    String(REQUEST_WARM_UP + REQUESTS - 1),
+  ];
+}
+
 /** Raw client: sequential `nc.request` to a responder process. */
 async function rawRequestReply(url: string): Promise<LatencyResult> {
   const subject = "bench.rr";
-  const replier = new Child("reply", [RAW, "reply", url, subject]);
-  const result: LatencyResult = { samples: [], problems: [] };
+  const replier = new Child("reply", [
+    RAW,
+    "reply",
+    url,
+    subject,
+    ...measuredIds(),
+  ]);
+  const result: LatencyResult = { samples: [], cpu: {}, problems: [] };
+  let cpu = 0;
   const nc = await connect({ servers: url });
   try {
     await replier.next("ready");
     for (let i = 0; i < REQUEST_WARM_UP + REQUESTS; i++) {
+      if (i === REQUEST_WARM_UP) cpu = threadCpu() ?? 0;
       const message: BenchMessage = {
         id: i,
         round: 0,
@@ -469,6 +494,8 @@ async function rawRequestReply(url: string): Promise<LatencyResult> {
       }
       if (i >= REQUEST_WARM_UP) result.samples.push(elapsed);
     }
+    result.cpu.requester = ((threadCpu() ?? 0) - cpu) / 1000 / REQUESTS;
+    result.cpu.replier = (await replier.next("cpu")).perRoundTrip;
   } catch (error) {
     result.problems.push(
       error instanceof Error ? error.message : String(error),
@@ -495,6 +522,7 @@ async function oursRequestReply(url: string): Promise<LatencyResult> {
     url,
     namespace,
     queue,
+    ...measuredIds(),
   ]);
   const requester = new Child("ours-request", [
     OURS,
@@ -505,14 +533,16 @@ async function oursRequestReply(url: string): Promise<LatencyResult> {
     String(REQUEST_WARM_UP),
     String(REQUESTS),
   ]);
-  const result: LatencyResult = { samples: [], problems: [] };
+  const result: LatencyResult = { samples: [], cpu: {}, problems: [] };
   const nc = await connect({ servers: url });
   try {
     await Promise.all([replier.next("ready"), requester.next("ready")]);
     nc.publish(`${namespace}.q.bench.command`, "true");
     await nc.flush();
-    const { samples } = await requester.next("latencies");
+    const { samples, cpuPerRoundTrip } = await requester.next("latencies");
     result.samples = samples.sort((a, b) => a - b);
+    result.cpu.requester = cpuPerRoundTrip;
+    result.cpu.replier = (await replier.next("cpu")).perRoundTrip;
   } catch (error) {
     result.problems.push(
       error instanceof Error ? error.message : String(error),
@@ -621,7 +651,21 @@ function latencyRows(
     });
     figures[`request/reply ${key}`] = { ours: o, raw: r, ratio };
   }
+  const us = (value: number | undefined): string =>
+    value === undefined ? "—" : `${value.toFixed(0)} µs`;
+  for (const side of ["requester", "replier"] as const) {
+    const o = ours?.cpu[side];
+    const r = raw.cpu[side];
+    cpuNotes.push(
+      `${side} ${us(o)} (raw ${us(r)}${
+        o !== undefined && r !== undefined ? `, ${(o / r).toFixed(2)}×` : ""
+      })`,
+    );
+  }
 }
+
+/** The request/reply row's thread CPU per round trip, printed under the table. */
+const cpuNotes: string[] = [];
 
 function printTable(): void {
   const header: Row = {
@@ -700,6 +744,13 @@ if (import.meta.main) {
   print(
     "Rates: best of the measured rounds, first publish → last delivery. Yardstick of the cross-process rows: the raw client, a plain publish loop + flush, a callback subscription, JSON.stringify/TextEncoder and TextDecoder/JSON.parse per message.",
   );
+  if (cpuNotes.length > 0) {
+    print(
+      `Request/reply, CPU per measured round trip of the thread that runs each side's client (a pool's, for ours; warm-up and startup left out): ${
+        cpuNotes.join("; ")
+      }.`,
+    );
+  }
   if (stallNote !== undefined) print(stallNote);
   print(`For information: ${MOLECULER}; ours 1:1: ${ours1}.`);
   print(`Total time ${((performance.now() - began) / 1000).toFixed(1)} s.`);

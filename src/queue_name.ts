@@ -11,6 +11,7 @@
  */
 
 import { QueueNameError } from "./errors.ts";
+import { REPLY_SCHEME } from "./transport/reply_queue.ts";
 
 /** Longest accepted queue name, in UTF-16 code units. */
 const MAX_LENGTH = 1024;
@@ -36,7 +37,8 @@ const validPublishNames = new Set<string>();
  * or control characters and at most 1024 characters. With `use` set to
  * `"subscribe"` the path may hold wildcard segments (`*` anywhere, `>` last);
  * with `"publish"` it may not. Valid publish names are remembered (up to
- * 10,000), so checking one again costs a `Set` lookup.
+ * 10,000; `reply://` names, one per request, are not), so checking one again
+ * costs a `Set` lookup.
  *
  * @param name The name to check (any value: non-strings are refused).
  * @param use `"publish"` for a concrete name, `"subscribe"` for a pattern.
@@ -75,7 +77,9 @@ export function validateQueueName(
   }
   const reason = invalidReason(name, use);
   if (reason !== undefined) throw new QueueNameError(name, reason);
-  if (use === "publish") {
+  // A reply queue is one per request: remembering it would only push the
+  // names a pool publishes on again and again out of the cache.
+  if (use === "publish" && !name.startsWith(REPLY_SCHEME)) {
     if (validPublishNames.size >= CACHE_LIMIT) validPublishNames.clear();
     validPublishNames.add(name);
   }

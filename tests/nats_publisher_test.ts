@@ -13,10 +13,22 @@ import { ReplySubjects } from "../src/nats/replies.ts";
 import { Scheduler } from "../src/scheduler.ts";
 import type { Logger } from "../src/logger.ts";
 
-/** A publisher on a stub connection that records what it is given. */
-function publisherOnStub(): {
+/** A scheduler that counts the end-of-turn tasks it is given. */
+class CountingScheduler extends Scheduler {
+  deferred = 0;
+  override defer(task: () => void): void {
+    this.deferred++;
+    super.defer(task);
+  }
+}
+
+/**
+ * A publisher on a stub connection that records what it is given; `clock`
+ * is its time in ms (it spaces lone messages).
+ */
+function publisherOnStub(clock = { now: 0 }): {
   publisher: NatsPublisher;
-  scheduler: Scheduler;
+  scheduler: CountingScheduler;
   published: Uint8Array[];
   flushes: () => number;
 } {
@@ -33,7 +45,7 @@ function publisherOnStub(): {
     },
   };
   const link = { up: true, connection } as unknown as NatsLink;
-  const scheduler = new Scheduler();
+  const scheduler = new CountingScheduler();
   const quiet = (): void => {};
   const log = {
     debug: quiet,
@@ -50,6 +62,7 @@ function publisherOnStub(): {
     replies: new ReplySubjects("mf", "p1", 0, 0),
     scheduler,
     log,
+    now: () => clock.now,
   });
   return { publisher, scheduler, published, flushes: () => flushes };
 }
@@ -108,6 +121,39 @@ Deno.test("NatsPublisher sends a lone message without a flush of its own; the fl
     // A drain asks whether NATS is busy: the confirming flush goes now.
     assert.equal(publisher.busy(), true);
     assert.equal(flushes(), 1);
+    await Promise.resolve();
+    assert.equal(publisher.busy(), false);
+  } finally {
+    publisher.abandon();
+    scheduler.close();
+  }
+});
+
+Deno.test("NatsPublisher sends a lone message at once with no turn of its own; the next one close behind waits for the turn's write", async () => {
+  const clock = { now: 1000 };
+  const { publisher, scheduler, published } = publisherOnStub(clock);
+  try {
+    send(publisher, { id: 1 }, "none");
+    assert.equal(published.length, 1);
+    assert.equal(scheduler.deferred, 0);
+    // Close behind (a publishing loop): they go together at the turn's end.
+    send(publisher, { id: 2 }, "none");
+    send(publisher, { id: 3 }, "none");
+    assert.equal(published.length, 1);
+    assert.equal(scheduler.deferred, 1);
+    await scheduler.yield();
+    assert.deepEqual(published.map((p) => read(p).data), [
+      { id: 1 },
+      { id: 2 },
+      { id: 3 },
+    ]);
+    // Later, alone again: at once, still no turn of its own.
+    clock.now += 1;
+    send(publisher, { id: 4 }, "none");
+    assert.equal(published.length, 4);
+    assert.equal(scheduler.deferred, 1);
+    // What went out alone is still confirmed when the pool waits for it.
+    assert.equal(publisher.busy(), true);
     await Promise.resolve();
     assert.equal(publisher.busy(), false);
   } finally {

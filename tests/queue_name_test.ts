@@ -454,3 +454,22 @@ Deno.test("QueueIndex.add() refuses invalid patterns and changes nothing", () =>
   assert.equal(index.size, 0);
   assert.deepEqual([...index.patterns()], []);
 });
+
+Deno.test("validateQueueName() checks a reply:// name each time, valid or not (reply names are not remembered)", () => {
+  const reply = "reply://nats/mf._r.p1.0.1.7";
+  for (let i = 0; i < 2; i++) {
+    assert.equal(validateQueueName(reply, "publish"), reply);
+    assert.equal(
+      validateQueueName("reply://0/1/7", "publish"),
+      "reply://0/1/7",
+    );
+    assert.throws(
+      () => validateQueueName("reply://nats/>", "publish"),
+      { name: "QueueNameError", message: /wildcard/ },
+    );
+    assert.throws(() => validateQueueName("reply://0/1/\u200b7", "publish"), {
+      name: "QueueNameError",
+      message: /U\+200B/,
+    });
+  }
+});
