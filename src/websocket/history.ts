@@ -14,16 +14,12 @@
  */
 
 import { frameBytes } from "./counters.ts";
-import { AppendOrder, HistoryRing } from "./history_ring.ts";
-
-/** A frame as the service sends it: text, or bytes. */
-export type HistoryFrame = string | Uint8Array;
-
-/** One message of a stream, with its offset. */
-export interface HistoryEntry {
-  offset: number;
-  frame: HistoryFrame;
-}
+import {
+  AppendOrder,
+  type HistoryEntry,
+  type HistoryFrame,
+  HistoryRing,
+} from "./history_ring.ts";
 
 /** Where a reader resumes one stream: after `after` (exclusive). */
 export interface StreamCursor {

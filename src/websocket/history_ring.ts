@@ -7,7 +7,14 @@
  * @module
  */
 
-import type { HistoryEntry, HistoryFrame } from "./history.ts";
+/** A frame as the service sends it: text, or bytes. */
+export type HistoryFrame = string | Uint8Array;
+
+/** One message of a stream, with its offset. */
+export interface HistoryEntry {
+  offset: number;
+  frame: HistoryFrame;
+}
 
 /** The first capacity of a ring (it doubles as needed). */
 const FIRST_CAPACITY = 8;

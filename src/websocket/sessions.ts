@@ -12,12 +12,8 @@
 import { errorMessage } from "../_util/error_text.ts";
 import type { PublishOptions } from "../service_context.ts";
 import type { Connection, ConnectionEvent } from "./connection.ts";
-import type {
-  HistoryCursor,
-  HistoryEntry,
-  HistoryStore,
-  StreamCursor,
-} from "./history.ts";
+import type { HistoryCursor, HistoryStore, StreamCursor } from "./history.ts";
+import type { HistoryEntry } from "./history_ring.ts";
 import {
   type SessionRecord,
   type SharedEntry,

@@ -29,7 +29,8 @@ import type {
   SharedStore,
   SharedTable,
 } from "../transport/remote.ts";
-import type { HistoryCursor, HistoryEntry, HistoryFrame } from "./history.ts";
+import type { HistoryCursor } from "./history.ts";
+import type { HistoryEntry, HistoryFrame } from "./history_ring.ts";
 
 /** What a server keeps of a session in the shared table. */
 export interface SessionRecord {
