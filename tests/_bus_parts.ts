@@ -19,15 +19,33 @@ import type { Transport, WireMessage } from "../src/transport/transport.ts";
 import type { MessageMeta } from "../src/service_context.ts";
 import type { Logger } from "../src/logger.ts";
 
-/** Holds what is sent, and to whom; flow control never says wait. */
+/**
+ * Holds what is sent, and to whom; flow control says wait only between
+ * {@linkcode HeldTransport.closeGate} and {@linkcode HeldTransport.open}.
+ */
 export class HeldTransport implements Transport {
   readonly sent: Array<{ to: readonly number[]; message: WireMessage }> = [];
-  send(to: readonly number[], message: WireMessage): undefined {
+  #gate: PromiseWithResolvers<void> | undefined;
+
+  /** From now on, `send` says wait until {@linkcode HeldTransport.open}. */
+  closeGate(): void {
+    this.#gate = Promise.withResolvers<void>();
+  }
+
+  /** Ends the wait that {@linkcode HeldTransport.closeGate} began. */
+  open(): void {
+    const gate = this.#gate;
+    this.#gate = undefined;
+    gate?.resolve();
+  }
+
+  send(to: readonly number[], message: WireMessage): Promise<void> | undefined {
     // The data as it is now, as a transport's send takes it.
     this.sent.push({
       to,
       message: { ...message, data: structuredClone(message.data) },
     });
+    return this.#gate?.promise;
   }
   flush(): Promise<void> {
     return Promise.resolve();

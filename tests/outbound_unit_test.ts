@@ -9,29 +9,7 @@ import { Requests } from "../src/bus/requests.ts";
 import { Routes } from "../src/bus/routes.ts";
 import { Scheduler } from "../src/scheduler.ts";
 import { encodeBatch } from "../src/transport/codec.ts";
-import type { Transport, WireMessage } from "../src/transport/transport.ts";
-
-/** Records what is sent, and to whom; flow control never says wait. */
-class RecordingTransport implements Transport {
-  readonly sent: Array<{ to: readonly number[]; message: WireMessage }> = [];
-  send(to: readonly number[], message: WireMessage): undefined {
-    this.sent.push({ to, message });
-  }
-  flush(): Promise<void> {
-    return Promise.resolve();
-  }
-  busy(): boolean {
-    return false;
-  }
-  held(): number {
-    return 0;
-  }
-  onReceive(): void {}
-  update(): void {}
-  close(): Promise<[]> {
-    return Promise.resolve([]);
-  }
-}
+import { HeldTransport } from "./_bus_parts.ts";
 
 Deno.test("messages to one member of a group in another pool share its address and audience, so they travel as one run", async () => {
   const routes = new Routes(0);
@@ -62,7 +40,7 @@ Deno.test("messages to one member of a group in another pool share its address a
       group: "w",
     },
   ], []);
-  const transport = new RecordingTransport();
+  const transport = new HeldTransport();
   const scheduler = new Scheduler();
   const outbound = new Outbound({
     index: 0,

@@ -13,46 +13,8 @@ import { Requests } from "../src/bus/requests.ts";
 import { Routes } from "../src/bus/routes.ts";
 import { LocalSubscription } from "../src/bus/subscription.ts";
 import { Scheduler } from "../src/scheduler.ts";
-import type { Transport, WireMessage } from "../src/transport/transport.ts";
-
-/** Records what is sent; says wait (until `open()`) while `closed` is set. */
-class GateTransport implements Transport {
-  readonly sent: unknown[] = [];
-  #gate: PromiseWithResolvers<void> | undefined;
-
-  /** From now on, `send` says wait until {@linkcode GateTransport.open}. */
-  closeGate(): void {
-    this.#gate = Promise.withResolvers<void>();
-  }
-
-  open(): void {
-    const gate = this.#gate;
-    this.#gate = undefined;
-    gate?.resolve();
-  }
-
-  send(
-    _to: readonly number[],
-    message: WireMessage,
-  ): Promise<void> | undefined {
-    this.sent.push(structuredClone(message.data));
-    return this.#gate?.promise;
-  }
-  flush(): Promise<void> {
-    return Promise.resolve();
-  }
-  busy(): boolean {
-    return false;
-  }
-  held(): number {
-    return 0;
-  }
-  onReceive(): void {}
-  update(): void {}
-  close(): Promise<[]> {
-    return Promise.resolve([]);
-  }
-}
+import type { Transport } from "../src/transport/transport.ts";
+import { HeldTransport } from "./_bus_parts.ts";
 
 /** Whether `promise` has settled once the microtasks queued now have run. */
 async function settled(promise: Promise<unknown>): Promise<boolean> {
@@ -98,7 +60,7 @@ function toPoolOne(queue: string): Routes {
 }
 
 Deno.test("Outbound.publish holds its publisher while the link says wait, and lets it go when the link has room", async () => {
-  const transport = new GateTransport();
+  const transport = new HeldTransport();
   const scheduler = new Scheduler();
   const outbound = new Outbound(
     parts(transport, toPoolOne("q://a"), scheduler),
@@ -110,14 +72,14 @@ Deno.test("Outbound.publish holds its publisher while the link says wait, and le
     assert.equal(await settled(held), false, "held while the link is full");
     transport.open();
     await held;
-    assert.deepEqual(transport.sent, [1, 2]);
+    assert.deepEqual(transport.sent.map((s) => s.message.data), [1, 2]);
   } finally {
     scheduler.close();
   }
 });
 
 Deno.test("Outbound.publish rejects, and never throws, when the data cannot be copied, for another pool and for this one", async () => {
-  const transport = new GateTransport();
+  const transport = new HeldTransport();
   const scheduler = new Scheduler();
   const routes = toPoolOne("q://a");
   const outbound = new Outbound(parts(transport, routes, scheduler));
@@ -143,7 +105,7 @@ Deno.test("Outbound.publish rejects, and never throws, when the data cannot be c
 });
 
 Deno.test("Outbound.publish holds its publisher while a subscription of its pool is full; the messages keep their order", async () => {
-  const transport = new GateTransport();
+  const transport = new HeldTransport();
   const scheduler = new Scheduler();
   const routes = new Routes(0);
   const outbound = new Outbound(parts(transport, routes, scheduler));
