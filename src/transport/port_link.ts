@@ -310,11 +310,20 @@ export class PortLink {
         this.#held--;
         // Acknowledgements go back on the next macrotask, as one message,
         // unless a batch to the peer leaves first and takes them along (a
-        // reply published by a handler of this batch, say).
-        if (this.#acks++ === 0) this.#scheduler.defer(() => this.#sendAcks());
+        // reply published by a handler of this batch, say). The turn is
+        // asked for from a microtask: the batch's first handler, queued
+        // while it was routed, starts before that post (5–8 µs), not after.
+        if (this.#acks++ === 0) queueMicrotask(this.#deferAcks);
       },
     });
   }
+
+  /** Sends the acknowledgements due on the scheduler's next turn. */
+  #deferAcks = (): void => {
+    // None left when a batch to the peer took them along meanwhile.
+    if (this.#closed || this.#acks === 0) return;
+    this.#scheduler.defer(() => this.#sendAcks());
+  };
 
   #sendAcks(): void {
     const count = this.#acks;
