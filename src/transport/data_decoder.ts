@@ -27,6 +27,11 @@ import {
 const COMPILE_AFTER = 8;
 const fromCharCode = String.fromCharCode;
 
+/** What a decoder holds between batches. */
+const NO_BYTES = new Uint8Array(0);
+const NO_VIEW = new DataView(NO_BYTES.buffer);
+const NO_VALUES: readonly unknown[] = [];
+
 /** What a decoder knows of one of the peer's shapes. */
 interface Shape {
   keys: string[];
@@ -42,8 +47,8 @@ interface Shape {
  */
 export class DataDecoder {
   #shapes: Shape[] = [];
-  #bytes: Uint8Array = new Uint8Array(0);
-  #view: DataView = new DataView(this.#bytes.buffer);
+  #bytes: Uint8Array = NO_BYTES;
+  #view: DataView = NO_VIEW;
   #at = 0;
   #beside: readonly unknown[] = [];
   #besideAt = 0;
@@ -71,8 +76,10 @@ export class DataDecoder {
         data.push(this.value());
       }
     }
-    this.#bytes = new Uint8Array(0);
-    this.#beside = [];
+    // Let go of the batch (shared empties: no allocation per batch).
+    this.#bytes = NO_BYTES;
+    this.#view = NO_VIEW;
+    this.#beside = NO_VALUES;
     return data;
   }
 

@@ -25,15 +25,19 @@ const LIMIT_BYTES = 4 * 1024 * 1024;
 export interface BatchSink<T> {
   /** Sends `items[start..end)` as one batch; `false` when flow control says wait. */
   trySend(items: readonly T[], start: number, end: number): boolean;
-  /** Whether nothing sent is unacknowledged (the first message may go at once). */
+  /**
+   * Whether an item queued into an empty outbox may go at once, alone (the
+   * sink has little or nothing unacknowledged).
+   */
   idle(): boolean;
   /** Resolves when `trySend` may succeed again. */
   whenWritable(): Promise<void>;
 }
 
 /**
- * What a pool has queued for one sink and not sent yet. With nothing in
- * flight the first item leaves at once (latency); the rest of a turn is
+ * What a pool has queued for one sink and not sent yet. When the sink is
+ * idle (see `BatchSink.idle`) an item queued into an empty outbox leaves at
+ * once (latency); the rest of a turn is
  * coalesced into batches, bounded by count and by bytes, sent at the next
  * macrotask (throughput); when the sink says wait, sending waits for it.
  *
