@@ -175,6 +175,7 @@ export class LocalCarrier implements DurableCarrier {
     if (messages.length === 0) return;
     this.#outbox = [];
     this.#settlements.clear();
+    packBodies(messages);
     const [only] = messages;
     if (messages.length > 1) this.#post({ op: "batch", messages });
     else if (only !== undefined) this.#post(only);
@@ -213,5 +214,30 @@ export class LocalCarrier implements DurableCarrier {
     }
     this.#requests.clear();
     return Promise.resolve();
+  }
+}
+
+/**
+ * Moves the bodies of `messages`' publishes into one buffer (each body a
+ * view of it), so a post clones one buffer, not one per publish: 256
+ * separate bodies cost the posting pool about 2 µs each here.
+ */
+function packBodies(messages: PoolToBroker[]): void {
+  let length = 0;
+  let count = 0;
+  for (const message of messages) {
+    if (message.op !== "publish") continue;
+    length += message.message.body.length;
+    count++;
+  }
+  if (count < 2) return;
+  const buffer = new Uint8Array(length);
+  let offset = 0;
+  for (const message of messages) {
+    if (message.op !== "publish") continue;
+    const { body } = message.message;
+    buffer.set(body, offset);
+    message.message.body = buffer.subarray(offset, offset + body.length);
+    offset += body.length;
   }
 }
