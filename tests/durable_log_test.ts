@@ -10,6 +10,7 @@ import { AckFile, type AckState } from "../src/durable/ack_file.ts";
 import { consumerName, Stream } from "../src/durable/stream.ts";
 import { LocalBroker } from "../src/durable/broker.ts";
 import { LocalCarrier } from "../src/durable/carrier.ts";
+import { unpackRecords } from "../src/durable/packed_records.ts";
 import type {
   BrokerToPool,
   ConsumerMember,
@@ -518,7 +519,9 @@ Deno.test("The broker stores and delivers a pool's bytes as they are: the main t
     const broker = await brokerFor(dir, (message) => {
       const all = message.op === "batch" ? message.messages : [message];
       for (const each of all) {
-        if (each.op === "deliver") delivered.push(...each.records);
+        if (each.op === "deliver") {
+          delivered.push(...unpackRecords(each.records));
+        }
       }
       if (delivered.length > 0) arrived.resolve();
     });

@@ -11,6 +11,7 @@ import type { DurablePending } from "../run_report.ts";
 import type { Logger } from "../logger.ts";
 import type { DurableSettings } from "./options.ts";
 import { patternCovers } from "./patterns.ts";
+import { packRecords } from "./packed_records.ts";
 import type {
   BrokerToPool,
   ConsumerBacklog,
@@ -82,7 +83,7 @@ export class LocalBroker {
             op: "deliver",
             subscription: member.subscription,
             stream,
-            records,
+            records: packRecords(records),
           }),
         failed: (error) =>
           log.error(

@@ -11,6 +11,7 @@
  */
 import { deserializeError } from "../errors.ts";
 import { decodeMessage, encodeOutgoing } from "./message.ts";
+import { unpackRecords } from "./packed_records.ts";
 import type {
   BrokerToPool,
   ConsumerBacklog,
@@ -105,21 +106,23 @@ export class LocalCarrier implements DurableCarrier {
     const deliver = this.#deliverers.get(message.subscription);
     if (deliver === undefined) return;
     const { stream } = message;
-    deliver(message.records.map(({ seq, attempt, body }) => {
-      const stored = decodeMessage(body);
-      return {
-        stream,
-        seq,
-        attempt,
-        queue: stored.queue,
-        pool: stored.pool,
-        service: stored.service,
-        publishedAt: stored.publishedAt,
-        headers: stored.headers,
-        replyTo: stored.replyTo,
-        data: stored.data,
-      };
-    }));
+    deliver(
+      unpackRecords(message.records).map(({ seq, attempt, body }) => {
+        const stored = decodeMessage(body);
+        return {
+          stream,
+          seq,
+          attempt,
+          queue: stored.queue,
+          pool: stored.pool,
+          service: stored.service,
+          publishedAt: stored.publishedAt,
+          headers: stored.headers,
+          replyTo: stored.replyTo,
+          data: stored.data,
+        };
+      }),
+    );
   }
 
   /** Queues `message` for this turn's post (posted at once once closed). */
@@ -219,8 +222,9 @@ export class LocalCarrier implements DurableCarrier {
 
 /**
  * Moves the bodies of `messages`' publishes into one buffer (each body a
- * view of it), so a post clones one buffer, not one per publish: 256
- * separate bodies cost the posting pool about 2 µs each here.
+ * view of it), so a post clones one buffer, not one per publish (in the
+ * bench, about 1.5 µs of CPU a publish less in the posting pool and on the
+ * main thread each, three alternated runs under load).
  */
 function packBodies(messages: PoolToBroker[]): void {
   let length = 0;

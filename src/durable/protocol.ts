@@ -7,6 +7,7 @@
  */
 import type { SerializedError } from "../errors.ts";
 import type { EncodedMessage } from "./message.ts";
+import type { PackedRecords } from "./packed_records.ts";
 
 /** A message a pool publishes on a durable queue. */
 export interface OutgoingMessage {
@@ -116,7 +117,7 @@ export type BrokerToPool =
     subscription: string;
     /** The stream's pattern. */
     stream: string;
-    records: DeliveredRecord[];
+    records: PackedRecords;
   }
   /** The answers and deliveries of one turn, in order. */
   | { op: "batch"; messages: BrokerToPool[] };
