@@ -38,9 +38,12 @@
  */
 import { Main } from "../mod.ts";
 import type { LogRecord } from "../mod.ts";
-import { serialize } from "node:v8";
 import { frame, scan } from "../src/durable/record.ts";
-import { decodeMessage } from "../src/durable/message.ts";
+import {
+  decodeMessage,
+  encodeOutgoing,
+  stampMessage,
+} from "../src/durable/message.ts";
 import {
   benchData,
   type DurableBenchConfig,
@@ -129,15 +132,15 @@ async function ours(
 
 /** The record ours writes for message `n`. */
 function record(n: number): Uint8Array {
-  return frame(serialize({
-    seq: n + 1,
+  const { body } = encodeOutgoing({
     queue: `q://bench/${n % 16}`,
     pool: "producer",
     service: "Producer",
     publishedAt: Date.now(),
-    storedAt: Date.now(),
     data: benchData(n),
-  }));
+  });
+  stampMessage(body, n + 1, Date.now());
+  return frame(body);
 }
 
 /** The yardstick: append in batches of BURST with one fdatasync each, read back. */

@@ -11,6 +11,7 @@ import type { DurablePending } from "../run_report.ts";
 import type { Logger } from "../logger.ts";
 import type { DurableSettings } from "./options.ts";
 import { patternCovers } from "./patterns.ts";
+import { packRecords } from "./packed_records.ts";
 import type {
   BrokerToPool,
   ConsumerBacklog,
@@ -28,6 +29,8 @@ export class LocalBroker {
   #streams: Stream[];
   #post: (pool: number, message: BrokerToPool) => void;
   #log: Logger;
+  /** The stream of each concrete queue published on. */
+  #byQueue = new Map<string, Stream | undefined>();
   /** Per pool, the messages of this turn not yet sent. */
   #outbox = new Map<number, BrokerToPool[]>();
 
@@ -75,11 +78,12 @@ export class LocalBroker {
         directory: settings.directory,
         segmentBytes: settings.segmentBytes,
         dedupeWindow: settings.dedupeWindow,
-        deliver: (member, messages) =>
+        deliver: (member, stream, records) =>
           broker.#send(member.pool, {
             op: "deliver",
             subscription: member.subscription,
-            messages,
+            stream,
+            records: packRecords(records),
           }),
         failed: (error) =>
           log.error(
@@ -110,9 +114,7 @@ export class LocalBroker {
         for (const each of message.messages) this.receive(pool, each);
         break;
       case "publish": {
-        const stream = this.#streams.find((s) =>
-          matchesQueue(s.pattern, message.message.queue)
-        );
+        const stream = this.#streamOf(message.message.queue);
         const answer = stream === undefined
           ? Promise.reject(
             new Error(
@@ -153,6 +155,17 @@ export class LocalBroker {
         this.#log.warn(`Unknown durable message: ${JSON.stringify(unknown)}`);
       }
     }
+  }
+
+  /** The stream a concrete queue is stored in (remembered for 10,000 queues). */
+  #streamOf(queue: string): Stream | undefined {
+    let stream = this.#byQueue.get(queue);
+    if (stream === undefined && !this.#byQueue.has(queue)) {
+      stream = this.#streams.find((s) => matchesQueue(s.pattern, queue));
+      if (this.#byQueue.size >= 10_000) this.#byQueue.clear();
+      this.#byQueue.set(queue, stream);
+    }
+    return stream;
   }
 
   /** The backlog of each subscription's consumer, as it stands now. */

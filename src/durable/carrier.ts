@@ -10,6 +10,8 @@
  * @module
  */
 import { deserializeError } from "../errors.ts";
+import { decodeMessage, encodeOutgoing } from "./message.ts";
+import { unpackRecords } from "./packed_records.ts";
 import type {
   BrokerToPool,
   ConsumerBacklog,
@@ -51,22 +53,38 @@ export interface DurableCarrier {
 }
 
 /**
- * The carrier to the local broker: requests and settlements posted to the
- * main thread, the settlements of one turn (of every subscription) in one
- * message; the broker answers and delivers in one message per turn.
+ * The carrier to the local broker: what a pool says to the main thread in
+ * one turn (publishes, settlements of every subscription, requests) goes in
+ * one message, in order; the broker answers and delivers in one message per
+ * turn. A publish is encoded here, at the call (so uncloneable data throws
+ * there), and a delivery decoded here: the main thread handles bytes only.
  */
 export class LocalCarrier implements DurableCarrier {
   #post: (message: PoolToBroker) => void;
+  #defer: (task: () => void) => void;
+  /** What this turn has to say, not yet sent. */
+  #outbox: PoolToBroker[] = [];
+  #closed = false;
   #requests = new Map<number, PromiseWithResolvers<void>>();
   /** The backlogs answered, until their request's waiter takes them. */
   #backlogs = new Map<number, ConsumerBacklog[]>();
   #nextRequest = 0;
   #deliverers = new Map<string, (messages: DeliveredMessage[]) => void>();
+  /** This turn's settlements, by subscription (in the outbox already). */
   #settlements = new Map<string, Settlement[]>();
 
-  /** @param post Sends a message to the broker. */
-  constructor(post: (message: PoolToBroker) => void) {
+  /**
+   * @param post Sends a message to the broker.
+   * @param defer Runs the turn's flush later: the pool's next macrotask, so
+   * the settlements of handlers run one after another (each its own chain
+   * of microtasks) leave together; a microtask by default.
+   */
+  constructor(
+    post: (message: PoolToBroker) => void,
+    defer: (task: () => void) => void = queueMicrotask,
+  ) {
     this.#post = post;
+    this.#defer = defer;
   }
 
   /** Handles the broker's message. */
@@ -85,24 +103,54 @@ export class LocalCarrier implements DurableCarrier {
       else request?.reject(deserializeError(message.error));
       return;
     }
-    this.#deliverers.get(message.subscription)?.(message.messages);
+    const deliver = this.#deliverers.get(message.subscription);
+    if (deliver === undefined) return;
+    const { stream } = message;
+    deliver(
+      unpackRecords(message.records).map(({ seq, attempt, body }) => {
+        const stored = decodeMessage(body);
+        return {
+          stream,
+          seq,
+          attempt,
+          queue: stored.queue,
+          pool: stored.pool,
+          service: stored.service,
+          publishedAt: stored.publishedAt,
+          headers: stored.headers,
+          replyTo: stored.replyTo,
+          data: stored.data,
+        };
+      }),
+    );
+  }
+
+  /** Queues `message` for this turn's post (posted at once once closed). */
+  #queue(message: PoolToBroker): void {
+    if (this.#closed) {
+      this.#post(message);
+      return;
+    }
+    if (this.#outbox.length === 0) this.#defer(() => this.flush());
+    this.#outbox.push(message);
   }
 
   #call(make: (request: number) => PoolToBroker): Promise<void> {
     const request = ++this.#nextRequest;
     const waiter = Promise.withResolvers<void>();
     this.#requests.set(request, waiter);
-    try {
-      this.#post(make(request));
-    } catch (error) {
-      this.#requests.delete(request);
-      throw error;
-    }
+    this.#queue(make(request));
     return waiter.promise;
   }
 
+  /** @throws {Error} When the data cannot be cloned. */
   publish(message: OutgoingMessage): Promise<void> {
-    return this.#call((request) => ({ op: "publish", request, message }));
+    const encoded = encodeOutgoing(message);
+    return this.#call((request) => ({
+      op: "publish",
+      request,
+      message: encoded,
+    }));
   }
 
   consume(
@@ -114,19 +162,23 @@ export class LocalCarrier implements DurableCarrier {
   }
 
   settle(subscription: string, settlements: Settlement[]): void {
-    if (this.#settlements.size === 0) queueMicrotask(() => this.flush());
     const list = this.#settlements.get(subscription);
-    if (list === undefined) this.#settlements.set(subscription, settlements);
-    else list.push(...settlements);
+    if (list !== undefined) {
+      list.push(...settlements);
+      return;
+    }
+    const own = [...settlements];
+    this.#settlements.set(subscription, own);
+    this.#queue({ op: "settle", subscription, settlements: own });
   }
 
-  /** Sends the settlements not yet sent. */
+  /** Sends what this turn has to say. */
   flush(): void {
-    const messages: PoolToBroker[] = [];
-    for (const [subscription, settlements] of this.#settlements) {
-      messages.push({ op: "settle", subscription, settlements });
-    }
+    const messages = this.#outbox;
+    if (messages.length === 0) return;
+    this.#outbox = [];
     this.#settlements.clear();
+    packBodies(messages);
     const [only] = messages;
     if (messages.length > 1) this.#post({ op: "batch", messages });
     else if (only !== undefined) this.#post(only);
@@ -137,7 +189,6 @@ export class LocalCarrier implements DurableCarrier {
    * acknowledge is no longer pending).
    */
   async backlog(subscriptions: readonly string[]): Promise<ConsumerBacklog[]> {
-    this.flush();
     let request = 0;
     await this.#call((id) => ({
       op: "backlog",
@@ -150,7 +201,6 @@ export class LocalCarrier implements DurableCarrier {
   }
 
   cancel(subscriptions: string[]): Promise<void> {
-    this.flush();
     for (const id of subscriptions) this.#deliverers.delete(id);
     return this.#call((request) => ({
       op: "unsubscribe",
@@ -161,10 +211,37 @@ export class LocalCarrier implements DurableCarrier {
 
   close(): Promise<void> {
     this.flush();
+    this.#closed = true;
     for (const waiter of this.#requests.values()) {
       waiter.reject(new Error("The pool stopped before the broker answered"));
     }
     this.#requests.clear();
     return Promise.resolve();
+  }
+}
+
+/**
+ * Moves the bodies of `messages`' publishes into one buffer (each body a
+ * view of it), so a post clones one buffer, not one per publish (in the
+ * bench, about 1.5 µs of CPU a publish less in the posting pool and on the
+ * main thread each, three alternated runs under load).
+ */
+function packBodies(messages: PoolToBroker[]): void {
+  let length = 0;
+  let count = 0;
+  for (const message of messages) {
+    if (message.op !== "publish") continue;
+    length += message.message.body.length;
+    count++;
+  }
+  if (count < 2) return;
+  const buffer = new Uint8Array(length);
+  let offset = 0;
+  for (const message of messages) {
+    if (message.op !== "publish") continue;
+    const { body } = message.message;
+    buffer.set(body, offset);
+    message.message.body = buffer.subarray(offset, offset + body.length);
+    offset += body.length;
   }
 }

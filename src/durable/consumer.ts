@@ -9,19 +9,20 @@
  */
 import { matchesQueue } from "../queue_name.ts";
 import type { AckFile, AckState } from "./ack_file.ts";
-import type { StoredMessage } from "./message.ts";
+import { bodyQueue } from "./message.ts";
 import type {
   ConsumerMember,
-  DeliveredMessage,
+  DeliveredRecord,
   Settlement,
 } from "./protocol.ts";
+import type { StoredRecord } from "./stream_log.ts";
 
 /** What a consumer needs of its stream. */
 export interface ConsumerStream {
   readonly pattern: string;
   readonly firstSeq: number;
   readonly syncedSeq: number;
-  read(from: number, max: number): Promise<StoredMessage[]>;
+  read(from: number, max: number): Promise<StoredRecord[]>;
   /** The consumer's floor moved: segments may be removed. */
   advanced(): void;
   /** A read or a save failed: the consumer delivers no more. */
@@ -41,10 +42,11 @@ interface Member {
   unsettled: Set<number>;
 }
 
-/** Sends messages to a pool's subscription. */
+/** Sends records of the stream `stream` to a pool's subscription. */
 export type Deliver = (
   member: ConsumerMember,
-  messages: DeliveredMessage[],
+  stream: string,
+  records: DeliveredRecord[],
 ) => void;
 
 /** One durable consumer. */
@@ -256,8 +258,8 @@ export class Consumer {
   }
 
   /** Up to `max` messages to deliver: those due again first, then new ones. */
-  async #take(max: number): Promise<StoredMessage[]> {
-    const out: StoredMessage[] = [];
+  async #take(max: number): Promise<StoredRecord[]> {
+    const out: StoredRecord[] = [];
     while (this.#due.length > 0 && out.length < max) {
       const seq = this.#due.shift()!;
       const [message] = await this.#stream.read(seq, 1);
@@ -274,10 +276,13 @@ export class Consumer {
       }
       this.#next = read.at(-1)!.seq + 1;
       let skipped = false;
+      // A consumer of the whole stream needs no queue read.
+      const all = this.filter === this.#stream.pattern;
       for (const message of read) {
         if (this.#acked.has(message.seq)) continue;
-        if (matchesQueue(this.filter, message.queue)) out.push(message);
-        else {
+        if (all || matchesQueue(this.filter, bodyQueue(message.body))) {
+          out.push(message);
+        } else {
           this.#acked.add(message.seq);
           skipped = true;
         }
@@ -294,8 +299,8 @@ export class Consumer {
    * Hands `messages` out round robin to members with room, counting their
    * attempts; returns the batches to send.
    */
-  #assign(messages: StoredMessage[]): Map<Member, DeliveredMessage[]> {
-    const batches = new Map<Member, DeliveredMessage[]>();
+  #assign(messages: StoredRecord[]): Map<Member, DeliveredRecord[]> {
+    const batches = new Map<Member, DeliveredRecord[]>();
     let i = 0;
     for (let tries = 0; i < messages.length && tries < this.#members.length;) {
       const member = this.#members[this.#turn++ % this.#members.length]!;
@@ -313,18 +318,7 @@ export class Consumer {
       member.unsettled.add(message.seq);
       let batch = batches.get(member);
       if (batch === undefined) batches.set(member, batch = []);
-      batch.push({
-        stream: this.#stream.pattern,
-        seq: message.seq,
-        attempt,
-        queue: message.queue,
-        pool: message.pool,
-        service: message.service,
-        publishedAt: message.publishedAt,
-        headers: message.headers,
-        replyTo: message.replyTo,
-        data: message.data,
-      });
+      batch.push({ seq: message.seq, attempt, body: message.body });
     }
     // Members left while reading: what is left is due again.
     for (; i < messages.length; i++) this.#makeDue(messages[i]!.seq);
@@ -336,7 +330,7 @@ export class Consumer {
    * member that left meanwhile (what it held is due again), nor after a stop
    * (they stay stored); those attempts did not happen.
    */
-  #send(batches: Map<Member, DeliveredMessage[]>): void {
+  #send(batches: Map<Member, DeliveredRecord[]>): void {
     let withdrawn = false;
     for (const [member, batch] of batches) {
       if (this.#stopped || !this.#members.includes(member)) {
@@ -349,7 +343,7 @@ export class Consumer {
         continue;
       }
       this.counts.delivered += batch.length;
-      this.#deliver(member.info, batch);
+      this.#deliver(member.info, this.#stream.pattern, batch);
     }
     if (withdrawn) this.#dirty = true;
     this.#checkSettled();

@@ -6,6 +6,8 @@
  * @module
  */
 import type { SerializedError } from "../errors.ts";
+import type { EncodedMessage } from "./message.ts";
+import type { PackedRecords } from "./packed_records.ts";
 
 /** A message a pool publishes on a durable queue. */
 export interface OutgoingMessage {
@@ -50,6 +52,18 @@ export interface DeliveredMessage {
   data: unknown;
 }
 
+/**
+ * A stored message as the broker delivers it to a pool: its record body,
+ * which the pool decodes (`decodeMessage`), so the main thread never
+ * deserializes data.
+ */
+export interface DeliveredRecord {
+  seq: number;
+  /** 1 on the first delivery, then 2, 3, … */
+  attempt: number;
+  body: Uint8Array;
+}
+
 /** What became of a delivered message. */
 export type Settlement =
   | { seq: number; outcome: "ack" }
@@ -79,7 +93,8 @@ export interface ConsumerBacklog {
 
 /** Pool → broker. */
 export type PoolToBroker =
-  | { op: "publish"; request: number; message: OutgoingMessage }
+  /** Encoded by the pool (`encodeOutgoing`): the broker stores the body as is. */
+  | { op: "publish"; request: number; message: EncodedMessage }
   | { op: "subscribe"; request: number; member: ConsumerMember }
   | { op: "unsubscribe"; request: number; subscriptions: string[] }
   | { op: "settle"; subscription: string; settlements: Settlement[] }
@@ -100,7 +115,9 @@ export type BrokerToPool =
   | {
     op: "deliver";
     subscription: string;
-    messages: DeliveredMessage[];
+    /** The stream's pattern. */
+    stream: string;
+    records: PackedRecords;
   }
   /** The answers and deliveries of one turn, in order. */
   | { op: "batch"; messages: BrokerToPool[] };

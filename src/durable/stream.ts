@@ -8,9 +8,8 @@
 import { AckFile } from "./ack_file.ts";
 import { Consumer, type Deliver } from "./consumer.ts";
 import { DedupeWindow } from "./dedupe.ts";
-import type { OutgoingMessage } from "./protocol.ts";
 import { StreamLog } from "./stream_log.ts";
-import type { StoredMessage } from "./message.ts";
+import type { EncodedMessage } from "./message.ts";
 import type { CutTail } from "./segment.ts";
 
 /** Options of {@linkcode Stream.open}. */
@@ -54,11 +53,7 @@ export class Stream {
     this.log = log;
     this.#options = options;
     this.#dedupe = new DedupeWindow(options.dedupeWindow);
-    for (const message of log.recent) {
-      if (message.id !== undefined) {
-        this.#dedupe.add(message.id, message.storedAt);
-      }
-    }
+    for (const { id, storedAt } of log.recent) this.#dedupe.add(id, storedAt);
     log.onSynced = () => {
       for (const consumer of this.consumers.values()) consumer.pump();
     };
@@ -125,7 +120,7 @@ export class Stream {
    * seen within the dedupe window (after the first is stored, if it is
    * being stored).
    */
-  async publish(message: OutgoingMessage): Promise<void> {
+  async publish(message: EncodedMessage): Promise<void> {
     const now = Date.now();
     const id = message.id;
     if (id !== undefined) {
@@ -136,8 +131,7 @@ export class Stream {
         return;
       }
     }
-    const stored: Omit<StoredMessage, "seq"> = { ...message, storedAt: now };
-    const append = this.log.append([stored]);
+    const append = this.log.append([message.body], now);
     if (id === undefined) {
       await append;
       this.stored++;

@@ -5,17 +5,30 @@
  *
  * @module
  */
-import { frame } from "./record.ts";
-import { decodeMessage, encodeMessage, type StoredMessage } from "./message.ts";
+import { crc32 } from "node:zlib";
+import { HEADER_BYTES } from "./record.ts";
+import { bodyId, stampMessage } from "./message.ts";
 import { type CutTail, Segment, segmentName, segmentSeq } from "./segment.ts";
 
 /** An append waiting for its write and sync. */
 interface PendingWrite {
   segment: Segment;
-  bytes: Uint8Array;
+  body: Uint8Array;
   seq: number;
   done: () => void;
   failed: (error: Error) => void;
+}
+
+/** A stored record: its sequence number and its body (`decodeMessage` reads it). */
+export interface StoredRecord {
+  seq: number;
+  body: Uint8Array;
+}
+
+/** A recent message's publish id, for the dedupe window. */
+export interface RecentId {
+  id: string;
+  storedAt: number;
 }
 
 /** Options of {@linkcode StreamLog.open}. */
@@ -36,11 +49,14 @@ export interface StreamLogOptions {
  * import { StreamLog } from "./stream_log.ts";
  * import assert from "node:assert/strict";
  *
+ * import { decodeMessage, encodeOutgoing } from "./message.ts";
+ *
  * const dir = await Deno.makeTempDir();
  * const log = await StreamLog.open(dir, { segmentBytes: 1 << 20, recentWindow: 0 });
- * await log.append([{ queue: "q://a", pool: "p", service: "S", publishedAt: 1, storedAt: 1, data: "x" }]);
- * const [message] = await log.read(1, 10);
- * assert.equal(message?.data, "x");
+ * const { body } = encodeOutgoing({ queue: "q://a", pool: "p", service: "S", publishedAt: 1, data: "x" });
+ * await log.append([body], Date.now());
+ * const [record] = await log.read(1, 10);
+ * assert.equal(decodeMessage(record!.body).data, "x");
  * await log.close();
  * await Deno.remove(dir, { recursive: true });
  * ```
@@ -49,8 +65,8 @@ export class StreamLog {
   readonly directory: string;
   /** Tails cut when the log opened (torn by a crash, or corrupt). */
   readonly cut: readonly CutTail[];
-  /** Messages stored within `recentWindow` before the log opened, oldest first. */
-  readonly recent: readonly StoredMessage[];
+  /** Ids of messages stored within `recentWindow` before the log opened, oldest first. */
+  readonly recent: readonly RecentId[];
   #options: StreamLogOptions;
   #segments: Segment[];
   #nextSeq: number;
@@ -71,7 +87,7 @@ export class StreamLog {
     options: StreamLogOptions,
     segments: Segment[],
     cut: CutTail[],
-    recent: StoredMessage[],
+    recent: RecentId[],
   ) {
     this.directory = directory;
     this.#options = options;
@@ -103,15 +119,15 @@ export class StreamLog {
       bodies.push(opened.bodies);
       if (opened.cut !== undefined) cut.push(opened.cut);
     }
-    // The newest messages, decoded back to the window's start.
-    const recent: StoredMessage[] = [];
+    // The newest messages' ids, back to the window's start.
+    const recent: RecentId[] = [];
     const since = Date.now() - options.recentWindow;
     if (options.recentWindow > 0) {
       outer: for (let s = bodies.length - 1; s >= 0; s--) {
         for (let i = bodies[s]!.length - 1; i >= 0; i--) {
-          const message = decodeMessage(bodies[s]![i]!);
-          if (message.storedAt < since) break outer;
-          recent.push(message);
+          const { id, storedAt } = bodyId(bodies[s]![i]!);
+          if (storedAt < since) break outer;
+          if (id !== undefined) recent.push({ id, storedAt });
         }
       }
     }
@@ -139,33 +155,34 @@ export class StreamLog {
   }
 
   /**
-   * Appends messages (their `seq` is set here, in order); resolves once they
-   * are written and synced to disk. Appends made while a sync runs share
-   * the next one.
+   * Appends record bodies (`encodeOutgoing`'s), stamping each with its `seq`
+   * (given here, in order) and `storedAt`; resolves once they are written
+   * and synced to disk. Appends made while a sync runs share the next one.
    */
-  append(messages: Array<Omit<StoredMessage, "seq">>): Promise<number[]> {
+  append(bodies: Uint8Array[], storedAt: number): Promise<number[]> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (bodies.length === 0) return Promise.resolve([]);
     const seqs: number[] = [];
-    const waits: Promise<void>[] = [];
-    for (const message of messages) {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    for (const [i, body] of bodies.entries()) {
       const seq = this.#nextSeq++;
-      const stored: StoredMessage = { ...message, seq };
-      const bytes = frame(encodeMessage(stored));
+      stampMessage(body, seq, storedAt);
       const segment = this.#segmentFor(seq);
-      segment.add(bytes.length);
-      const { promise, resolve, reject } = Promise.withResolvers<void>();
+      segment.add(HEADER_BYTES + body.length);
+      seqs.push(seq);
       this.#pending.push({
         segment,
-        bytes,
+        body,
         seq,
-        done: resolve,
+        // The last of them settles the promise (they are written in order).
+        done: i === bodies.length - 1 ? resolve : () => {},
         failed: reject,
       });
-      seqs.push(seq);
-      waits.push(promise);
     }
-    this.#flushing ??= this.#flush();
-    return Promise.all(waits).then(() => seqs);
+    // Started a microtask later, so the appends of this turn (a pool's
+    // publishes arrive together) share the first write and sync.
+    this.#flushing ??= Promise.resolve().then(() => this.#flush());
+    return promise.then(() => seqs);
   }
 
   /** The segment `seq` goes into: the last, or a new one once it is full. */
@@ -236,12 +253,15 @@ export class StreamLog {
     }
     const writer = this.#writer!;
     let length = 0;
-    for (const write of writes) length += write.bytes.length;
+    for (const write of writes) length += HEADER_BYTES + write.body.length;
     const bytes = new Uint8Array(length);
+    const view = new DataView(bytes.buffer);
     let offset = 0;
-    for (const write of writes) {
-      bytes.set(write.bytes, offset);
-      offset += write.bytes.length;
+    for (const { body } of writes) {
+      view.setUint32(offset, body.length, true);
+      view.setUint32(offset + 4, crc32(body), true);
+      bytes.set(body, offset + HEADER_BYTES);
+      offset += HEADER_BYTES + body.length;
     }
     let written = 0;
     while (written < bytes.length) {
@@ -251,9 +271,9 @@ export class StreamLog {
     this.syncs++;
   }
 
-  /** Stored messages from `from`, at most `max`, in order (gaps skipped). */
-  async read(from: number, max: number): Promise<StoredMessage[]> {
-    const out: StoredMessage[] = [];
+  /** Stored records from `from`, at most `max`, in order (gaps skipped). */
+  async read(from: number, max: number): Promise<StoredRecord[]> {
+    const out: StoredRecord[] = [];
     let seq = Math.max(from, this.firstSeq);
     for (const segment of this.#segments) {
       if (out.length >= max || seq >= this.#syncedSeq) break;
@@ -266,7 +286,7 @@ export class StreamLog {
       );
       if (to <= seq) continue;
       for (const body of await segment.read(seq, to)) {
-        out.push(decodeMessage(body));
+        out.push({ seq: seq++, body });
       }
       seq = to;
     }

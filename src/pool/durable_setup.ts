@@ -33,6 +33,8 @@ export interface DurableSetup {
   poolIndex: number;
   log: Logger;
   send(message: FromPool): void;
+  /** Runs a task on the pool's next macrotask (the scheduler's). */
+  defer(task: () => void): void;
   handlerFailed(service: string, error: unknown, meta: MessageMeta): void;
 }
 
@@ -49,8 +51,9 @@ export function openPoolDurable(setup: DurableSetup): PoolDurable {
       status: (change) => send({ mf: 1, kind: "remote-status", ...change }),
     });
   } else {
-    local = new LocalCarrier((message) =>
-      send({ mf: 1, kind: "durable", message })
+    local = new LocalCarrier(
+      (message) => send({ mf: 1, kind: "durable", message }),
+      setup.defer,
     );
     carrier = local;
   }

@@ -86,6 +86,7 @@ export class PoolRuntime implements RunnerHost {
       poolIndex: init.index,
       log: this.#log,
       send: (message) => this.#send(message),
+      defer: (task) => this.#scheduler.defer(task),
       handlerFailed: (service, error, meta) =>
         this.#reportError(service, "handler", error, meta.queue),
     });
