@@ -45,7 +45,8 @@
  * last frame); target ≤ 2×.
  *
  * Run: `deno run -A bench/websocket_bench.ts` (about 90 s; `--rounds=N`,
- * default 5, `--seconds=S` per round, default 1; `--json` also prints the
+ * default 5, `--seconds=S` per round, default 1; `--only=sessions` measures
+ * only sessions on and off and the recovery rows; `--json` also prints the
  * figures as JSON).
  *
  * @module
@@ -87,6 +88,8 @@ const YARDSTICK: Record<string, string> = {
   [PORT_RELAY_SETUP]: "port relay",
   [SESSIONS_OFF]: "sessions off",
 };
+/** `--only=sessions`: only the issue 25 rows (sessions on and off, recovery). */
+const ONLY_SESSIONS = arg("only") === "sessions";
 /** Messages missed, then recovered, in the recovery rows. */
 const MISSED = 10_000;
 
@@ -431,7 +434,7 @@ function median(values: number[]): number {
 // Deno's BroadcastChannel wakes every isolate that has a channel open for
 // every message, whatever its name: a setup's workers would tax the others'
 // rounds. So only one setup runs at a time.
-const setups: Array<{ setup: string; start(): Promise<Server> }> = [
+const allSetups: Array<{ setup: string; start(): Promise<Server> }> = [
   { setup: RAW_SETUP, start: () => startRaw("none") },
   { setup: RELAY_SETUP, start: () => startRaw("channel") },
   { setup: PORT_RELAY_SETUP, start: () => startRaw("port") },
@@ -442,6 +445,11 @@ const setups: Array<{ setup: string; start(): Promise<Server> }> = [
   { setup: OTHER, start: () => startFramework(true) },
   { setup: OTHER_BC, start: () => startFramework(true, "broadcast") },
 ];
+const setups = ONLY_SESSIONS
+  ? allSetups.filter(({ setup }) =>
+    setup === SESSIONS_OFF || setup === SESSIONS
+  )
+  : allSetups;
 /**
  * Opens a WebSocket that counts its frames from the first (a session's
  * hello included) and keeps the first and the last.
@@ -604,7 +612,9 @@ for (const connections of CONNECTIONS) {
   // ratio is the median of the rounds' ratios.
   const ratioOf = (setup: string, to: string): number => {
     const mine = rounds.get(`${setup}|${connections}`)!;
-    const theirs = rounds.get(`${to}|${connections}`)!;
+    const theirs = rounds.get(`${to}|${connections}`);
+    // Not measured (`--only`): no ratio.
+    if (theirs === undefined) return NaN;
     return median(mine.map((r, i) => r.rate / theirs[i]!.rate));
   };
   for (const { setup } of setups) {

@@ -131,26 +131,37 @@ export class HistoryRing {
     return slot >= this.#offsets.length ? slot - this.#offsets.length : slot;
   }
 
-  /** Doubles the capacity (up to `max`), the oldest entry first. */
+  /**
+   * Doubles the capacity (up to `max`), the oldest entry first. Called when
+   * full: the entries run from the head to the end, then wrap to the start.
+   */
   #grow(): void {
     const capacity = Math.min(this.max, 2 * this.#offsets.length);
-    const offsets = new Float64Array(capacity);
-    const times = new Float64Array(capacity);
-    const sizes = new Float64Array(capacity);
-    const frames = new Array<HistoryFrame | undefined>(capacity);
-    for (let i = 0; i < this.#count; i++) {
-      const slot = this.#slot(i);
-      offsets[i] = this.#offsets[slot]!;
-      times[i] = this.#times[slot]!;
-      sizes[i] = this.#sizes[slot]!;
-      frames[i] = this.#frames[slot];
-    }
-    this.#offsets = offsets;
-    this.#times = times;
-    this.#sizes = sizes;
+    const head = this.#head;
+    this.#offsets = regrown(this.#offsets, capacity, head);
+    this.#times = regrown(this.#times, capacity, head);
+    this.#sizes = regrown(this.#sizes, capacity, head);
+    const frames = this.#frames.slice(head);
+    for (let i = 0; i < head; i++) frames.push(this.#frames[i]);
+    frames.length = capacity;
     this.#frames = frames;
     this.#head = 0;
   }
+}
+
+/**
+ * A full ring's typed array, copied in order (from `head` to the end, then
+ * the start up to `head`) into a larger one: two block copies, no loop.
+ */
+function regrown(
+  from: Float64Array,
+  capacity: number,
+  head: number,
+): Float64Array<ArrayBuffer> {
+  const to = new Float64Array(capacity);
+  to.set(from.subarray(head));
+  to.set(from.subarray(0, head), from.length - head);
+  return to;
 }
 
 /**
@@ -185,9 +196,7 @@ export class AppendOrder<T> {
 
   /** Adds the newest message: its offset, and the stream it went to. */
   push(owner: T, offset: number): void {
-    if (this.#count === this.#offsets.length) {
-      this.#resize(2 * this.#offsets.length, () => true);
-    }
+    if (this.#count === this.#offsets.length) this.#grow();
     let slot = this.#head + this.#count;
     if (slot >= this.#offsets.length) slot -= this.#offsets.length;
     this.#owners[slot] = owner;
@@ -217,6 +226,18 @@ export class AppendOrder<T> {
   /** Keeps only the entries for which `live` holds, in order. */
   sweep(live: (owner: T, offset: number) => boolean): void {
     this.#resize(this.#offsets.length, live);
+  }
+
+  /** Doubles the capacity; called when full (see {@linkcode regrown}). */
+  #grow(): void {
+    const capacity = 2 * this.#offsets.length;
+    const head = this.#head;
+    const owners = this.#owners.slice(head);
+    for (let i = 0; i < head; i++) owners.push(this.#owners[i]);
+    owners.length = capacity;
+    this.#owners = owners;
+    this.#offsets = regrown(this.#offsets, capacity, head);
+    this.#head = 0;
   }
 
   #resize(capacity: number, live: (owner: T, offset: number) => boolean): void {
