@@ -427,10 +427,11 @@ Deno.test("ports: in a request/response flow the acknowledgements ride on the ba
   let alone = 0;
   MessagePort.prototype.postMessage = function (
     this: MessagePort,
-    ...args: Parameters<MessagePort["postMessage"]>
+    message: unknown,
+    options?: Transferable[] | StructuredSerializeOptions,
   ): void {
-    if (typeof args[0] === "number" && args[0] > 0) alone++;
-    return post.apply(this, args);
+    if (typeof message === "number" && message > 0) alone++;
+    post.call(this, message, options as StructuredSerializeOptions);
   };
   try {
     for (let i = 0; i < 5; i++) {
