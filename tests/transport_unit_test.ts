@@ -397,3 +397,63 @@ Deno.test("broadcast: credit waits are counted per receiving pool, once per wait
     await close();
   }
 });
+
+Deno.test("ports: in a request/response flow the acknowledgements ride on the batches going back, and a flush still gets them", async () => {
+  const hub = createHub("ports", crypto.randomUUID(), 2, (index, update) => {
+    transports[index]?.update(update);
+  });
+  const transports: Transport[] = [];
+  const schedulers: Scheduler[] = [];
+  const arrived: Array<(batch: ReceivedBatch) => void> = [];
+  for (let index = 0; index < 2; index++) {
+    const scheduler = new Scheduler();
+    const transport = openTransport(
+      hub.connect(index, 1).setup,
+      index,
+      1,
+      scheduler,
+    );
+    transport.onReceive((batch) => {
+      batch.ack();
+      arrived[index]?.(batch);
+    });
+    transports.push(transport);
+    schedulers.push(scheduler);
+  }
+  const next = (index: number): Promise<ReceivedBatch> =>
+    new Promise((resolve) => (arrived[index] = resolve));
+  // Acknowledgements sent alone are numbers above 0 (a scheduler's ping is 0).
+  const post = MessagePort.prototype.postMessage;
+  let alone = 0;
+  MessagePort.prototype.postMessage = function (
+    this: MessagePort,
+    message: unknown,
+    options?: Transferable[] | StructuredSerializeOptions,
+  ): void {
+    if (typeof message === "number" && message > 0) alone++;
+    post.call(this, message, options as StructuredSerializeOptions);
+  };
+  try {
+    for (let i = 0; i < 5; i++) {
+      const request = next(1);
+      transports[0]!.send([1], message("q://request", i));
+      assert.deepEqual((await request).data, [i]);
+      // The answer leaves on a later turn, as one from a handler that waits.
+      await schedulers[1]!.yield();
+      const response = next(0);
+      transports[1]!.send([0], message("q://response", i));
+      assert.deepEqual((await response).data, [i]);
+      await schedulers[0]!.yield();
+    }
+    // One: the first request, before any batch came back, is prompt.
+    assert.equal(alone, 1);
+    // Each side's last batch is acknowledged lazily: a flush asks for it.
+    await transports[0]!.flush();
+    await transports[1]!.flush();
+    assert.ok(!transports[0]!.busy() && !transports[1]!.busy());
+  } finally {
+    MessagePort.prototype.postMessage = post;
+    for (const transport of transports) await transport.close();
+    for (const scheduler of schedulers) scheduler.close();
+  }
+});

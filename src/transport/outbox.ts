@@ -36,10 +36,18 @@ export interface BatchSink<T> {
 
 /**
  * What a pool has queued for one sink and not sent yet. When the sink is
- * idle (see `BatchSink.idle`) an item queued into an empty outbox leaves at
- * once (latency); the rest of a turn is
+ * idle (see `BatchSink.idle`) and the flow is sparse, an item queued into an
+ * empty outbox leaves at once (latency); the rest of a turn is
  * coalesced into batches, bounded by count and by bytes, sent at the next
  * macrotask (throughput); when the sink says wait, sending waits for it.
+ *
+ * The flow is dense while the last batch coalesced over a turn held more
+ * than one item: items keep coming turn after turn, and sending the first
+ * of each turn alone would only add a post (on both threads) per turn. 50
+ * WebSocket echo connections to a consumer in another pool sent 0.09
+ * batches a round trip each way with the first of each turn at once, 0.035
+ * without (bench/websocket_bench.ts' setup, under load). It is sparse again
+ * as soon as such a batch holds one item.
  *
  * @example Items of one turn leave as one batch
  * ```ts
@@ -73,6 +81,8 @@ export class Outbox<T> {
   #space: PromiseWithResolvers<void> | undefined;
   #emptyWaiters: Array<() => void> = [];
   #scheduled = false;
+  /** The last batch coalesced over a turn held more than one item. */
+  #dense = false;
   #waiting = false;
   #closed = false;
 
@@ -110,13 +120,19 @@ export class Outbox<T> {
     this.#items.push(item);
     this.#bytes += this.#sizeOf(item);
     if (this.#scheduled || this.#waiting) return;
-    if (this.size === 1 && this.#sink.idle()) {
+    if (this.size === 1 && !this.#dense && this.#sink.idle()) {
       this.#send();
       return;
     }
     this.#scheduled = true;
-    this.#scheduler.defer(() => this.#send());
+    this.#scheduler.defer(this.#sendCoalesced);
   }
+
+  /** Sends what a turn queued, and notes whether the flow is dense. */
+  #sendCoalesced = (): void => {
+    this.#dense = this.size > 1;
+    this.#send();
+  };
 
   /**
    * Resolves once the outbox is below its limits (one promise shared by

@@ -55,8 +55,13 @@ export const TRANSFER_BYTES = 16 * 1024;
  */
 export const AT_ONCE_BELOW = 2;
 
+/** Lazy acknowledgements due that go alone, without waiting for a batch back. */
+const LAZY_ACKS = WINDOW / 4;
+
 /** The last message a closing pool sends on each of its ports. */
 const BYE = "bye";
+/** A sender that waits for acknowledgements asks for them (see `flush`). */
+const ASK = "ack?";
 
 /** What the sender keeps of a batch until it is acknowledged: enough to count it. */
 type Sent = Pick<EncodedRuns, "names" | "runs">;
@@ -70,6 +75,11 @@ interface PortBatch extends EncodedRuns {
   bytes: ArrayBuffer;
   /** Long strings and clones of data the encoder did not know, in order. */
   beside?: unknown[];
+  /**
+   * Acknowledge promptly (on the next turn). Absent, the acknowledgement
+   * may wait for a batch going back (see {@linkcode PortLink}).
+   */
+  prompt?: true;
 }
 
 /**
@@ -81,6 +91,19 @@ interface PortBatch extends EncodedRuns {
  * message of a pool that closes its end: every batch it had received is
  * acknowledged by then, so whatever is still unacknowledged never reached
  * it, and is counted as unsent.
+ *
+ * A batch sent while nothing else is in flight, after a batch came back
+ * from the peer (a request/response flow), is acknowledged lazily: its
+ * acknowledgement rides on the next batch going back, and goes alone only
+ * when a prompt batch follows, when the sender asks (`"ack?"`, from
+ * `flush`) or when a quarter of the window is due. In a request/response
+ * flow (a WebSocket echo through a consumer in another pool) the answers'
+ * acknowledgements then ride on the next requests instead of waking the
+ * answering pool once per turn with a post of their own (at 1 connection,
+ * one post a round trip). A batch sent with one or more in flight is
+ * prompt, so a sender keeps at most one batch lazily unacknowledged; a
+ * one-way flow is always prompt, its at-once rule (`AT_ONCE_BELOW`) as
+ * before.
  *
  * Flow control is this link's alone: when the peer stops acknowledging, only
  * what is sent to it waits.
@@ -103,6 +126,11 @@ export class PortLink {
   #writable: Array<() => void> = [];
   #ackWaiters: Array<{ upTo: number; resolve: () => void }> = [];
   #acks = 0;
+  /** The acknowledgements due go on the next turn (a prompt batch or an ask). */
+  #promptly = false;
+  #acksScheduled = false;
+  /** A batch came from the peer since this link last sent one. */
+  #answered = false;
   #held = 0;
   #closed = false;
   #onBye: () => void;
@@ -147,6 +175,7 @@ export class PortLink {
     port.onmessage = (event: MessageEvent<PortBatch | number | string>) => {
       const message = event.data;
       if (typeof message === "number") this.#acknowledged(message);
+      else if (message === ASK) this.#asked();
       else if (message === BYE) this.#peerClosed();
       else if (typeof message === "object") {
         if (message.acks !== undefined) this.#acknowledged(message.acks);
@@ -195,6 +224,8 @@ export class PortLink {
     if (this.#closed || this.#acked >= this.#sent) return;
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#ackWaiters.push({ upTo: this.#sent, resolve });
+    // The last batch may be acknowledged lazily: ask.
+    this.#port.postMessage(ASK);
     await promise;
   }
 
@@ -254,10 +285,13 @@ export class PortLink {
     const { bytes, beside } = this.#bytes.take(end - start);
     const batch: PortBatch = { ...encodeRuns(items, start, end), bytes };
     if (beside !== undefined) batch.beside = beside;
+    // Lazy only when batches come back (to carry the acknowledgement) and
+    // nothing else is in flight: a one-way flow is acknowledged promptly.
+    if (this.#inFlightCount > 0 || !this.#answered) batch.prompt = true;
+    this.#answered = false;
     if (this.#acks > 0) {
       // The acknowledgements due ride with the batch: one message less.
-      batch.acks = this.#acks;
-      this.#acks = 0;
+      batch.acks = this.#takeAcks();
     }
     this.#inFlight.push({ names: batch.names, runs: batch.runs });
     this.#sent++;
@@ -304,6 +338,8 @@ export class PortLink {
     receive: (batch: ReceivedBatch) => void,
   ): void {
     if (this.#closed) return;
+    if (batch.prompt === true) this.#promptly = true;
+    this.#answered = true;
     const runs = decodeRuns(batch);
     const data = this.#decoder.decode(
       new Uint8Array(batch.bytes),
@@ -320,26 +356,56 @@ export class PortLink {
         if (acked || this.#closed) return;
         acked = true;
         this.#held--;
-        // Acknowledgements go back on the next macrotask, as one message,
-        // unless a batch to the peer leaves first and takes them along (a
-        // reply published by a handler of this batch, say). The turn is
-        // asked for from a microtask: the batch's first handler, queued
-        // while it was routed, starts before that post (5–8 µs), not after.
-        if (this.#acks++ === 0) queueMicrotask(this.#deferAcks);
+        this.#acks++;
+        if (this.#promptly || this.#acks >= LAZY_ACKS) this.#scheduleAcks();
       },
     });
+  }
+
+  /** The peer waits for acknowledgements (it flushes). */
+  #asked(): void {
+    this.#promptly = true;
+    // Every batch it waits for came before the ask: those handled already.
+    if (this.#acks > 0) this.#scheduleAcks();
+  }
+
+  /**
+   * Acknowledgements go back on the next macrotask, as one message,
+   * unless a batch to the peer leaves first and takes them along (a
+   * reply published by a handler of this batch, say). The turn is
+   * asked for from a microtask: the batch's first handler, queued
+   * while it was routed, starts before that post (5–8 µs), not after.
+   */
+  #scheduleAcks(): void {
+    if (this.#acksScheduled) return;
+    this.#acksScheduled = true;
+    queueMicrotask(this.#deferAcks);
   }
 
   /** Sends the acknowledgements due on the scheduler's next turn. */
   #deferAcks = (): void => {
     // None left when a batch to the peer took them along meanwhile.
-    if (this.#closed || this.#acks === 0) return;
-    this.#scheduler.defer(() => this.#sendAcks());
+    if (this.#closed || this.#acks === 0) {
+      this.#acksScheduled = false;
+      return;
+    }
+    this.#scheduler.defer(() => {
+      this.#acksScheduled = false;
+      this.#sendAcks();
+    });
   };
 
   #sendAcks(): void {
+    const count = this.#takeAcks();
+    if (!this.#closed && count > 0) this.#port.postMessage(count);
+  }
+
+  /** The acknowledgements due, now on their way. */
+  #takeAcks(): number {
     const count = this.#acks;
     this.#acks = 0;
-    if (!this.#closed && count > 0) this.#port.postMessage(count);
+    // Prompt until every batch received is acknowledged.
+    if (this.#held === 0) this.#promptly = false;
+    return count;
   }
 }
