@@ -15,14 +15,11 @@ import type {
   BrokerToPool,
   ConsumerMember,
   DeliveredMessage,
+  EncodedMessage,
+  OutgoingMessage,
   PoolToBroker,
 } from "../src/durable/protocol.ts";
-import {
-  decodeMessage,
-  type EncodedMessage,
-  encodeOutgoing,
-} from "../src/durable/message.ts";
-import type { OutgoingMessage } from "../src/durable/protocol.ts";
+import { decodeMessage, encodeOutgoing } from "../src/durable/message.ts";
 
 function outgoing(data: unknown, queue = "q://jobs/a"): OutgoingMessage {
   return { queue, pool: "p", service: "S", publishedAt: 1, data };

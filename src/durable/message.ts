@@ -15,46 +15,22 @@
  * @module
  */
 import { deserialize, serialize } from "node:v8";
-import type { OutgoingMessage } from "./protocol.ts";
+import type {
+  EncodedMessage,
+  MessageFields,
+  OutgoingMessage,
+} from "./protocol.ts";
 
 /** A message stored on a durable queue. */
-export interface StoredMessage {
+export interface StoredMessage extends MessageFields {
   /** Its place in its stream, from 1. */
   seq: number;
   /** The concrete queue it was published on. */
   queue: string;
-  /** The publishing pool and service. */
-  pool: string;
-  service: string;
-  /** When `publish` was called (ms since the epoch). */
-  publishedAt: number;
   /** When it was stored (ms since the epoch): the dedupe window counts from here. */
   storedAt: number;
-  headers?: Record<string, string> | undefined;
-  replyTo?: string | undefined;
   /** The publisher's id, for deduplication. */
   id?: string | undefined;
-  data: unknown;
-}
-
-/** A message encoded by its pool, as the broker stores it. */
-export interface EncodedMessage {
-  /** The concrete queue (also in the body): the broker routes by it. */
-  queue: string;
-  /** The publisher's id (also in the body): the broker deduplicates by it. */
-  id?: string | undefined;
-  /** The record body, seq and storedAt still 0. */
-  body: Uint8Array;
-}
-
-/** What V8's serializer carries of a message. */
-interface Rest {
-  pool: string;
-  service: string;
-  publishedAt: number;
-  headers?: Record<string, string> | undefined;
-  replyTo?: string | undefined;
-  data: unknown;
 }
 
 const FORMAT = 1;
@@ -90,7 +66,7 @@ const view = (body: Uint8Array): DataView =>
  * ```
  */
 export function encodeOutgoing(message: OutgoingMessage): EncodedMessage {
-  const rest: Rest = {
+  const rest: MessageFields = {
     pool: message.pool,
     service: message.service,
     publishedAt: message.publishedAt,
@@ -161,7 +137,7 @@ export function decodeMessage(body: Uint8Array): StoredMessage {
   const idAt = QUEUE_AT + 4 + queueLength;
   const idLength = fields.getUint32(idAt, true);
   const restAt = idAt + 4 + Math.max(0, idLength - 1);
-  const rest = deserialize(body.subarray(restAt)) as Rest;
+  const rest = deserialize(body.subarray(restAt)) as MessageFields;
   const message: StoredMessage = {
     seq: fields.getFloat64(SEQ_AT, true),
     queue: decoder.decode(body.subarray(QUEUE_AT + 4, idAt)),

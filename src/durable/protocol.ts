@@ -6,20 +6,38 @@
  * @module
  */
 import type { SerializedError } from "../errors.ts";
-import type { EncodedMessage } from "./message.ts";
 import type { PackedRecords } from "./packed_records.ts";
 
-/** A message a pool publishes on a durable queue. */
-export interface OutgoingMessage {
-  queue: string;
+/**
+ * What a durable message carries besides its queue, its place and its id:
+ * the part a record body keeps in V8's serialization (`message.ts`).
+ */
+export interface MessageFields {
+  /** The publishing pool and service. */
   pool: string;
   service: string;
+  /** When `publish` was called (ms since the epoch). */
   publishedAt: number;
   headers?: Record<string, string> | undefined;
   replyTo?: string | undefined;
+  data: unknown;
+}
+
+/** A message a pool publishes on a durable queue. */
+export interface OutgoingMessage extends MessageFields {
+  queue: string;
   /** Deduplicates within the stream's window. */
   id?: string | undefined;
-  data: unknown;
+}
+
+/** A message encoded by its pool, as the broker stores it. */
+export interface EncodedMessage {
+  /** The concrete queue (also in the body): the broker routes by it. */
+  queue: string;
+  /** The publisher's id (also in the body): the broker deduplicates by it. */
+  id?: string | undefined;
+  /** The record body, seq and storedAt still 0. */
+  body: Uint8Array;
 }
 
 /** A subscription taking part in a durable consumer. */
@@ -37,19 +55,13 @@ export interface ConsumerMember {
 }
 
 /** A message delivered to a durable subscription. */
-export interface DeliveredMessage {
+export interface DeliveredMessage extends MessageFields {
   /** The stream's pattern and the message's place in it. */
   stream: string;
   seq: number;
   /** 1 on the first delivery, then 2, 3, … */
   attempt: number;
   queue: string;
-  pool: string;
-  service: string;
-  publishedAt: number;
-  headers?: Record<string, string> | undefined;
-  replyTo?: string | undefined;
-  data: unknown;
 }
 
 /**

@@ -9,7 +9,7 @@ import { AckFile } from "./ack_file.ts";
 import { Consumer, type Deliver } from "./consumer.ts";
 import { DedupeWindow } from "./dedupe.ts";
 import { StreamLog } from "./stream_log.ts";
-import type { EncodedMessage } from "./message.ts";
+import type { EncodedMessage } from "./protocol.ts";
 import type { CutTail } from "./segment.ts";
 
 /** Options of {@linkcode Stream.open}. */
