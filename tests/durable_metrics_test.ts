@@ -15,11 +15,10 @@ import type {
 import { renderPrometheus } from "../src/metrics/prometheus.ts";
 import type { DurableMetrics } from "../src/metrics_snapshot.ts";
 import type { Topology } from "../src/service_context.ts";
-import { outsideFolder } from "./_outside.ts";
-import { type NatsServer, natsSkipReason, startNatsServer } from "./_nats.ts";
+import { natsSkipReason } from "./_nats.ts";
+import { type Backend, BACKENDS, setUp } from "./_durable.ts";
 import { findChromium, launchChromium, pageUntil } from "./_chromium.ts";
 import { freePort } from "./fixtures/websocket_helpers.ts";
-import { DURABLE_PROGRAM } from "./fixtures/durable_program.ts";
 
 /** A carrier that stores nothing: it records what the client says. */
 class FakeCarrier implements DurableCarrier {
@@ -197,25 +196,9 @@ Deno.test("Durable metrics: topology lists durable subscriptions, marked durable
   durable.close();
 });
 
-/** A private JetStream server with its store, gone at disposal. */
-async function jetStream(): Promise<NatsServer & AsyncDisposable> {
-  const store = await Deno.makeTempDir({ prefix: "durable_metrics_" });
-  const server = await startNatsServer(["-js", "-sd", store]);
-  if (typeof server === "string") {
-    await Deno.remove(store, { recursive: true });
-    throw new Error(server);
-  }
-  return Object.assign(server, {
-    [Symbol.asyncDispose]: async () => {
-      await server.stop();
-      await Deno.remove(store, { recursive: true });
-    },
-  });
-}
-
 const NATS_SKIP = await natsSkipReason();
 
-for (const backend of ["local", "JetStream"] as const) {
+for (const backend of BACKENDS) {
   Deno.test({
     name:
       `Durable metrics (${backend}): main's metrics and topology show a durable subscription's counts`,
@@ -224,18 +207,9 @@ for (const backend of ["local", "JetStream"] as const) {
   });
 }
 
-async function observed(backend: "local" | "JetStream"): Promise<void> {
-  await using server = backend === "JetStream" ? await jetStream() : undefined;
-  await using folder = await outsideFolder("file");
-  await folder.write("program.ts", DURABLE_PROGRAM);
-  const env: Record<string, string> = {
-    MAGIC_FOUNDATION_DURABLE: "q://jobs/>",
-  };
-  if (server !== undefined) env.MAGIC_FOUNDATION_NATS = server.url;
-  const child = folder.start("program.ts", {
-    args: ["observed", `${folder.dir}/data`],
-    env,
-  });
+async function observed(backend: Backend): Promise<void> {
+  await using setup = await setUp(backend);
+  const child = setup.start(["observed"]);
   const observed = (l: string): boolean => l.startsWith("OBSERVED ");
   await child.waitFor(observed);
   child.process.kill("SIGTERM");
@@ -276,7 +250,7 @@ async function observed(backend: "local" | "JetStream"): Promise<void> {
   });
 }
 
-for (const backend of ["local", "JetStream"] as const) {
+for (const backend of BACKENDS) {
   Deno.test({
     name:
       `Durable metrics (${backend}): pending is every stored job while the consumer is held, and 0 once all are handled`,
@@ -285,18 +259,9 @@ for (const backend of ["local", "JetStream"] as const) {
   });
 }
 
-async function backlog(backend: "local" | "JetStream"): Promise<void> {
-  await using server = backend === "JetStream" ? await jetStream() : undefined;
-  await using folder = await outsideFolder("file");
-  await folder.write("program.ts", DURABLE_PROGRAM);
-  const env: Record<string, string> = {
-    MAGIC_FOUNDATION_DURABLE: "q://jobs/>",
-  };
-  if (server !== undefined) env.MAGIC_FOUNDATION_NATS = server.url;
-  const child = folder.start("program.ts", {
-    args: ["backlog", `${folder.dir}/data`, "20"],
-    env,
-  });
+async function backlog(backend: Backend): Promise<void> {
+  await using setup = await setUp(backend);
+  const child = setup.start(["backlog", "20"]);
   const drained = (l: string): boolean => l.startsWith("DRAINED ");
   await child.waitFor(drained);
   child.process.kill("SIGTERM");
@@ -375,13 +340,9 @@ Deno.test({
   name: "Durable metrics (local): the live page shows a durable queue's counts",
   ignore: findChromium() === undefined,
   async fn(): Promise<void> {
-    await using folder = await outsideFolder("file");
-    await folder.write("program.ts", DURABLE_PROGRAM);
+    await using setup = await setUp("local");
     const port = freePort();
-    const child = folder.start("program.ts", {
-      args: ["observed", `${folder.dir}/data`, String(port)],
-      env: { MAGIC_FOUNDATION_DURABLE: "q://jobs/>" },
-    });
+    const child = setup.start(["observed", String(port)]);
     await child.waitFor((l) => l.startsWith("OBSERVED "));
     {
       await using browser = await launchChromium(findChromium()!);

@@ -6,63 +6,11 @@
  * processes) is checked on that one.
  */
 import assert from "node:assert/strict";
-import { type OutsideFolder, outsideFolder } from "./_outside.ts";
 import { Child } from "./_child.ts";
-import { type NatsServer, natsSkipReason, startNatsServer } from "./_nats.ts";
-import { DURABLE_PROGRAM } from "./fixtures/durable_program.ts";
+import { natsSkipReason } from "./_nats.ts";
+import { type Backend, BACKENDS, type Setup, setUp } from "./_durable.ts";
 
-const ENV = { MAGIC_FOUNDATION_DURABLE: "q://jobs/>" };
 const NATS_SKIP = await natsSkipReason();
-
-type Backend = "local" | "JetStream";
-const BACKENDS: Backend[] = ["local", "JetStream"];
-
-/** A test's folder, its program, and (on JetStream) its server. */
-interface Setup extends AsyncDisposable {
-  folder: OutsideFolder;
-  data: string;
-  server: NatsServer | undefined;
-  start(args: string[]): Child;
-}
-
-async function setUp(backend: Backend): Promise<Setup> {
-  const folder = await outsideFolder("file");
-  let server: NatsServer | undefined;
-  // The server's store, apart: the folder goes (its programs killed) first.
-  let store: string | undefined;
-  const dispose = async (): Promise<void> => {
-    await folder[Symbol.asyncDispose]();
-    await server?.stop();
-    if (store !== undefined) await Deno.remove(store, { recursive: true });
-  };
-  try {
-    await folder.write("program.ts", DURABLE_PROGRAM);
-    if (backend === "JetStream") {
-      store = await Deno.makeTempDir({ prefix: "durable_jetstream_" });
-      const started = await startNatsServer(["-js", "-sd", store]);
-      if (typeof started === "string") throw new Error(started);
-      server = started;
-    }
-  } catch (error) {
-    await dispose();
-    throw error;
-  }
-  const env: Record<string, string> = server === undefined
-    ? ENV
-    : { ...ENV, MAGIC_FOUNDATION_NATS: server.url };
-  const data = `${folder.dir}/data`;
-  return {
-    folder,
-    data,
-    server,
-    start: (args) =>
-      folder.start("program.ts", {
-        args: [args[0]!, data, ...args.slice(1)],
-        env,
-      }),
-    [Symbol.asyncDispose]: dispose,
-  };
-}
 
 /** Registers `fn` once per backend. */
 function both(
