@@ -17,7 +17,7 @@ import { Scheduler } from "../src/scheduler.ts";
 import { decodeBatch, encodeBatch } from "../src/transport/codec.ts";
 import type { Transport, WireMessage } from "../src/transport/transport.ts";
 import type { MessageMeta } from "../src/service_context.ts";
-import type { Logger } from "../src/logger.ts";
+import { quietLog } from "./_quiet_log.ts";
 
 /**
  * Holds what is sent, and to whom; flow control says wait only between
@@ -69,13 +69,6 @@ export interface Got {
   meta: MessageMeta;
 }
 
-const quiet: Logger = {
-  debug(): void {},
-  info(): void {},
-  warn(): void {},
-  error(): void {},
-};
-
 /** One pool's bus parts. */
 export class TestPool {
   readonly index: number;
@@ -109,7 +102,7 @@ export class TestPool {
     this.outbound = new Outbound({ ...parts, scheduler: this.scheduler });
     this.inbound = new Inbound({
       ...parts,
-      log: quiet,
+      log: quietLog,
       lost: (queue, group) => this.lost.push(`${queue}/${group}`),
     });
   }

@@ -20,6 +20,7 @@ import type {
   PoolToBroker,
 } from "../src/durable/protocol.ts";
 import { decodeMessage, encodeOutgoing } from "../src/durable/message.ts";
+import { quietLog } from "./_quiet_log.ts";
 
 function outgoing(data: unknown, queue = "q://jobs/a"): OutgoingMessage {
   return { queue, pool: "p", service: "S", publishedAt: 1, data };
@@ -414,12 +415,6 @@ Deno.test("A pool and the broker exchange one message per turn: concurrent publi
   await withDir(async (dir) => {
     const toBroker: PoolToBroker[] = [];
     const toPool: BrokerToPool[] = [];
-    const quiet = {
-      debug(): void {},
-      info(): void {},
-      warn(): void {},
-      error(): void {},
-    };
     const broker = await LocalBroker.open(
       {
         streams: ["q://jobs/>"],
@@ -435,7 +430,7 @@ Deno.test("A pool and the broker exchange one message per turn: concurrent publi
         toPool.push(structuredClone(message));
         carrier.receive(structuredClone(message));
       },
-      quiet,
+      quietLog,
     );
     const carrier = new LocalCarrier((message) => {
       toBroker.push(structuredClone(message));
@@ -487,12 +482,6 @@ function brokerFor(
   dir: string,
   toPool: (message: BrokerToPool) => void,
 ): Promise<LocalBroker> {
-  const quiet = {
-    debug(): void {},
-    info(): void {},
-    warn(): void {},
-    error(): void {},
-  };
   return LocalBroker.open(
     {
       streams: ["q://jobs/>"],
@@ -505,7 +494,7 @@ function brokerFor(
       segmentBytes: 1 << 20,
     },
     (_pool, message) => toPool(structuredClone(message)),
-    quiet,
+    quietLog,
   );
 }
 

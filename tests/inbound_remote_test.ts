@@ -13,17 +13,10 @@ import { Requests } from "../src/bus/requests.ts";
 import { Routes } from "../src/bus/routes.ts";
 import { LocalSubscription } from "../src/bus/subscription.ts";
 import { Scheduler } from "../src/scheduler.ts";
-import type { Logger } from "../src/logger.ts";
 import type { MessageMeta } from "../src/service_context.ts";
 import type { RemoteBatch } from "../src/transport/remote.ts";
 import type { Transport } from "../src/transport/transport.ts";
-
-const quiet: Logger = {
-  debug(): void {},
-  info(): void {},
-  warn(): void {},
-  error(): void {},
-};
+import { quietLog } from "./_quiet_log.ts";
 
 // Deno loads its timers on the first `setTimeout` of an isolate, and that
 // load runs the microtasks queued so far: the first drop (which arms the
@@ -40,14 +33,14 @@ function inboundWith(limit: number): {
 } {
   const scheduler = new Scheduler();
   const routes = new Routes(0);
-  const bound = new ArrivalBound(limit, "p", quiet);
+  const bound = new ArrivalBound(limit, "p", quietLog);
   const inbound = new Inbound({
     index: 0,
     routes,
     requests: new Requests(0, 1),
     metas: new MetaFactory(["p", "nats"]),
     transport: {} as Transport,
-    log: quiet,
+    log: quietLog,
     lost(): void {},
     arrivals: bound,
   });

@@ -8,6 +8,7 @@ import { jetStreamCarrier } from "../src/nats/jetstream_carrier.ts";
 import { resolveNats } from "../src/nats/options.ts";
 import { loadJetStream, loadNatsClient } from "../src/nats/client.ts";
 import { natsSkipReason, startNatsServer } from "./_nats.ts";
+import { quietLog } from "./_quiet_log.ts";
 
 const NATS_SKIP = await natsSkipReason();
 
@@ -19,8 +20,6 @@ Deno.test({
     const store = await Deno.makeTempDir({ prefix: "jetstream_carrier_" });
     const server = await startNatsServer(["-js", "-sd", store]);
     if (typeof server === "string") throw new Error(server);
-    const quiet = (): void => {};
-    const log = { debug: quiet, info: quiet, warn: quiet, error: quiet };
     const settings = resolveNats({ servers: server.url })!;
     const open = await jetStreamCarrier(
       { ...settings, processId: "test", closeTimeout: 2000 },
@@ -31,7 +30,7 @@ Deno.test({
         ackWait: 30_000,
       },
     );
-    const carrier = open({ pool: "p", log, status: quiet });
+    const carrier = open({ pool: "p", log: quietLog, status: () => {} });
     const { connect } = await loadNatsClient();
     const nc = await connect({ servers: server.url });
     try {

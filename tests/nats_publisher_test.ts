@@ -11,7 +11,7 @@ import { fromOf, readMessage } from "../src/nats/arrival.ts";
 import { NatsPublisher } from "../src/nats/publisher.ts";
 import { ReplySubjects } from "../src/nats/replies.ts";
 import { Scheduler } from "../src/scheduler.ts";
-import type { Logger } from "../src/logger.ts";
+import { quietLog } from "./_quiet_log.ts";
 
 /** A scheduler that counts the end-of-turn tasks it is given. */
 class CountingScheduler extends Scheduler {
@@ -46,13 +46,6 @@ function publisherOnStub(clock = { now: 0 }): {
   };
   const link = { up: true, connection } as unknown as NatsLink;
   const scheduler = new CountingScheduler();
-  const quiet = (): void => {};
-  const log = {
-    debug: quiet,
-    info: quiet,
-    warn: quiet,
-    error: quiet,
-  } as unknown as Logger;
   const publisher = new NatsPublisher({
     link,
     pool: "web",
@@ -61,7 +54,7 @@ function publisherOnStub(clock = { now: 0 }): {
     processId: "p1",
     replies: new ReplySubjects("mf", "p1", 0, 0),
     scheduler,
-    log,
+    log: quietLog,
     now: () => clock.now,
   });
   return { publisher, scheduler, published, flushes: () => flushes };
@@ -199,13 +192,6 @@ function publisherOnLink(up: boolean): {
     },
   };
   const scheduler = new Scheduler();
-  const quiet = (): void => {};
-  const log = {
-    debug: quiet,
-    info: quiet,
-    warn: quiet,
-    error: quiet,
-  } as unknown as Logger;
   const publisher = new NatsPublisher({
     link: link as unknown as NatsLink,
     pool: "web",
@@ -214,7 +200,7 @@ function publisherOnLink(up: boolean): {
     processId: "p1",
     replies: new ReplySubjects("mf", "p1", 0, 0),
     scheduler,
-    log,
+    log: quietLog,
   });
   return {
     publisher,
