@@ -69,6 +69,47 @@ export interface Got {
   meta: MessageMeta;
 }
 
+/** Where a {@linkcode testSubscription} is and how much it holds. */
+export interface TestSubscriptionPlace {
+  /** Its number (as the bus numbers them); default 0. */
+  id?: number;
+  queue: string;
+  group?: string | undefined;
+  /** Its buffer. */
+  capacity: number;
+}
+
+/**
+ * A subscription of service "S" on `scheduler`, one handler call at a time,
+ * whose handler failures are thrown.
+ */
+export function testSubscription(
+  scheduler: Scheduler,
+  { id = 0, queue, group, capacity }: TestSubscriptionPlace,
+  handler: (data: unknown, meta: MessageMeta) => void | Promise<void>,
+): LocalSubscription {
+  return new LocalSubscription(
+    {
+      scheduler,
+      timeEvery: 0,
+      tracing: undefined,
+      handlerFailed(_subscription, error): void {
+        throw error;
+      },
+    },
+    id,
+    "S",
+    queue,
+    handler,
+    {
+      group,
+      concurrency: 1,
+      capacity,
+      counters: new SubscriptionCounters("S", queue, group),
+    },
+  );
+}
+
 /** One pool's bus parts. */
 export class TestPool {
   readonly index: number;
@@ -119,25 +160,10 @@ export class TestPool {
   } {
     const got: Got[] = [];
     const id = this.#next++ * this.#pools.length + this.index;
-    const subscription = new LocalSubscription(
-      {
-        scheduler: this.scheduler,
-        timeEvery: 0,
-        tracing: undefined,
-        handlerFailed(_subscription, error): void {
-          throw error;
-        },
-      },
-      id,
-      "S",
-      queue,
-      (data: unknown, meta: MessageMeta) => void got.push({ data, meta }),
-      {
-        group,
-        concurrency: 1,
-        capacity: 100,
-        counters: new SubscriptionCounters("S", queue, group),
-      },
+    const subscription = testSubscription(
+      this.scheduler,
+      { id, queue, group, capacity: 100 },
+      (data, meta) => void got.push({ data, meta }),
     );
     this.routes.add(subscription);
     const entry: SubscriptionEntry = {

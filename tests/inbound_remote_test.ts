@@ -6,17 +6,16 @@
  */
 import assert from "node:assert/strict";
 import { ArrivalBound } from "../src/bus/arrival_bound.ts";
-import { SubscriptionCounters } from "../src/bus/counters.ts";
 import { Inbound } from "../src/bus/inbound.ts";
 import { MetaFactory } from "../src/bus/meta.ts";
 import { Requests } from "../src/bus/requests.ts";
 import { Routes } from "../src/bus/routes.ts";
-import { LocalSubscription } from "../src/bus/subscription.ts";
+import type { LocalSubscription } from "../src/bus/subscription.ts";
 import { Scheduler } from "../src/scheduler.ts";
-import type { MessageMeta } from "../src/service_context.ts";
 import type { RemoteBatch } from "../src/transport/remote.ts";
 import type { Transport } from "../src/transport/transport.ts";
 import { quietLog } from "./_quiet_log.ts";
+import { type Got, testSubscription } from "./_bus_parts.ts";
 
 // Deno loads its timers on the first `setTimeout` of an isolate, and that
 // load runs the microtasks queued so far: the first drop (which arms the
@@ -59,35 +58,15 @@ function blockedSubscription(
   group?: string,
 ): { subscription: LocalSubscription; got: Got[] } {
   const got: Got[] = [];
-  const subscription = new LocalSubscription(
-    {
-      scheduler,
-      timeEvery: 0,
-      tracing: undefined,
-      handlerFailed(_subscription, error): void {
-        throw error;
-      },
-    },
-    id,
-    "S",
-    "q://a",
-    async (data: unknown, meta: MessageMeta) => {
+  const subscription = testSubscription(
+    scheduler,
+    { id, queue: "q://a", group, capacity },
+    async (data, meta) => {
       got.push({ data, meta });
       await gate;
     },
-    {
-      group,
-      concurrency: 1,
-      capacity,
-      counters: new SubscriptionCounters("S", "q://a", group),
-    },
   );
   return { subscription, got };
-}
-
-interface Got {
-  data: unknown;
-  meta: MessageMeta;
 }
 
 /** `count` messages of 10 bytes on `q://a`, one run from pool `web`. */

@@ -6,15 +6,14 @@
  * are rejections, never throws.
  */
 import assert from "node:assert/strict";
-import { SubscriptionCounters } from "../src/bus/counters.ts";
 import { MetaFactory } from "../src/bus/meta.ts";
 import { Outbound, type OutboundParts } from "../src/bus/outbound.ts";
 import { Requests } from "../src/bus/requests.ts";
 import { Routes } from "../src/bus/routes.ts";
-import { LocalSubscription } from "../src/bus/subscription.ts";
+import type { LocalSubscription } from "../src/bus/subscription.ts";
 import { Scheduler } from "../src/scheduler.ts";
 import type { Transport } from "../src/transport/transport.ts";
-import { HeldTransport } from "./_bus_parts.ts";
+import { HeldTransport, testSubscription } from "./_bus_parts.ts";
 
 /** Whether `promise` has settled once the microtasks queued now have run. */
 async function settled(promise: Promise<unknown>): Promise<boolean> {
@@ -149,24 +148,5 @@ function localSubscription(
   capacity: number,
   handler: (data: unknown) => void | Promise<void>,
 ): LocalSubscription {
-  return new LocalSubscription(
-    {
-      scheduler,
-      timeEvery: 0,
-      tracing: undefined,
-      handlerFailed(_subscription, error): void {
-        throw error;
-      },
-    },
-    0,
-    "S",
-    queue,
-    handler,
-    {
-      group: undefined,
-      concurrency: 1,
-      capacity,
-      counters: new SubscriptionCounters("S", queue, undefined),
-    },
-  );
+  return testSubscription(scheduler, { queue, capacity }, handler);
 }
