@@ -8,17 +8,7 @@
  *
  * @module
  */
-import type { DeliveredRecord } from "./protocol.ts";
-
-/** Records packed for a post: `seqs[i]`, `attempts[i]` and the body ending at `ends[i]`. */
-export interface PackedRecords {
-  seqs: number[];
-  attempts: number[];
-  /** The bodies, back to back. */
-  bodies: Uint8Array;
-  /** Where each body ends in `bodies`. */
-  ends: number[];
-}
+import type { DeliveredRecord, PackedRecords } from "./protocol.ts";
 
 /**
  * Packs `records` for a post.

@@ -6,7 +6,6 @@
  * @module
  */
 import type { SerializedError } from "../errors.ts";
-import type { PackedRecords } from "./packed_records.ts";
 
 /**
  * What a durable message carries besides its queue, its place and its id:
@@ -74,6 +73,16 @@ export interface DeliveredRecord {
   /** 1 on the first delivery, then 2, 3, … */
   attempt: number;
   body: Uint8Array;
+}
+
+/** Delivered records packed for a post (`packed_records.ts`): `seqs[i]`, `attempts[i]` and the body ending at `ends[i]`. */
+export interface PackedRecords {
+  seqs: number[];
+  attempts: number[];
+  /** The bodies, back to back. */
+  bodies: Uint8Array;
+  /** Where each body ends in `bodies`. */
+  ends: number[];
 }
 
 /** What became of a delivered message. */
